@@ -1,0 +1,242 @@
+//! The compiled feature schema: each feature's slot, type and checks.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use crate::error::Issues;
+use crate::expr::{EValue, Layout, Num, Var, VarKind, VarType};
+use crate::model::schema::{FeatureDef, FeatureType};
+use crate::model::{SchemaDoc, decimal_from_json, json_kind};
+
+use super::Phase;
+
+/// One feature, ready to validate request values.
+#[derive(Clone, Debug)]
+pub struct Feature {
+    pub name: String,
+    pub ty: FeatureType,
+    pub slot: usize,
+    pub unit: Option<String>,
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+    pub scale: Option<u32>,
+    pub values: Vec<String>,
+    pub max_length: Option<usize>,
+    pub required: bool,
+    pub default: Option<EValue>,
+    /// Index (in `features`) of the boolean feature that must be true.
+    pub only_if: Option<usize>,
+}
+
+impl Feature {
+    /// What a valid value looks like, for error messages.
+    pub fn expectation(&self) -> String {
+        let mut s = match self.ty {
+            FeatureType::Bool => "true or false".to_string(),
+            FeatureType::Integer => "an integer".to_string(),
+            FeatureType::Money => format!(
+                "an amount in yuan with at most {} decimal places, as a decimal string or number",
+                self.scale.unwrap_or(2)
+            ),
+            FeatureType::Decimal => "a decimal number or decimal string".to_string(),
+            FeatureType::Enum => format!("one of {}", self.values.join(", ")),
+            FeatureType::String => "a string".to_string(),
+        };
+        match (self.min, self.max) {
+            (Some(lo), Some(hi)) => s.push_str(&format!(" between {lo} and {hi}")),
+            (Some(lo), None) => s.push_str(&format!(" of at least {lo}")),
+            (None, Some(hi)) => s.push_str(&format!(" of at most {hi}")),
+            (None, None) => {}
+        }
+        s
+    }
+}
+
+/// The compiled schema.
+#[derive(Clone, Debug)]
+pub struct Schema {
+    pub id: String,
+    pub version: String,
+    pub features: Vec<Feature>,
+    pub by_name: HashMap<String, usize>,
+}
+
+pub(super) fn var_type(ty: FeatureType) -> VarType {
+    match ty {
+        FeatureType::Bool => VarType::Bool,
+        FeatureType::Integer => VarType::Int,
+        FeatureType::Money | FeatureType::Decimal => VarType::Decimal,
+        FeatureType::Enum | FeatureType::String => VarType::Text,
+    }
+}
+
+/// Converts one JSON value to a feature value, or says what was expected.
+pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EValue, String> {
+    let found = || format!("expected {}, found {}", feature.expectation(), short(value));
+    let v = match feature.ty {
+        FeatureType::Bool => EValue::Boolean(value.as_bool().ok_or_else(found)?),
+        FeatureType::Integer => {
+            let serde_json::Value::Number(n) = value else {
+                return Err(found());
+            };
+            let i: i64 = n.to_string().parse().map_err(|_| found())?;
+            check_range(feature, Decimal::from(i)).map_err(|_| found())?;
+            EValue::Int(i)
+        }
+        FeatureType::Money | FeatureType::Decimal => {
+            let d = decimal_from_json(value).map_err(|_| found())?;
+            let scale = feature.scale.or(if feature.ty == FeatureType::Money { Some(2) } else { None });
+            if let Some(scale) = scale
+                && d.normalize().scale() > scale
+            {
+                return Err(found());
+            }
+            check_range(feature, d).map_err(|_| found())?;
+            EValue::Float(Num(d))
+        }
+        FeatureType::Enum => {
+            let s = value.as_str().ok_or_else(found)?;
+            if !feature.values.iter().any(|v| v == s) {
+                return Err(found());
+            }
+            EValue::String(s.to_string())
+        }
+        FeatureType::String => {
+            let s = value.as_str().ok_or_else(found)?;
+            if let Some(max) = feature.max_length
+                && s.chars().count() > max
+            {
+                return Err(format!("expected a string of at most {max} characters, found {} characters", s.chars().count()));
+            }
+            EValue::String(s.to_string())
+        }
+    };
+    Ok(v)
+}
+
+fn check_range(feature: &Feature, d: Decimal) -> Result<(), ()> {
+    if feature.min.is_some_and(|lo| d < lo) || feature.max.is_some_and(|hi| d > hi) {
+        Err(())
+    } else {
+        Ok(())
+    }
+}
+
+/// A JSON value shortened for an error message.
+fn short(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) if s.chars().count() > 40 => {
+            format!("a string {:?}...", s.chars().take(40).collect::<String>())
+        }
+        serde_json::Value::String(s) => format!("{s:?}"),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Bool(b) => b.to_string(),
+        other => json_kind(other).to_string(),
+    }
+}
+
+fn sample(f: &FeatureDef) -> EValue {
+    match f.ty {
+        FeatureType::Bool => EValue::Boolean(true),
+        FeatureType::Integer => EValue::Int(1),
+        FeatureType::Money | FeatureType::Decimal => EValue::Float(Num(Decimal::ONE)),
+        FeatureType::Enum => EValue::String(f.values.as_ref().and_then(|v| v.first()).cloned().unwrap_or_default()),
+        FeatureType::String => EValue::String("sample".to_string()),
+    }
+}
+
+/// Compiles the schema and adds every feature to the layout.
+pub(super) fn compile(doc: &SchemaDoc, source: &str, layout: &mut Layout, issues: &mut Issues) -> Schema {
+    let mut features: Vec<Feature> = Vec::new();
+    let mut by_name = HashMap::new();
+    for (i, f) in doc.features.iter().enumerate() {
+        let place = format!("features[{i}] {}", f.name);
+        if !is_identifier(&f.name) {
+            issues.push(source, &place, "a feature name must start with a letter and hold only letters, digits and `_`");
+            continue;
+        }
+        let numeric = matches!(f.ty, FeatureType::Integer | FeatureType::Money | FeatureType::Decimal);
+        if !numeric && (f.min.is_some() || f.max.is_some()) {
+            issues.push(source, &place, format!("min and max apply to numeric features, not to a {}", f.ty.name()));
+        }
+        if let (Some(lo), Some(hi)) = (f.min, f.max)
+            && lo > hi
+        {
+            issues.push(source, &place, format!("min {lo} is greater than max {hi}"));
+        }
+        let values = f.values.clone().unwrap_or_default();
+        match (f.ty, values.is_empty()) {
+            (FeatureType::Enum, true) => issues.push(source, &place, "an enum feature needs a non-empty `values` list"),
+            (FeatureType::Enum, false) => {}
+            (_, false) => issues.push(source, &place, "`values` applies to enum features only"),
+            _ => {}
+        }
+        if f.required && f.default.is_some() {
+            issues.push(source, &place, "a required feature cannot also have a default");
+        }
+        let slot = match layout.add(Var {
+            name: f.name.clone(),
+            ty: var_type(f.ty),
+            kind: VarKind::Feature,
+            optional: !f.required && f.default.is_none(),
+            sample: sample(f),
+            phase: Phase::Input as u8,
+        }) {
+            Ok(slot) => slot,
+            Err(e) => {
+                issues.push(source, &place, e);
+                continue;
+            }
+        };
+        let mut feature = Feature {
+            name: f.name.clone(),
+            ty: f.ty,
+            slot,
+            unit: f.unit.clone(),
+            min: f.min,
+            max: f.max,
+            scale: f.scale,
+            values,
+            max_length: f.max_length,
+            required: f.required,
+            default: None,
+            only_if: None,
+        };
+        if let Some(default) = &f.default {
+            match feature_value(&feature, default) {
+                Ok(v) => feature.default = Some(v),
+                Err(e) => issues.push(source, format!("{place}.default"), e),
+            }
+        }
+        by_name.insert(f.name.clone(), features.len());
+        features.push(feature);
+    }
+    for (i, f) in doc.features.iter().enumerate() {
+        let Some(guard) = &f.only_if else { continue };
+        let place = format!("features[{i}] {}.only_if", f.name);
+        match by_name.get(guard) {
+            Some(&g) if features[g].ty == FeatureType::Bool => {
+                if let Some(&me) = by_name.get(&f.name) {
+                    features[me].only_if = Some(g);
+                }
+            }
+            Some(_) => issues.push(source, place, format!("`{guard}` must be a bool feature")),
+            None => issues.push(source, place, format!("unknown feature `{guard}`")),
+        }
+    }
+    Schema {
+        id: doc.id.clone(),
+        version: doc.version.clone(),
+        features,
+        by_name,
+    }
+}
+
+/// Names usable in expressions: a letter, then letters, digits or `_`.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(name, "true" | "false")
+}

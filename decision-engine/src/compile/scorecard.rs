@@ -1,0 +1,431 @@
+//! Compiles a scorecard: parses bin intervals and checks that every
+//! characteristic's bins cover its feature's domain without overlap.
+
+use rust_decimal::Decimal;
+
+use crate::error::Issues;
+use crate::expr::{EValue, Layout, VarType, as_decimal};
+use crate::model::ScorecardDoc;
+use crate::model::scorecard::{BinDef, ReasonCodeAlgorithm};
+
+use super::Phase;
+use super::schema::Schema;
+
+/// A numeric interval with explicit ends; `None` is infinite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interval {
+    pub lo: Option<Decimal>,
+    pub lo_closed: bool,
+    pub hi: Option<Decimal>,
+    pub hi_closed: bool,
+}
+
+impl Interval {
+    /// Parses `[18, 25)`, `(-inf, 0]`, `[65, inf)`.
+    pub fn parse(text: &str) -> Result<Interval, String> {
+        let expected = || format!("expected an interval such as `[18, 25)` or `(-inf, 0]`, found `{text}`");
+        let t = text.trim();
+        let lo_closed = match t.chars().next() {
+            Some('[') => true,
+            Some('(') => false,
+            _ => return Err(expected()),
+        };
+        let hi_closed = match t.chars().last() {
+            Some(']') => true,
+            Some(')') => false,
+            _ => return Err(expected()),
+        };
+        let inner = &t[1..t.len() - 1];
+        let (a, b) = inner.split_once(',').ok_or_else(expected)?;
+        let bound = |s: &str, inf: &str| -> Result<Option<Decimal>, String> {
+            let s = s.trim();
+            if s == inf || (inf == "inf" && s == "+inf") {
+                Ok(None)
+            } else {
+                s.parse::<Decimal>().map(Some).map_err(|_| expected())
+            }
+        };
+        let lo = bound(a, "-inf")?;
+        let hi = bound(b, "inf")?;
+        if (lo.is_none() && lo_closed) || (hi.is_none() && hi_closed) {
+            return Err(format!("an infinite end must be open: `{text}`"));
+        }
+        if let (Some(l), Some(h)) = (lo, hi)
+            && (l > h || (l == h && !(lo_closed && hi_closed)))
+        {
+            return Err(format!("interval `{text}` is empty"));
+        }
+        Ok(Interval {
+            lo,
+            lo_closed,
+            hi,
+            hi_closed,
+        })
+    }
+
+    pub fn contains(&self, x: Decimal) -> bool {
+        let above = match self.lo {
+            None => true,
+            Some(lo) => x > lo || (self.lo_closed && x == lo),
+        };
+        let below = match self.hi {
+            None => true,
+            Some(hi) => x < hi || (self.hi_closed && x == hi),
+        };
+        above && below
+    }
+}
+
+impl std::fmt::Display for Interval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lo = self.lo.map_or("-inf".to_string(), |d| d.to_string());
+        let hi = self.hi.map_or("inf".to_string(), |d| d.to_string());
+        write!(
+            f,
+            "{}{lo}, {hi}{}",
+            if self.lo_closed { '[' } else { '(' },
+            if self.hi_closed { ']' } else { ')' }
+        )
+    }
+}
+
+/// What a bin holds.
+#[derive(Clone, Debug)]
+pub enum BinTest {
+    Interval(Interval),
+    Categories(Vec<String>),
+    Missing,
+    Otherwise,
+}
+
+#[derive(Clone, Debug)]
+pub struct Bin {
+    pub label: String,
+    pub test: BinTest,
+    pub points: Decimal,
+}
+
+#[derive(Clone, Debug)]
+pub struct Characteristic {
+    pub name: String,
+    pub feature: String,
+    pub slot: usize,
+    pub reason_code: String,
+    pub baseline: Decimal,
+    pub message_zh: String,
+    pub message_en: String,
+    pub bins: Vec<Bin>,
+}
+
+impl Characteristic {
+    /// The index of the bin `value` falls in (`Empty` is missing).
+    pub fn bin_of(&self, value: &EValue) -> Option<usize> {
+        let is = |pred: &dyn Fn(&BinTest) -> bool| self.bins.iter().position(|b| pred(&b.test));
+        if value.is_empty() {
+            return is(&|t| matches!(t, BinTest::Missing));
+        }
+        let found = match value {
+            EValue::Boolean(b) => {
+                let text = if *b { "true" } else { "false" };
+                is(&|t| matches!(t, BinTest::Categories(c) if c.iter().any(|v| v == text)))
+            }
+            EValue::String(s) => is(&|t| matches!(t, BinTest::Categories(c) if c.iter().any(|v| v == s))),
+            other => as_decimal(other).and_then(|x| is(&|t| matches!(t, BinTest::Interval(i) if i.contains(x)))),
+        };
+        found.or_else(|| is(&|t| matches!(t, BinTest::Otherwise)))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Scorecard {
+    pub id: String,
+    pub version: String,
+    pub base_points: Decimal,
+    pub algorithm: ReasonCodeAlgorithm,
+    pub count_zero_differences: bool,
+    pub max_reason_codes: usize,
+    pub characteristics: Vec<Characteristic>,
+}
+
+fn bin_test(bin: &BinDef) -> Result<BinTest, String> {
+    let kinds = [bin.interval.is_some(), bin.categories.is_some(), bin.missing, bin.otherwise];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err("a bin needs exactly one of `interval`, `categories`, `missing: true` or `else: true`".to_string());
+    }
+    Ok(if let Some(i) = &bin.interval {
+        BinTest::Interval(Interval::parse(i)?)
+    } else if let Some(c) = &bin.categories {
+        if c.is_empty() {
+            return Err("`categories` must list at least one value".to_string());
+        }
+        BinTest::Categories(c.clone())
+    } else if bin.missing {
+        BinTest::Missing
+    } else {
+        BinTest::Otherwise
+    })
+}
+
+/// The integers an interval holds, as a closed range (`None` ends are
+/// unbounded), or `None` when it holds none.
+fn integer_range(i: &Interval) -> Option<(Option<Decimal>, Option<Decimal>)> {
+    let lo = i.lo.map(|l| if i.lo_closed { l.ceil() } else { l.floor() + Decimal::ONE });
+    let hi = i.hi.map(|h| if i.hi_closed { h.floor() } else { h.ceil() - Decimal::ONE });
+    match (lo, hi) {
+        (Some(l), Some(h)) if l > h => None,
+        r => Some(r),
+    }
+}
+
+/// Checks numeric bins for overlaps and, without an `else` bin, for gaps in
+/// `[min, max]` (the feature's declared range; unbounded when undeclared).
+fn check_intervals(
+    bins: &[(usize, &Interval)],
+    integer: bool,
+    domain: (Option<Decimal>, Option<Decimal>),
+    has_else: bool,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut sorted: Vec<(usize, &Interval)> = bins.to_vec();
+    let lo_key = |i: &Interval| (i.lo.is_some(), i.lo, !i.lo_closed);
+    sorted.sort_by(|a, b| lo_key(a.1).cmp(&lo_key(b.1)));
+    for pair in sorted.windows(2) {
+        let ((ia, a), (ib, b)) = (pair[0], pair[1]);
+        let overlap = match (a.hi, b.lo) {
+            (None, _) | (_, None) => true,
+            (Some(h), Some(l)) => h > l || (h == l && a.hi_closed && b.lo_closed),
+        };
+        if overlap {
+            problems.push(format!("bins[{ia}] {a} and bins[{ib}] {b} overlap"));
+            continue;
+        }
+        if has_else {
+            continue;
+        }
+        let gap = if integer {
+            match (integer_range(a), integer_range(b)) {
+                (Some((_, Some(h))), Some((Some(l), _))) => l > h + Decimal::ONE,
+                _ => false,
+            }
+        } else {
+            a.hi == b.lo && !a.hi_closed && !b.lo_closed || a.hi < b.lo
+        };
+        if gap {
+            problems.push(format!("gap between bins[{ia}] {a} and bins[{ib}] {b}: values there fall in no bin"));
+        }
+    }
+    if has_else {
+        return problems;
+    }
+    let (dmin, dmax) = domain;
+    if let Some((i, first)) = sorted.first() {
+        let uncovered_low = match (first.lo, dmin) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(l), Some(m)) => l > m || (l == m && !first.lo_closed),
+        };
+        if uncovered_low {
+            let from = dmin.map_or("-inf".to_string(), |d| d.to_string());
+            problems.push(format!("values from {from} up to bins[{i}] {first} fall in no bin (add a bin or an else bin)"));
+        }
+    }
+    if let Some((i, last)) = sorted.last() {
+        let uncovered_high = match (last.hi, dmax) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(h), Some(m)) => h < m || (h == m && !last.hi_closed),
+        };
+        if uncovered_high {
+            let to = dmax.map_or("inf".to_string(), |d| d.to_string());
+            problems.push(format!("values above bins[{i}] {last} up to {to} fall in no bin (add a bin or an else bin)"));
+        }
+    }
+    problems
+}
+
+pub(super) fn compile(
+    doc: &ScorecardDoc,
+    source: &str,
+    layout: &Layout,
+    schema: &Schema,
+    issues: &mut Issues,
+) -> Scorecard {
+    let mut characteristics: Vec<Characteristic> = Vec::new();
+    if doc.characteristics.is_empty() {
+        issues.push(source, "characteristics", "a scorecard needs at least one characteristic");
+    }
+    for (ci, c) in doc.characteristics.iter().enumerate() {
+        let place = format!("characteristics[{ci}] {}", c.name);
+        if characteristics.iter().any(|o| o.name == c.name) {
+            issues.push(source, &place, format!("characteristic name `{}` is used twice", c.name));
+        }
+        let Some(slot) = layout.slot(&c.feature) else {
+            issues.push(
+                source,
+                format!("{place}.feature"),
+                format!("unknown feature `{}`: expected a feature of the schema or a derived feature", c.feature),
+            );
+            continue;
+        };
+        let var = layout.var(slot);
+        if var.phase != Phase::Input as u8 {
+            issues.push(source, format!("{place}.feature"), format!("`{}` is not known before scoring", c.feature));
+            continue;
+        }
+        let (domain, enum_values) = match schema.by_name.get(&c.feature).map(|&i| &schema.features[i]) {
+            Some(f) => ((f.min, f.max), Some(&f.values).filter(|v| !v.is_empty())),
+            None => ((None, None), None),
+        };
+        let mut bins = Vec::new();
+        let mut intervals = Vec::new();
+        let mut seen_categories: Vec<(String, usize)> = Vec::new();
+        let (mut missing_bins, mut else_bins) = (0, 0);
+        for (bi, b) in c.bins.iter().enumerate() {
+            let bplace = format!("{place}.bins[{bi}]");
+            let test = match bin_test(b) {
+                Ok(t) => t,
+                Err(e) => {
+                    issues.push(source, &bplace, e);
+                    continue;
+                }
+            };
+            match &test {
+                BinTest::Interval(i) => {
+                    if !matches!(var.ty, VarType::Int | VarType::Decimal) {
+                        issues.push(source, &bplace, format!("`{}` is a {}: use `categories`, not `interval`", c.feature, var.ty.name()));
+                    }
+                    intervals.push((bi, i.clone()));
+                }
+                BinTest::Categories(values) => {
+                    if !matches!(var.ty, VarType::Text | VarType::Bool) {
+                        issues.push(source, &bplace, format!("`{}` is numeric: use `interval`, not `categories`", c.feature));
+                    }
+                    for v in values {
+                        if var.ty == VarType::Bool && v != "true" && v != "false" {
+                            issues.push(source, &bplace, format!("`{v}` is not a bool value: expected \"true\" or \"false\""));
+                        }
+                        if let Some(allowed) = enum_values
+                            && !allowed.contains(v)
+                        {
+                            issues.push(source, &bplace, format!("`{v}` is not a value of `{}` (expected one of {})", c.feature, allowed.join(", ")));
+                        }
+                        if let Some((_, other)) = seen_categories.iter().find(|(s, _)| s == v) {
+                            issues.push(source, &bplace, format!("category `{v}` is also in bins[{other}]: bins overlap"));
+                        }
+                        seen_categories.push((v.clone(), bi));
+                    }
+                }
+                BinTest::Missing => missing_bins += 1,
+                BinTest::Otherwise => else_bins += 1,
+            }
+            let label = b.label.clone().unwrap_or_else(|| match &test {
+                BinTest::Interval(i) => i.to_string(),
+                BinTest::Categories(c) => c.join(","),
+                BinTest::Missing => "missing".to_string(),
+                BinTest::Otherwise => "else".to_string(),
+            });
+            bins.push(Bin {
+                label,
+                test,
+                points: b.points,
+            });
+        }
+        if missing_bins > 1 || else_bins > 1 {
+            issues.push(source, &place, "at most one missing bin and one else bin");
+        }
+        if var.optional && missing_bins == 0 {
+            issues.push(
+                source,
+                &place,
+                format!("`{}` may be absent but no bin has `missing: true`", c.feature),
+            );
+        }
+        let refs: Vec<(usize, &Interval)> = intervals.iter().map(|(i, iv)| (*i, iv)).collect();
+        if matches!(var.ty, VarType::Int | VarType::Decimal) {
+            if intervals.is_empty() && else_bins == 0 {
+                issues.push(source, &place, "a numeric characteristic needs interval bins or an else bin");
+            }
+            for p in check_intervals(&refs, var.ty == VarType::Int, domain, else_bins > 0) {
+                issues.push(source, &place, p);
+            }
+        } else if else_bins == 0 {
+            let all: Vec<String> = match (var.ty, enum_values) {
+                (VarType::Bool, _) => vec!["true".into(), "false".into()],
+                (_, Some(values)) => values.clone(),
+                _ => {
+                    issues.push(source, &place, format!("`{}` is free text: add an else bin", c.feature));
+                    Vec::new()
+                }
+            };
+            let uncovered: Vec<&String> = all.iter().filter(|v| !seen_categories.iter().any(|(s, _)| s == *v)).collect();
+            if !uncovered.is_empty() {
+                issues.push(
+                    source,
+                    &place,
+                    format!(
+                        "values {} fall in no bin (add them to a bin or add an else bin)",
+                        uncovered.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+            }
+        }
+        characteristics.push(Characteristic {
+            name: c.name.clone(),
+            feature: c.feature.clone(),
+            slot,
+            reason_code: c.reason_code.clone(),
+            baseline: c.baseline,
+            message_zh: c.message_zh.clone(),
+            message_en: c.message_en.clone(),
+            bins,
+        });
+    }
+    Scorecard {
+        id: doc.id.clone(),
+        version: doc.version.clone(),
+        base_points: doc.base_points,
+        algorithm: doc.reason_code_algorithm,
+        count_zero_differences: doc.count_zero_differences,
+        max_reason_codes: doc.max_reason_codes,
+        characteristics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn iv(s: &str) -> Interval {
+        Interval::parse(s).unwrap()
+    }
+
+    #[test]
+    fn intervals_parse_with_explicit_ends() {
+        let i = iv("[18, 25)");
+        assert!(i.contains(Decimal::from(18)) && !i.contains(Decimal::from(25)));
+        assert!(iv("(-inf, 0]").contains(Decimal::from(-5)));
+        assert!(Interval::parse("[-inf, 0]").unwrap_err().contains("must be open"));
+        assert!(Interval::parse("18-25").unwrap_err().contains("expected an interval"));
+        assert!(Interval::parse("[5, 5)").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn overlaps_and_gaps_are_named() {
+        let (a, b, c) = (iv("[18, 30)"), iv("[29, 40)"), iv("[41, 66)"));
+        let p = check_intervals(&[(0, &a), (1, &b), (2, &c)], false, (Some(18.into()), Some(65.into())), false);
+        assert_eq!(
+            p,
+            vec![
+                "bins[0] [18, 30) and bins[1] [29, 40) overlap".to_string(),
+                "gap between bins[1] [29, 40) and bins[2] [41, 66): values there fall in no bin".to_string(),
+            ]
+        );
+        // Integers: [18, 29] and [30, 40] leave no integer out.
+        let (d, e) = (iv("[18, 29]"), iv("[30, 65]"));
+        assert!(check_intervals(&[(0, &d), (1, &e)], true, (Some(18.into()), Some(65.into())), false).is_empty());
+        assert_eq!(check_intervals(&[(0, &d), (1, &e)], false, (Some(18.into()), Some(65.into())), false).len(), 1);
+        // Uncovered domain ends.
+        let p = check_intervals(&[(0, &e)], true, (Some(18.into()), None), false);
+        assert_eq!(p.len(), 2);
+    }
+}

@@ -1,0 +1,109 @@
+//! Errors a user can cause, as data: each names the field, rule or bin and
+//! says what was expected.
+
+use std::fmt;
+
+/// One problem with a request's input.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    /// `request_id`, `institution`, `product` or `features.<name>`.
+    pub field: String,
+    /// What was wrong and what was expected.
+    pub message: String,
+}
+
+/// A request refused before evaluation, with every problem found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct InputError {
+    pub errors: Vec<FieldError>,
+}
+
+impl InputError {
+    pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        InputError {
+            errors: vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid request ({} problem{}):", self.errors.len(), plural(self.errors.len()))?;
+        for e in &self.errors {
+            write!(f, "\n  {}: {}", e.field, e.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// One problem with a policy document.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct PolicyIssue {
+    /// The file, or `id@version` when there is no file.
+    pub document: String,
+    /// Where in the document: `rules[2] RL03_OVERDUE.expression`.
+    pub place: String,
+    pub message: String,
+}
+
+/// A policy refused at load, with every problem found.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct PolicyError {
+    pub issues: Vec<PolicyIssue>,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid policy ({} problem{}):", self.issues.len(), plural(self.issues.len()))?;
+        for i in &self.issues {
+            if i.place.is_empty() {
+                write!(f, "\n  {}: {}", i.document, i.message)?;
+            } else {
+                write!(f, "\n  {}: {}: {}", i.document, i.place, i.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Collects policy issues for one document.
+#[derive(Debug, Default)]
+pub struct Issues {
+    pub issues: Vec<PolicyIssue>,
+}
+
+impl Issues {
+    pub fn push(&mut self, document: &str, place: impl Into<String>, message: impl Into<String>) {
+        self.issues.push(PolicyIssue {
+            document: document.to_string(),
+            place: place.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn into_result(self) -> Result<(), PolicyError> {
+        if self.issues.is_empty() {
+            Ok(())
+        } else {
+            Err(PolicyError { issues: self.issues })
+        }
+    }
+}
+
+/// Why an evaluation could not produce a decision.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EvaluateError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The policy could not be applied to this household (e.g. a division
+    /// by zero in a rule); names the rule.
+    #[error("{place}: {message}")]
+    Policy { place: String, message: String },
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,544 @@
+//! Policy expressions: parsed by `evalexpr` once when a document is loaded,
+//! checked against the names the policy declares, and evaluated per request
+//! over a fixed slot layout with exact decimals.
+//!
+//! Three things make evalexpr safe for credit rules here:
+//! - numbers are exact decimals ([`exact::Num`]), never `f64`;
+//! - identifiers are resolved when the document is loaded and rewritten to
+//!   slot numbers, so a request binds values by index (no per-request map);
+//! - missing values never reach evalexpr (its `&&` does not short-circuit, so
+//!   `bureau_has_record && bureau_max_dpd_24m > 30` would fail on a thin
+//!   file): every caller checks [`Expr::missing`] first and applies the
+//!   document's declared `when_missing` treatment.
+
+pub mod exact;
+
+use std::collections::HashMap;
+
+use evalexpr::{Context, EvalexprError, Node, Operator, build_operator_tree};
+use rust_decimal::Decimal;
+
+pub use exact::{ExactNumbers, Num};
+
+/// A value inside an expression.
+pub type EValue = evalexpr::Value<ExactNumbers>;
+
+/// The type of a named value, as expressions see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VarType {
+    Bool,
+    Int,
+    Decimal,
+    Text,
+}
+
+impl VarType {
+    pub fn name(self) -> &'static str {
+        match self {
+            VarType::Bool => "boolean",
+            VarType::Int => "integer",
+            VarType::Decimal => "decimal",
+            VarType::Text => "string",
+        }
+    }
+}
+
+/// What a name stands for, for error messages and the trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VarKind {
+    Feature,
+    Derived,
+    Parameter,
+    GradeColumn,
+    Computed,
+}
+
+impl VarKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            VarKind::Feature => "feature",
+            VarKind::Derived => "derived feature",
+            VarKind::Parameter => "parameter",
+            VarKind::GradeColumn => "grade table column",
+            VarKind::Computed => "computed value",
+        }
+    }
+}
+
+/// One named slot of the layout.
+#[derive(Clone, Debug)]
+pub struct Var {
+    pub name: String,
+    pub ty: VarType,
+    pub kind: VarKind,
+    /// Whether a request may leave this value absent.
+    pub optional: bool,
+    /// A value used when checking expressions at load time.
+    pub sample: EValue,
+    /// The pipeline phase from which the value is known (see
+    /// [`crate::compile::Phase`]).
+    pub phase: u8,
+}
+
+/// The fixed slot layout of one compiled policy: every name an expression
+/// may read, with its type.
+#[derive(Clone, Debug, Default)]
+pub struct Layout {
+    vars: Vec<Var>,
+    index: HashMap<String, usize>,
+}
+
+impl Layout {
+    /// Adds a name; refuses a name that is already taken.
+    pub fn add(&mut self, var: Var) -> Result<usize, String> {
+        if let Some(&slot) = self.index.get(&var.name) {
+            let existing = &self.vars[slot];
+            return Err(format!(
+                "name `{}` is already declared as a {}",
+                var.name,
+                existing.kind.name()
+            ));
+        }
+        let slot = self.vars.len();
+        self.index.insert(var.name.clone(), slot);
+        self.vars.push(var);
+        Ok(slot)
+    }
+
+    pub fn slot(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    pub fn var(&self, slot: usize) -> &Var {
+        &self.vars[slot]
+    }
+
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    pub fn len(&self) -> usize {
+        self.vars.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
+
+    /// Marks a slot as possibly missing (derived features inherit it).
+    pub fn set_optional(&mut self, slot: usize, optional: bool) {
+        self.vars[slot].optional = optional;
+    }
+
+    /// Slots holding every sample value, for load-time checks.
+    fn sample_slots(&self) -> Slots {
+        Slots {
+            values: self.vars.iter().map(|v| v.sample.clone()).collect(),
+        }
+    }
+}
+
+/// The values of one evaluation, indexed by slot. `Empty` means absent.
+#[derive(Clone, Debug)]
+pub struct Slots {
+    values: Vec<EValue>,
+}
+
+impl Slots {
+    pub fn new(len: usize) -> Self {
+        Slots {
+            values: vec![EValue::Empty; len],
+        }
+    }
+
+    pub fn set(&mut self, slot: usize, value: EValue) {
+        self.values[slot] = value;
+    }
+
+    pub fn get(&self, slot: usize) -> &EValue {
+        &self.values[slot]
+    }
+
+    pub fn is_missing(&self, slot: usize) -> bool {
+        matches!(self.values[slot], EValue::Empty)
+    }
+}
+
+impl Context for Slots {
+    type NumericTypes = ExactNumbers;
+
+    fn get_value(&self, identifier: &str) -> Option<&EValue> {
+        // Identifiers were rewritten to slot numbers at load time.
+        let slot: usize = identifier.parse().ok()?;
+        self.values.get(slot).filter(|v| !v.is_empty())
+    }
+
+    fn call_function(&self, identifier: &str, _argument: &EValue) -> Result<EValue, EvalexprError<ExactNumbers>> {
+        Err(EvalexprError::FunctionIdentifierNotFound(identifier.to_string()))
+    }
+
+    fn are_builtin_functions_disabled(&self) -> bool {
+        false
+    }
+
+    fn set_builtin_functions_disabled(&mut self, _disabled: bool) -> Result<(), EvalexprError<ExactNumbers>> {
+        Err(EvalexprError::CustomMessage("built-in functions cannot be disabled".into()))
+    }
+}
+
+/// What an expression must produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// A condition: `true` or `false`.
+    Bool,
+    /// An amount: an integer or a decimal.
+    Number,
+    /// A value of the given type (derived features).
+    Type(VarType),
+}
+
+/// The built-in functions a policy expression may call. Everything else
+/// (trigonometry, regular expressions, random numbers) is refused at load.
+const ALLOWED_FUNCTIONS: &[&str] = &[
+    "min",
+    "max",
+    "if",
+    "floor",
+    "round",
+    "ceil",
+    "math::abs",
+    "contains",
+    "contains_any",
+    "len",
+];
+
+/// A compiled expression.
+#[derive(Clone, Debug)]
+pub struct Expr {
+    source: String,
+    node: Node<ExactNumbers>,
+    reads: Vec<usize>,
+}
+
+/// An evaluation that could not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvalFailure(pub String);
+
+impl Expr {
+    /// Parses and checks `source` against `layout`. The error is one line
+    /// saying what is wrong and what was expected.
+    pub fn compile(source: &str, layout: &Layout, expect: Expect) -> Result<Expr, String> {
+        if source.trim().is_empty() {
+            return Err("expression is empty".to_string());
+        }
+        let mut node = build_operator_tree::<ExactNumbers>(source)
+            .map_err(|e| format!("syntax error in `{source}`: {e}"))?;
+        check_node(&node, layout)?;
+
+        let mut reads = Vec::new();
+        for identifier in node.iter_read_variable_identifiers_mut() {
+            let slot = layout.slot(identifier).ok_or_else(|| {
+                format!(
+                    "unknown identifier `{identifier}` in `{source}`: expected a feature of the schema, a derived feature, a parameter or a computed value"
+                )
+            })?;
+            if !reads.contains(&slot) {
+                reads.push(slot);
+            }
+            *identifier = slot.to_string();
+        }
+
+        let expr = Expr {
+            source: source.to_string(),
+            node,
+            reads,
+        };
+        expr.check_on_samples(layout, expect)?;
+        Ok(expr)
+    }
+
+    /// Evaluates once with typed sample values: evalexpr accepts some
+    /// ill-typed expressions (`age > > 65`, `age > "x"`) at parse time and
+    /// only fails when they run.
+    fn check_on_samples(&self, layout: &Layout, expect: Expect) -> Result<(), String> {
+        let slots = layout.sample_slots();
+        exact::clear_fault();
+        let value = self
+            .node
+            .eval_with_context(&slots)
+            .map_err(|e| format!("`{}` cannot be evaluated: {e}", self.source))?;
+        if exact::take_fault() == Some(exact::ArithmeticFault::Unsupported) {
+            return Err(format!("`{}` uses an unsupported function", self.source));
+        }
+        let ok = match (expect, &value) {
+            (Expect::Bool | Expect::Type(VarType::Bool), EValue::Boolean(_)) => true,
+            (Expect::Number, EValue::Int(_) | EValue::Float(_)) => true,
+            (Expect::Type(VarType::Int), EValue::Int(_)) => true,
+            (Expect::Type(VarType::Decimal), EValue::Int(_) | EValue::Float(_)) => true,
+            (Expect::Type(VarType::Text), EValue::String(_)) => true,
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            let wanted = match expect {
+                Expect::Bool => "a boolean (true/false)",
+                Expect::Number => "a number",
+                Expect::Type(t) => t.name(),
+            };
+            Err(format!(
+                "`{}` must produce {wanted} but produces {}",
+                self.source,
+                describe(&value)
+            ))
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The slots this expression reads, in order of first appearance.
+    pub fn reads(&self) -> &[usize] {
+        &self.reads
+    }
+
+    /// The slots this expression reads that are absent in `slots`.
+    pub fn missing(&self, slots: &Slots) -> Vec<usize> {
+        self.reads.iter().copied().filter(|&s| slots.is_missing(s)).collect()
+    }
+
+    /// Whether any slot this expression reads may be absent.
+    pub fn may_read_missing(&self, layout: &Layout) -> bool {
+        self.reads.iter().any(|&s| layout.var(s).optional)
+    }
+
+    /// Evaluates with every read slot present (callers check [`Self::missing`]).
+    pub fn eval(&self, slots: &Slots) -> Result<EValue, EvalFailure> {
+        exact::clear_fault();
+        let result = self.node.eval_with_context(slots);
+        if let Some(fault) = exact::take_fault() {
+            return Err(EvalFailure(format!("{fault} in `{}`", self.source)));
+        }
+        result.map_err(|e| EvalFailure(format!("`{}` failed: {e}", self.source)))
+    }
+
+    pub fn eval_bool(&self, slots: &Slots) -> Result<bool, EvalFailure> {
+        match self.eval(slots)? {
+            EValue::Boolean(b) => Ok(b),
+            other => Err(EvalFailure(format!(
+                "`{}` produced {} where a boolean was expected",
+                self.source,
+                describe(&other)
+            ))),
+        }
+    }
+
+    pub fn eval_decimal(&self, slots: &Slots) -> Result<Decimal, EvalFailure> {
+        let value = self.eval(slots)?;
+        as_decimal(&value).ok_or_else(|| {
+            EvalFailure(format!(
+                "`{}` produced {} where a number was expected",
+                self.source,
+                describe(&value)
+            ))
+        })
+    }
+}
+
+/// The exact decimal of a numeric value.
+pub fn as_decimal(value: &EValue) -> Option<Decimal> {
+    match value {
+        EValue::Int(i) => Some(Decimal::from(*i)),
+        EValue::Float(n) => Some(n.0),
+        _ => None,
+    }
+}
+
+fn describe(value: &EValue) -> String {
+    match value {
+        EValue::Boolean(b) => format!("a boolean ({b})"),
+        EValue::Int(i) => format!("an integer ({i})"),
+        EValue::Float(n) => format!("a decimal ({n})"),
+        EValue::String(s) => format!("a string ({s:?})"),
+        EValue::Tuple(_) => "a tuple".to_string(),
+        EValue::Empty => "nothing".to_string(),
+    }
+}
+
+/// Refuses operators and functions that have no place in a credit rule, and
+/// the two evalexpr comparisons that silently surprise analysts.
+fn check_node(node: &Node<ExactNumbers>, layout: &Layout) -> Result<(), String> {
+    match node.operator() {
+        Operator::Assign
+        | Operator::AddAssign
+        | Operator::SubAssign
+        | Operator::MulAssign
+        | Operator::DivAssign
+        | Operator::ModAssign
+        | Operator::ExpAssign
+        | Operator::AndAssign
+        | Operator::OrAssign
+        | Operator::VariableIdentifierWrite { .. } => {
+            return Err("assignment is not allowed in policy expressions".to_string());
+        }
+        Operator::Chain => {
+            return Err("`;` chains are not allowed: write one expression".to_string());
+        }
+        Operator::Exp => {
+            return Err("`^` is not allowed: write the multiplication out".to_string());
+        }
+        Operator::FunctionIdentifier { identifier } if !ALLOWED_FUNCTIONS.contains(&identifier.as_str()) => {
+            return Err(format!(
+                "function `{identifier}` is not allowed; expected one of {}",
+                ALLOWED_FUNCTIONS.join(", ")
+            ));
+        }
+        Operator::Eq | Operator::Neq => {
+            if let [a, b] = node.children() {
+                let (ta, tb) = (static_type(a, layout), static_type(b, layout));
+                if matches!(
+                    (ta, tb),
+                    (Some(VarType::Int), Some(VarType::Decimal)) | (Some(VarType::Decimal), Some(VarType::Int))
+                ) {
+                    return Err(
+                        "`==`/`!=` between an integer and a decimal is never true in evalexpr; write the literal to match (e.g. `1.0` for a decimal) or use `>=` and `<=`"
+                            .to_string(),
+                    );
+                }
+            }
+        }
+        Operator::Div => {
+            if let [a, b] = node.children()
+                && static_type(a, layout) == Some(VarType::Int)
+                && static_type(b, layout) == Some(VarType::Int)
+            {
+                return Err(
+                    "dividing two integers truncates (7 / 2 is 3); multiply one side by 1.0 to divide exactly"
+                        .to_string(),
+                );
+            }
+        }
+        _ => {}
+    }
+    node.children().iter().try_for_each(|c| check_node(c, layout))
+}
+
+/// The type of a subexpression when it is known before evaluation.
+fn static_type(node: &Node<ExactNumbers>, layout: &Layout) -> Option<VarType> {
+    let numeric = |node: &Node<ExactNumbers>| {
+        let types: Vec<_> = node.children().iter().map(|c| static_type(c, layout)).collect();
+        if types.iter().all(|t| *t == Some(VarType::Int)) {
+            Some(VarType::Int)
+        } else if types
+            .iter()
+            .all(|t| matches!(t, Some(VarType::Int | VarType::Decimal)))
+        {
+            Some(VarType::Decimal)
+        } else {
+            None
+        }
+    };
+    match node.operator() {
+        Operator::Const { value } => match value {
+            EValue::Boolean(_) => Some(VarType::Bool),
+            EValue::Int(_) => Some(VarType::Int),
+            EValue::Float(_) => Some(VarType::Decimal),
+            EValue::String(_) => Some(VarType::Text),
+            _ => None,
+        },
+        Operator::VariableIdentifierRead { identifier } => layout.slot(identifier).map(|s| layout.var(s).ty),
+        Operator::RootNode if node.children().len() == 1 => static_type(&node.children()[0], layout),
+        Operator::Add | Operator::Sub | Operator::Mul | Operator::Div | Operator::Mod | Operator::Neg => {
+            numeric(node)
+        }
+        Operator::Eq
+        | Operator::Neq
+        | Operator::Gt
+        | Operator::Lt
+        | Operator::Geq
+        | Operator::Leq
+        | Operator::And
+        | Operator::Or
+        | Operator::Not => Some(VarType::Bool),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let mut l = Layout::default();
+        for (name, ty, sample) in [
+            ("age", VarType::Int, EValue::Int(1)),
+            ("income", VarType::Decimal, EValue::Float(Num(Decimal::ONE))),
+            ("ratio", VarType::Decimal, EValue::Float(Num(Decimal::ONE))),
+            ("has_record", VarType::Bool, EValue::Boolean(true)),
+        ] {
+            l.add(Var {
+                name: name.into(),
+                ty,
+                kind: VarKind::Feature,
+                optional: false,
+                sample,
+                phase: 0,
+            })
+            .unwrap();
+        }
+        l
+    }
+
+    fn dec(s: &str) -> EValue {
+        EValue::Float(s.parse().unwrap())
+    }
+
+    #[test]
+    fn decimal_comparisons_are_exact() {
+        let l = layout();
+        let e = Expr::compile("ratio >= 0.3 && income * 3 == 0.3", &l, Expect::Bool).unwrap();
+        let mut s = Slots::new(l.len());
+        s.set(0, EValue::Int(40));
+        s.set(1, dec("0.1"));
+        s.set(2, dec("0.30"));
+        s.set(3, EValue::Boolean(true));
+        assert!(e.eval_bool(&s).unwrap());
+        let amount = Expr::compile("income * 3 - 0.3", &l, Expect::Number).unwrap();
+        assert_eq!(amount.eval_decimal(&s).unwrap(), Decimal::ZERO);
+    }
+
+    #[test]
+    fn load_time_checks_name_the_problem() {
+        let l = layout();
+        let err = |src: &str, expect| Expr::compile(src, &l, expect).unwrap_err();
+        assert!(err("age > > 65", Expect::Bool).contains("age > > 65"));
+        assert!(err("agee > 65", Expect::Bool).contains("unknown identifier `agee`"));
+        assert!(err("age + 1", Expect::Bool).contains("must produce a boolean"));
+        assert!(err("age == 1.0", Expect::Bool).contains("never true"));
+        assert!(err("age / 2 > 1", Expect::Bool).contains("truncates"));
+        assert!(err("math::sin(income) > 0", Expect::Bool).contains("math::sin"));
+        assert!(err("age = 3", Expect::Bool).contains("assignment"));
+        assert!(err("age > \"x\"", Expect::Bool).contains("cannot be evaluated"));
+    }
+
+    #[test]
+    fn division_by_zero_is_an_error_naming_the_expression() {
+        let l = layout();
+        let e = Expr::compile("income / ratio", &l, Expect::Number).unwrap();
+        let mut s = Slots::new(l.len());
+        s.set(1, dec("5"));
+        s.set(2, dec("0"));
+        let failure = e.eval_decimal(&s).unwrap_err();
+        assert_eq!(failure.0, "division by zero in `income / ratio`");
+    }
+
+    #[test]
+    fn missing_reads_are_reported_before_evaluation() {
+        let l = layout();
+        let e = Expr::compile("has_record && ratio > 0.5", &l, Expect::Bool).unwrap();
+        let mut s = Slots::new(l.len());
+        s.set(3, EValue::Boolean(false));
+        assert_eq!(e.missing(&s), vec![2]);
+    }
+}
