@@ -31,7 +31,12 @@ impl InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid request ({} problem{}):", self.errors.len(), plural(self.errors.len()))?;
+        write!(
+            f,
+            "invalid request ({} problem{}):",
+            self.errors.len(),
+            plural(self.errors.len())
+        )?;
         for e in &self.errors {
             write!(f, "\n  {}: {}", e.field, e.message)?;
         }
@@ -57,7 +62,12 @@ pub struct PolicyError {
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid policy ({} problem{}):", self.issues.len(), plural(self.issues.len()))?;
+        write!(
+            f,
+            "invalid policy ({} problem{}):",
+            self.issues.len(),
+            plural(self.issues.len())
+        )?;
         for i in &self.issues {
             if i.place.is_empty() {
                 write!(f, "\n  {}: {}", i.document, i.message)?;
@@ -88,7 +98,9 @@ impl Issues {
         if self.issues.is_empty() {
             Ok(())
         } else {
-            Err(PolicyError { issues: self.issues })
+            Err(PolicyError {
+                issues: self.issues,
+            })
         }
     }
 }

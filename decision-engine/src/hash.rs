@@ -8,7 +8,10 @@ use sha2::{Digest, Sha256};
 pub fn content_hash(value: &serde_json::Value) -> String {
     let mut canonical = String::new();
     write_canonical(value, &mut canonical);
-    format!("sha256:{}", hex::encode(Sha256::digest(canonical.as_bytes())))
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    )
 }
 
 fn write_canonical(value: &serde_json::Value, out: &mut String) {

@@ -1,5 +1,22 @@
+//! The farmer credit decision engine: versioned rulesets and scorecards
+//! compiled once, evaluated per household into a decision with exact limits
+//! and prices, reason codes and a full trace.
+//!
+//! Data flows one way: [`request`] -> [`validate`] -> [`evaluate`] ->
+//! [`decision`] (and [`explain`]). Policy documents are described in
+//! [`model`] and turned into an executable [`compile::Policy`] by
+//! [`compile`]; [`policy_set`] chooses the policy for a request. The library
+//! does no I/O beyond reading policy files and keeps no global state; the
+//! CLI and services are adapters around it.
+
 pub mod compile;
+pub mod decision;
 pub mod error;
+pub mod evaluate;
+pub mod explain;
 pub mod expr;
 pub mod hash;
 pub mod model;
+pub mod policy_set;
+pub mod request;
+pub mod validate;

@@ -1,1 +1,236 @@
-fn main() {}
+//! `decision-engine`: the command line for everything a person does by hand.
+//! Argument parsing and wiring only; the work is in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use decision_engine::compile::Document;
+use decision_engine::error::EvaluateError;
+use decision_engine::evaluate::{Options, evaluate};
+use decision_engine::explain::{Lang, explain};
+use decision_engine::policy_set::{self, PolicySet};
+use decision_engine::request::Request;
+
+#[derive(Parser)]
+#[command(
+    name = "decision-engine",
+    version,
+    about = "Farmer credit decision engine (农户小额信用贷预审)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExplainLang {
+    En,
+    Zh,
+    Both,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one request (JSON file, `-` for stdin) and print the decision as JSON.
+    Evaluate {
+        /// The request: {"request_id", "institution", "product", "features": {...}}.
+        #[arg(long)]
+        request: PathBuf,
+        /// Also print the readable account of the decision.
+        #[arg(long)]
+        explain: bool,
+        /// Language of the account.
+        #[arg(long, value_enum, default_value = "both")]
+        lang: ExplainLang,
+        /// Leave the trace out of the JSON.
+        #[arg(long)]
+        no_trace: bool,
+        /// A directory with rulesets/ and scorecards/ (default: the shipped policy).
+        #[arg(long)]
+        policy_dir: Option<PathBuf>,
+    },
+    /// Check policy documents; exits non-zero listing every error.
+    ///
+    /// The files are checked together with the rest of the policy set (the
+    /// shipped policy, or --policy-dir): a file replaces the document of the
+    /// same kind and id.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        policy_dir: Option<PathBuf>,
+    },
+}
+
+/// Exit codes: 0 done, 1 invalid policy, 2 invalid request, 3 other failure.
+const EXIT_POLICY: u8 = 1;
+const EXIT_INPUT: u8 = 2;
+const EXIT_OTHER: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Evaluate {
+            request,
+            explain: with_explanation,
+            lang,
+            no_trace,
+            policy_dir,
+        } => run_evaluate(
+            &request,
+            with_explanation,
+            lang,
+            !no_trace,
+            policy_dir.as_deref(),
+        ),
+        Command::Validate { files, policy_dir } => run_validate(&files, policy_dir.as_deref()),
+    }
+}
+
+fn load_policies(dir: Option<&Path>) -> Result<PolicySet, ExitCode> {
+    match dir {
+        Some(d) => PolicySet::load_dir(d),
+        None => PolicySet::shipped(),
+    }
+    .map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(EXIT_POLICY)
+    })
+}
+
+fn read_input(path: &Path) -> Result<String, ExitCode> {
+    let read = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map_err(|e| {
+        eprintln!("cannot read {}: {e}", path.display());
+        ExitCode::from(EXIT_OTHER)
+    })
+}
+
+fn run_evaluate(
+    path: &Path,
+    with_explanation: bool,
+    lang: ExplainLang,
+    trace: bool,
+    dir: Option<&Path>,
+) -> ExitCode {
+    let run = || -> Result<(), ExitCode> {
+        let policies = load_policies(dir)?;
+        let text = read_input(path)?;
+        let input_error = |e: &dyn std::fmt::Display| {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INPUT)
+        };
+        let request = Request::from_json(&text).map_err(|e| input_error(&e))?;
+        let policy = policies
+            .select(&request.institution, &request.product)
+            .map_err(|e| input_error(&e))?;
+        let decision = evaluate(
+            policy,
+            &request,
+            Options {
+                trace: trace || with_explanation,
+            },
+        )
+        .map_err(|e| match e {
+            EvaluateError::Input(e) => input_error(&e),
+            other => {
+                eprintln!("the policy could not be applied: {other}");
+                ExitCode::from(EXIT_POLICY)
+            }
+        })?;
+        let mut shown = decision.clone();
+        if !trace {
+            shown.trace = None;
+        }
+        let json = serde_json::to_string_pretty(&shown).map_err(|e| {
+            eprintln!("cannot print the decision: {e}");
+            ExitCode::from(EXIT_OTHER)
+        })?;
+        println!("{json}");
+        if with_explanation {
+            if matches!(lang, ExplainLang::En | ExplainLang::Both) {
+                println!("\n{}", explain(&decision, Lang::En));
+            }
+            if matches!(lang, ExplainLang::Zh | ExplainLang::Both) {
+                println!("\n{}", explain(&decision, Lang::Zh));
+            }
+        }
+        Ok(())
+    };
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+fn run_validate(files: &[PathBuf], dir: Option<&Path>) -> ExitCode {
+    let mut given = Vec::new();
+    let mut failed = false;
+    for f in files {
+        match policy_set::read_document(f) {
+            Ok(d) => given.push(d),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return ExitCode::from(EXIT_POLICY);
+    }
+    let base = match dir {
+        Some(d) => policy_set::read_dir_documents(d),
+        None => policy_set::SHIPPED
+            .iter()
+            .map(|(name, text)| Document::parse(name, text))
+            .collect(),
+    };
+    let base = match base {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_POLICY);
+        }
+    };
+    let key = |d: &Document| {
+        let v = d.version_ref();
+        (v.kind, v.id)
+    };
+    let mut docs: Vec<Document> = base
+        .into_iter()
+        .filter(|b| !given.iter().any(|g| key(g) == key(b)))
+        .collect();
+    let summary: Vec<String> = given
+        .iter()
+        .map(|d| {
+            let v = d.version_ref();
+            format!(
+                "ok: {} ({} {}@{}, {})",
+                d.source(),
+                v.kind,
+                v.id,
+                v.version,
+                v.hash
+            )
+        })
+        .collect();
+    docs.extend(given);
+    match PolicySet::from_documents(docs) {
+        Ok(_) => {
+            for line in summary {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_POLICY)
+        }
+    }
+}

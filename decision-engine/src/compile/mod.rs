@@ -46,7 +46,12 @@ impl Phase {
 }
 
 /// Compiles an expression and checks it reads only values known by `phase`.
-pub(crate) fn compile_expr(source: &str, layout: &Layout, expect: Expect, phase: Phase) -> Result<Expr, String> {
+pub(crate) fn compile_expr(
+    source: &str,
+    layout: &Layout,
+    expect: Expect,
+    phase: Phase,
+) -> Result<Expr, String> {
     let expr = Expr::compile(source, layout, expect)?;
     for &slot in expr.reads() {
         let var = layout.var(slot);
@@ -91,7 +96,11 @@ impl Document {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| fail(format!("not valid JSON: {e}")))?;
         let hash = content_hash(&value);
-        fn typed<T: DeserializeOwned>(source: &str, text: &str, hash: String) -> Result<Loaded<T>, String> {
+        fn typed<T: DeserializeOwned>(
+            source: &str,
+            text: &str,
+            hash: String,
+        ) -> Result<Loaded<T>, String> {
             serde_json::from_str(text)
                 .map(|doc| Loaded {
                     source: source.to_string(),
@@ -107,7 +116,10 @@ impl Document {
             Some(other) => Err(format!(
                 "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""
             )),
-            None => Err("missing `kind`: expected \"feature_schema\", \"ruleset\" or \"scorecard\"".to_string()),
+            None => Err(
+                "missing `kind`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""
+                    .to_string(),
+            ),
         }
         .map_err(fail)
     }
@@ -122,9 +134,13 @@ impl Document {
 
     pub fn version_ref(&self) -> VersionRef {
         match self {
-            Document::Schema(d) => VersionRef::new("feature_schema", &d.doc.id, &d.doc.version, &d.hash),
+            Document::Schema(d) => {
+                VersionRef::new("feature_schema", &d.doc.id, &d.doc.version, &d.hash)
+            }
             Document::Ruleset(d) => VersionRef::new("ruleset", &d.doc.id, &d.doc.version, &d.hash),
-            Document::Scorecard(d) => VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash),
+            Document::Scorecard(d) => {
+                VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash)
+            }
         }
     }
 }
@@ -192,7 +208,15 @@ pub struct Policy {
     template: Slots,
 }
 
-fn computed_var(layout: &mut Layout, name: &str, ty: VarType, sample: EValue, phase: Phase, issues: &mut Issues, source: &str) -> usize {
+fn computed_var(
+    layout: &mut Layout,
+    name: &str,
+    ty: VarType,
+    sample: EValue,
+    phase: Phase,
+    issues: &mut Issues,
+    source: &str,
+) -> usize {
     layout
         .add(Var {
             name: name.to_string(),
@@ -203,7 +227,11 @@ fn computed_var(layout: &mut Layout, name: &str, ty: VarType, sample: EValue, ph
             phase: phase as u8,
         })
         .unwrap_or_else(|e| {
-            issues.push(source, "", format!("{e}; `{name}` is reserved for the computed value"));
+            issues.push(
+                source,
+                "",
+                format!("{e}; `{name}` is reserved for the computed value"),
+            );
             usize::MAX
         })
 }
@@ -221,33 +249,70 @@ impl Policy {
             (&c.source, &c.doc.kind, "scorecard"),
         ] {
             if kind != expected {
-                issues.push(source, "kind", format!("expected \"{expected}\", found \"{kind}\""));
+                issues.push(
+                    source,
+                    "kind",
+                    format!("expected \"{expected}\", found \"{kind}\""),
+                );
             }
         }
         if p.doc.layer != Layer::Province {
-            issues.push(&p.source, "layer", "the red-line ruleset must have layer \"province\"");
+            issues.push(
+                &p.source,
+                "layer",
+                "the red-line ruleset must have layer \"province\"",
+            );
         }
         if p.doc.grades.is_some() || p.doc.limit.is_some() || p.doc.price.is_some() {
-            issues.push(&p.source, "", "a province ruleset holds parameters and red lines only, no grades, limit or price");
+            issues.push(
+                &p.source,
+                "",
+                "a province ruleset holds parameters and red lines only, no grades, limit or price",
+            );
         }
         if i.doc.layer != Layer::Institution {
-            issues.push(&i.source, "layer", "the product ruleset must have layer \"institution\"");
+            issues.push(
+                &i.source,
+                "layer",
+                "the product ruleset must have layer \"institution\"",
+            );
         }
         if let Some(card) = &i.doc.scorecard
             && card != &c.doc.id
         {
-            issues.push(&i.source, "scorecard", format!("calibrated for scorecard `{card}`, but `{}` was given", c.doc.id));
+            issues.push(
+                &i.source,
+                "scorecard",
+                format!(
+                    "calibrated for scorecard `{card}`, but `{}` was given",
+                    c.doc.id
+                ),
+            );
         }
         let product = i.doc.product.clone().unwrap_or_default();
         if product.is_empty() {
-            issues.push(&i.source, "product", "the product ruleset must name its product, e.g. \"FARMER_CREDIT\"");
+            issues.push(
+                &i.source,
+                "product",
+                "the product ruleset must name its product, e.g. \"FARMER_CREDIT\"",
+            );
         }
 
         let schema = schema::compile(&s.doc, &s.source, &mut layout, &mut issues);
         let mut parameters = ruleset::parameters(&p.doc, &p.source, &mut layout, &mut issues);
-        parameters.extend(ruleset::parameters(&i.doc, &i.source, &mut layout, &mut issues));
+        parameters.extend(ruleset::parameters(
+            &i.doc,
+            &i.source,
+            &mut layout,
+            &mut issues,
+        ));
         let mut derived = ruleset::derived(&p.doc, &p.source, &mut layout, &mut issues);
-        derived.extend(ruleset::derived(&i.doc, &i.source, &mut layout, &mut issues));
+        derived.extend(ruleset::derived(
+            &i.doc,
+            &i.source,
+            &mut layout,
+            &mut issues,
+        ));
 
         let first_grade = i
             .doc
@@ -257,15 +322,51 @@ impl Policy {
             .map_or("A".to_string(), |r| r.grade.clone());
         let dec = |d: Decimal| EValue::Float(Num(d));
         let computed = ComputedSlots {
-            score: computed_var(&mut layout, "score", VarType::Decimal, dec(Decimal::ONE), Phase::Scored, &mut issues, &i.source),
-            grade: computed_var(&mut layout, "grade", VarType::Text, EValue::String(first_grade), Phase::Scored, &mut issues, &i.source),
-            limit: computed_var(&mut layout, "limit", VarType::Decimal, dec(Decimal::ONE), Phase::Limited, &mut issues, &i.source),
-            annual_rate: computed_var(&mut layout, "annual_rate", VarType::Decimal, dec(Decimal::ONE), Phase::Priced, &mut issues, &i.source),
+            score: computed_var(
+                &mut layout,
+                "score",
+                VarType::Decimal,
+                dec(Decimal::ONE),
+                Phase::Scored,
+                &mut issues,
+                &i.source,
+            ),
+            grade: computed_var(
+                &mut layout,
+                "grade",
+                VarType::Text,
+                EValue::String(first_grade),
+                Phase::Scored,
+                &mut issues,
+                &i.source,
+            ),
+            limit: computed_var(
+                &mut layout,
+                "limit",
+                VarType::Decimal,
+                dec(Decimal::ONE),
+                Phase::Limited,
+                &mut issues,
+                &i.source,
+            ),
+            annual_rate: computed_var(
+                &mut layout,
+                "annual_rate",
+                VarType::Decimal,
+                dec(Decimal::ONE),
+                Phase::Priced,
+                &mut issues,
+                &i.source,
+            ),
         };
         let grades = match &i.doc.grades {
             Some(table) => ruleset::grades(table, &i.source, &mut layout, &mut issues),
             None => {
-                issues.push(&i.source, "grades", "the product ruleset needs a grade table");
+                issues.push(
+                    &i.source,
+                    "grades",
+                    "the product ruleset needs a grade table",
+                );
                 Grades {
                     columns: Vec::new(),
                     bands: Vec::new(),
@@ -278,14 +379,22 @@ impl Policy {
         let limit = match &i.doc.limit {
             Some(l) => Some(ruleset::limit(l, &i.source, &layout, &mut issues)),
             None => {
-                issues.push(&i.source, "limit", "the product ruleset needs a limit policy");
+                issues.push(
+                    &i.source,
+                    "limit",
+                    "the product ruleset needs a limit policy",
+                );
                 None
             }
         };
         let price = match &i.doc.price {
             Some(pr) => ruleset::price(pr, &i.source, &layout, &mut issues),
             None => {
-                issues.push(&i.source, "price", "the product ruleset needs a price policy");
+                issues.push(
+                    &i.source,
+                    "price",
+                    "the product ruleset needs a price policy",
+                );
                 None
             }
         };

@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 use crate::error::Issues;
 use crate::expr::{EValue, Expect, Expr, Layout, Num, Var, VarKind, VarType};
 use crate::model::ruleset::{
-    DerivedType, GradeTable, Layer, LimitPolicy as LimitDoc, ParameterType, PricePolicy as PriceDoc, Stage, StepDef,
-    StepOp,
+    DerivedType, GradeTable, Layer, LimitPolicy as LimitDoc, ParameterType,
+    PricePolicy as PriceDoc, Stage, StepDef, StepOp,
 };
 use crate::model::{ReasonDef, RulesetDoc, decimal_from_json};
 
@@ -79,24 +79,43 @@ pub struct PricePolicy {
 }
 
 /// Adds the ruleset's parameters to the layout and binds their values.
-pub(super) fn parameters(doc: &RulesetDoc, source: &str, layout: &mut Layout, issues: &mut Issues) -> Vec<(usize, EValue)> {
+pub(super) fn parameters(
+    doc: &RulesetDoc,
+    source: &str,
+    layout: &mut Layout,
+    issues: &mut Issues,
+) -> Vec<(usize, EValue)> {
     let mut bound = Vec::new();
     for (i, p) in doc.parameters.iter().enumerate() {
         let place = format!("parameters[{i}] {}", p.name);
         if !is_identifier(&p.name) {
-            issues.push(source, &place, "a parameter name must start with a letter and hold only letters, digits and `_`");
+            issues.push(
+                source,
+                &place,
+                "a parameter name must start with a letter and hold only letters, digits and `_`",
+            );
             continue;
         }
         let value = match (p.ty, &p.value) {
-            (ParameterType::Bool, serde_json::Value::Bool(b)) => Ok((VarType::Bool, EValue::Boolean(*b))),
+            (ParameterType::Bool, serde_json::Value::Bool(b)) => {
+                Ok((VarType::Bool, EValue::Boolean(*b)))
+            }
             (ParameterType::Integer, serde_json::Value::Number(n)) => n
                 .to_string()
                 .parse::<i64>()
                 .map(|i| (VarType::Int, EValue::Int(i)))
                 .map_err(|_| format!("expected an integer value, found {n}")),
-            (ParameterType::Decimal, v) => decimal_from_json(v).map(|d| (VarType::Decimal, EValue::Float(Num(d)))),
-            (ParameterType::String, serde_json::Value::String(s)) => Ok((VarType::Text, EValue::String(s.clone()))),
-            (ty, v) => Err(format!("expected a {ty:?} value, found {}", crate::model::json_kind(v)).to_lowercase()),
+            (ParameterType::Decimal, v) => {
+                decimal_from_json(v).map(|d| (VarType::Decimal, EValue::Float(Num(d))))
+            }
+            (ParameterType::String, serde_json::Value::String(s)) => {
+                Ok((VarType::Text, EValue::String(s.clone())))
+            }
+            (ty, v) => Err(format!(
+                "expected a {ty:?} value, found {}",
+                crate::model::json_kind(v)
+            )
+            .to_lowercase()),
         };
         let (ty, value) = match value {
             Ok(v) => v,
@@ -123,7 +142,12 @@ pub(super) fn parameters(doc: &RulesetDoc, source: &str, layout: &mut Layout, is
 
 /// Compiles derived features in document order; each may read the ones
 /// before it.
-pub(super) fn derived(doc: &RulesetDoc, source: &str, layout: &mut Layout, issues: &mut Issues) -> Vec<Derived> {
+pub(super) fn derived(
+    doc: &RulesetDoc,
+    source: &str,
+    layout: &mut Layout,
+    issues: &mut Issues,
+) -> Vec<Derived> {
     let mut out = Vec::new();
     for (i, d) in doc.derived.iter().enumerate() {
         let place = format!("derived[{i}] {}", d.name);
@@ -137,7 +161,11 @@ pub(super) fn derived(doc: &RulesetDoc, source: &str, layout: &mut Layout, issue
             DerivedType::Decimal => VarType::Decimal,
         };
         if d.scale.is_some() && ty != VarType::Decimal {
-            issues.push(source, &place, "`scale` applies to decimal derived features only");
+            issues.push(
+                source,
+                &place,
+                "`scale` applies to decimal derived features only",
+            );
         }
         let expr = match compile_expr(&d.expression, layout, Expect::Type(ty), Phase::Input) {
             Ok(e) => e,
@@ -188,16 +216,20 @@ pub(super) fn derived(doc: &RulesetDoc, source: &str, layout: &mut Layout, issue
 
 /// `` `a`, `b` `` for the optional names an expression reads.
 pub(super) fn optional_names(expr: &Expr, layout: &Layout) -> String {
-    expr.reads()
+    expr.optional_reads(layout)
         .iter()
-        .filter(|&&s| layout.var(s).optional)
         .map(|&s| format!("`{}`", layout.var(s).name))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 /// Compiles the rules (after every name is in the layout).
-pub(super) fn rules(doc: &RulesetDoc, source: &str, layout: &Layout, issues: &mut Issues) -> Vec<Rule> {
+pub(super) fn rules(
+    doc: &RulesetDoc,
+    source: &str,
+    layout: &Layout,
+    issues: &mut Issues,
+) -> Vec<Rule> {
     let mut out: Vec<Rule> = Vec::new();
     for (i, r) in doc.rules.iter().enumerate() {
         let place = format!("rules[{i}] {}", r.id);
@@ -208,7 +240,11 @@ pub(super) fn rules(doc: &RulesetDoc, source: &str, layout: &Layout, issues: &mu
             issues.push(source, &place, format!("rule id `{}` is used twice", r.id));
         }
         if doc.layer == Layer::Province && r.stage != Stage::Knockout {
-            issues.push(source, &place, "a province ruleset holds red lines only: stage must be \"knockout\"");
+            issues.push(
+                source,
+                &place,
+                "a province ruleset holds red lines only: stage must be \"knockout\"",
+            );
         }
         let phase = match r.stage {
             Stage::Knockout => Phase::Input,
@@ -231,7 +267,11 @@ pub(super) fn rules(doc: &RulesetDoc, source: &str, layout: &Layout, issues: &mu
                 ),
             );
         }
-        for (field, text) in [("reason_code", &r.reason_code), ("message_zh", &r.message_zh), ("message_en", &r.message_en)] {
+        for (field, text) in [
+            ("reason_code", &r.reason_code),
+            ("message_zh", &r.message_zh),
+            ("message_en", &r.message_en),
+        ] {
             if text.trim().is_empty() {
                 issues.push(source, format!("{place}.{field}"), "must not be empty");
             }
@@ -254,12 +294,21 @@ pub(super) fn rules(doc: &RulesetDoc, source: &str, layout: &Layout, issues: &mu
 
 /// Adds the grade columns to the layout and checks the table is complete
 /// and ordered.
-pub(super) fn grades(table: &GradeTable, source: &str, layout: &mut Layout, issues: &mut Issues) -> Grades {
+pub(super) fn grades(
+    table: &GradeTable,
+    source: &str,
+    layout: &mut Layout,
+    issues: &mut Issues,
+) -> Grades {
     let mut columns = Vec::new();
     for c in &table.columns {
         let place = format!("grades.columns {c}");
         if !is_identifier(c) {
-            issues.push(source, &place, "a column name must start with a letter and hold only letters, digits and `_`");
+            issues.push(
+                source,
+                &place,
+                "a column name must start with a letter and hold only letters, digits and `_`",
+            );
             continue;
         }
         let var = Var {
@@ -276,7 +325,11 @@ pub(super) fn grades(table: &GradeTable, source: &str, layout: &mut Layout, issu
         }
     }
     if table.rows.is_empty() {
-        issues.push(source, "grades.rows", "the grade table needs at least one row");
+        issues.push(
+            source,
+            "grades.rows",
+            "the grade table needs at least one row",
+        );
     }
     let mut bands: Vec<GradeBand> = Vec::new();
     for (i, row) in table.rows.iter().enumerate() {
@@ -294,10 +347,20 @@ pub(super) fn grades(table: &GradeTable, source: &str, layout: &mut Layout, issu
         if let (Some(prev), Some(min)) = (bands.last().and_then(|b| b.min_score), row.min_score)
             && min >= prev
         {
-            issues.push(source, &place, format!("min_score {min} must be below the previous row's {prev}: highest band first"));
+            issues.push(
+                source,
+                &place,
+                format!(
+                    "min_score {min} must be below the previous row's {prev}: highest band first"
+                ),
+            );
         }
         if bands.iter().any(|b| b.grade == row.grade) {
-            issues.push(source, &place, format!("grade `{}` appears twice", row.grade));
+            issues.push(
+                source,
+                &place,
+                format!("grade `{}` appears twice", row.grade),
+            );
         }
         if row.decline && row.reason.is_none() {
             issues.push(source, &place, "a declining grade needs a `reason`");
@@ -311,14 +374,22 @@ pub(super) fn grades(table: &GradeTable, source: &str, layout: &mut Layout, issu
                     values.push(Decimal::ZERO);
                 }
                 None => {
-                    issues.push(source, format!("{place}.values"), format!("missing column `{name}`: the table must be complete"));
+                    issues.push(
+                        source,
+                        format!("{place}.values"),
+                        format!("missing column `{name}`: the table must be complete"),
+                    );
                     values.push(Decimal::ZERO);
                 }
             }
         }
         for name in row.values.keys() {
             if !table.columns.contains(name) {
-                issues.push(source, format!("{place}.values.{name}"), "not a declared column");
+                issues.push(
+                    source,
+                    format!("{place}.values.{name}"),
+                    "not a declared column",
+                );
             }
         }
         bands.push(GradeBand {
@@ -332,7 +403,14 @@ pub(super) fn grades(table: &GradeTable, source: &str, layout: &mut Layout, issu
     Grades { columns, bands }
 }
 
-fn steps(defs: &[StepDef], what: &str, phase: Phase, source: &str, layout: &Layout, issues: &mut Issues) -> Vec<Step> {
+fn steps(
+    defs: &[StepDef],
+    what: &str,
+    phase: Phase,
+    source: &str,
+    layout: &Layout,
+    issues: &mut Issues,
+) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
     for (i, s) in defs.iter().enumerate() {
         let place = format!("{what}.steps[{i}] {}", s.id);
@@ -340,13 +418,24 @@ fn steps(defs: &[StepDef], what: &str, phase: Phase, source: &str, layout: &Layo
             issues.push(source, &place, format!("step id `{}` is used twice", s.id));
         }
         if i == 0 && s.op != StepOp::Set {
-            issues.push(source, &place, "the first step must be \"set\": it starts the amount");
+            issues.push(
+                source,
+                &place,
+                "the first step must be \"set\": it starts the amount",
+            );
         }
         if i == 0 && s.when.is_some() {
-            issues.push(source, &place, "the first step must apply always: remove `when`");
+            issues.push(
+                source,
+                &place,
+                "the first step must apply always: remove `when`",
+            );
         }
         let value = compile_expr(&s.value, layout, Expect::Number, phase);
-        let when = s.when.as_deref().map(|w| compile_expr(w, layout, Expect::Bool, phase));
+        let when = s
+            .when
+            .as_deref()
+            .map(|w| compile_expr(w, layout, Expect::Bool, phase));
         let (value, when) = match (value, when.transpose()) {
             (Ok(v), Ok(w)) => (v, w),
             (v, w) => {
@@ -359,7 +448,8 @@ fn steps(defs: &[StepDef], what: &str, phase: Phase, source: &str, layout: &Layo
                 continue;
             }
         };
-        let reads_optional = value.may_read_missing(layout) || when.as_ref().is_some_and(|w| w.may_read_missing(layout));
+        let reads_optional = value.may_read_missing(layout)
+            || when.as_ref().is_some_and(|w| w.may_read_missing(layout));
         if reads_optional && s.when_missing.is_none() {
             let mut names = optional_names(&value, layout);
             if let Some(w) = &when {
@@ -378,7 +468,11 @@ fn steps(defs: &[StepDef], what: &str, phase: Phase, source: &str, layout: &Layo
             );
         }
         if i == 0 && reads_optional {
-            issues.push(source, &place, "the first step must not read optional values");
+            issues.push(
+                source,
+                &place,
+                "the first step must not read optional values",
+            );
         }
         out.push(Step {
             id: s.id.clone(),
@@ -390,12 +484,25 @@ fn steps(defs: &[StepDef], what: &str, phase: Phase, source: &str, layout: &Layo
     out
 }
 
-pub(super) fn limit(doc: &LimitDoc, source: &str, layout: &Layout, issues: &mut Issues) -> LimitPolicy {
+pub(super) fn limit(
+    doc: &LimitDoc,
+    source: &str,
+    layout: &Layout,
+    issues: &mut Issues,
+) -> LimitPolicy {
     if doc.steps.is_empty() {
-        issues.push(source, "limit.steps", "the limit policy needs at least one step");
+        issues.push(
+            source,
+            "limit.steps",
+            "the limit policy needs at least one step",
+        );
     }
     if doc.round_down_to <= Decimal::ZERO {
-        issues.push(source, "limit.round_down_to", "must be a positive amount such as 1000");
+        issues.push(
+            source,
+            "limit.round_down_to",
+            "must be a positive amount such as 1000",
+        );
     }
     if doc.minimum_offer < Decimal::ZERO {
         issues.push(source, "limit.minimum_offer", "must not be negative");
@@ -408,19 +515,35 @@ pub(super) fn limit(doc: &LimitDoc, source: &str, layout: &Layout, issues: &mut 
     }
 }
 
-pub(super) fn price(doc: &PriceDoc, source: &str, layout: &Layout, issues: &mut Issues) -> Option<PricePolicy> {
+pub(super) fn price(
+    doc: &PriceDoc,
+    source: &str,
+    layout: &Layout,
+    issues: &mut Issues,
+) -> Option<PricePolicy> {
     if doc.steps.is_empty() {
-        issues.push(source, "price.steps", "the price policy needs at least one step");
+        issues.push(
+            source,
+            "price.steps",
+            "the price policy needs at least one step",
+        );
     }
     if doc.round_to <= Decimal::ZERO {
-        issues.push(source, "price.round_to", "must be a positive step such as 0.0001 (a basis point)");
+        issues.push(
+            source,
+            "price.round_to",
+            "must be a positive step such as 0.0001 (a basis point)",
+        );
     }
     let steps = steps(&doc.steps, "price", Phase::Limited, source, layout, issues);
     let bound = |expr: &str, field: &str, issues: &mut Issues| {
         compile_expr(expr, layout, Expect::Number, Phase::Input)
             .and_then(|e| {
                 if e.may_read_missing(layout) {
-                    Err(format!("must not read optional values ({})", optional_names(&e, layout)))
+                    Err(format!(
+                        "must not read optional values ({})",
+                        optional_names(&e, layout)
+                    ))
                 } else {
                     Ok(e)
                 }

@@ -86,7 +86,11 @@ pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EVa
         }
         FeatureType::Money | FeatureType::Decimal => {
             let d = decimal_from_json(value).map_err(|_| found())?;
-            let scale = feature.scale.or(if feature.ty == FeatureType::Money { Some(2) } else { None });
+            let scale = feature.scale.or(if feature.ty == FeatureType::Money {
+                Some(2)
+            } else {
+                None
+            });
             if let Some(scale) = scale
                 && d.normalize().scale() > scale
             {
@@ -107,7 +111,10 @@ pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EVa
             if let Some(max) = feature.max_length
                 && s.chars().count() > max
             {
-                return Err(format!("expected a string of at most {max} characters, found {} characters", s.chars().count()));
+                return Err(format!(
+                    "expected a string of at most {max} characters, found {} characters",
+                    s.chars().count()
+                ));
             }
             EValue::String(s.to_string())
         }
@@ -141,24 +148,49 @@ fn sample(f: &FeatureDef) -> EValue {
         FeatureType::Bool => EValue::Boolean(true),
         FeatureType::Integer => EValue::Int(1),
         FeatureType::Money | FeatureType::Decimal => EValue::Float(Num(Decimal::ONE)),
-        FeatureType::Enum => EValue::String(f.values.as_ref().and_then(|v| v.first()).cloned().unwrap_or_default()),
+        FeatureType::Enum => EValue::String(
+            f.values
+                .as_ref()
+                .and_then(|v| v.first())
+                .cloned()
+                .unwrap_or_default(),
+        ),
         FeatureType::String => EValue::String("sample".to_string()),
     }
 }
 
 /// Compiles the schema and adds every feature to the layout.
-pub(super) fn compile(doc: &SchemaDoc, source: &str, layout: &mut Layout, issues: &mut Issues) -> Schema {
+pub(super) fn compile(
+    doc: &SchemaDoc,
+    source: &str,
+    layout: &mut Layout,
+    issues: &mut Issues,
+) -> Schema {
     let mut features: Vec<Feature> = Vec::new();
     let mut by_name = HashMap::new();
     for (i, f) in doc.features.iter().enumerate() {
         let place = format!("features[{i}] {}", f.name);
         if !is_identifier(&f.name) {
-            issues.push(source, &place, "a feature name must start with a letter and hold only letters, digits and `_`");
+            issues.push(
+                source,
+                &place,
+                "a feature name must start with a letter and hold only letters, digits and `_`",
+            );
             continue;
         }
-        let numeric = matches!(f.ty, FeatureType::Integer | FeatureType::Money | FeatureType::Decimal);
+        let numeric = matches!(
+            f.ty,
+            FeatureType::Integer | FeatureType::Money | FeatureType::Decimal
+        );
         if !numeric && (f.min.is_some() || f.max.is_some()) {
-            issues.push(source, &place, format!("min and max apply to numeric features, not to a {}", f.ty.name()));
+            issues.push(
+                source,
+                &place,
+                format!(
+                    "min and max apply to numeric features, not to a {}",
+                    f.ty.name()
+                ),
+            );
         }
         if let (Some(lo), Some(hi)) = (f.min, f.max)
             && lo > hi
@@ -167,13 +199,21 @@ pub(super) fn compile(doc: &SchemaDoc, source: &str, layout: &mut Layout, issues
         }
         let values = f.values.clone().unwrap_or_default();
         match (f.ty, values.is_empty()) {
-            (FeatureType::Enum, true) => issues.push(source, &place, "an enum feature needs a non-empty `values` list"),
+            (FeatureType::Enum, true) => issues.push(
+                source,
+                &place,
+                "an enum feature needs a non-empty `values` list",
+            ),
             (FeatureType::Enum, false) => {}
             (_, false) => issues.push(source, &place, "`values` applies to enum features only"),
             _ => {}
         }
         if f.required && f.default.is_some() {
-            issues.push(source, &place, "a required feature cannot also have a default");
+            issues.push(
+                source,
+                &place,
+                "a required feature cannot also have a default",
+            );
         }
         let slot = match layout.add(Var {
             name: f.name.clone(),

@@ -23,7 +23,8 @@ pub struct Interval {
 impl Interval {
     /// Parses `[18, 25)`, `(-inf, 0]`, `[65, inf)`.
     pub fn parse(text: &str) -> Result<Interval, String> {
-        let expected = || format!("expected an interval such as `[18, 25)` or `(-inf, 0]`, found `{text}`");
+        let expected =
+            || format!("expected an interval such as `[18, 25)` or `(-inf, 0]`, found `{text}`");
         let t = text.trim();
         let lo_closed = match t.chars().next() {
             Some('[') => true,
@@ -129,8 +130,11 @@ impl Characteristic {
                 let text = if *b { "true" } else { "false" };
                 is(&|t| matches!(t, BinTest::Categories(c) if c.iter().any(|v| v == text)))
             }
-            EValue::String(s) => is(&|t| matches!(t, BinTest::Categories(c) if c.iter().any(|v| v == s))),
-            other => as_decimal(other).and_then(|x| is(&|t| matches!(t, BinTest::Interval(i) if i.contains(x)))),
+            EValue::String(s) => {
+                is(&|t| matches!(t, BinTest::Categories(c) if c.iter().any(|v| v == s)))
+            }
+            other => as_decimal(other)
+                .and_then(|x| is(&|t| matches!(t, BinTest::Interval(i) if i.contains(x)))),
         };
         found.or_else(|| is(&|t| matches!(t, BinTest::Otherwise)))
     }
@@ -148,9 +152,17 @@ pub struct Scorecard {
 }
 
 fn bin_test(bin: &BinDef) -> Result<BinTest, String> {
-    let kinds = [bin.interval.is_some(), bin.categories.is_some(), bin.missing, bin.otherwise];
+    let kinds = [
+        bin.interval.is_some(),
+        bin.categories.is_some(),
+        bin.missing,
+        bin.otherwise,
+    ];
     if kinds.iter().filter(|k| **k).count() != 1 {
-        return Err("a bin needs exactly one of `interval`, `categories`, `missing: true` or `else: true`".to_string());
+        return Err(
+            "a bin needs exactly one of `interval`, `categories`, `missing: true` or `else: true`"
+                .to_string(),
+        );
     }
     Ok(if let Some(i) = &bin.interval {
         BinTest::Interval(Interval::parse(i)?)
@@ -169,8 +181,20 @@ fn bin_test(bin: &BinDef) -> Result<BinTest, String> {
 /// The integers an interval holds, as a closed range (`None` ends are
 /// unbounded), or `None` when it holds none.
 fn integer_range(i: &Interval) -> Option<(Option<Decimal>, Option<Decimal>)> {
-    let lo = i.lo.map(|l| if i.lo_closed { l.ceil() } else { l.floor() + Decimal::ONE });
-    let hi = i.hi.map(|h| if i.hi_closed { h.floor() } else { h.ceil() - Decimal::ONE });
+    let lo = i.lo.map(|l| {
+        if i.lo_closed {
+            l.ceil()
+        } else {
+            l.floor() + Decimal::ONE
+        }
+    });
+    let hi = i.hi.map(|h| {
+        if i.hi_closed {
+            h.floor()
+        } else {
+            h.ceil() - Decimal::ONE
+        }
+    });
     match (lo, hi) {
         (Some(l), Some(h)) if l > h => None,
         r => Some(r),
@@ -211,7 +235,9 @@ fn check_intervals(
             a.hi == b.lo && !a.hi_closed && !b.lo_closed || a.hi < b.lo
         };
         if gap {
-            problems.push(format!("gap between bins[{ia}] {a} and bins[{ib}] {b}: values there fall in no bin"));
+            problems.push(format!(
+                "gap between bins[{ia}] {a} and bins[{ib}] {b}: values there fall in no bin"
+            ));
         }
     }
     if has_else {
@@ -237,7 +263,9 @@ fn check_intervals(
         };
         if uncovered_high {
             let to = dmax.map_or("inf".to_string(), |d| d.to_string());
-            problems.push(format!("values above bins[{i}] {last} up to {to} fall in no bin (add a bin or an else bin)"));
+            problems.push(format!(
+                "values above bins[{i}] {last} up to {to} fall in no bin (add a bin or an else bin)"
+            ));
         }
     }
     problems
@@ -252,30 +280,46 @@ pub(super) fn compile(
 ) -> Scorecard {
     let mut characteristics: Vec<Characteristic> = Vec::new();
     if doc.characteristics.is_empty() {
-        issues.push(source, "characteristics", "a scorecard needs at least one characteristic");
+        issues.push(
+            source,
+            "characteristics",
+            "a scorecard needs at least one characteristic",
+        );
     }
     for (ci, c) in doc.characteristics.iter().enumerate() {
         let place = format!("characteristics[{ci}] {}", c.name);
         if characteristics.iter().any(|o| o.name == c.name) {
-            issues.push(source, &place, format!("characteristic name `{}` is used twice", c.name));
+            issues.push(
+                source,
+                &place,
+                format!("characteristic name `{}` is used twice", c.name),
+            );
         }
         let Some(slot) = layout.slot(&c.feature) else {
             issues.push(
                 source,
                 format!("{place}.feature"),
-                format!("unknown feature `{}`: expected a feature of the schema or a derived feature", c.feature),
+                format!(
+                    "unknown feature `{}`: expected a feature of the schema or a derived feature",
+                    c.feature
+                ),
             );
             continue;
         };
         let var = layout.var(slot);
         if var.phase != Phase::Input as u8 {
-            issues.push(source, format!("{place}.feature"), format!("`{}` is not known before scoring", c.feature));
+            issues.push(
+                source,
+                format!("{place}.feature"),
+                format!("`{}` is not known before scoring", c.feature),
+            );
             continue;
         }
-        let (domain, enum_values) = match schema.by_name.get(&c.feature).map(|&i| &schema.features[i]) {
-            Some(f) => ((f.min, f.max), Some(&f.values).filter(|v| !v.is_empty())),
-            None => ((None, None), None),
-        };
+        let (domain, enum_values) =
+            match schema.by_name.get(&c.feature).map(|&i| &schema.features[i]) {
+                Some(f) => ((f.min, f.max), Some(&f.values).filter(|v| !v.is_empty())),
+                None => ((None, None), None),
+            };
         let mut bins = Vec::new();
         let mut intervals = Vec::new();
         let mut seen_categories: Vec<(String, usize)> = Vec::new();
@@ -292,25 +336,58 @@ pub(super) fn compile(
             match &test {
                 BinTest::Interval(i) => {
                     if !matches!(var.ty, VarType::Int | VarType::Decimal) {
-                        issues.push(source, &bplace, format!("`{}` is a {}: use `categories`, not `interval`", c.feature, var.ty.name()));
+                        issues.push(
+                            source,
+                            &bplace,
+                            format!(
+                                "`{}` is a {}: use `categories`, not `interval`",
+                                c.feature,
+                                var.ty.name()
+                            ),
+                        );
                     }
                     intervals.push((bi, i.clone()));
                 }
                 BinTest::Categories(values) => {
                     if !matches!(var.ty, VarType::Text | VarType::Bool) {
-                        issues.push(source, &bplace, format!("`{}` is numeric: use `interval`, not `categories`", c.feature));
+                        issues.push(
+                            source,
+                            &bplace,
+                            format!(
+                                "`{}` is numeric: use `interval`, not `categories`",
+                                c.feature
+                            ),
+                        );
                     }
                     for v in values {
                         if var.ty == VarType::Bool && v != "true" && v != "false" {
-                            issues.push(source, &bplace, format!("`{v}` is not a bool value: expected \"true\" or \"false\""));
+                            issues.push(
+                                source,
+                                &bplace,
+                                format!(
+                                    "`{v}` is not a bool value: expected \"true\" or \"false\""
+                                ),
+                            );
                         }
                         if let Some(allowed) = enum_values
                             && !allowed.contains(v)
                         {
-                            issues.push(source, &bplace, format!("`{v}` is not a value of `{}` (expected one of {})", c.feature, allowed.join(", ")));
+                            issues.push(
+                                source,
+                                &bplace,
+                                format!(
+                                    "`{v}` is not a value of `{}` (expected one of {})",
+                                    c.feature,
+                                    allowed.join(", ")
+                                ),
+                            );
                         }
                         if let Some((_, other)) = seen_categories.iter().find(|(s, _)| s == v) {
-                            issues.push(source, &bplace, format!("category `{v}` is also in bins[{other}]: bins overlap"));
+                            issues.push(
+                                source,
+                                &bplace,
+                                format!("category `{v}` is also in bins[{other}]: bins overlap"),
+                            );
                         }
                         seen_categories.push((v.clone(), bi));
                     }
@@ -337,13 +414,20 @@ pub(super) fn compile(
             issues.push(
                 source,
                 &place,
-                format!("`{}` may be absent but no bin has `missing: true`", c.feature),
+                format!(
+                    "`{}` may be absent but no bin has `missing: true`",
+                    c.feature
+                ),
             );
         }
         let refs: Vec<(usize, &Interval)> = intervals.iter().map(|(i, iv)| (*i, iv)).collect();
         if matches!(var.ty, VarType::Int | VarType::Decimal) {
             if intervals.is_empty() && else_bins == 0 {
-                issues.push(source, &place, "a numeric characteristic needs interval bins or an else bin");
+                issues.push(
+                    source,
+                    &place,
+                    "a numeric characteristic needs interval bins or an else bin",
+                );
             }
             for p in check_intervals(&refs, var.ty == VarType::Int, domain, else_bins > 0) {
                 issues.push(source, &place, p);
@@ -353,18 +437,29 @@ pub(super) fn compile(
                 (VarType::Bool, _) => vec!["true".into(), "false".into()],
                 (_, Some(values)) => values.clone(),
                 _ => {
-                    issues.push(source, &place, format!("`{}` is free text: add an else bin", c.feature));
+                    issues.push(
+                        source,
+                        &place,
+                        format!("`{}` is free text: add an else bin", c.feature),
+                    );
                     Vec::new()
                 }
             };
-            let uncovered: Vec<&String> = all.iter().filter(|v| !seen_categories.iter().any(|(s, _)| s == *v)).collect();
+            let uncovered: Vec<&String> = all
+                .iter()
+                .filter(|v| !seen_categories.iter().any(|(s, _)| s == *v))
+                .collect();
             if !uncovered.is_empty() {
                 issues.push(
                     source,
                     &place,
                     format!(
                         "values {} fall in no bin (add them to a bin or add an else bin)",
-                        uncovered.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        uncovered
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 );
             }
@@ -404,26 +499,57 @@ mod tests {
         let i = iv("[18, 25)");
         assert!(i.contains(Decimal::from(18)) && !i.contains(Decimal::from(25)));
         assert!(iv("(-inf, 0]").contains(Decimal::from(-5)));
-        assert!(Interval::parse("[-inf, 0]").unwrap_err().contains("must be open"));
-        assert!(Interval::parse("18-25").unwrap_err().contains("expected an interval"));
+        assert!(
+            Interval::parse("[-inf, 0]")
+                .unwrap_err()
+                .contains("must be open")
+        );
+        assert!(
+            Interval::parse("18-25")
+                .unwrap_err()
+                .contains("expected an interval")
+        );
         assert!(Interval::parse("[5, 5)").unwrap_err().contains("empty"));
     }
 
     #[test]
     fn overlaps_and_gaps_are_named() {
         let (a, b, c) = (iv("[18, 30)"), iv("[29, 40)"), iv("[41, 66)"));
-        let p = check_intervals(&[(0, &a), (1, &b), (2, &c)], false, (Some(18.into()), Some(65.into())), false);
+        let p = check_intervals(
+            &[(0, &a), (1, &b), (2, &c)],
+            false,
+            (Some(18.into()), Some(65.into())),
+            false,
+        );
         assert_eq!(
             p,
             vec![
                 "bins[0] [18, 30) and bins[1] [29, 40) overlap".to_string(),
-                "gap between bins[1] [29, 40) and bins[2] [41, 66): values there fall in no bin".to_string(),
+                "gap between bins[1] [29, 40) and bins[2] [41, 66): values there fall in no bin"
+                    .to_string(),
             ]
         );
         // Integers: [18, 29] and [30, 40] leave no integer out.
         let (d, e) = (iv("[18, 29]"), iv("[30, 65]"));
-        assert!(check_intervals(&[(0, &d), (1, &e)], true, (Some(18.into()), Some(65.into())), false).is_empty());
-        assert_eq!(check_intervals(&[(0, &d), (1, &e)], false, (Some(18.into()), Some(65.into())), false).len(), 1);
+        assert!(
+            check_intervals(
+                &[(0, &d), (1, &e)],
+                true,
+                (Some(18.into()), Some(65.into())),
+                false
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            check_intervals(
+                &[(0, &d), (1, &e)],
+                false,
+                (Some(18.into()), Some(65.into())),
+                false
+            )
+            .len(),
+            1
+        );
         // Uncovered domain ends.
         let p = check_intervals(&[(0, &e)], true, (Some(18.into()), None), false);
         assert_eq!(p.len(), 2);

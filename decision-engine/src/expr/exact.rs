@@ -224,7 +224,9 @@ impl EvalexprFloat<ExactNumbers> for Num {
         Num(self.0.floor())
     }
     fn round(&self) -> Self {
-        Num(self.0.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
+        Num(self
+            .0
+            .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero))
     }
     fn ceil(&self) -> Self {
         Num(self.0.ceil())
@@ -232,11 +234,13 @@ impl EvalexprFloat<ExactNumbers> for Num {
     fn is_nan(&self) -> bool {
         false
     }
+    /// `Num::MIN` and `Num::MAX` stand for the infinities evalexpr's `min`
+    /// and `max` start from.
     fn is_finite(&self) -> bool {
-        true
+        !self.is_infinite()
     }
     fn is_infinite(&self) -> bool {
-        false
+        self.0 == Decimal::MAX || self.0 == Decimal::MIN
     }
     fn is_normal(&self) -> bool {
         !self.0.is_zero()

@@ -169,20 +169,38 @@ impl Context for Slots {
 
     fn get_value(&self, identifier: &str) -> Option<&EValue> {
         // Identifiers were rewritten to slot numbers at load time.
+        // An absent value reads as `()`: only `is_missing`/`is_present`
+        // and `==`/`!=` accept it, and load-time checks ensure that is all
+        // an expression does with a value it tests for presence.
         let slot: usize = identifier.parse().ok()?;
-        self.values.get(slot).filter(|v| !v.is_empty())
+        self.values.get(slot)
     }
 
-    fn call_function(&self, identifier: &str, _argument: &EValue) -> Result<EValue, EvalexprError<ExactNumbers>> {
-        Err(EvalexprError::FunctionIdentifierNotFound(identifier.to_string()))
+    fn call_function(
+        &self,
+        identifier: &str,
+        argument: &EValue,
+    ) -> Result<EValue, EvalexprError<ExactNumbers>> {
+        match identifier {
+            "is_missing" => Ok(EValue::Boolean(argument.is_empty())),
+            "is_present" => Ok(EValue::Boolean(!argument.is_empty())),
+            _ => Err(EvalexprError::FunctionIdentifierNotFound(
+                identifier.to_string(),
+            )),
+        }
     }
 
     fn are_builtin_functions_disabled(&self) -> bool {
         false
     }
 
-    fn set_builtin_functions_disabled(&mut self, _disabled: bool) -> Result<(), EvalexprError<ExactNumbers>> {
-        Err(EvalexprError::CustomMessage("built-in functions cannot be disabled".into()))
+    fn set_builtin_functions_disabled(
+        &mut self,
+        _disabled: bool,
+    ) -> Result<(), EvalexprError<ExactNumbers>> {
+        Err(EvalexprError::CustomMessage(
+            "built-in functions cannot be disabled".into(),
+        ))
     }
 }
 
@@ -200,6 +218,8 @@ pub enum Expect {
 /// The built-in functions a policy expression may call. Everything else
 /// (trigonometry, regular expressions, random numbers) is refused at load.
 const ALLOWED_FUNCTIONS: &[&str] = &[
+    "is_missing",
+    "is_present",
     "min",
     "max",
     "if",
@@ -218,6 +238,9 @@ pub struct Expr {
     source: String,
     node: Node<ExactNumbers>,
     reads: Vec<usize>,
+    /// Slots the expression tests with `is_missing`/`is_present`: it handles
+    /// their absence itself, so they do not trigger `when_missing`.
+    presence_checked: Vec<usize>,
 }
 
 /// An evaluation that could not complete.
@@ -248,20 +271,42 @@ impl Expr {
             *identifier = slot.to_string();
         }
 
+        let mut presence_checked = Vec::new();
+        collect_presence_checks(&node, false, &mut presence_checked);
         let expr = Expr {
             source: source.to_string(),
             node,
             reads,
+            presence_checked,
         };
-        expr.check_on_samples(layout, expect)?;
+        expr.check_on_samples(layout, expect, &[])?;
+        if !expr.presence_checked.is_empty() {
+            let absent = expr.presence_checked.clone();
+            expr.check_on_samples(layout, expect, &absent).map_err(|e| {
+                let names: Vec<_> = absent.iter().map(|&s| format!("`{}`", layout.var(s).name)).collect();
+                format!(
+                    "when {} {} absent: {e}; an expression that tests a value with is_missing/is_present may only compare it with == or !=",
+                    names.join(", "),
+                    if names.len() == 1 { "is" } else { "are" }
+                )
+            })?;
+        }
         Ok(expr)
     }
 
     /// Evaluates once with typed sample values: evalexpr accepts some
     /// ill-typed expressions (`age > > 65`, `age > "x"`) at parse time and
     /// only fails when they run.
-    fn check_on_samples(&self, layout: &Layout, expect: Expect) -> Result<(), String> {
-        let slots = layout.sample_slots();
+    fn check_on_samples(
+        &self,
+        layout: &Layout,
+        expect: Expect,
+        absent: &[usize],
+    ) -> Result<(), String> {
+        let mut slots = layout.sample_slots();
+        for &slot in absent {
+            slots.set(slot, EValue::Empty);
+        }
         exact::clear_fault();
         let value = self
             .node
@@ -304,13 +349,29 @@ impl Expr {
     }
 
     /// The slots this expression reads that are absent in `slots`.
+    /// Slots tested with `is_missing`/`is_present` are not counted.
     pub fn missing(&self, slots: &Slots) -> Vec<usize> {
-        self.reads.iter().copied().filter(|&s| slots.is_missing(s)).collect()
+        self.reads
+            .iter()
+            .copied()
+            .filter(|&s| slots.is_missing(s) && !self.presence_checked.contains(&s))
+            .collect()
     }
 
-    /// Whether any slot this expression reads may be absent.
+    /// The slots this expression reads that may be absent and that it does
+    /// not test for presence itself.
+    pub fn optional_reads(&self, layout: &Layout) -> Vec<usize> {
+        self.reads
+            .iter()
+            .copied()
+            .filter(|&s| layout.var(s).optional && !self.presence_checked.contains(&s))
+            .collect()
+    }
+
+    /// Whether any slot this expression reads may be absent (and is not
+    /// tested for presence by the expression itself).
     pub fn may_read_missing(&self, layout: &Layout) -> bool {
-        self.reads.iter().any(|&s| layout.var(s).optional)
+        !self.optional_reads(layout).is_empty()
     }
 
     /// Evaluates with every read slot present (callers check [`Self::missing`]).
@@ -343,6 +404,23 @@ impl Expr {
                 describe(&value)
             ))
         })
+    }
+}
+
+/// Collects the (already rewritten) slots read inside `is_missing(...)` or
+/// `is_present(...)`.
+fn collect_presence_checks(node: &Node<ExactNumbers>, inside: bool, out: &mut Vec<usize>) {
+    let inside = inside
+        || matches!(node.operator(), Operator::FunctionIdentifier { identifier } if identifier == "is_missing" || identifier == "is_present");
+    if inside
+        && let Operator::VariableIdentifierRead { identifier } = node.operator()
+        && let Ok(slot) = identifier.parse::<usize>()
+        && !out.contains(&slot)
+    {
+        out.push(slot);
+    }
+    for child in node.children() {
+        collect_presence_checks(child, inside, out);
     }
 }
 
@@ -388,7 +466,9 @@ fn check_node(node: &Node<ExactNumbers>, layout: &Layout) -> Result<(), String> 
         Operator::Exp => {
             return Err("`^` is not allowed: write the multiplication out".to_string());
         }
-        Operator::FunctionIdentifier { identifier } if !ALLOWED_FUNCTIONS.contains(&identifier.as_str()) => {
+        Operator::FunctionIdentifier { identifier }
+            if !ALLOWED_FUNCTIONS.contains(&identifier.as_str()) =>
+        {
             return Err(format!(
                 "function `{identifier}` is not allowed; expected one of {}",
                 ALLOWED_FUNCTIONS.join(", ")
@@ -399,7 +479,8 @@ fn check_node(node: &Node<ExactNumbers>, layout: &Layout) -> Result<(), String> 
                 let (ta, tb) = (static_type(a, layout), static_type(b, layout));
                 if matches!(
                     (ta, tb),
-                    (Some(VarType::Int), Some(VarType::Decimal)) | (Some(VarType::Decimal), Some(VarType::Int))
+                    (Some(VarType::Int), Some(VarType::Decimal))
+                        | (Some(VarType::Decimal), Some(VarType::Int))
                 ) {
                     return Err(
                         "`==`/`!=` between an integer and a decimal is never true in evalexpr; write the literal to match (e.g. `1.0` for a decimal) or use `>=` and `<=`"
@@ -421,13 +502,19 @@ fn check_node(node: &Node<ExactNumbers>, layout: &Layout) -> Result<(), String> 
         }
         _ => {}
     }
-    node.children().iter().try_for_each(|c| check_node(c, layout))
+    node.children()
+        .iter()
+        .try_for_each(|c| check_node(c, layout))
 }
 
 /// The type of a subexpression when it is known before evaluation.
 fn static_type(node: &Node<ExactNumbers>, layout: &Layout) -> Option<VarType> {
     let numeric = |node: &Node<ExactNumbers>| {
-        let types: Vec<_> = node.children().iter().map(|c| static_type(c, layout)).collect();
+        let types: Vec<_> = node
+            .children()
+            .iter()
+            .map(|c| static_type(c, layout))
+            .collect();
         if types.iter().all(|t| *t == Some(VarType::Int)) {
             Some(VarType::Int)
         } else if types
@@ -447,11 +534,18 @@ fn static_type(node: &Node<ExactNumbers>, layout: &Layout) -> Option<VarType> {
             EValue::String(_) => Some(VarType::Text),
             _ => None,
         },
-        Operator::VariableIdentifierRead { identifier } => layout.slot(identifier).map(|s| layout.var(s).ty),
-        Operator::RootNode if node.children().len() == 1 => static_type(&node.children()[0], layout),
-        Operator::Add | Operator::Sub | Operator::Mul | Operator::Div | Operator::Mod | Operator::Neg => {
-            numeric(node)
+        Operator::VariableIdentifierRead { identifier } => {
+            layout.slot(identifier).map(|s| layout.var(s).ty)
         }
+        Operator::RootNode if node.children().len() == 1 => {
+            static_type(&node.children()[0], layout)
+        }
+        Operator::Add
+        | Operator::Sub
+        | Operator::Mul
+        | Operator::Div
+        | Operator::Mod
+        | Operator::Neg => numeric(node),
         Operator::Eq
         | Operator::Neq
         | Operator::Gt
@@ -531,6 +625,36 @@ mod tests {
         s.set(2, dec("0"));
         let failure = e.eval_decimal(&s).unwrap_err();
         assert_eq!(failure.0, "division by zero in `income / ratio`");
+    }
+
+    #[test]
+    fn presence_checks_handle_absent_values_in_the_expression() {
+        let mut l = layout();
+        l.add(Var {
+            name: "rating".into(),
+            ty: VarType::Text,
+            kind: VarKind::Feature,
+            optional: true,
+            sample: EValue::String("A".into()),
+            phase: 0,
+        })
+        .unwrap();
+        let e = Expr::compile(
+            "!has_record && (is_missing(rating) || rating != \"A\")",
+            &l,
+            Expect::Bool,
+        )
+        .unwrap();
+        assert!(!e.may_read_missing(&l));
+        let mut s = Slots::new(l.len());
+        s.set(3, EValue::Boolean(false));
+        assert!(e.missing(&s).is_empty());
+        assert!(e.eval_bool(&s).unwrap());
+        s.set(4, EValue::String("A".into()));
+        assert!(!e.eval_bool(&s).unwrap());
+        let err =
+            Expr::compile("is_missing(rating) || rating > \"B\"", &l, Expect::Bool).unwrap_err();
+        assert!(err.starts_with("when `rating` is absent"), "{err}");
     }
 
     #[test]

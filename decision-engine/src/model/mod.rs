@@ -32,7 +32,12 @@ pub fn decimal_from_json(value: &serde_json::Value) -> Result<Decimal, String> {
     let text = match value {
         serde_json::Value::String(s) => s.trim().to_string(),
         serde_json::Value::Number(n) => n.to_string(),
-        other => return Err(format!("expected a decimal number or decimal string, found {}", json_kind(other))),
+        other => {
+            return Err(format!(
+                "expected a decimal number or decimal string, found {}",
+                json_kind(other)
+            ));
+        }
     };
     Decimal::from_str_exact(&text)
         .or_else(|_| Decimal::from_scientific(&text))
@@ -64,5 +69,7 @@ pub fn exact_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::
     if value.is_null() {
         return Ok(None);
     }
-    decimal_from_json(&value).map(Some).map_err(serde::de::Error::custom)
+    decimal_from_json(&value)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }

@@ -1,0 +1,84 @@
+//! Scores the scorecard: one bin per characteristic, points added to the
+//! base points, and PMML reason codes (differences from each
+//! characteristic's baseline summed per code, ranked descending, ties in
+//! document order).
+
+use rust_decimal::Decimal;
+
+use crate::compile::{Policy, Scorecard};
+use crate::decision::{CharacteristicTrace, Reason, trace_value};
+use crate::error::EvaluateError;
+use crate::expr::Slots;
+use crate::model::scorecard::ReasonCodeAlgorithm;
+
+pub(super) struct Scored {
+    pub score: Decimal,
+    /// Ranked scorecard reasons, at most `max_reason_codes`.
+    pub reasons: Vec<Reason>,
+}
+
+pub(super) fn run(
+    policy: &Policy,
+    slots: &Slots,
+    mut trace: Option<&mut Vec<CharacteristicTrace>>,
+) -> Result<Scored, EvaluateError> {
+    let card: &Scorecard = &policy.scorecard;
+    let mut score = card.base_points;
+    // (code, summed difference, index of the first characteristic with it)
+    let mut by_code: Vec<(&str, Decimal, usize)> = Vec::new();
+    for (ci, c) in card.characteristics.iter().enumerate() {
+        let value = slots.get(c.slot);
+        let Some(bi) = c.bin_of(value) else {
+            return Err(EvaluateError::Policy {
+                place: format!("scorecard {} characteristic {}", card.id, c.name),
+                message: format!(
+                    "value {} of `{}` falls in no bin",
+                    trace_value(value),
+                    c.feature
+                ),
+            });
+        };
+        let bin = &c.bins[bi];
+        score += bin.points;
+        let difference = match card.algorithm {
+            ReasonCodeAlgorithm::PointsBelow => c.baseline - bin.points,
+            ReasonCodeAlgorithm::PointsAbove => bin.points - c.baseline,
+        };
+        match by_code
+            .iter_mut()
+            .find(|(code, _, _)| *code == c.reason_code)
+        {
+            Some(entry) => entry.1 += difference,
+            None => by_code.push((&c.reason_code, difference, ci)),
+        }
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(CharacteristicTrace {
+                name: c.name.clone(),
+                feature: c.feature.clone(),
+                value: trace_value(value),
+                bin: bin.label.clone(),
+                points: bin.points,
+                baseline: c.baseline,
+                reason_code: c.reason_code.clone(),
+                difference,
+            });
+        }
+    }
+    by_code.retain(|(_, d, _)| *d > Decimal::ZERO || (card.count_zero_differences && d.is_zero()));
+    // A stable sort keeps document order among equal differences.
+    by_code.sort_by(|a, b| b.1.cmp(&a.1));
+    let reasons = by_code
+        .into_iter()
+        .take(card.max_reason_codes)
+        .map(|(code, _, ci)| {
+            let c = &card.characteristics[ci];
+            Reason {
+                code: code.to_string(),
+                message_zh: c.message_zh.clone(),
+                message_en: c.message_en.clone(),
+                source: format!("characteristic:{}", c.name),
+            }
+        })
+        .collect();
+    Ok(Scored { score, reasons })
+}
