@@ -65,8 +65,10 @@ impl PolicySet {
         for d in &docs {
             match d {
                 Document::Schema(s) => schemas.push(s),
-                Document::Ruleset(r) if r.doc.layer == Layer::Province => provinces.push(r),
-                Document::Ruleset(r) => institutions.push(r),
+                Document::Ruleset(r) if r.doc.layer == Layer::Province => {
+                    provinces.push(r.as_ref())
+                }
+                Document::Ruleset(r) => institutions.push(r.as_ref()),
                 Document::Scorecard(s) => scorecards.push(s),
             }
         }

@@ -42,6 +42,7 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
 
     let schema = &policy.schema;
     let mut slots = policy.new_slots();
+    let mut invalid = Vec::new();
     for (name, value) in &request.features {
         let field = format!("features.{name}");
         let Some(&index) = schema.by_name.get(name) else {
@@ -60,10 +61,16 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
         let feature = &schema.features[index];
         match crate::compile::schema::feature_value(feature, value) {
             Ok(v) => slots.set(feature.slot, v),
-            Err(message) => err(field, message),
+            Err(message) => {
+                invalid.push(index);
+                err(field, message)
+            }
         }
     }
-    for feature in &schema.features {
+    for (index, feature) in schema.features.iter().enumerate() {
+        if invalid.contains(&index) {
+            continue;
+        }
         let field = format!("features.{}", feature.name);
         if slots.is_missing(feature.slot) {
             if feature.required {

@@ -79,7 +79,7 @@ pub struct Loaded<T> {
 #[derive(Clone, Debug)]
 pub enum Document {
     Schema(Loaded<SchemaDoc>),
-    Ruleset(Loaded<RulesetDoc>),
+    Ruleset(Box<Loaded<RulesetDoc>>),
     Scorecard(Loaded<ScorecardDoc>),
 }
 
@@ -111,7 +111,7 @@ impl Document {
         }
         match value.get("kind").and_then(|k| k.as_str()) {
             Some("feature_schema") => typed(source, text, hash).map(Document::Schema),
-            Some("ruleset") => typed(source, text, hash).map(Document::Ruleset),
+            Some("ruleset") => typed(source, text, hash).map(|r| Document::Ruleset(Box::new(r))),
             Some("scorecard") => typed(source, text, hash).map(Document::Scorecard),
             Some(other) => Err(format!(
                 "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""

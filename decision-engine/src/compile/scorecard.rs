@@ -212,7 +212,7 @@ fn check_intervals(
     let mut problems = Vec::new();
     let mut sorted: Vec<(usize, &Interval)> = bins.to_vec();
     let lo_key = |i: &Interval| (i.lo.is_some(), i.lo, !i.lo_closed);
-    sorted.sort_by(|a, b| lo_key(a.1).cmp(&lo_key(b.1)));
+    sorted.sort_by_key(|a| lo_key(a.1));
     for pair in sorted.windows(2) {
         let ((ia, a), (ib, b)) = (pair[0], pair[1]);
         let overlap = match (a.hi, b.lo) {

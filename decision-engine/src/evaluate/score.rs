@@ -66,7 +66,7 @@ pub(super) fn run(
     }
     by_code.retain(|(_, d, _)| *d > Decimal::ZERO || (card.count_zero_differences && d.is_zero()));
     // A stable sort keeps document order among equal differences.
-    by_code.sort_by(|a, b| b.1.cmp(&a.1));
+    by_code.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     let reasons = by_code
         .into_iter()
         .take(card.max_reason_codes)

@@ -315,14 +315,17 @@ impl Expr {
         if exact::take_fault() == Some(exact::ArithmeticFault::Unsupported) {
             return Err(format!("`{}` uses an unsupported function", self.source));
         }
-        let ok = match (expect, &value) {
-            (Expect::Bool | Expect::Type(VarType::Bool), EValue::Boolean(_)) => true,
-            (Expect::Number, EValue::Int(_) | EValue::Float(_)) => true,
-            (Expect::Type(VarType::Int), EValue::Int(_)) => true,
-            (Expect::Type(VarType::Decimal), EValue::Int(_) | EValue::Float(_)) => true,
-            (Expect::Type(VarType::Text), EValue::String(_)) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (expect, &value),
+            (
+                Expect::Bool | Expect::Type(VarType::Bool),
+                EValue::Boolean(_)
+            ) | (
+                Expect::Number | Expect::Type(VarType::Decimal),
+                EValue::Int(_) | EValue::Float(_)
+            ) | (Expect::Type(VarType::Int), EValue::Int(_))
+                | (Expect::Type(VarType::Text), EValue::String(_))
+        );
         if ok {
             Ok(())
         } else {
