@@ -12,6 +12,9 @@ use decision_engine::evaluate::{Options, evaluate};
 use decision_engine::explain::{Lang, explain};
 use decision_engine::policy_set::{self, PolicySet};
 use decision_engine::request::Request;
+use decision_engine::server::ServeConfig;
+use decision_engine::store::Store;
+use decision_engine::store::sqlite::SqliteStore;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +65,17 @@ enum Command {
         #[arg(long)]
         policy_dir: Option<PathBuf>,
     },
+    /// Serve the gRPC pre-review service (decision.v1.DecisionService).
+    Serve(ServeConfig),
+    /// Print the explanation of a stored decision.
+    Explain {
+        decision_id: String,
+        /// The server's data directory.
+        #[arg(long, env = "DECISION_ENGINE_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        #[arg(long, value_enum, default_value = "both")]
+        lang: ExplainLang,
+    },
 }
 
 /// Exit codes: 0 done, 1 invalid policy, 2 invalid request, 3 other failure.
@@ -86,7 +100,82 @@ fn main() -> ExitCode {
             policy_dir.as_deref(),
         ),
         Command::Validate { files, policy_dir } => run_validate(&files, policy_dir.as_deref()),
+        Command::Serve(config) => run_serve(config),
+        Command::Explain {
+            decision_id,
+            data_dir,
+            lang,
+        } => run_explain(&decision_id, &data_dir, lang),
     }
+}
+
+fn run_serve(config: ServeConfig) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = config.resolve().and_then(|resolved| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(decision_engine::server::serve(resolved))
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("decision-engine serve: {e:#}");
+            ExitCode::from(EXIT_OTHER)
+        }
+    }
+}
+
+fn run_explain(decision_id: &str, data_dir: &Path, lang: ExplainLang) -> ExitCode {
+    if !data_dir.join("decisions.sqlite").exists() {
+        eprintln!("no decision store in {}", data_dir.display());
+        return ExitCode::from(EXIT_OTHER);
+    }
+    let found = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| {
+            rt.block_on(async {
+                let store = SqliteStore::open(data_dir).map_err(|e| e.to_string())?;
+                store.get(decision_id).await.map_err(|e| e.to_string())
+            })
+        });
+    let record = match found {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            eprintln!(
+                "no decision with id `{decision_id}` in {}",
+                data_dir.display()
+            );
+            return ExitCode::from(EXIT_INPUT);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_OTHER);
+        }
+    };
+    let decision: decision_engine::decision::Decision =
+        match serde_json::from_str(&record.decision_json) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("stored decision {decision_id} does not parse: {e}");
+                return ExitCode::from(EXIT_OTHER);
+            }
+        };
+    println!("{} {}", record.recorded_at, record.decision_id);
+    if matches!(lang, ExplainLang::En | ExplainLang::Both) {
+        println!("{}", explain(&decision, Lang::En));
+    }
+    if matches!(lang, ExplainLang::Zh | ExplainLang::Both) {
+        println!("{}", explain(&decision, Lang::Zh));
+    }
+    ExitCode::SUCCESS
 }
 
 fn load_policies(dir: Option<&Path>) -> Result<PolicySet, ExitCode> {

@@ -6,6 +6,7 @@
 //! runs from anywhere with no files at hand; `--policy-dir` loads another.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
 use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
@@ -36,7 +37,9 @@ pub const SHIPPED: &[(&str, &str)] = &[
 #[derive(Clone, Debug)]
 pub struct PolicySet {
     /// (institution, product, policy); institution `*` is the default.
-    policies: Vec<(String, String, Policy)>,
+    policies: Vec<(String, String, Arc<Policy>)>,
+    /// The documents the policies were compiled from.
+    documents: Vec<Document>,
 }
 
 impl PolicySet {
@@ -104,7 +107,7 @@ impl PolicySet {
                 "no institution ruleset (layer \"institution\") found",
             );
         }
-        let mut policies: Vec<(String, String, Policy)> = Vec::new();
+        let mut policies: Vec<(String, String, Arc<Policy>)> = Vec::new();
         if schema_ok && province_ok {
             for inst in &institutions {
                 let institution = inst
@@ -152,17 +155,29 @@ impl PolicySet {
                     institution: inst,
                     scorecard: cards[0],
                 }) {
-                    Ok(policy) => policies.push((institution, product, policy)),
+                    Ok(policy) => policies.push((institution, product, Arc::new(policy))),
                     Err(e) => issues.issues.extend(e.issues),
                 }
             }
         }
         issues.into_result()?;
-        Ok(PolicySet { policies })
+        Ok(PolicySet {
+            policies,
+            documents: docs,
+        })
     }
 
     /// The policy for `institution` and `product`.
     pub fn select(&self, institution: &str, product: &str) -> Result<&Policy, InputError> {
+        self.select_shared(institution, product).map(|p| p.as_ref())
+    }
+
+    /// The policy for `institution` and `product`, shared.
+    pub fn select_shared(
+        &self,
+        institution: &str,
+        product: &str,
+    ) -> Result<&Arc<Policy>, InputError> {
         let found = |inst: &str| {
             self.policies
                 .iter()
@@ -184,7 +199,52 @@ impl PolicySet {
     }
 
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
-        self.policies.iter().map(|(_, _, p)| p)
+        self.policies.iter().map(|(_, _, p)| p.as_ref())
+    }
+
+    /// The documents this set was compiled from.
+    pub fn documents(&self) -> &[Document] {
+        &self.documents
+    }
+}
+
+/// Compiles exactly one feature schema, province ruleset, institution
+/// ruleset and scorecard (e.g. the recorded versions of a decision).
+pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
+    let mut schema = None;
+    let mut province = None;
+    let mut institution = None;
+    let mut scorecard = None;
+    let mut issues = Issues::default();
+    for d in docs {
+        let slot = match d {
+            Document::Schema(s) => schema.replace(s).is_some(),
+            Document::Ruleset(r) if r.doc.layer == Layer::Province => {
+                province.replace(r.as_ref()).is_some()
+            }
+            Document::Ruleset(r) => institution.replace(r.as_ref()).is_some(),
+            Document::Scorecard(c) => scorecard.replace(c).is_some(),
+        };
+        if slot {
+            issues.push(d.source(), "", "a second document of this kind was given");
+        }
+    }
+    issues.into_result()?;
+    match (schema, province, institution, scorecard) {
+        (Some(schema), Some(province), Some(institution), Some(scorecard)) => Policy::compile(PolicyDocuments {
+            schema,
+            province,
+            institution,
+            scorecard,
+        }),
+        _ => Err(PolicyError {
+            issues: vec![PolicyIssue {
+                document: "policy".to_string(),
+                place: String::new(),
+                message: "a policy needs a feature schema, a province ruleset, an institution ruleset and a scorecard"
+                    .to_string(),
+            }],
+        }),
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Loaded<T> {
     pub source: String,
     pub hash: String,
     pub doc: T,
+    /// The document's JSON text as read (its hash is of this content).
+    pub text: std::sync::Arc<str>,
 }
 
 /// Any policy document.
@@ -106,6 +108,7 @@ impl Document {
                     source: source.to_string(),
                     hash,
                     doc,
+                    text: text.into(),
                 })
                 .map_err(|e| e.to_string())
         }
@@ -129,6 +132,15 @@ impl Document {
             Document::Schema(d) => &d.source,
             Document::Ruleset(d) => &d.source,
             Document::Scorecard(d) => &d.source,
+        }
+    }
+
+    /// The JSON text as read.
+    pub fn text(&self) -> &str {
+        match self {
+            Document::Schema(d) => &d.text,
+            Document::Ruleset(d) => &d.text,
+            Document::Scorecard(d) => &d.text,
         }
     }
 

@@ -1,0 +1,531 @@
+//! The `decision.v1.DecisionService` gRPC service: validate, evaluate,
+//! record durably, reply. An adapter around [`crate::evaluate::evaluate`]
+//! and a [`Store`]; the decision itself comes out of the same function as on
+//! the command line and in batch runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use moka::future::Cache;
+use tokio::sync::Semaphore;
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::compile::{Document, Policy, VersionRef};
+use crate::decision::Decision;
+use crate::error::{EvaluateError, InputError};
+use crate::evaluate::{Options, evaluate};
+use crate::explain::{Lang, explain};
+use crate::grpc::convert::{decision_to_proto, features_from_proto};
+use crate::grpc::pb;
+use crate::hash::content_hash;
+use crate::policy_set::{PolicySet, compile_exact};
+use crate::request::Request as EngineRequest;
+use crate::store::{DecisionRecord, Inserted, Store, StoreError, StoredDocument};
+
+/// Limits of the service.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Requests evaluated at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
+    /// Recent decisions kept in memory for idempotent retries.
+    pub recent_decisions: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 512,
+            recent_decisions: 100_000,
+        }
+    }
+}
+
+/// A decision recently made or read, for idempotent retries.
+struct Recent {
+    request_hash: String,
+    decision: Decision,
+    recorded_at: String,
+}
+
+/// The decision service over a store `S`.
+pub struct DecisionServiceImpl<S> {
+    policies: Arc<PolicySet>,
+    store: Arc<S>,
+    /// Policies compiled from stored documents (pins, replays), by hashes.
+    compiled: Cache<String, Arc<Policy>>,
+    recent: Cache<String, Arc<Recent>>,
+    in_flight: Arc<Semaphore>,
+    limits: Limits,
+}
+
+impl<S: Store> DecisionServiceImpl<S> {
+    /// Also stores the policy set's documents, so every version a decision
+    /// records can be compiled again to replay it.
+    pub async fn new(
+        policies: Arc<PolicySet>,
+        store: Arc<S>,
+        limits: Limits,
+    ) -> Result<Self, StoreError> {
+        let documents = policies
+            .documents()
+            .iter()
+            .map(|d| {
+                let v = d.version_ref();
+                StoredDocument {
+                    hash: v.hash,
+                    kind: v.kind,
+                    id: v.id,
+                    version: v.version,
+                    json: d.text().to_string(),
+                }
+            })
+            .collect();
+        store.put_documents(documents).await?;
+        Ok(DecisionServiceImpl {
+            policies,
+            store,
+            compiled: Cache::new(64),
+            recent: Cache::builder()
+                .max_capacity(limits.recent_decisions)
+                .build(),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+        })
+    }
+
+    /// The policy for a request: the active one, or with pinned versions
+    /// swapped in from the store.
+    async fn policy_for(&self, req: &pb::PreReviewRequest) -> Result<Arc<Policy>, Status> {
+        let active = self
+            .policies
+            .select_shared(&req.institution, &req.product)
+            .map_err(invalid_argument)?;
+        if req.pins.is_empty() {
+            return Ok(active.clone());
+        }
+        let mut versions = active.versions.clone();
+        for (i, pin) in req.pins.iter().enumerate() {
+            let Some(slot) = versions
+                .iter_mut()
+                .find(|v| v.kind == pin.kind && v.id == pin.id)
+            else {
+                return Err(invalid_argument(InputError::one(
+                    format!("pins[{i}]"),
+                    format!(
+                        "the policy for this product has no {} `{}`; expected one of {}",
+                        pin.kind,
+                        pin.id,
+                        active
+                            .versions
+                            .iter()
+                            .map(|v| format!("{} {}", v.kind, v.id))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )));
+            };
+            let doc = self
+                .store
+                .find_document(&pin.kind, &pin.id, &pin.version)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    Status::failed_precondition(format!(
+                        "pins[{i}]: {} {} version {} is not stored",
+                        pin.kind, pin.id, pin.version
+                    ))
+                })?;
+            slot.hash = doc.hash;
+            slot.version = doc.version;
+        }
+        self.compile_versions(&versions).await
+    }
+
+    /// Compiles exactly the documents `versions` name, from the store.
+    async fn compile_versions(&self, versions: &[VersionRef]) -> Result<Arc<Policy>, Status> {
+        let key = versions
+            .iter()
+            .map(|v| v.hash.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Some(p) = self.compiled.get(&key).await {
+            return Ok(p);
+        }
+        let mut docs = Vec::with_capacity(versions.len());
+        for v in versions {
+            let stored = self
+                .store
+                .get_document(&v.hash)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    Status::failed_precondition(format!(
+                        "{} {}@{} ({}) is not stored",
+                        v.kind, v.id, v.version, v.hash
+                    ))
+                })?;
+            let doc =
+                Document::parse(&format!("{}@{}", v.id, v.version), &stored.json).map_err(|e| {
+                    Status::data_loss(format!("stored document {} does not parse: {e}", v.hash))
+                })?;
+            if doc.version_ref().hash != v.hash {
+                return Err(Status::data_loss(format!(
+                    "stored document {} does not match its hash",
+                    v.hash
+                )));
+            }
+            docs.push(doc);
+        }
+        let policy =
+            Arc::new(compile_exact(&docs).map_err(|e| Status::failed_precondition(e.to_string()))?);
+        self.compiled.insert(key, policy.clone()).await;
+        Ok(policy)
+    }
+
+    async fn pre_review_inner(
+        &self,
+        req: pb::PreReviewRequest,
+        deadline: Option<Instant>,
+    ) -> Result<pb::PreReviewResponse, Status> {
+        if !req.as_of.is_empty() {
+            humantime::parse_rfc3339(&req.as_of).map_err(|e| {
+                invalid_argument(InputError::one(
+                    "as_of",
+                    format!("expected an RFC 3339 time such as 2026-11-22T08:00:00Z: {e}"),
+                ))
+            })?;
+            return Err(Status::unimplemented(
+                "as_of needs the policy registry's activation history, which this server does not have yet; pin versions instead",
+            ));
+        }
+        let request = EngineRequest {
+            request_id: req.request_id.clone(),
+            institution: req.institution.clone(),
+            product: req.product.clone(),
+            features: features_from_proto(req.features.as_ref()).map_err(invalid_argument)?,
+        };
+        let request_json =
+            serde_json::to_value(&request).map_err(|e| Status::internal(e.to_string()))?;
+        let request_hash = content_hash(&serde_json::json!({
+            "request": request_json,
+            "pins": req.pins.iter().map(|p| [&p.kind, &p.id, &p.version]).collect::<Vec<_>>(),
+        }));
+        let decision_id = crate::decision::decision_id(
+            &request.institution,
+            &request.product,
+            &request.request_id,
+        );
+
+        // Idempotency: a retry returns the stored decision, unevaluated.
+        if let Some(recent) = self.find_recent(&decision_id).await? {
+            return replay_of(&recent, &request_hash, req.include_trace);
+        }
+
+        let policy = self.policy_for(&req).await?;
+        let started = Instant::now();
+        let decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
+            EvaluateError::Input(e) => invalid_argument(e),
+            EvaluateError::Policy { place, message } => Status::failed_precondition(format!(
+                "the policy cannot be applied to this household: {place}: {message}; nothing was recorded"
+            )),
+        })?;
+        let evaluation_micros = started.elapsed().as_micros() as u64;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(Status::deadline_exceeded(
+                "deadline expired before the decision was recorded; nothing was recorded",
+            ));
+        }
+        let recorded_at = humantime::format_rfc3339_micros(SystemTime::now()).to_string();
+        let record = DecisionRecord {
+            decision_id: decision.decision_id.clone(),
+            institution: request.institution.clone(),
+            product: request.product.clone(),
+            request_id: request.request_id.clone(),
+            request_hash: request_hash.clone(),
+            request_json: request_json.to_string(),
+            outcome: decision.decision.as_str().to_string(),
+            decision_json: serde_json::to_string(&decision)
+                .map_err(|e| Status::internal(e.to_string()))?,
+            batch_id: None,
+            recorded_at: recorded_at.clone(),
+            evaluation_micros,
+        };
+        let recent = match self.store.insert(record).await.map_err(unavailable)? {
+            Inserted::New => {
+                metrics::counter!("decisions_total", "outcome" => decision.decision.as_str())
+                    .increment(1);
+                Arc::new(Recent {
+                    request_hash,
+                    decision,
+                    recorded_at,
+                })
+            }
+            // Another replica or a concurrent retry recorded it first.
+            Inserted::Existing(existing) => {
+                let recent = Arc::new(recent_from_record(&existing)?);
+                self.recent.insert(decision_id, recent.clone()).await;
+                return replay_of(&recent, &request_hash, req.include_trace);
+            }
+        };
+        self.recent.insert(decision_id, recent.clone()).await;
+        let mut reply = decision_to_proto(&recent.decision, req.include_trace);
+        reply.recorded_at = recent.recorded_at.clone();
+        Ok(reply)
+    }
+
+    async fn find_recent(&self, decision_id: &str) -> Result<Option<Arc<Recent>>, Status> {
+        if let Some(r) = self.recent.get(decision_id).await {
+            return Ok(Some(r));
+        }
+        match self.store.get(decision_id).await.map_err(unavailable)? {
+            Some(record) => {
+                let recent = Arc::new(recent_from_record(&record)?);
+                self.recent
+                    .insert(decision_id.to_string(), recent.clone())
+                    .await;
+                Ok(Some(recent))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn stored(&self, decision_id: &str) -> Result<DecisionRecord, Status> {
+        if decision_id.trim().is_empty() {
+            return Err(invalid_argument(InputError::one(
+                "decision_id",
+                "must not be empty",
+            )));
+        }
+        self.store
+            .get(decision_id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| Status::not_found(format!("no decision with id `{decision_id}`")))
+    }
+}
+
+fn recent_from_record(r: &DecisionRecord) -> Result<Recent, Status> {
+    Ok(Recent {
+        request_hash: r.request_hash.clone(),
+        decision: serde_json::from_str(&r.decision_json).map_err(|e| {
+            Status::data_loss(format!(
+                "stored decision {} does not parse: {e}",
+                r.decision_id
+            ))
+        })?,
+        recorded_at: r.recorded_at.clone(),
+    })
+}
+
+/// The stored decision for a retry, or ALREADY_EXISTS when the content differs.
+fn replay_of(
+    recent: &Recent,
+    request_hash: &str,
+    include_trace: bool,
+) -> Result<pb::PreReviewResponse, Status> {
+    if recent.request_hash != request_hash {
+        return Err(Status::already_exists(format!(
+            "request_id `{}` was already used for institution {} and product {} with different content (decision {}); use a new request_id",
+            recent.decision.request_id,
+            recent.decision.institution,
+            recent.decision.product,
+            recent.decision.decision_id
+        )));
+    }
+    let mut reply = decision_to_proto(&recent.decision, include_trace);
+    reply.idempotent_replay = true;
+    reply.recorded_at = recent.recorded_at.clone();
+    Ok(reply)
+}
+
+/// INVALID_ARGUMENT with one google.rpc.BadRequest field violation per problem.
+pub fn invalid_argument(e: InputError) -> Status {
+    let mut details = ErrorDetails::new();
+    for f in &e.errors {
+        details.add_bad_request_violation(f.field.clone(), f.message.clone());
+    }
+    Status::with_error_details(Code::InvalidArgument, e.to_string(), details)
+}
+
+fn unavailable(e: StoreError) -> Status {
+    Status::unavailable(format!(
+        "{e}; nothing was recorded, retry with the same request_id"
+    ))
+}
+
+/// The deadline a client set with `grpc-timeout` (e.g. `100m`, `5S`).
+fn grpc_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Option<Instant> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    let duration = match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    // tonic's transport cancels the call (CANCELLED) when this deadline
+    // passes; answering a millisecond earlier lets the client see
+    // DEADLINE_EXCEEDED, as the gRPC spec asks.
+    Some(now + duration.saturating_sub(Duration::from_millis(1)))
+}
+
+#[tonic::async_trait]
+impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceImpl<S> {
+    async fn pre_review(
+        &self,
+        request: Request<pb::PreReviewRequest>,
+    ) -> Result<Response<pb::PreReviewResponse>, Status> {
+        let started = Instant::now();
+        let deadline = grpc_deadline(request.metadata(), started);
+        if deadline.is_some_and(|d| d <= started) {
+            return Err(Status::deadline_exceeded(
+                "the deadline expired before evaluation; nothing was recorded",
+            ));
+        }
+        let Ok(_permit) = self.in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("pre_review_rejected_total", "reason" => "overload").increment(1);
+            return Err(Status::resource_exhausted(format!(
+                "the server is evaluating its limit of {} requests; retry with backoff",
+                self.limits.max_in_flight
+            )));
+        };
+        let in_flight = self.limits.max_in_flight - self.in_flight.available_permits();
+        metrics::gauge!("pre_review_in_flight").set(in_flight as f64);
+        let work = self.pre_review_inner(request.into_inner(), deadline);
+        let result = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), work).await.unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(
+                    "the deadline expired while recording; if the decision was recorded a retry with the same request_id returns it",
+                ))
+            }),
+            None => work.await,
+        };
+        let code = match &result {
+            Ok(_) => "OK".to_string(),
+            Err(s) => format!("{:?}", s.code()),
+        };
+        metrics::histogram!("pre_review_seconds", "code" => code)
+            .record(started.elapsed().as_secs_f64());
+        metrics::gauge!("pre_review_in_flight").set(
+            (self.limits.max_in_flight - self.in_flight.available_permits()).saturating_sub(1)
+                as f64,
+        );
+        result.map(Response::new)
+    }
+
+    async fn get_decision(
+        &self,
+        request: Request<pb::GetDecisionRequest>,
+    ) -> Result<Response<pb::GetDecisionResponse>, Status> {
+        let record = self.stored(&request.get_ref().decision_id).await?;
+        let recent = recent_from_record(&record)?;
+        let mut decision = decision_to_proto(&recent.decision, true);
+        decision.recorded_at = record.recorded_at.clone();
+        Ok(Response::new(pb::GetDecisionResponse {
+            decision: Some(decision),
+            request_json: record.request_json,
+            explanation_en: explain(&recent.decision, Lang::En),
+            explanation_zh: explain(&recent.decision, Lang::Zh),
+        }))
+    }
+
+    async fn replay(
+        &self,
+        request: Request<pb::ReplayRequest>,
+    ) -> Result<Response<pb::ReplayResponse>, Status> {
+        let record = self.stored(&request.get_ref().decision_id).await?;
+        let stored = recent_from_record(&record)?.decision;
+        let input: EngineRequest = serde_json::from_str(&record.request_json).map_err(|e| {
+            Status::data_loss(format!(
+                "stored request of {} does not parse: {e}",
+                record.decision_id
+            ))
+        })?;
+        let policy = self.compile_versions(&stored.versions).await?;
+        let replayed = evaluate(&policy, &input, Options { trace: true }).map_err(|e| {
+            Status::failed_precondition(format!("the stored request no longer evaluates: {e}"))
+        })?;
+        let a = serde_json::to_value(&stored).map_err(|e| Status::internal(e.to_string()))?;
+        let b = serde_json::to_value(&replayed).map_err(|e| Status::internal(e.to_string()))?;
+        let mut differences = Vec::new();
+        diff("", &a, &b, &mut differences);
+        Ok(Response::new(pb::ReplayResponse {
+            identical: differences.is_empty(),
+            differences,
+            replayed: Some(decision_to_proto(&replayed, true)),
+        }))
+    }
+}
+
+/// Lists where two JSON values differ, as `path: stored X, replayed Y`.
+fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                diff(
+                    &format!("{path}.{k}"),
+                    va,
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+            for (k, vb) in y.iter().filter(|(k, _)| !x.contains_key(*k)) {
+                diff(&format!("{path}.{k}"), &Value::Null, vb, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(format!(
+            "{}: stored {a}, replayed {b}",
+            if path.is_empty() { "." } else { path }
+        )),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeouts_parse() {
+        let now = Instant::now();
+        let mut m = tonic::metadata::MetadataMap::new();
+        m.insert("grpc-timeout", "250m".parse().unwrap());
+        assert_eq!(
+            grpc_deadline(&m, now),
+            Some(now + Duration::from_millis(249))
+        );
+        m.insert("grpc-timeout", "3S".parse().unwrap());
+        assert_eq!(
+            grpc_deadline(&m, now),
+            Some(now + Duration::from_millis(2999))
+        );
+        m.insert("grpc-timeout", "bogus".parse().unwrap());
+        assert_eq!(grpc_deadline(&m, now), None);
+    }
+
+    #[test]
+    fn diff_names_the_paths_that_differ() {
+        let a = serde_json::json!({"limit": "1000", "reasons": [{"code": "A"}], "x": 1});
+        let b = serde_json::json!({"limit": "2000", "reasons": [{"code": "B"}], "x": 1});
+        let mut out = Vec::new();
+        diff("", &a, &b, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                ".limit: stored \"1000\", replayed \"2000\"",
+                ".reasons[0].code: stored \"A\", replayed \"B\""
+            ]
+        );
+    }
+}

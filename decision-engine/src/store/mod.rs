@@ -1,0 +1,113 @@
+//! Decision records and policy documents, durably stored.
+//!
+//! [`Store`] is the small interface the service needs; [`sqlite`] is the
+//! embedded backend (one file on local disk, no server to install). A
+//! PostgreSQL backend for many replicas implements the same trait, so
+//! nothing here assumes one process owns the data: uniqueness of a decision
+//! is enforced by the database, not by memory.
+
+pub mod sqlite;
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+/// One recorded decision: the request as received, the decision with its
+/// trace, and when it was made. Timestamps are kept apart from the decision,
+/// so the decision itself replays byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub decision_id: String,
+    pub institution: String,
+    pub product: String,
+    pub request_id: String,
+    /// sha256 of the canonical request (features, pins): two requests with
+    /// the same id are the same request only if this matches.
+    pub request_hash: String,
+    /// The request as received, as JSON.
+    pub request_json: String,
+    /// APPROVE, REFER or DECLINE.
+    pub outcome: String,
+    /// The decision with its trace, as JSON.
+    pub decision_json: String,
+    /// Ties the decisions of one batch run together.
+    pub batch_id: Option<String>,
+    /// RFC 3339, UTC.
+    pub recorded_at: String,
+    pub evaluation_micros: u64,
+}
+
+/// A policy document as loaded, kept by content hash so every recorded
+/// version can be compiled again to replay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    pub hash: String,
+    pub kind: String,
+    pub id: String,
+    pub version: String,
+    pub json: String,
+}
+
+/// What an insert found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// Written and durable.
+    New,
+    /// A record with this decision id was already stored (by this or another
+    /// process); it is returned unchanged.
+    Existing(Box<DecisionRecord>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("decision store: {0}")]
+    Database(String),
+    #[error("decision store is closed")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Where decisions and policy documents live.
+pub trait Store: Send + Sync + 'static {
+    /// Stores `record` unless its decision id exists; resolves only once the
+    /// write is durable.
+    fn insert(
+        &self,
+        record: DecisionRecord,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+
+    /// Stores many records in one durable write (batch runs).
+    fn insert_many(
+        &self,
+        records: Vec<DecisionRecord>,
+    ) -> impl Future<Output = Result<Vec<Inserted>, StoreError>> + Send;
+
+    fn get(
+        &self,
+        decision_id: &str,
+    ) -> impl Future<Output = Result<Option<DecisionRecord>, StoreError>> + Send;
+
+    /// Keeps documents by hash (an existing hash is left as it is).
+    fn put_documents(
+        &self,
+        documents: Vec<StoredDocument>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_document(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<StoredDocument>, StoreError>> + Send;
+
+    /// The document of `kind`, `id` and `version`, if stored.
+    fn find_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<StoredDocument>, StoreError>> + Send;
+}

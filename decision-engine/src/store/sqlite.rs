@@ -1,0 +1,418 @@
+//! The embedded store: SQLite in WAL mode with `synchronous = FULL`, on
+//! local disk. One writer thread does group commit: it takes every write
+//! queued while the previous transaction was committing and commits them
+//! together, then answers each caller, so a reply is sent only after its
+//! record is durable and concurrent requests share one fsync.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use super::{DecisionRecord, Inserted, Store, StoreError, StoredDocument};
+
+/// Most records one transaction takes.
+const MAX_BATCH_ROWS: usize = 4096;
+/// Read connections kept open.
+const READERS: usize = 4;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id       TEXT PRIMARY KEY,
+    institution       TEXT NOT NULL,
+    product           TEXT NOT NULL,
+    request_id        TEXT NOT NULL,
+    request_hash      TEXT NOT NULL,
+    request_json      TEXT NOT NULL,
+    outcome           TEXT NOT NULL,
+    decision_json     TEXT NOT NULL,
+    batch_id          TEXT,
+    recorded_at       TEXT NOT NULL,
+    evaluation_micros INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decisions_batch ON decisions (batch_id) WHERE batch_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS policy_documents (
+    hash    TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    version TEXT NOT NULL,
+    json    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS policy_documents_version ON policy_documents (kind, id, version);
+PRAGMA user_version = 1;
+";
+
+enum Job {
+    Insert(
+        Vec<DecisionRecord>,
+        oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
+    ),
+    Documents(Vec<StoredDocument>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl Job {
+    fn rows(&self) -> usize {
+        match self {
+            Job::Insert(r, _) => r.len(),
+            Job::Documents(d, _) => d.len(),
+        }
+    }
+}
+
+/// The SQLite decision store.
+pub struct SqliteStore {
+    writer: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+    path: std::path::PathBuf,
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/decisions.sqlite`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join("decisions.sqlite");
+        let conn = open(&path)?;
+        conn.execute_batch(SCHEMA)?;
+        let readers = (0..READERS)
+            .map(|_| open(&path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("decision-store-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(readers),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits everything queued, stops the writer and waits for it.
+    pub fn close(&self) {
+        self.writer.lock().map(|mut w| w.take()).ok();
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
+        guard
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let path = self.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match conn {
+                Some(c) => c,
+                None => open(&path)?,
+            };
+            let result = f(&conn);
+            Ok::<_, StoreError>((conn, result))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))??;
+        if let Ok(mut readers) = self.readers.lock()
+            && readers.len() < READERS
+        {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer(mut conn: Connection, rx: Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut rows = jobs[0].rows();
+        while rows < MAX_BATCH_ROWS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.rows();
+                    jobs.push(job);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let started = Instant::now();
+        let outcome = commit(&mut conn, &jobs);
+        metrics::histogram!("decision_store_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("decision_store_commit_rows").record(rows as f64);
+        match outcome {
+            Ok(mut results) => {
+                for job in jobs.into_iter().rev() {
+                    let result = results.pop();
+                    match job {
+                        Job::Insert(_, reply) => {
+                            let _ = reply.send(Ok(result.unwrap_or_default()));
+                        }
+                        Job::Documents(_, reply) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for job in jobs {
+                    match job {
+                        Job::Insert(_, reply) => {
+                            let _ = reply.send(Err(StoreError::Database(message.clone())));
+                        }
+                        Job::Documents(_, reply) => {
+                            let _ = reply.send(Err(StoreError::Database(message.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for all `jobs`; the results of each insert job in order.
+fn commit(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Vec<Inserted>>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
+                 outcome, decision_json, batch_id, recorded_at, evaluation_micros)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (decision_id) DO NOTHING",
+        )?;
+        let mut doc = tx.prepare_cached(
+            "INSERT INTO policy_documents (hash, kind, id, version, json) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (hash) DO NOTHING",
+        )?;
+        for job in jobs {
+            match job {
+                Job::Insert(records, _) => {
+                    let mut out = Vec::with_capacity(records.len());
+                    for r in records {
+                        let changed = insert.execute(params![
+                            r.decision_id,
+                            r.institution,
+                            r.product,
+                            r.request_id,
+                            r.request_hash,
+                            r.request_json,
+                            r.outcome,
+                            r.decision_json,
+                            r.batch_id,
+                            r.recorded_at,
+                            r.evaluation_micros as i64,
+                        ])?;
+                        if changed == 1 {
+                            out.push(Inserted::New);
+                        } else {
+                            let existing =
+                                select_decision(&tx, &r.decision_id)?.ok_or_else(|| {
+                                    StoreError::Database("conflicting row vanished".into())
+                                })?;
+                            out.push(Inserted::Existing(Box::new(existing)));
+                        }
+                    }
+                    results.push(out);
+                }
+                Job::Documents(documents, _) => {
+                    for d in documents {
+                        doc.execute(params![d.hash, d.kind, d.id, d.version, d.json])?;
+                    }
+                    results.push(Vec::new());
+                }
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn select_decision(
+    conn: &Connection,
+    decision_id: &str,
+) -> Result<Option<DecisionRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
+                    decision_json, batch_id, recorded_at, evaluation_micros
+             FROM decisions WHERE decision_id = ?1",
+        )?
+        .query_row([decision_id], |row| {
+            Ok(DecisionRecord {
+                decision_id: row.get(0)?,
+                institution: row.get(1)?,
+                product: row.get(2)?,
+                request_id: row.get(3)?,
+                request_hash: row.get(4)?,
+                request_json: row.get(5)?,
+                outcome: row.get(6)?,
+                decision_json: row.get(7)?,
+                batch_id: row.get(8)?,
+                recorded_at: row.get(9)?,
+                evaluation_micros: row.get::<_, i64>(10)? as u64,
+            })
+        })
+        .optional()?)
+}
+
+fn select_document(
+    conn: &Connection,
+    sql: &str,
+    args: &[&str],
+) -> Result<Option<StoredDocument>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(rusqlite::params_from_iter(args.iter()), |row| {
+            Ok(StoredDocument {
+                hash: row.get(0)?,
+                kind: row.get(1)?,
+                id: row.get(2)?,
+                version: row.get(3)?,
+                json: row.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+impl Store for SqliteStore {
+    async fn insert(&self, record: DecisionRecord) -> Result<Inserted, StoreError> {
+        let mut results = self.insert_many(vec![record]).await?;
+        results.pop().ok_or(StoreError::Closed)
+    }
+
+    async fn insert_many(&self, records: Vec<DecisionRecord>) -> Result<Vec<Inserted>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Insert(records, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn get(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        let id = decision_id.to_string();
+        self.read(move |c| select_decision(c, &id)).await
+    }
+
+    async fn put_documents(&self, documents: Vec<StoredDocument>) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Documents(documents, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn get_document(&self, hash: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let hash = hash.to_string();
+        self.read(move |c| {
+            select_document(
+                c,
+                "SELECT hash, kind, id, version, json FROM policy_documents WHERE hash = ?1",
+                &[&hash],
+            )
+        })
+        .await
+    }
+
+    async fn find_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        let (kind, id, version) = (kind.to_string(), id.to_string(), version.to_string());
+        self.read(move |c| {
+            select_document(
+                c,
+                "SELECT hash, kind, id, version, json FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3",
+                &[&kind, &id, &version],
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, hash: &str) -> DecisionRecord {
+        DecisionRecord {
+            decision_id: id.into(),
+            institution: "I".into(),
+            product: "P".into(),
+            request_id: id.into(),
+            request_hash: hash.into(),
+            request_json: "{}".into(),
+            outcome: "APPROVE".into(),
+            decision_json: "{}".into(),
+            batch_id: None,
+            recorded_at: "2026-11-22T00:00:00Z".into(),
+            evaluation_micros: 7,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_inserts_commit_together_and_duplicates_return_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.insert(record(&format!("d{i}"), "h")).await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), Inserted::New);
+        }
+        match store.insert(record("d7", "other")).await.unwrap() {
+            Inserted::Existing(r) => assert_eq!(r.request_hash, "h"),
+            Inserted::New => panic!("a duplicate id must not be written twice"),
+        }
+        assert_eq!(
+            store.get("d199").await.unwrap().unwrap(),
+            record("d199", "h")
+        );
+        assert_eq!(store.get("nope").await.unwrap(), None);
+        store.close();
+        // Reopening sees everything.
+        let again = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(again.get("d0").await.unwrap().unwrap().evaluation_micros, 7);
+    }
+}

@@ -1,0 +1,273 @@
+//! `loadgen`: drives unary PreReview calls at a fixed concurrency for a
+//! fixed duration or request count and reports throughput and latency
+//! percentiles; `loadgen bare` serves the same RPC from a bare tonic service
+//! (a canned reply of the same size, no evaluation, no storage), the
+//! reference our service is measured against in the same run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use decision_engine::evaluate::{Options, evaluate};
+use decision_engine::grpc::convert::{decision_to_proto, features_to_proto};
+use decision_engine::grpc::pb;
+use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
+use decision_engine::grpc::pb::decision_service_server::{DecisionService, DecisionServiceServer};
+use decision_engine::policy_set::PolicySet;
+use decision_engine::request::Request;
+use hdrhistogram::Histogram;
+use tonic::transport::{Channel, Server};
+
+#[derive(Parser)]
+#[command(
+    name = "loadgen",
+    about = "gRPC load generator for decision.v1.DecisionService"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Send PreReview calls and report throughput and latency.
+    Run {
+        /// e.g. http://127.0.0.1:50051
+        #[arg(long)]
+        target: String,
+        /// Calls in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds to run (ignored with --requests).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Stop after this many calls instead of a duration.
+        #[arg(long)]
+        requests: Option<u64>,
+        /// Request JSON files to cycle through (default: the example households).
+        #[arg(long)]
+        request: Vec<PathBuf>,
+        /// Prefix of the generated request ids (each call gets a new id).
+        #[arg(long, default_value = "LOAD")]
+        id_prefix: String,
+        /// HTTP/2 connections to spread the calls over.
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+        /// A label for the report line.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// Serve a bare DecisionService that returns a canned reply of the same size.
+    Bare {
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        listen: std::net::SocketAddr,
+    },
+}
+
+fn load_requests(files: &[PathBuf]) -> anyhow::Result<Vec<(Request, pb::Features)>> {
+    let files = if files.is_empty() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/requests");
+        let mut all: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        all.sort();
+        all
+    } else {
+        files.to_vec()
+    };
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read {}", f.display()))?;
+            let request =
+                Request::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            let features = features_to_proto(&request.features)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+            Ok((request, features))
+        })
+        .collect()
+}
+
+struct Stats {
+    histogram: Histogram<u64>,
+    ok: u64,
+    errors: std::collections::BTreeMap<String, u64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    target: String,
+    concurrency: usize,
+    duration: f64,
+    requests: Option<u64>,
+    files: Vec<PathBuf>,
+    prefix: String,
+    connections: usize,
+    label: String,
+) -> anyhow::Result<()> {
+    let bodies = Arc::new(load_requests(&files)?);
+    let mut channels = Vec::new();
+    for _ in 0..connections.max(1) {
+        channels.push(
+            Channel::from_shared(target.clone())?
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to {target}"))?,
+        );
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    let stop_at = Instant::now() + Duration::from_secs_f64(duration);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let mut client = DecisionServiceClient::new(channels[worker % channels.len()].clone());
+        let bodies = bodies.clone();
+        let counter = counter.clone();
+        let prefix = prefix.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut stats = Stats {
+                histogram: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+                ok: 0,
+                errors: Default::default(),
+            };
+            loop {
+                let n = counter.fetch_add(1, Ordering::Relaxed);
+                match requests {
+                    Some(limit) if n >= limit => break,
+                    None if Instant::now() >= stop_at => break,
+                    _ => {}
+                }
+                let (request, features) = &bodies[n as usize % bodies.len()];
+                let call = pb::PreReviewRequest {
+                    request_id: format!("{prefix}-{n}"),
+                    institution: request.institution.clone(),
+                    product: request.product.clone(),
+                    features: Some(features.clone()),
+                    ..Default::default()
+                };
+                let t = Instant::now();
+                let result = client.pre_review(call).await;
+                let micros = t.elapsed().as_micros() as u64;
+                match result {
+                    Ok(_) => {
+                        stats.ok += 1;
+                        let _ = stats.histogram.record(micros.max(1));
+                    }
+                    Err(s) => *stats.errors.entry(format!("{:?}", s.code())).or_default() += 1,
+                }
+            }
+            stats
+        }));
+    }
+    let mut total = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    let mut ok = 0;
+    let mut errors = std::collections::BTreeMap::<String, u64>::new();
+    for t in tasks {
+        let s = t.await?;
+        total.add(&s.histogram)?;
+        ok += s.ok;
+        for (k, v) in s.errors {
+            *errors.entry(k).or_default() += v;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |q: f64| total.value_at_quantile(q) as f64 / 1000.0;
+    let report = serde_json::json!({
+        "label": label, "target": target, "concurrency": concurrency, "seconds": elapsed,
+        "ok": ok, "errors": errors, "throughput_per_s": ok as f64 / elapsed,
+        "p50_ms": ms(0.50), "p90_ms": ms(0.90), "p99_ms": ms(0.99), "max_ms": total.max() as f64 / 1000.0,
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// The bare reference service: decodes the request, returns a canned reply.
+struct Bare {
+    reply: pb::PreReviewResponse,
+}
+
+#[tonic::async_trait]
+impl DecisionService for Bare {
+    async fn pre_review(
+        &self,
+        request: tonic::Request<pb::PreReviewRequest>,
+    ) -> Result<tonic::Response<pb::PreReviewResponse>, tonic::Status> {
+        let mut reply = self.reply.clone();
+        reply.request_id = request.into_inner().request_id;
+        Ok(tonic::Response::new(reply))
+    }
+    async fn get_decision(
+        &self,
+        _: tonic::Request<pb::GetDecisionRequest>,
+    ) -> Result<tonic::Response<pb::GetDecisionResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn replay(
+        &self,
+        _: tonic::Request<pb::ReplayRequest>,
+    ) -> Result<tonic::Response<pb::ReplayResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+}
+
+async fn bare(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    // A real decision's reply, so the payload has the same size as ours.
+    let (request, _) = load_requests(&[])?.remove(0);
+    let policies = PolicySet::shipped()?;
+    let policy = policies
+        .select(&request.institution, &request.product)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decision =
+        evaluate(policy, &request, Options { trace: false }).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut reply = decision_to_proto(&decision, false);
+    reply.recorded_at = "2026-11-22T00:00:00.000000Z".into();
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!(
+        "loadgen bare service listening on {}",
+        listener.local_addr()?
+    );
+    Server::builder()
+        .add_service(DecisionServiceServer::new(Bare { reply }))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Cmd::Run {
+            target,
+            concurrency,
+            duration,
+            requests,
+            request,
+            id_prefix,
+            connections,
+            label,
+        } => {
+            run(
+                target,
+                concurrency,
+                duration,
+                requests,
+                request,
+                id_prefix,
+                connections,
+                label,
+            )
+            .await
+        }
+        Cmd::Bare { listen } => bare(listen).await,
+    }
+}
