@@ -3,12 +3,16 @@
 //! of the limit and the price. The trace holds no timings, so replaying a
 //! stored decision reproduces it byte for byte.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::compile::VersionRef;
 use crate::expr::EValue;
+use crate::model::ruleset::{Layer, StepOp};
 
 /// APPROVE / REFER / DECLINE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,18 +78,146 @@ pub fn decision_id(institution: &str, product: &str, request_id: &str) -> String
     format!("dec_{}", &hex::encode(h.finalize())[..32])
 }
 
-/// A value as the trace shows it: decimals as strings, absent as `null`.
-pub fn trace_value(value: &EValue) -> serde_json::Value {
-    match value {
-        EValue::Boolean(b) => serde_json::Value::Bool(*b),
-        EValue::Int(i) => serde_json::Value::from(*i),
-        EValue::Float(n) => serde_json::Value::String(n.0.to_string()),
-        EValue::String(s) => serde_json::Value::String(s.clone()),
-        EValue::Empty | EValue::Tuple(_) => serde_json::Value::Null,
+/// A value as the trace holds it. Decimals stay decimals until the trace is
+/// written (then they are strings, like every decimal on the wire); names
+/// and texts are shared with the compiled policy, so building a trace copies
+/// no strings.
+#[derive(Clone, Debug)]
+pub enum Scalar {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Dec(Decimal),
+    Str(Arc<str>),
+}
+
+impl Scalar {
+    /// The JSON form: decimals as strings, absent as `null`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Scalar::Null => serde_json::Value::Null,
+            Scalar::Bool(b) => serde_json::Value::Bool(*b),
+            Scalar::Int(i) => serde_json::Value::from(*i),
+            Scalar::Dec(d) => serde_json::Value::String(d.to_string()),
+            Scalar::Str(s) => serde_json::Value::String(s.to_string()),
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Scalar::Null)
     }
 }
 
-pub type Values = serde_json::Map<String, serde_json::Value>;
+/// Two scalars are equal when they are written the same way (a decimal read
+/// back from a stored trace is a string).
+impl PartialEq for Scalar {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_json() == other.to_json()
+    }
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Null => f.write_str("null"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Dec(d) => write!(f, "{d}"),
+            Scalar::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl Serialize for Scalar {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Scalar::Null => s.serialize_none(),
+            Scalar::Bool(b) => s.serialize_bool(*b),
+            Scalar::Int(i) => s.serialize_i64(*i),
+            Scalar::Dec(d) => s.collect_str(d),
+            Scalar::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Null => Scalar::Null,
+            serde_json::Value::Bool(b) => Scalar::Bool(b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Scalar::Int(i),
+                None => Scalar::Str(n.to_string().into()),
+            },
+            serde_json::Value::String(s) => Scalar::Str(s.into()),
+            other => return Err(serde::de::Error::custom(format!("expected a scalar, found {other}"))),
+        })
+    }
+}
+
+/// The trace form of an expression value.
+pub fn trace_value(value: &EValue) -> Scalar {
+    match value {
+        EValue::Boolean(b) => Scalar::Bool(*b),
+        EValue::Int(i) => Scalar::Int(*i),
+        EValue::Float(n) => Scalar::Dec(n.0),
+        EValue::String(s) => Scalar::Str(s.as_str().into()),
+        EValue::Empty | EValue::Tuple(_) => Scalar::Null,
+    }
+}
+
+/// Named values in order, written as a JSON object.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Values(pub Vec<(Arc<str>, Scalar)>);
+
+impl Values {
+    pub fn get(&self, name: &str) -> Option<&Scalar> {
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Scalar)> {
+        self.0.iter().map(|(n, v)| (n, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn extend(&mut self, other: Values) {
+        self.0.extend(other.0);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(Arc<str>, Scalar)> for Values {
+    fn from_iter<I: IntoIterator<Item = (Arc<str>, Scalar)>>(iter: I) -> Self {
+        Values(iter.into_iter().collect())
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(&**k, v)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Values {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        map.into_iter()
+            .map(|(k, v)| Ok((Arc::from(k), Scalar::deserialize(v).map_err(serde::de::Error::custom)?)))
+            .collect::<Result<Vec<_>, D::Error>>()
+            .map(Values)
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
@@ -104,26 +236,26 @@ pub struct Trace {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DerivedTrace {
-    pub name: String,
-    pub expression: String,
+    pub name: Arc<str>,
+    pub expression: Arc<str>,
     pub inputs: Values,
-    pub value: serde_json::Value,
+    pub value: Scalar,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleTrace {
-    pub id: String,
-    pub layer: String,
-    pub expression: String,
+    pub id: Arc<str>,
+    pub layer: Layer,
+    pub expression: Arc<str>,
     /// The values the rule read.
     pub inputs: Values,
     /// Names that were absent; then `hit` is the rule's `when_missing`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub missing: Vec<String>,
+    pub missing: Vec<Arc<str>>,
     pub hit: bool,
-    pub reason_code: String,
+    pub reason_code: Arc<str>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -137,13 +269,13 @@ pub struct ScorecardTrace {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CharacteristicTrace {
-    pub name: String,
-    pub feature: String,
-    pub value: serde_json::Value,
-    pub bin: String,
+    pub name: Arc<str>,
+    pub feature: Arc<str>,
+    pub value: Scalar,
+    pub bin: Arc<str>,
     pub points: Decimal,
     pub baseline: Decimal,
-    pub reason_code: String,
+    pub reason_code: Arc<str>,
     /// baseline - points (points below) or points - baseline (points above).
     pub difference: Decimal,
 }
@@ -160,11 +292,11 @@ pub struct GradeTrace {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepTrace {
-    pub id: String,
-    pub op: String,
-    pub expression: String,
+    pub id: Arc<str>,
+    pub op: StepOp,
+    pub expression: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub when: Option<String>,
+    pub when: Option<Arc<str>>,
     pub inputs: Values,
     /// The step's value, when it was computed.
     pub value: Option<Decimal>,
@@ -173,7 +305,7 @@ pub struct StepTrace {
     pub after: Decimal,
     /// Why a step was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
+    pub note: Option<Cow<'static, str>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ fn t(lang: Lang, en: &'static str, zh: &'static str) -> &'static str {
 
 fn values(v: &Values) -> String {
     v.iter()
-        .map(|(k, v)| format!("{k}={}", json(v)))
+        .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -34,12 +34,7 @@ fn percent(rate: Decimal) -> String {
     format!("{p}%")
 }
 
-fn json(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
+
 
 fn outcome(lang: Lang, o: Outcome) -> &'static str {
     match o {
@@ -67,7 +62,7 @@ fn rules(out: &mut String, lang: Lang, title: &str, rules: &[RuleTrace]) {
         let _ = write!(
             out,
             "  - [{}] {} ({}): `{}` {} {}",
-            r.layer,
+            r.layer.name(),
             r.id,
             r.reason_code,
             r.expression,
@@ -106,7 +101,7 @@ fn steps(out: &mut String, lang: Lang, steps: &[StepTrace]) {
                         .replace("skipped:", "跳过：")
                         .replace(" absent", " 缺失")
                 } else {
-                    note.clone()
+                    note.to_string()
                 };
                 let _ = writeln!(
                     out,
@@ -226,7 +221,7 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
                 d.expression,
                 t(lang, "with", "取值"),
                 values(&d.inputs),
-                json(&d.value)
+                d.value
             );
             match &d.note {
                 Some(n) => {
@@ -265,7 +260,7 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
             "  - {} ({}={}): {} {} -> {} {} ({} {}, {} {})",
             c.name,
             c.feature,
-            json(&c.value),
+            c.value,
             t(lang, "bin", "分箱"),
             c.bin,
             c.points,

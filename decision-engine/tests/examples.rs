@@ -2,7 +2,9 @@
 //! shipped policy documents (rulesets/, scorecards/). The arithmetic is in
 //! the comments so a reviewer can check it against the documents.
 
-use decision_engine::decision::{Decision, Outcome};
+use std::sync::Arc;
+
+use decision_engine::decision::{Decision, Outcome, Scalar};
 use decision_engine::evaluate::{Options, evaluate};
 use decision_engine::policy_set::PolicySet;
 use decision_engine::request::Request;
@@ -268,19 +270,19 @@ fn every_example_household_gets_its_hand_computed_outcome() {
 fn the_trace_shows_the_limit_and_price_steps_with_their_numbers() {
     let d = decide("01-clean-approve.json");
     let t = d.trace.unwrap();
-    let step = |id: &str| t.limit.steps.iter().find(|s| s.id == id).unwrap();
+    let step = |id: &str| t.limit.steps.iter().find(|s| &*s.id == id).unwrap();
     assert_eq!(step("income_multiple").after, Decimal::from(204000));
     assert_eq!(step("subsidy_uplift").value, Some(Decimal::from(6400)));
     assert_eq!(step("review_cap").after, Decimal::from(150000));
     let thin = step("thin_file_cap");
     assert!(!thin.applied);
     assert_eq!(thin.note.as_deref(), Some("skipped: condition is false"));
-    assert_eq!(t.derived[0].value, serde_json::json!("0.2941"));
+    assert_eq!(t.derived[0].value, Scalar::Dec("0.2941".parse().unwrap()));
     let discount = t
         .price
         .steps
         .iter()
-        .find(|s| s.id == "clean_repayment_discount")
+        .find(|s| &*s.id == "clean_repayment_discount")
         .unwrap();
     assert_eq!(discount.value, Some("-0.002".parse().unwrap()));
     assert_eq!(t.price.annual_rate, "0.0340".parse().unwrap());
@@ -288,10 +290,10 @@ fn the_trace_shows_the_limit_and_price_steps_with_their_numbers() {
         .scorecard
         .characteristics
         .iter()
-        .find(|c| c.name == "land_area")
+        .find(|c| &*c.name == "land_area")
         .unwrap();
     assert_eq!(
-        (land.bin.as_str(), land.points),
+        (&*land.bin, land.points),
         ("[5, 15)", Decimal::from(15))
     );
 }
@@ -300,7 +302,7 @@ fn the_trace_shows_the_limit_and_price_steps_with_their_numbers() {
 fn a_thin_file_trace_shows_absent_inputs_and_skipped_steps() {
     let t = decide("06-thin-file-strong-review.json").trace.unwrap();
     let dti = &t.derived[0];
-    assert_eq!(dti.value, serde_json::Value::Null);
+    assert_eq!(dti.value, Scalar::Null);
     assert_eq!(
         dti.note.as_deref(),
         Some("absent: bureau_total_debt absent")
@@ -308,18 +310,18 @@ fn a_thin_file_trace_shows_absent_inputs_and_skipped_steps() {
     let overdue = t
         .knockout
         .iter()
-        .find(|r| r.id == "RL_BUREAU_OVERDUE")
+        .find(|r| &*r.id == "RL_BUREAU_OVERDUE")
         .unwrap();
     assert_eq!(
         overdue.missing,
-        vec!["bureau_current_overdue_count".to_string()]
+        vec![Arc::<str>::from("bureau_current_overdue_count")]
     );
     assert!(!overdue.hit);
     let cap = t
         .limit
         .steps
         .iter()
-        .find(|s| s.id == "indebtedness_cap")
+        .find(|s| &*s.id == "indebtedness_cap")
         .unwrap();
     assert_eq!(
         cap.note.as_deref(),
@@ -329,9 +331,9 @@ fn a_thin_file_trace_shows_absent_inputs_and_skipped_steps() {
         .scorecard
         .characteristics
         .iter()
-        .find(|c| c.name == "bureau_max_dpd_24m")
+        .find(|c| &*c.name == "bureau_max_dpd_24m")
         .unwrap();
-    assert_eq!(dpd.bin, "thin file / no data");
+    assert_eq!(&*dpd.bin, "thin file / no data");
 }
 
 #[test]

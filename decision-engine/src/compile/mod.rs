@@ -231,7 +231,7 @@ fn computed_var(
 ) -> usize {
     layout
         .add(Var {
-            name: name.to_string(),
+            name: name.into(),
             ty,
             kind: VarKind::Computed,
             optional: false,

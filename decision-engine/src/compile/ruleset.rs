@@ -1,6 +1,8 @@
 //! Compiles a ruleset's parameters, derived features, rules, grade table and
 //! limit and price steps.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 
 use crate::error::Issues;
@@ -17,7 +19,9 @@ use super::{Phase, compile_expr};
 /// A rule ready to run.
 #[derive(Clone, Debug)]
 pub struct Rule {
-    pub id: String,
+    pub id: Arc<str>,
+    /// The reason code, shared with every trace.
+    pub code: Arc<str>,
     pub layer: Layer,
     pub stage: Stage,
     pub expr: Expr,
@@ -28,7 +32,7 @@ pub struct Rule {
 /// A derived feature ready to compute.
 #[derive(Clone, Debug)]
 pub struct Derived {
-    pub name: String,
+    pub name: Arc<str>,
     pub slot: usize,
     pub ty: DerivedType,
     pub expr: Expr,
@@ -38,7 +42,7 @@ pub struct Derived {
 /// One step of the limit or price calculation.
 #[derive(Clone, Debug)]
 pub struct Step {
-    pub id: String,
+    pub id: Arc<str>,
     pub op: StepOp,
     pub value: Expr,
     pub when: Option<Expr>,
@@ -125,7 +129,7 @@ pub(super) fn parameters(
             }
         };
         let var = Var {
-            name: p.name.clone(),
+            name: p.name.as_str().into(),
             ty,
             kind: VarKind::Parameter,
             optional: false,
@@ -193,7 +197,7 @@ pub(super) fn derived(
         // A derived feature whose inputs may be absent, or whose arithmetic
         // may fail, is itself possibly absent.
         let var = Var {
-            name: d.name.clone(),
+            name: d.name.as_str().into(),
             ty,
             kind: VarKind::Derived,
             optional: optional || d.when_missing.is_some(),
@@ -202,7 +206,7 @@ pub(super) fn derived(
         };
         match layout.add(var) {
             Ok(slot) => out.push(Derived {
-                name: d.name.clone(),
+                name: d.name.as_str().into(),
                 slot,
                 ty: d.ty,
                 expr,
@@ -236,7 +240,7 @@ pub(super) fn rules(
         if r.id.trim().is_empty() {
             issues.push(source, &place, "a rule needs an id");
         }
-        if out.iter().any(|o| o.id == r.id) {
+        if out.iter().any(|o| *o.id == *r.id) {
             issues.push(source, &place, format!("rule id `{}` is used twice", r.id));
         }
         if doc.layer == Layer::Province && r.stage != Stage::Knockout {
@@ -277,7 +281,8 @@ pub(super) fn rules(
             }
         }
         out.push(Rule {
-            id: r.id.clone(),
+            id: r.id.as_str().into(),
+            code: r.reason_code.as_str().into(),
             layer: doc.layer,
             stage: r.stage,
             expr,
@@ -312,7 +317,7 @@ pub(super) fn grades(
             continue;
         }
         let var = Var {
-            name: c.clone(),
+            name: c.as_str().into(),
             ty: VarType::Decimal,
             kind: VarKind::GradeColumn,
             optional: false,
@@ -414,7 +419,7 @@ fn steps(
     let mut out: Vec<Step> = Vec::new();
     for (i, s) in defs.iter().enumerate() {
         let place = format!("{what}.steps[{i}] {}", s.id);
-        if out.iter().any(|o| o.id == s.id) {
+        if out.iter().any(|o| *o.id == *s.id) {
             issues.push(source, &place, format!("step id `{}` is used twice", s.id));
         }
         if i == 0 && s.op != StepOp::Set {
@@ -475,7 +480,7 @@ fn steps(
             );
         }
         out.push(Step {
-            id: s.id.clone(),
+            id: s.id.as_str().into(),
             op: s.op,
             value,
             when,

@@ -216,7 +216,7 @@ pub(super) fn compile(
             );
         }
         let slot = match layout.add(Var {
-            name: f.name.clone(),
+            name: f.name.as_str().into(),
             ty: var_type(f.ty),
             kind: VarKind::Feature,
             optional: !f.required && f.default.is_none(),

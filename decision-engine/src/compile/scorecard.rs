@@ -1,6 +1,8 @@
 //! Compiles a scorecard: parses bin intervals and checks that every
 //! characteristic's bins cover its feature's domain without overlap.
 
+use std::sync::Arc;
+
 use rust_decimal::Decimal;
 
 use crate::error::Issues;
@@ -101,17 +103,17 @@ pub enum BinTest {
 
 #[derive(Clone, Debug)]
 pub struct Bin {
-    pub label: String,
+    pub label: Arc<str>,
     pub test: BinTest,
     pub points: Decimal,
 }
 
 #[derive(Clone, Debug)]
 pub struct Characteristic {
-    pub name: String,
-    pub feature: String,
+    pub name: Arc<str>,
+    pub feature: Arc<str>,
     pub slot: usize,
-    pub reason_code: String,
+    pub reason_code: Arc<str>,
     pub baseline: Decimal,
     pub message_zh: String,
     pub message_en: String,
@@ -288,7 +290,7 @@ pub(super) fn compile(
     }
     for (ci, c) in doc.characteristics.iter().enumerate() {
         let place = format!("characteristics[{ci}] {}", c.name);
-        if characteristics.iter().any(|o| o.name == c.name) {
+        if characteristics.iter().any(|o| *o.name == *c.name) {
             issues.push(
                 source,
                 &place,
@@ -402,7 +404,7 @@ pub(super) fn compile(
                 BinTest::Otherwise => "else".to_string(),
             });
             bins.push(Bin {
-                label,
+                label: label.into(),
                 test,
                 points: b.points,
             });
@@ -465,10 +467,10 @@ pub(super) fn compile(
             }
         }
         characteristics.push(Characteristic {
-            name: c.name.clone(),
-            feature: c.feature.clone(),
+            name: c.name.as_str().into(),
+            feature: c.feature.as_str().into(),
             slot,
-            reason_code: c.reason_code.clone(),
+            reason_code: c.reason_code.as_str().into(),
             baseline: c.baseline,
             message_zh: c.message_zh.clone(),
             message_en: c.message_en.clone(),

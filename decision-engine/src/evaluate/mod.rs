@@ -153,7 +153,7 @@ pub fn evaluate(
             .schema
             .features
             .iter()
-            .map(|f| (f.name.clone(), trace_value(slots.get(f.slot))))
+            .map(|f| (policy.layout.var(f.slot).name.clone(), trace_value(slots.get(f.slot))))
             .collect();
         t.scorecard.score = score;
         t.grade = GradeTrace {
@@ -166,7 +166,7 @@ pub fn evaluate(
                 .columns
                 .iter()
                 .zip(&band.values)
-                .map(|((name, _), v)| (name.clone(), serde_json::Value::String(v.to_string())))
+                .map(|((_, slot), v)| (policy.layout.var(*slot).name.clone(), crate::decision::Scalar::Dec(*v)))
                 .collect(),
         };
         t.outcome = OutcomeTrace {
@@ -207,10 +207,7 @@ fn derive(
     let (value, note) = if !missing.is_empty() {
         (
             EValue::Empty,
-            Some(format!(
-                "absent: {} absent",
-                rules::names(&missing, policy).join(", ")
-            )),
+            Some(format!("absent: {} absent", rules::join(&rules::names(&missing, policy)))),
         )
     } else {
         match d.expr.eval(slots) {
@@ -231,7 +228,7 @@ fn derive(
     if let Some(t) = trace {
         t.push(DerivedTrace {
             name: d.name.clone(),
-            expression: d.expr.source().to_string(),
+            expression: d.expr.source().clone(),
             inputs: rules::inputs(&d.expr, policy, slots),
             value: trace_value(&value),
             note,

@@ -1,6 +1,8 @@
 //! Runs the rules of one stage; every rule is evaluated and traced, not only
 //! up to the first hit.
 
+use std::sync::Arc;
+
 use crate::compile::{Policy, Rule};
 use crate::decision::{RuleTrace, Values, trace_value};
 use crate::error::EvaluateError;
@@ -16,7 +18,7 @@ pub(super) fn inputs(expr: &Expr, policy: &Policy, slots: &Slots) -> Values {
 }
 
 /// Names of the absent slots, for the trace.
-pub(super) fn names(slots_missing: &[usize], policy: &Policy) -> Vec<String> {
+pub(super) fn names(slots_missing: &[usize], policy: &Policy) -> Vec<Arc<str>> {
     slots_missing
         .iter()
         .map(|&s| policy.layout.var(s).name.clone())
@@ -39,7 +41,7 @@ fn hits(
                 message: format!(
                     "{} (inputs: {})",
                     f.0,
-                    serde_json::Value::Object(inputs(&rule.expr, policy, slots))
+                    serde_json::to_string(&inputs(&rule.expr, policy, slots)).unwrap_or_default()
                 ),
             });
     }
@@ -47,7 +49,7 @@ fn hits(
         place: format!("rule {}", rule.id),
         message: format!(
             "reads absent {} and declares no when_missing",
-            names(missing, policy).join(", ")
+            join(&names(missing, policy))
         ),
     })
 }
@@ -69,14 +71,19 @@ pub(super) fn run<'p>(
         if let Some(t) = trace.as_deref_mut() {
             t.push(RuleTrace {
                 id: rule.id.clone(),
-                layer: rule.layer.name().to_string(),
-                expression: rule.expr.source().to_string(),
+                layer: rule.layer,
+                expression: rule.expr.source().clone(),
                 inputs: inputs(&rule.expr, policy, slots),
                 missing: names(&missing, policy),
                 hit,
-                reason_code: rule.reason.code.clone(),
+                reason_code: rule.code.clone(),
             });
         }
     }
     Ok(hit_rules)
+}
+
+/// `a, b, c`.
+pub(super) fn join(names: &[Arc<str>]) -> String {
+    names.iter().map(|n| &**n).collect::<Vec<_>>().join(", ")
 }

@@ -46,7 +46,7 @@ pub(super) fn run(
         };
         match by_code
             .iter_mut()
-            .find(|(code, _, _)| *code == c.reason_code)
+            .find(|(code, _, _)| **code == *c.reason_code)
         {
             Some(entry) => entry.1 += difference,
             None => by_code.push((&c.reason_code, difference, ci)),

@@ -2,6 +2,8 @@
 //! (set, add, cap, floor), in exact decimals, each step traced with the
 //! values it read.
 
+use std::borrow::Cow;
+
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::compile::{Policy, Step};
@@ -10,7 +12,7 @@ use crate::error::EvaluateError;
 use crate::expr::{EvalFailure, Slots};
 use crate::model::ruleset::StepOp;
 
-use super::rules::{inputs, names};
+use super::rules::{inputs, join, names};
 
 fn policy_error(what: &str, step: &Step, f: EvalFailure) -> EvaluateError {
     EvaluateError::Policy {
@@ -49,16 +51,13 @@ fn run(
         }
         let mut value = None;
         let note = if !missing.is_empty() {
-            Some(format!(
-                "skipped: {} absent",
-                names(&missing, policy).join(", ")
-            ))
+            Some(Cow::Owned(format!("skipped: {} absent", join(&names(&missing, policy)))))
         } else if let Some(when) = &step.when
             && !when
                 .eval_bool(slots)
                 .map_err(|f| policy_error(what, step, f))?
         {
-            Some("skipped: condition is false".to_string())
+            Some(Cow::Borrowed("skipped: condition is false"))
         } else {
             let v = step
                 .value
@@ -80,9 +79,9 @@ fn run(
             }
             t.push(StepTrace {
                 id: step.id.clone(),
-                op: step.op.name().to_string(),
-                expression: step.value.source().to_string(),
-                when: step.when.as_ref().map(|w| w.source().to_string()),
+                op: step.op,
+                expression: step.value.source().clone(),
+                when: step.when.as_ref().map(|w| w.source().clone()),
                 inputs: read,
                 value: value.map(|v| v.normalize()),
                 applied: note.is_none(),

@@ -14,6 +14,7 @@
 pub mod exact;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use evalexpr::{Context, EvalexprError, Node, Operator, build_operator_tree};
 use rust_decimal::Decimal;
@@ -68,7 +69,7 @@ impl VarKind {
 /// One named slot of the layout.
 #[derive(Clone, Debug)]
 pub struct Var {
-    pub name: String,
+    pub name: Arc<str>,
     pub ty: VarType,
     pub kind: VarKind,
     /// Whether a request may leave this value absent.
@@ -91,7 +92,7 @@ pub struct Layout {
 impl Layout {
     /// Adds a name; refuses a name that is already taken.
     pub fn add(&mut self, var: Var) -> Result<usize, String> {
-        if let Some(&slot) = self.index.get(&var.name) {
+        if let Some(&slot) = self.index.get(&*var.name) {
             let existing = &self.vars[slot];
             return Err(format!(
                 "name `{}` is already declared as a {}",
@@ -100,7 +101,7 @@ impl Layout {
             ));
         }
         let slot = self.vars.len();
-        self.index.insert(var.name.clone(), slot);
+        self.index.insert(var.name.to_string(), slot);
         self.vars.push(var);
         Ok(slot)
     }
@@ -235,7 +236,7 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
 /// A compiled expression.
 #[derive(Clone, Debug)]
 pub struct Expr {
-    source: String,
+    source: Arc<str>,
     node: Node<ExactNumbers>,
     reads: Vec<usize>,
     /// Slots the expression tests with `is_missing`/`is_present`: it handles
@@ -274,7 +275,7 @@ impl Expr {
         let mut presence_checked = Vec::new();
         collect_presence_checks(&node, false, &mut presence_checked);
         let expr = Expr {
-            source: source.to_string(),
+            source: source.into(),
             node,
             reads,
             presence_checked,
@@ -342,7 +343,7 @@ impl Expr {
         }
     }
 
-    pub fn source(&self) -> &str {
+    pub fn source(&self) -> &Arc<str> {
         &self.source
     }
 

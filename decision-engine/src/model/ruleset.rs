@@ -54,6 +54,12 @@ pub enum Layer {
     Institution,
 }
 
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Layer {
     pub fn name(self) -> &'static str {
         match self {
@@ -195,6 +201,12 @@ pub enum StepOp {
     Cap,
     /// amount := max(amount, value)
     Floor,
+}
+
+impl std::fmt::Display for StepOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl StepOp {
