@@ -150,7 +150,11 @@ impl<'de> Deserialize<'de> for Scalar {
                 None => Scalar::Str(n.to_string().into()),
             },
             serde_json::Value::String(s) => Scalar::Str(s.into()),
-            other => return Err(serde::de::Error::custom(format!("expected a scalar, found {other}"))),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a scalar, found {other}"
+                )));
+            }
         })
     }
 }
@@ -213,7 +217,12 @@ impl<'de> Deserialize<'de> for Values {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
         map.into_iter()
-            .map(|(k, v)| Ok((Arc::from(k), Scalar::deserialize(v).map_err(serde::de::Error::custom)?)))
+            .map(|(k, v)| {
+                Ok((
+                    Arc::from(k),
+                    Scalar::deserialize(v).map_err(serde::de::Error::custom)?,
+                ))
+            })
             .collect::<Result<Vec<_>, D::Error>>()
             .map(Values)
     }

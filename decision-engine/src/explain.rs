@@ -34,8 +34,6 @@ fn percent(rate: Decimal) -> String {
     format!("{p}%")
 }
 
-
-
 fn outcome(lang: Lang, o: Outcome) -> &'static str {
     match o {
         Outcome::Approve => t(lang, "APPROVE (pre-approved)", "APPROVE 预审通过"),

@@ -41,11 +41,23 @@ impl Default for Limits {
     }
 }
 
-/// A decision recently made or read, for idempotent retries.
+/// A decision recently made or read, for idempotent retries: the reply
+/// without its trace (a retry that asks for the trace reads the store), so
+/// the cache stays small.
 struct Recent {
     request_hash: String,
-    decision: Decision,
-    recorded_at: String,
+    reply: pb::PreReviewResponse,
+}
+
+impl Recent {
+    fn new(request_hash: String, decision: &Decision, recorded_at: String) -> Recent {
+        let mut reply = decision_to_proto(decision, false);
+        reply.recorded_at = recorded_at;
+        Recent {
+            request_hash,
+            reply,
+        }
+    }
 }
 
 /// The decision service over a store `S`.
@@ -219,7 +231,9 @@ impl<S: Store> DecisionServiceImpl<S> {
 
         // Idempotency: a retry returns the stored decision, unevaluated.
         if let Some(recent) = self.find_recent(&decision_id).await? {
-            return replay_of(&recent, &request_hash, req.include_trace);
+            return self
+                .replay_of(&recent, &request_hash, req.include_trace)
+                .await;
         }
 
         let policy = self.policy_for(&req).await?;
@@ -251,26 +265,50 @@ impl<S: Store> DecisionServiceImpl<S> {
             recorded_at: recorded_at.clone(),
             evaluation_micros,
         };
-        let recent = match self.store.insert(record).await.map_err(unavailable)? {
+        match self.store.insert(record).await.map_err(unavailable)? {
             Inserted::New => {
                 metrics::counter!("decisions_total", "outcome" => decision.decision.as_str())
                     .increment(1);
-                Arc::new(Recent {
-                    request_hash,
-                    decision,
-                    recorded_at,
-                })
+                let recent = Arc::new(Recent::new(request_hash, &decision, recorded_at.clone()));
+                self.recent.insert(decision_id, recent).await;
+                let mut reply = decision_to_proto(&decision, req.include_trace);
+                reply.recorded_at = recorded_at;
+                Ok(reply)
             }
             // Another replica or a concurrent retry recorded it first.
             Inserted::Existing(existing) => {
                 let recent = Arc::new(recent_from_record(&existing)?);
                 self.recent.insert(decision_id, recent.clone()).await;
-                return replay_of(&recent, &request_hash, req.include_trace);
+                self.replay_of(&recent, &request_hash, req.include_trace)
+                    .await
             }
+        }
+    }
+
+    /// The stored decision for a retry, or ALREADY_EXISTS when the content
+    /// differs.
+    async fn replay_of(
+        &self,
+        recent: &Recent,
+        request_hash: &str,
+        include_trace: bool,
+    ) -> Result<pb::PreReviewResponse, Status> {
+        let r = &recent.reply;
+        if recent.request_hash != request_hash {
+            return Err(Status::already_exists(format!(
+                "request_id `{}` was already used for institution {} and product {} with different content (decision {}); use a new request_id",
+                r.request_id, r.institution, r.product, r.decision_id
+            )));
+        }
+        let mut reply = if include_trace {
+            let record = self.stored(&r.decision_id).await?;
+            let mut full = decision_to_proto(&parse_decision(&record)?, true);
+            full.recorded_at = record.recorded_at;
+            full
+        } else {
+            r.clone()
         };
-        self.recent.insert(decision_id, recent.clone()).await;
-        let mut reply = decision_to_proto(&recent.decision, req.include_trace);
-        reply.recorded_at = recent.recorded_at.clone();
+        reply.idempotent_replay = true;
         Ok(reply)
     }
 
@@ -305,38 +343,21 @@ impl<S: Store> DecisionServiceImpl<S> {
     }
 }
 
-fn recent_from_record(r: &DecisionRecord) -> Result<Recent, Status> {
-    Ok(Recent {
-        request_hash: r.request_hash.clone(),
-        decision: serde_json::from_str(&r.decision_json).map_err(|e| {
-            Status::data_loss(format!(
-                "stored decision {} does not parse: {e}",
-                r.decision_id
-            ))
-        })?,
-        recorded_at: r.recorded_at.clone(),
+fn parse_decision(r: &DecisionRecord) -> Result<Decision, Status> {
+    serde_json::from_str(&r.decision_json).map_err(|e| {
+        Status::data_loss(format!(
+            "stored decision {} does not parse: {e}",
+            r.decision_id
+        ))
     })
 }
 
-/// The stored decision for a retry, or ALREADY_EXISTS when the content differs.
-fn replay_of(
-    recent: &Recent,
-    request_hash: &str,
-    include_trace: bool,
-) -> Result<pb::PreReviewResponse, Status> {
-    if recent.request_hash != request_hash {
-        return Err(Status::already_exists(format!(
-            "request_id `{}` was already used for institution {} and product {} with different content (decision {}); use a new request_id",
-            recent.decision.request_id,
-            recent.decision.institution,
-            recent.decision.product,
-            recent.decision.decision_id
-        )));
-    }
-    let mut reply = decision_to_proto(&recent.decision, include_trace);
-    reply.idempotent_replay = true;
-    reply.recorded_at = recent.recorded_at.clone();
-    Ok(reply)
+fn recent_from_record(r: &DecisionRecord) -> Result<Recent, Status> {
+    Ok(Recent::new(
+        r.request_hash.clone(),
+        &parse_decision(r)?,
+        r.recorded_at.clone(),
+    ))
 }
 
 /// INVALID_ARGUMENT with one google.rpc.BadRequest field violation per problem.
@@ -423,14 +444,14 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         request: Request<pb::GetDecisionRequest>,
     ) -> Result<Response<pb::GetDecisionResponse>, Status> {
         let record = self.stored(&request.get_ref().decision_id).await?;
-        let recent = recent_from_record(&record)?;
-        let mut decision = decision_to_proto(&recent.decision, true);
+        let stored = parse_decision(&record)?;
+        let mut decision = decision_to_proto(&stored, true);
         decision.recorded_at = record.recorded_at.clone();
         Ok(Response::new(pb::GetDecisionResponse {
             decision: Some(decision),
             request_json: record.request_json,
-            explanation_en: explain(&recent.decision, Lang::En),
-            explanation_zh: explain(&recent.decision, Lang::Zh),
+            explanation_en: explain(&stored, Lang::En),
+            explanation_zh: explain(&stored, Lang::Zh),
         }))
     }
 
@@ -439,7 +460,7 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         request: Request<pb::ReplayRequest>,
     ) -> Result<Response<pb::ReplayResponse>, Status> {
         let record = self.stored(&request.get_ref().decision_id).await?;
-        let stored = recent_from_record(&record)?.decision;
+        let stored = parse_decision(&record)?;
         let input: EngineRequest = serde_json::from_str(&record.request_json).map_err(|e| {
             Status::data_loss(format!(
                 "stored request of {} does not parse: {e}",

@@ -292,10 +292,7 @@ fn the_trace_shows_the_limit_and_price_steps_with_their_numbers() {
         .iter()
         .find(|c| &*c.name == "land_area")
         .unwrap();
-    assert_eq!(
-        (&*land.bin, land.points),
-        ("[5, 15)", Decimal::from(15))
-    );
+    assert_eq!((&*land.bin, land.points), ("[5, 15)", Decimal::from(15)));
 }
 
 #[test]

@@ -153,7 +153,12 @@ pub fn evaluate(
             .schema
             .features
             .iter()
-            .map(|f| (policy.layout.var(f.slot).name.clone(), trace_value(slots.get(f.slot))))
+            .map(|f| {
+                (
+                    policy.layout.var(f.slot).name.clone(),
+                    trace_value(slots.get(f.slot)),
+                )
+            })
             .collect();
         t.scorecard.score = score;
         t.grade = GradeTrace {
@@ -166,7 +171,12 @@ pub fn evaluate(
                 .columns
                 .iter()
                 .zip(&band.values)
-                .map(|((_, slot), v)| (policy.layout.var(*slot).name.clone(), crate::decision::Scalar::Dec(*v)))
+                .map(|((_, slot), v)| {
+                    (
+                        policy.layout.var(*slot).name.clone(),
+                        crate::decision::Scalar::Dec(*v),
+                    )
+                })
                 .collect(),
         };
         t.outcome = OutcomeTrace {
@@ -207,7 +217,10 @@ fn derive(
     let (value, note) = if !missing.is_empty() {
         (
             EValue::Empty,
-            Some(format!("absent: {} absent", rules::join(&rules::names(&missing, policy)))),
+            Some(format!(
+                "absent: {} absent",
+                rules::join(&rules::names(&missing, policy))
+            )),
         )
     } else {
         match d.expr.eval(slots) {

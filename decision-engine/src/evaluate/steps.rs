@@ -51,7 +51,10 @@ fn run(
         }
         let mut value = None;
         let note = if !missing.is_empty() {
-            Some(Cow::Owned(format!("skipped: {} absent", join(&names(&missing, policy)))))
+            Some(Cow::Owned(format!(
+                "skipped: {} absent",
+                join(&names(&missing, policy))
+            )))
         } else if let Some(when) = &step.when
             && !when
                 .eval_bool(slots)

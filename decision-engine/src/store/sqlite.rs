@@ -67,7 +67,10 @@ impl Job {
 pub struct SqliteStore {
     writer: Mutex<Option<Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Open read connections, and a permit for each: a read waits for a
+    /// free connection rather than opening another.
     readers: Mutex<Vec<Connection>>,
+    reader_permits: tokio::sync::Semaphore,
     path: std::path::PathBuf,
 }
 
@@ -103,6 +106,7 @@ impl SqliteStore {
             writer: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers: Mutex::new(readers),
+            reader_permits: tokio::sync::Semaphore::new(READERS),
             path,
         })
     }
@@ -133,9 +137,16 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        let _permit = self
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
         let path = self.path.clone();
         let (conn, result) = tokio::task::spawn_blocking(move || {
+            // A connection is always free under a permit; reopen only if
+            // one was lost to a panicked read.
             let conn = match conn {
                 Some(c) => c,
                 None => open(&path)?,
@@ -145,9 +156,7 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))??;
-        if let Ok(mut readers) = self.readers.lock()
-            && readers.len() < READERS
-        {
+        if let Ok(mut readers) = self.readers.lock() {
             readers.push(conn);
         }
         result

@@ -19,6 +19,7 @@ use decision_engine::grpc::pb::decision_service_server::{DecisionService, Decisi
 use decision_engine::policy_set::PolicySet;
 use decision_engine::request::Request;
 use hdrhistogram::Histogram;
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
 
 #[derive(Parser)]
@@ -115,6 +116,7 @@ async fn run(
     for _ in 0..connections.max(1) {
         channels.push(
             Channel::from_shared(target.clone())?
+                .tcp_nodelay(true)
                 .connect()
                 .await
                 .with_context(|| format!("cannot connect to {target}"))?,
@@ -234,7 +236,8 @@ async fn bare(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     Server::builder()
         .add_service(DecisionServiceServer::new(Bare { reply }))
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
             async {
                 let _ = tokio::signal::ctrl_c().await;
             },
