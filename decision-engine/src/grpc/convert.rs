@@ -8,11 +8,45 @@ use super::pb;
 use crate::decision::Decision;
 use crate::error::{FieldError, InputError};
 
-/// One optional proto field into the feature map.
-macro_rules! put {
-    ($map:ident, $group:expr, $($field:ident),+) => {
-        $(if let Some(v) = &$group.$field {
-            $map.insert(stringify!($field).to_string(), Value::from(v.clone()));
+/// Every canonical feature by proto group: the one list the conversions
+/// below are generated from. Calls `$callback!` with the groups appended to
+/// its arguments.
+macro_rules! with_feature_groups {
+    ($callback:ident ! ($($args:tt)*)) => {
+        $callback!($($args)*
+            bureau: Bureau {
+                bureau_has_record, bureau_current_overdue_count, bureau_max_dpd_24m, bureau_worst_class,
+                bureau_inquiries_3m, bureau_inquiries_6m, bureau_total_debt, bureau_lender_count,
+                bureau_guarantee_debt, court_enforcement_flag
+            },
+            subsidy: Subsidy { subsidy_annual_amount, subsidy_years, subsidy_land_area_mu },
+            repayment: Repayment {
+                repay_loan_count, repay_on_time_ratio, repay_max_dpd, repay_current_overdue, repay_years_as_customer
+            },
+            household: Household {
+                age, household_size, labor_count, land_area_mu, annual_net_income, main_crop, has_livestock,
+                coop_member, non_agri_income, village_code
+            },
+            review: Review { review_rating, review_veto, review_indicative_limit }
+        )
+    };
+}
+
+macro_rules! canonical_names {
+    ($($group:ident : $msg:ident { $($field:ident),+ }),+) => {
+        &[$($(stringify!($field)),+),+]
+    };
+}
+
+/// The canonical feature names (DESIGN.md section 3).
+pub const CANONICAL: &[&str] = with_feature_groups!(canonical_names!());
+
+macro_rules! groups_into_map {
+    ($map:ident, $features:ident; $($group:ident : $msg:ident { $($field:ident),+ }),+) => {
+        $(if let Some(g) = &$features.$group {
+            $(if let Some(v) = &g.$field {
+                $map.insert(stringify!($field).to_string(), Value::from(v.clone()));
+            })+
         })+
     };
 }
@@ -25,67 +59,13 @@ pub fn features_from_proto(
     let Some(f) = features else {
         return Ok(map);
     };
-    if let Some(b) = &f.bureau {
-        put!(
-            map,
-            b,
-            bureau_has_record,
-            bureau_current_overdue_count,
-            bureau_max_dpd_24m,
-            bureau_worst_class,
-            bureau_inquiries_3m,
-            bureau_inquiries_6m,
-            bureau_total_debt,
-            bureau_lender_count,
-            bureau_guarantee_debt,
-            court_enforcement_flag
-        );
-    }
-    if let Some(s) = &f.subsidy {
-        put!(
-            map,
-            s,
-            subsidy_annual_amount,
-            subsidy_years,
-            subsidy_land_area_mu
-        );
-    }
-    if let Some(r) = &f.repayment {
-        put!(
-            map,
-            r,
-            repay_loan_count,
-            repay_on_time_ratio,
-            repay_max_dpd,
-            repay_current_overdue,
-            repay_years_as_customer
-        );
-    }
-    if let Some(h) = &f.household {
-        put!(
-            map,
-            h,
-            age,
-            household_size,
-            labor_count,
-            land_area_mu,
-            annual_net_income,
-            main_crop,
-            has_livestock,
-            coop_member,
-            non_agri_income,
-            village_code
-        );
-    }
-    if let Some(r) = &f.review {
-        put!(map, r, review_rating, review_veto, review_indicative_limit);
-    }
+    with_feature_groups!(groups_into_map!(map, f;));
     let mut errors = Vec::new();
     let mut extra: Vec<_> = f.extra.iter().collect();
     extra.sort_by(|a, b| a.0.cmp(b.0));
     for (name, value) in extra {
         let field = format!("features.extra.{name}");
-        if map.contains_key(name) || is_canonical(name) {
+        if CANONICAL.contains(&name.as_str()) {
             errors.push(FieldError {
                 field,
                 message: format!(
@@ -117,44 +97,6 @@ pub fn features_from_proto(
     }
 }
 
-const CANONICAL: &[&str] = &[
-    "bureau_has_record",
-    "bureau_current_overdue_count",
-    "bureau_max_dpd_24m",
-    "bureau_worst_class",
-    "bureau_inquiries_3m",
-    "bureau_inquiries_6m",
-    "bureau_total_debt",
-    "bureau_lender_count",
-    "bureau_guarantee_debt",
-    "court_enforcement_flag",
-    "subsidy_annual_amount",
-    "subsidy_years",
-    "subsidy_land_area_mu",
-    "repay_loan_count",
-    "repay_on_time_ratio",
-    "repay_max_dpd",
-    "repay_current_overdue",
-    "repay_years_as_customer",
-    "age",
-    "household_size",
-    "labor_count",
-    "land_area_mu",
-    "annual_net_income",
-    "main_crop",
-    "has_livestock",
-    "coop_member",
-    "non_agri_income",
-    "village_code",
-    "review_rating",
-    "review_veto",
-    "review_indicative_limit",
-];
-
-fn is_canonical(name: &str) -> bool {
-    CANONICAL.contains(&name)
-}
-
 /// Takes one feature out of a JSON map as the proto field's type.
 trait FromJson: Sized {
     fn from_json(v: &Value) -> Option<Self>;
@@ -179,21 +121,29 @@ impl FromJson for String {
     }
 }
 
-macro_rules! take {
-    ($map:ident, $errors:ident, $msg:ident { $($field:ident),+ }) => {{
-        let mut m = pb::$msg::default();
-        let mut any = false;
-        $(if let Some(v) = $map.remove(stringify!($field)).filter(|v| !v.is_null()) {
-            match FromJson::from_json(&v) {
-                Some(x) => { m.$field = Some(x); any = true; }
-                None => $errors.push(FieldError {
-                    field: format!("features.{}", stringify!($field)),
-                    message: format!("cannot be carried in the proto field's type: {v}"),
-                }),
-            }
-        })+
-        any.then_some(m)
-    }};
+macro_rules! map_into_groups {
+    ($map:ident, $errors:ident; $($group:ident : $msg:ident { $($field:ident),+ }),+) => {
+        pb::Features {
+            $($group: {
+                let mut m = pb::$msg::default();
+                let mut any = false;
+                $(if let Some(v) = $map.remove(stringify!($field)).filter(|v| !v.is_null()) {
+                    match FromJson::from_json(&v) {
+                        Some(x) => {
+                            m.$field = Some(x);
+                            any = true;
+                        }
+                        None => $errors.push(FieldError {
+                            field: format!("features.{}", stringify!($field)),
+                            message: format!("cannot be carried in the proto field's type: {v}"),
+                        }),
+                    }
+                })+
+                any.then_some(m)
+            },)+
+            extra: Default::default(),
+        }
+    };
 }
 
 /// A JSON feature map as proto features (for clients and tests): canonical
@@ -201,68 +151,7 @@ macro_rules! take {
 pub fn features_to_proto(features: &Map<String, Value>) -> Result<pb::Features, InputError> {
     let mut map = features.clone();
     let mut errors = Vec::new();
-    let bureau = take!(
-        map,
-        errors,
-        Bureau {
-            bureau_has_record,
-            bureau_current_overdue_count,
-            bureau_max_dpd_24m,
-            bureau_worst_class,
-            bureau_inquiries_3m,
-            bureau_inquiries_6m,
-            bureau_total_debt,
-            bureau_lender_count,
-            bureau_guarantee_debt,
-            court_enforcement_flag
-        }
-    );
-    let subsidy = take!(
-        map,
-        errors,
-        Subsidy {
-            subsidy_annual_amount,
-            subsidy_years,
-            subsidy_land_area_mu
-        }
-    );
-    let repayment = take!(
-        map,
-        errors,
-        Repayment {
-            repay_loan_count,
-            repay_on_time_ratio,
-            repay_max_dpd,
-            repay_current_overdue,
-            repay_years_as_customer
-        }
-    );
-    let household = take!(
-        map,
-        errors,
-        Household {
-            age,
-            household_size,
-            labor_count,
-            land_area_mu,
-            annual_net_income,
-            main_crop,
-            has_livestock,
-            coop_member,
-            non_agri_income,
-            village_code
-        }
-    );
-    let review = take!(
-        map,
-        errors,
-        Review {
-            review_rating,
-            review_veto,
-            review_indicative_limit
-        }
-    );
-    let mut extra = std::collections::HashMap::new();
+    let mut proto = with_feature_groups!(map_into_groups!(map, errors;));
     for (name, v) in map {
         let kind = match v {
             Value::Bool(b) => pb::feature_value::Kind::BoolValue(b),
@@ -280,19 +169,15 @@ pub fn features_to_proto(features: &Map<String, Value>) -> Result<pb::Features, 
                 continue;
             }
         };
-        extra.insert(name, pb::FeatureValue { kind: Some(kind) });
+        proto
+            .extra
+            .insert(name, pb::FeatureValue { kind: Some(kind) });
     }
-    if !errors.is_empty() {
-        return Err(InputError { errors });
+    if errors.is_empty() {
+        Ok(proto)
+    } else {
+        Err(InputError { errors })
     }
-    Ok(pb::Features {
-        bureau,
-        subsidy,
-        repayment,
-        household,
-        review,
-        extra,
-    })
 }
 
 fn reason(r: &crate::decision::Reason) -> pb::Reason {
@@ -377,6 +262,22 @@ mod tests {
         a.sort_by_key(|x| x.0);
         b.sort_by_key(|x| x.0);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_proto_groups_carry_exactly_the_shipped_schema_features() {
+        let policies = crate::policy_set::PolicySet::shipped().unwrap();
+        let policy = policies.select("ANY", "FARMER_CREDIT").unwrap();
+        let mut schema: Vec<&str> = policy
+            .schema
+            .features
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        let mut proto: Vec<&str> = CANONICAL.to_vec();
+        schema.sort();
+        proto.sort();
+        assert_eq!(proto, schema);
     }
 
     #[test]
