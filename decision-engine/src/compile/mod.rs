@@ -66,6 +66,53 @@ pub(crate) fn compile_expr(
     Ok(expr)
 }
 
+/// A scorecard compiled on its own, without a feature schema, to score
+/// rows with it alone (e.g. to check an import against the tool's scores).
+/// Every feature may be absent; a feature with interval bins is a decimal,
+/// one with category bins is text.
+#[derive(Clone, Debug)]
+pub struct LoneScorecard {
+    pub layout: Layout,
+    pub card: Scorecard,
+}
+
+impl LoneScorecard {
+    pub fn compile(doc: &Loaded<ScorecardDoc>) -> Result<LoneScorecard, PolicyError> {
+        let mut issues = Issues::default();
+        let mut layout = Layout::default();
+        for c in &doc.doc.characteristics {
+            if layout.slot(&c.feature).is_some() {
+                continue;
+            }
+            let numeric = c.bins.iter().any(|b| b.interval.is_some());
+            let (ty, sample) = if numeric {
+                (VarType::Decimal, EValue::Float(Num(Decimal::ONE)))
+            } else {
+                (VarType::Text, EValue::String(String::new()))
+            };
+            if let Err(e) = layout.add(Var {
+                name: c.feature.as_str().into(),
+                ty,
+                kind: VarKind::Feature,
+                optional: true,
+                sample,
+                phase: Phase::Input as u8,
+            }) {
+                issues.push(&doc.source, format!("characteristics {}", c.name), e);
+            }
+        }
+        let empty = Schema {
+            id: String::new(),
+            version: String::new(),
+            features: Vec::new(),
+            by_name: Default::default(),
+        };
+        let card = scorecard::compile(&doc.doc, &doc.source, &layout, &empty, &mut issues);
+        issues.into_result()?;
+        Ok(LoneScorecard { layout, card })
+    }
+}
+
 /// A parsed document with where it came from and its content hash.
 #[derive(Clone, Debug)]
 pub struct Loaded<T> {

