@@ -128,12 +128,7 @@ pub fn score_csv(
         match scored {
             Ok(s) => {
                 row.push(s.score.normalize().to_string());
-                for c in &card.card.characteristics {
-                    let points = c
-                        .bin_of(slots.get(c.slot))
-                        .map(|b| c.bins[b].points.normalize().to_string());
-                    row.push(points.unwrap_or_default());
-                }
+                row.extend(s.points.iter().map(|p| p.normalize().to_string()));
                 for i in 0..reason_codes {
                     row.push(s.reasons.get(i).map(|r| r.code.clone()).unwrap_or_default());
                 }

@@ -293,3 +293,108 @@ fn overlapping_imported_bins_fail_the_same_validation_as_hand_written_ones() {
         "invalid policy (1 problem):\n  x.json: characteristics[0] age: bins[0] (-inf, 30) and bins[1] [25, inf) overlap"
     );
 }
+
+/// Compares score, reason codes 1..3 and errors with JPMML's outputs.
+fn assert_pmml(model: &str) -> (usize, usize) {
+    let card = imported(Format::Pmml, &format!("pmml/{model}.pmml"));
+    let rows_file = format!("pmml/{model}.jpmml.csv");
+    let tool = read_csv(&std::fs::read(data(&rows_file)).unwrap());
+    let mut out = Vec::new();
+    score_csv(
+        &card,
+        std::fs::File::open(data(&rows_file)).unwrap(),
+        &mut out,
+        Some("id"),
+        3,
+    )
+    .unwrap();
+    let ours: HashMap<String, HashMap<String, String>> = read_csv(&out)
+        .into_iter()
+        .map(|r| (r["id"].clone(), r))
+        .collect();
+    let (mut scored, mut refused) = (0, 0);
+    for row in &tool {
+        let id = &row["id"];
+        let mine = &ours[id];
+        if !row["error"].is_empty() {
+            assert!(
+                !mine["error"].is_empty(),
+                "{model} row {id}: JPMML refused ({}), we scored {}",
+                row["error"],
+                mine["score"]
+            );
+            refused += 1;
+            continue;
+        }
+        assert_eq!(mine["error"], "", "{model} row {id}");
+        let diff = (dec(&mine["score"]) - dec(&row["score"])).abs();
+        assert!(
+            diff <= dec("0.000000001"),
+            "{model} row {id}: ours {} vs JPMML {}",
+            mine["score"],
+            row["score"]
+        );
+        for k in 1..=3 {
+            let col = format!("reason_code_{k}");
+            assert_eq!(mine[&col], row[&col], "{model} row {id} {col}");
+        }
+        scored += 1;
+    }
+    (scored, refused)
+}
+
+#[test]
+fn pmml_scorecards_reproduce_jpmml_scores_reason_codes_and_refusals() {
+    assert_eq!(assert_pmml("scorecard_points_below"), (41, 2));
+    assert_eq!(assert_pmml("scorecard_points_above"), (41, 2));
+    assert_eq!(assert_pmml("scorecard_no_reason_codes"), (20, 0));
+}
+
+#[test]
+fn a_row_matching_no_attribute_names_the_characteristic() {
+    let card = imported(Format::Pmml, "pmml/scorecard_points_below.pmml");
+    let mut out = Vec::new();
+    score_csv(
+        &card,
+        std::fs::File::open(data("pmml/scorecard_points_below.jpmml.csv")).unwrap(),
+        &mut out,
+        Some("id"),
+        3,
+    )
+    .unwrap();
+    let rows = read_csv(&out);
+    let row = rows.iter().find(|r| r["id"] == "42").unwrap();
+    assert_eq!(
+        row["error"],
+        "scorecard imported characteristic employment_score: no attribute matches"
+    );
+}
+
+#[test]
+fn pmml_that_is_not_a_plain_scorecard_is_refused() {
+    let refuse = |file: &str| {
+        let text = std::fs::read_to_string(data(file)).unwrap();
+        import_error(Format::Pmml, &text)
+    };
+    assert_eq!(
+        refuse("pmml/refuse_regression_model.pmml"),
+        "cannot import (1 problem):\n  not a Scorecard model: found RegressionModel"
+    );
+    assert_eq!(
+        refuse("pmml/refuse_scorecard_derived_field.pmml"),
+        "cannot import (1 problem):\n  TransformationDictionary: DerivedField `debt_to_income` is not supported; compute it as a feature before scoring"
+    );
+    let unsupported = r#"<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><DataDictionary><DataField name="x" dataType="double"/></DataDictionary>
+      <Scorecard functionName="regression" baselineScore="0"><MiningSchema><MiningField name="x"/></MiningSchema><Characteristics>
+      <Characteristic name="c" reasonCode="C"><Attribute partialScore="1"><SimplePredicate field="x" operator="lessThan" value="1"/>
+      <ComplexPartialScore><Apply function="log10"><FieldRef field="x"/></Apply></ComplexPartialScore></Attribute></Characteristic>
+      </Characteristics></Scorecard></PMML>"#;
+    assert_eq!(
+        import_error(Format::Pmml, unsupported),
+        "cannot import (1 problem):\n  Characteristic `c` Attribute 1: Apply function `log10` is not supported (only + - * /)"
+    );
+    assert!(
+        import_error(Format::Pmml, "<PMML")
+            .starts_with("cannot import (1 problem):\n  not valid XML")
+    );
+}

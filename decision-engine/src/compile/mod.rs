@@ -80,6 +80,26 @@ impl LoneScorecard {
     pub fn compile(doc: &Loaded<ScorecardDoc>) -> Result<LoneScorecard, PolicyError> {
         let mut issues = Issues::default();
         let mut layout = Layout::default();
+        for f in &doc.doc.fields {
+            let (ty, sample) = match f.ty {
+                crate::model::scorecard::FieldType::Decimal => {
+                    (VarType::Decimal, EValue::Float(Num(Decimal::ONE)))
+                }
+                crate::model::scorecard::FieldType::String => {
+                    (VarType::Text, EValue::String(String::new()))
+                }
+            };
+            if let Err(e) = layout.add(Var {
+                name: f.name.as_str().into(),
+                ty,
+                kind: VarKind::Feature,
+                optional: true,
+                sample,
+                phase: Phase::Input as u8,
+            }) {
+                issues.push(&doc.source, format!("fields {}", f.name), e);
+            }
+        }
         for c in &doc.doc.characteristics {
             if layout.slot(&c.feature).is_some() {
                 continue;

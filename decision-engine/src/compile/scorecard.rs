@@ -6,12 +6,12 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 
 use crate::error::Issues;
-use crate::expr::{EValue, Layout, VarType, as_decimal};
+use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, VarType, as_decimal};
 use crate::model::ScorecardDoc;
-use crate::model::scorecard::{BinDef, ReasonCodeAlgorithm};
+use crate::model::scorecard::{BinDef, CompareOp, Predicate, ReasonCodeAlgorithm};
 
-use super::Phase;
 use super::schema::Schema;
+use super::{Phase, compile_expr};
 
 /// A numeric interval with explicit ends; `None` is infinite.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +99,107 @@ pub enum BinTest {
     Categories(Vec<String>),
     Missing,
     Otherwise,
+    Predicate(Pred),
+}
+
+/// A compiled [`Predicate`]: fields bound to slots, values typed.
+#[derive(Clone, Debug)]
+pub enum Pred {
+    Const(bool),
+    Compare {
+        slot: usize,
+        op: CompareOp,
+        value: EValue,
+    },
+    Missing {
+        slot: usize,
+        negate: bool,
+    },
+    In {
+        slot: usize,
+        values: Vec<EValue>,
+        negate: bool,
+    },
+    And(Vec<Pred>),
+    Or(Vec<Pred>),
+    Xor(Vec<Pred>),
+    Surrogate(Vec<Pred>),
+}
+
+impl Pred {
+    /// PMML three-valued logic: `None` is unknown.
+    pub fn eval(&self, slots: &Slots) -> Option<bool> {
+        let same = |a: &EValue, b: &EValue| match (as_decimal(a), as_decimal(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        };
+        match self {
+            Pred::Const(b) => Some(*b),
+            Pred::Missing { slot, negate } => Some(slots.is_missing(*slot) != *negate),
+            Pred::Compare { slot, op, value } => {
+                let v = slots.get(*slot);
+                if v.is_empty() {
+                    return None;
+                }
+                let ordering = match (as_decimal(v), as_decimal(value)) {
+                    (Some(x), Some(y)) => x.cmp(&y),
+                    _ => match (v, value) {
+                        (EValue::String(a), EValue::String(b)) => a.cmp(b),
+                        _ => return None,
+                    },
+                };
+                Some(match op {
+                    CompareOp::Equal => ordering.is_eq(),
+                    CompareOp::NotEqual => !ordering.is_eq(),
+                    CompareOp::LessThan => ordering.is_lt(),
+                    CompareOp::LessOrEqual => ordering.is_le(),
+                    CompareOp::GreaterThan => ordering.is_gt(),
+                    CompareOp::GreaterOrEqual => ordering.is_ge(),
+                })
+            }
+            Pred::In {
+                slot,
+                values,
+                negate,
+            } => {
+                let v = slots.get(*slot);
+                if v.is_empty() {
+                    return None;
+                }
+                Some(values.iter().any(|x| same(v, x)) != *negate)
+            }
+            Pred::And(ps) => {
+                let mut unknown = false;
+                for p in ps {
+                    match p.eval(slots) {
+                        Some(false) => return Some(false),
+                        None => unknown = true,
+                        Some(true) => {}
+                    }
+                }
+                if unknown { None } else { Some(true) }
+            }
+            Pred::Or(ps) => {
+                let mut unknown = false;
+                for p in ps {
+                    match p.eval(slots) {
+                        Some(true) => return Some(true),
+                        None => unknown = true,
+                        Some(false) => {}
+                    }
+                }
+                if unknown { None } else { Some(false) }
+            }
+            Pred::Xor(ps) => {
+                let mut acc = false;
+                for p in ps {
+                    acc ^= p.eval(slots)?;
+                }
+                Some(acc)
+            }
+            Pred::Surrogate(ps) => ps.iter().find_map(|p| p.eval(slots)),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -106,6 +207,10 @@ pub struct Bin {
     pub label: Arc<str>,
     pub test: BinTest,
     pub points: Decimal,
+    /// Points computed from inputs (PMML `ComplexPartialScore`).
+    pub points_expr: Option<Expr>,
+    /// This bin's own reason code.
+    pub reason_code: Option<Arc<str>>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,10 +223,30 @@ pub struct Characteristic {
     pub message_zh: String,
     pub message_en: String,
     pub bins: Vec<Bin>,
+    /// Bins are tried in order and the first that holds the value wins
+    /// (when any bin is a predicate); otherwise bins never overlap.
+    pub first_match: bool,
 }
 
 impl Characteristic {
-    /// The index of the bin `value` falls in (`Empty` is missing).
+    /// The index of the bin the inputs fall in.
+    pub fn bin_in(&self, slots: &Slots) -> Option<usize> {
+        if !self.first_match {
+            return self.bin_of(slots.get(self.slot));
+        }
+        let value = slots.get(self.slot);
+        self.bins.iter().position(|b| match &b.test {
+            BinTest::Predicate(p) => p.eval(slots) == Some(true),
+            BinTest::Missing => value.is_empty(),
+            BinTest::Otherwise => !value.is_empty(),
+            _ => self
+                .bin_of(value)
+                .is_some_and(|i| std::ptr::eq(&self.bins[i], b)),
+        })
+    }
+
+    /// The index of the bin `value` falls in (`Empty` is missing), for a
+    /// characteristic of non-overlapping bins over its one feature.
     pub fn bin_of(&self, value: &EValue) -> Option<usize> {
         let is = |pred: &dyn Fn(&BinTest) -> bool| self.bins.iter().position(|b| pred(&b.test));
         if value.is_empty() {
@@ -144,6 +269,8 @@ impl Characteristic {
 
 #[derive(Clone, Debug)]
 pub struct Scorecard {
+    /// Values used in place of missing inputs before any bin is tested.
+    pub replacements: Vec<(usize, EValue)>,
     pub id: String,
     pub version: String,
     pub base_points: Decimal,
@@ -153,20 +280,23 @@ pub struct Scorecard {
     pub characteristics: Vec<Characteristic>,
 }
 
-fn bin_test(bin: &BinDef) -> Result<BinTest, String> {
+fn bin_test(bin: &BinDef, layout: &Layout) -> Result<BinTest, String> {
     let kinds = [
         bin.interval.is_some(),
         bin.categories.is_some(),
         bin.missing,
         bin.otherwise,
+        bin.predicate.is_some(),
     ];
     if kinds.iter().filter(|k| **k).count() != 1 {
         return Err(
-            "a bin needs exactly one of `interval`, `categories`, `missing: true` or `else: true`"
+            "a bin needs exactly one of `interval`, `categories`, `missing: true`, `else: true` or `predicate`"
                 .to_string(),
         );
     }
-    Ok(if let Some(i) = &bin.interval {
+    Ok(if let Some(p) = &bin.predicate {
+        BinTest::Predicate(compile_predicate(p, layout)?)
+    } else if let Some(i) = &bin.interval {
         BinTest::Interval(Interval::parse(i)?)
     } else if let Some(c) = &bin.categories {
         if c.is_empty() {
@@ -177,6 +307,69 @@ fn bin_test(bin: &BinDef) -> Result<BinTest, String> {
         BinTest::Missing
     } else {
         BinTest::Otherwise
+    })
+}
+
+fn compile_predicate(p: &Predicate, layout: &Layout) -> Result<Pred, String> {
+    let slot = |field: &str| {
+        layout
+            .slot(field)
+            .ok_or_else(|| format!("predicate on unknown field `{field}`"))
+    };
+    let typed = |slot: usize, text: &str| -> Result<EValue, String> {
+        let var = layout.var(slot);
+        match var.ty {
+            VarType::Int | VarType::Decimal => Decimal::from_str_exact(text.trim())
+                .or_else(|_| Decimal::from_scientific(text.trim()))
+                .map(|d| EValue::Float(Num(d)))
+                .map_err(|_| {
+                    format!(
+                        "`{}` is numeric but the predicate compares it with `{text}`",
+                        var.name
+                    )
+                }),
+            VarType::Bool | VarType::Text => Ok(EValue::String(text.to_string())),
+        }
+    };
+    let all = |ps: &[Predicate]| {
+        ps.iter()
+            .map(|p| compile_predicate(p, layout))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok(match p {
+        Predicate::True => Pred::Const(true),
+        Predicate::False => Pred::Const(false),
+        Predicate::Compare { field, op, value } => {
+            let s = slot(field)?;
+            Pred::Compare {
+                slot: s,
+                op: *op,
+                value: typed(s, value)?,
+            }
+        }
+        Predicate::IsMissing { field } => Pred::Missing {
+            slot: slot(field)?,
+            negate: false,
+        },
+        Predicate::IsNotMissing { field } => Pred::Missing {
+            slot: slot(field)?,
+            negate: true,
+        },
+        Predicate::IsIn { field, values } | Predicate::IsNotIn { field, values } => {
+            let s = slot(field)?;
+            Pred::In {
+                slot: s,
+                values: values
+                    .iter()
+                    .map(|v| typed(s, v))
+                    .collect::<Result<_, _>>()?,
+                negate: matches!(p, Predicate::IsNotIn { .. }),
+            }
+        }
+        Predicate::And(ps) => Pred::And(all(ps)?),
+        Predicate::Or(ps) => Pred::Or(all(ps)?),
+        Predicate::Xor(ps) => Pred::Xor(all(ps)?),
+        Predicate::Surrogate(ps) => Pred::Surrogate(all(ps)?),
     })
 }
 
@@ -322,13 +515,14 @@ pub(super) fn compile(
                 Some(f) => ((f.min, f.max), Some(&f.values).filter(|v| !v.is_empty())),
                 None => ((None, None), None),
             };
+        let first_match = c.bins.iter().any(|b| b.predicate.is_some());
         let mut bins = Vec::new();
         let mut intervals = Vec::new();
         let mut seen_categories: Vec<(String, usize)> = Vec::new();
         let (mut missing_bins, mut else_bins) = (0, 0);
         for (bi, b) in c.bins.iter().enumerate() {
             let bplace = format!("{place}.bins[{bi}]");
-            let test = match bin_test(b) {
+            let test = match bin_test(b, layout) {
                 Ok(t) => t,
                 Err(e) => {
                     issues.push(source, &bplace, e);
@@ -396,23 +590,40 @@ pub(super) fn compile(
                 }
                 BinTest::Missing => missing_bins += 1,
                 BinTest::Otherwise => else_bins += 1,
+                BinTest::Predicate(_) => {}
             }
             let label = b.label.clone().unwrap_or_else(|| match &test {
                 BinTest::Interval(i) => i.to_string(),
                 BinTest::Categories(c) => c.join(","),
                 BinTest::Missing => "missing".to_string(),
                 BinTest::Otherwise => "else".to_string(),
+                BinTest::Predicate(_) => format!("attribute {}", bi + 1),
             });
+            let points_expr = match &b.points_expression {
+                Some(e) => match compile_expr(e, layout, Expect::Number, Phase::Input) {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        issues.push(source, format!("{bplace}.points_expression"), e);
+                        continue;
+                    }
+                },
+                None => None,
+            };
             bins.push(Bin {
                 label: label.into(),
                 test,
                 points: b.points,
+                points_expr,
+                reason_code: b.reason_code.as_deref().map(Arc::from),
             });
         }
         if missing_bins > 1 || else_bins > 1 {
             issues.push(source, &place, "at most one missing bin and one else bin");
         }
-        if var.optional && missing_bins == 0 {
+        if first_match {
+            // PMML semantics: bins are tried in order; a row that matches
+            // none is an error, so there is no coverage to check.
+        } else if var.optional && missing_bins == 0 {
             issues.push(
                 source,
                 &place,
@@ -423,7 +634,8 @@ pub(super) fn compile(
             );
         }
         let refs: Vec<(usize, &Interval)> = intervals.iter().map(|(i, iv)| (*i, iv)).collect();
-        if matches!(var.ty, VarType::Int | VarType::Decimal) {
+        if first_match {
+        } else if matches!(var.ty, VarType::Int | VarType::Decimal) {
             if intervals.is_empty() && else_bins == 0 {
                 issues.push(
                     source,
@@ -475,9 +687,32 @@ pub(super) fn compile(
             message_zh: c.message_zh.clone(),
             message_en: c.message_en.clone(),
             bins,
+            first_match,
         });
     }
+    let mut replacements = Vec::new();
+    for (i, f) in doc.fields.iter().enumerate() {
+        let Some(text) = &f.missing_value_replacement else {
+            continue;
+        };
+        let place = format!("fields[{i}] {}", f.name);
+        match layout.slot(&f.name) {
+            Some(slot) => match layout.var(slot).ty {
+                VarType::Int | VarType::Decimal => match Decimal::from_str_exact(text) {
+                    Ok(d) => replacements.push((slot, EValue::Float(Num(d)))),
+                    Err(_) => issues.push(
+                        source,
+                        &place,
+                        format!("replacement `{text}` is not a number"),
+                    ),
+                },
+                _ => replacements.push((slot, EValue::String(text.clone()))),
+            },
+            None => issues.push(source, &place, "not an input of this scorecard"),
+        }
+    }
     Scorecard {
+        replacements,
         id: doc.id.clone(),
         version: doc.version.clone(),
         base_points: doc.base_points,

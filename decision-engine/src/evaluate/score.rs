@@ -14,6 +14,8 @@ use crate::model::scorecard::ReasonCodeAlgorithm;
 /// A scorecard's result for one set of values.
 pub struct Scored {
     pub score: Decimal,
+    /// Each characteristic's points, in order.
+    pub points: Vec<Decimal>,
     /// Ranked scorecard reasons, at most `max_reason_codes`.
     pub reasons: Vec<Reason>,
 }
@@ -24,33 +26,73 @@ pub fn score_card(
     slots: &Slots,
     mut trace: Option<&mut Vec<CharacteristicTrace>>,
 ) -> Result<Scored, EvaluateError> {
+    let replaced;
+    let slots = if card.replacements.is_empty() {
+        slots
+    } else {
+        let mut with = slots.clone();
+        for (slot, value) in &card.replacements {
+            if with.is_missing(*slot) {
+                with.set(*slot, value.clone());
+            }
+        }
+        replaced = with;
+        &replaced
+    };
     let mut score = card.base_points;
+    let mut all_points = Vec::with_capacity(card.characteristics.len());
     // (code, summed difference, index of the first characteristic with it)
     let mut by_code: Vec<(&str, Decimal, usize)> = Vec::new();
     for (ci, c) in card.characteristics.iter().enumerate() {
         let value = slots.get(c.slot);
-        let Some(bi) = c.bin_of(value) else {
-            return Err(EvaluateError::Policy {
-                place: format!("scorecard {} characteristic {}", card.id, c.name),
-                message: format!(
+        let place = || format!("scorecard {} characteristic {}", card.id, c.name);
+        let Some(bi) = c.bin_in(slots) else {
+            let message = if c.first_match {
+                "no attribute matches".to_string()
+            } else {
+                format!(
                     "value {} of `{}` falls in no bin",
                     trace_value(value),
                     c.feature
-                ),
+                )
+            };
+            return Err(EvaluateError::Policy {
+                place: place(),
+                message,
             });
         };
         let bin = &c.bins[bi];
-        score += bin.points;
-        let difference = match card.algorithm {
-            ReasonCodeAlgorithm::PointsBelow => c.baseline - bin.points,
-            ReasonCodeAlgorithm::PointsAbove => bin.points - c.baseline,
+        let points = match &bin.points_expr {
+            None => bin.points,
+            Some(e) => {
+                if !e.missing(slots).is_empty() {
+                    return Err(EvaluateError::Policy {
+                        place: place(),
+                        message: format!(
+                            "the points `{}` of bin `{}` read a missing input",
+                            e.source(),
+                            bin.label
+                        ),
+                    });
+                }
+                e.eval_decimal(slots).map_err(|f| EvaluateError::Policy {
+                    place: place(),
+                    message: f.0,
+                })?
+            }
         };
-        match by_code
-            .iter_mut()
-            .find(|(code, _, _)| **code == *c.reason_code)
-        {
-            Some(entry) => entry.1 += difference,
-            None => by_code.push((&c.reason_code, difference, ci)),
+        score += points;
+        all_points.push(points);
+        let difference = match card.algorithm {
+            ReasonCodeAlgorithm::PointsBelow => c.baseline - points,
+            ReasonCodeAlgorithm::PointsAbove => points - c.baseline,
+        };
+        let code: &str = bin.reason_code.as_deref().unwrap_or(&c.reason_code);
+        if !code.is_empty() {
+            match by_code.iter_mut().find(|(known, _, _)| *known == code) {
+                Some(entry) => entry.1 += difference,
+                None => by_code.push((code, difference, ci)),
+            }
         }
         if let Some(t) = trace.as_deref_mut() {
             t.push(CharacteristicTrace {
@@ -58,9 +100,12 @@ pub fn score_card(
                 feature: c.feature.clone(),
                 value: trace_value(value),
                 bin: bin.label.clone(),
-                points: bin.points,
+                points,
                 baseline: c.baseline,
-                reason_code: c.reason_code.clone(),
+                reason_code: bin
+                    .reason_code
+                    .clone()
+                    .unwrap_or_else(|| c.reason_code.clone()),
                 difference,
             });
         }
@@ -81,5 +126,9 @@ pub fn score_card(
             }
         })
         .collect();
-    Ok(Scored { score, reasons })
+    Ok(Scored {
+        score,
+        points: all_points,
+        reasons,
+    })
 }

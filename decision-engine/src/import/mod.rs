@@ -6,6 +6,7 @@
 //! represented is refused with its place, never dropped.
 
 pub mod optbinning;
+pub mod pmml;
 pub mod scorecardpy;
 pub mod toad;
 
@@ -24,6 +25,8 @@ pub enum Format {
     Optbinning,
     /// `ScoreCard.export()` JSON `{variable: {label: points}}`.
     Toad,
+    /// A PMML 4.x `Scorecard` model.
+    Pmml,
 }
 
 /// Id and version of the card to write, and the file it came from.
@@ -73,6 +76,7 @@ pub fn import(
         Format::Scorecardpy => scorecardpy::import(text, options),
         Format::Optbinning => optbinning::import(text, options),
         Format::Toad => toad::import(text, options),
+        Format::Pmml => pmml::import(text, options),
     }
 }
 
@@ -93,45 +97,35 @@ pub(crate) fn left_closed(lo: &str, hi: &str, place: &str) -> Result<BinDef, Str
 
 pub(crate) fn interval(text: String, points: Decimal) -> BinDef {
     BinDef {
-        label: None,
         interval: Some(text),
-        categories: None,
-        missing: false,
-        otherwise: false,
         points,
+        ..BinDef::default()
     }
 }
 
 pub(crate) fn categories(values: Vec<String>, points: Decimal) -> BinDef {
     BinDef {
-        label: None,
-        interval: None,
         categories: Some(values),
-        missing: false,
-        otherwise: false,
         points,
+        ..BinDef::default()
     }
 }
 
 pub(crate) fn missing(points: Decimal, label: &str) -> BinDef {
     BinDef {
         label: Some(label.to_string()),
-        interval: None,
-        categories: None,
         missing: true,
-        otherwise: false,
         points,
+        ..BinDef::default()
     }
 }
 
 pub(crate) fn otherwise(points: Decimal, label: &str) -> BinDef {
     BinDef {
         label: Some(label.to_string()),
-        interval: None,
-        categories: None,
-        missing: false,
         otherwise: true,
         points,
+        ..BinDef::default()
     }
 }
 
@@ -180,6 +174,7 @@ pub(crate) fn card(
         max_reason_codes: 4,
         characteristics,
         provenance: Some(provenance),
+        fields: Vec::new(),
     }
 }
 

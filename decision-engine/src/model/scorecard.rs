@@ -33,6 +33,75 @@ pub struct ScorecardDoc {
     /// missing and else bins, which an analyst may edit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+    /// The inputs' types and missing-value replacements, for a card scored
+    /// on its own (with a policy, the feature schema gives the types).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldDef>,
+}
+
+/// An input of a scorecard scored on its own.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    /// Used in place of a missing value before any bin is tested (PMML
+    /// `missingValueReplacement`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing_value_replacement: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Decimal,
+    String,
+}
+
+/// A condition over inputs with PMML's three-valued logic: a comparison
+/// with a missing value is unknown, and a bin matches only when its
+/// predicate is true.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Predicate {
+    True,
+    False,
+    Compare {
+        field: String,
+        op: CompareOp,
+        value: String,
+    },
+    IsMissing {
+        field: String,
+    },
+    IsNotMissing {
+        field: String,
+    },
+    IsIn {
+        field: String,
+        values: Vec<String>,
+    },
+    IsNotIn {
+        field: String,
+        values: Vec<String>,
+    },
+    And(Vec<Predicate>),
+    Or(Vec<Predicate>),
+    Xor(Vec<Predicate>),
+    /// The first operand that is not unknown decides.
+    Surrogate(Vec<Predicate>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareOp {
+    Equal,
+    NotEqual,
+    LessThan,
+    LessOrEqual,
+    GreaterThan,
+    GreaterOrEqual,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -79,9 +148,9 @@ pub struct CharacteristicDef {
     pub bins: Vec<BinDef>,
 }
 
-/// One bin. Exactly one of `interval`, `categories`, `missing: true` or
-/// `else: true` says what it holds.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// One bin. Exactly one of `interval`, `categories`, `missing: true`,
+/// `else: true` or `predicate` says what it holds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BinDef {
     /// Shown in the trace; defaults to the interval or categories.
@@ -100,6 +169,18 @@ pub struct BinDef {
     /// The bin of present values that no other bin holds.
     #[serde(default, rename = "else")]
     pub otherwise: bool,
+    /// A condition over any inputs; a characteristic with such bins takes
+    /// the first bin that matches (PMML semantics) and a row matching none
+    /// is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<Predicate>,
     #[serde(deserialize_with = "super::exact")]
     pub points: Decimal,
+    /// Points computed from inputs instead (PMML `ComplexPartialScore`), an
+    /// exact-decimal expression; a missing input makes the row an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points_expression: Option<String>,
+    /// This bin's reason code, instead of the characteristic's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_code: Option<String>,
 }
