@@ -105,3 +105,41 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
         Err(InputError { errors })
     }
 }
+
+/// One cell of a table (CSV, or a Parquet column read as text) as the JSON
+/// value the request would carry for `feature`: an empty cell is absent;
+/// booleans are `true`/`false`; integers may be written `49.0` (as tools
+/// write an integer column with gaps); money and decimals stay exact text.
+pub fn feature_from_cell(
+    feature: &crate::compile::Feature,
+    cell: &str,
+) -> Result<Option<serde_json::Value>, String> {
+    use crate::model::schema::FeatureType;
+    let cell = cell.trim();
+    if cell.is_empty() {
+        return Ok(None);
+    }
+    let value = match feature.ty {
+        FeatureType::Bool => match cell {
+            "true" | "TRUE" | "True" => serde_json::Value::Bool(true),
+            "false" | "FALSE" | "False" => serde_json::Value::Bool(false),
+            _ => return Err(format!("expected true or false, found {cell:?}")),
+        },
+        FeatureType::Integer => {
+            let whole = cell.strip_suffix(".0").unwrap_or(cell);
+            match whole.parse::<i64>() {
+                Ok(i) => serde_json::Value::from(i),
+                Err(_) => {
+                    return Err(format!(
+                        "expected {}, found {cell:?}",
+                        feature.expectation()
+                    ));
+                }
+            }
+        }
+        FeatureType::Money | FeatureType::Decimal | FeatureType::Enum | FeatureType::String => {
+            serde_json::Value::String(cell.to_string())
+        }
+    };
+    Ok(Some(value))
+}
