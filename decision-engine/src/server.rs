@@ -203,3 +203,43 @@ pub async fn serve(config: Resolved) -> anyhow::Result<()> {
     tracing::info!("store flushed; stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_and_variables_win_over_the_config_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("serve.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:6000\"\nmax_in_flight = 8\nmetrics_listen = \"off\"\n",
+        )
+        .unwrap();
+        let resolved = ServeConfig {
+            config: Some(file.clone()),
+            max_in_flight: Some(16),
+            ..ServeConfig::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(resolved.listen, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(resolved.max_in_flight, 16);
+        assert_eq!(resolved.metrics_listen, None);
+        assert_eq!(resolved.data_dir, PathBuf::from("data"));
+        assert_eq!(resolved.max_message_bytes, 1 << 20);
+
+        std::fs::write(&file, "listen = \"127.0.0.1:6000\"\nmax_in_flite = 8\n").unwrap();
+        let e = ServeConfig {
+            config: Some(file),
+            ..ServeConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            format!("{e:#}").contains("unknown field `max_in_flite`"),
+            "{e:#}"
+        );
+    }
+}

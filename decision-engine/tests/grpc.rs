@@ -545,3 +545,105 @@ async fn after_kill_9_every_decision_a_client_received_is_stored() {
         assert_eq!(stored.recorded_at, reply.recorded_at);
     }
 }
+
+#[tokio::test]
+async fn explain_prints_a_stored_decision_and_metrics_count_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A free port for the metrics listener.
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            &metrics,
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut server = Server {
+        child,
+        addr: line
+            .trim()
+            .trim_start_matches("decision-engine listening on ")
+            .to_string(),
+    };
+    let mut client = server.client().await;
+    let reply = client
+        .pre_review(proto_request(
+            &repo("examples/requests/05-grade-c-decline.json"),
+            Some("EXPLAIN-1"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let scrape = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    })
+    .await
+    .unwrap();
+    assert!(
+        scrape.contains("decisions_total{outcome=\"DECLINE\"} 1"),
+        "{scrape}"
+    );
+    assert!(scrape.contains("pre_review_seconds_bucket"), "{scrape}");
+    assert!(
+        scrape.contains("decision_store_commit_seconds_bucket"),
+        "{scrape}"
+    );
+
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", &reply.decision_id, "--lang", "en", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("Decision {}", reply.decision_id)),
+        "{text}"
+    );
+    assert!(
+        text.contains("Outcome: DECLINE; score 460, grade C"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[G401] Score below the approval cut-off (grade:C)"),
+        "{text}"
+    );
+    let missing = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", "dec_unknown", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8(missing.stderr)
+            .unwrap()
+            .starts_with("no decision with id `dec_unknown`")
+    );
+}
