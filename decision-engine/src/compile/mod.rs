@@ -378,13 +378,17 @@ impl Policy {
         }
 
         let schema = schema::compile(&s.doc, &s.source, &mut layout, &mut issues);
-        let mut parameters = ruleset::parameters(&p.doc, &p.source, &mut layout, &mut issues);
-        parameters.extend(ruleset::parameters(
+        let mut parameters = ruleset::parameters(&p.doc, &p.source, &mut layout, &mut issues, None);
+        // The institution's values come later: a tightened red line
+        // overrides the province value when the slots are filled.
+        let institution_parameters = ruleset::parameters(
             &i.doc,
             &i.source,
             &mut layout,
             &mut issues,
-        ));
+            Some((&p.doc, &parameters)),
+        );
+        parameters.extend(institution_parameters);
         let mut derived = ruleset::derived(&p.doc, &p.source, &mut layout, &mut issues);
         derived.extend(ruleset::derived(
             &i.doc,
@@ -452,6 +456,15 @@ impl Policy {
                 }
             }
         };
+        for (n, r) in i.doc.rules.iter().enumerate() {
+            if p.doc.rules.iter().any(|red| red.id == r.id) {
+                issues.push(
+                    &i.source,
+                    format!("rules[{n}] {}", r.id),
+                    "a province red line of this id already runs first for every institution; it cannot be redefined, only added to",
+                );
+            }
+        }
         let mut rules = ruleset::rules(&p.doc, &p.source, &layout, &mut issues);
         rules.extend(ruleset::rules(&i.doc, &i.source, &layout, &mut issues));
         let scorecard = scorecard::compile(&c.doc, &c.source, &layout, &schema, &mut issues);

@@ -83,11 +83,16 @@ pub struct PricePolicy {
 }
 
 /// Adds the ruleset's parameters to the layout and binds their values.
+/// Adds the ruleset's parameters to the layout and binds their values. An
+/// institution ruleset may redeclare a province parameter only when the
+/// province allows it (`tighten`) and only with a value at least as strict:
+/// the red line can be tightened, never loosened.
 pub(super) fn parameters(
     doc: &RulesetDoc,
     source: &str,
     layout: &mut Layout,
     issues: &mut Issues,
+    province: Option<(&RulesetDoc, &[(usize, EValue)])>,
 ) -> Vec<(usize, EValue)> {
     let mut bound = Vec::new();
     for (i, p) in doc.parameters.iter().enumerate() {
@@ -128,6 +133,15 @@ pub(super) fn parameters(
                 continue;
             }
         };
+        if let Some((pdoc, pvalues)) = province
+            && let Some(red) = pdoc.parameters.iter().find(|r| r.name == p.name)
+        {
+            match tightened(red, pvalues, layout, &value) {
+                Ok(slot) => bound.push((slot, value)),
+                Err(e) => issues.push(source, &place, e),
+            }
+            continue;
+        }
         let var = Var {
             name: p.name.as_str().into(),
             ty,
@@ -142,6 +156,51 @@ pub(super) fn parameters(
         }
     }
     bound
+}
+
+/// The slot of province parameter `red` if `value` is at least as strict.
+fn tightened(
+    red: &crate::model::ruleset::ParameterDef,
+    province_values: &[(usize, EValue)],
+    layout: &Layout,
+    value: &EValue,
+) -> Result<usize, String> {
+    use crate::expr::as_decimal;
+    use crate::model::ruleset::Tighten;
+    let slot = layout
+        .slot(&red.name)
+        .ok_or_else(|| format!("province parameter `{}` did not compile", red.name))?;
+    let current = province_values
+        .iter()
+        .find(|(s, _)| *s == slot)
+        .map(|(_, v)| v)
+        .ok_or_else(|| format!("province parameter `{}` has no value", red.name))?;
+    let Some(direction) = red.tighten else {
+        return Err(format!(
+            "`{}` is a province red-line parameter that institutions may not change (it declares no `tighten`)",
+            red.name
+        ));
+    };
+    let (Some(new), Some(old)) = (as_decimal(value), as_decimal(current)) else {
+        return Err(format!("`{}` must stay a number to be tightened", red.name));
+    };
+    let stricter = match direction {
+        Tighten::Lower => new <= old,
+        Tighten::Higher => new >= old,
+    };
+    if stricter {
+        Ok(slot)
+    } else {
+        Err(format!(
+            "{new} would loosen the province red line `{}` = {old} (a {} value is stricter); an institution may only tighten it",
+            red.name,
+            if direction == Tighten::Lower {
+                "lower"
+            } else {
+                "higher"
+            }
+        ))
+    }
 }
 
 /// Compiles derived features in document order; each may read the ones

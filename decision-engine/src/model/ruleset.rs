@@ -79,6 +79,21 @@ pub struct ParameterDef {
     pub value: serde_json::Value,
     #[serde(default)]
     pub description: String,
+    /// On a province parameter: which way is stricter, so an institution
+    /// ruleset may redeclare it with a value at least as strict. Without it
+    /// no institution may change the parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tighten: Option<Tighten>,
+}
+
+/// Which direction of a red-line parameter is stricter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tighten {
+    /// A lower value is stricter (e.g. `max_age`).
+    Lower,
+    /// A higher value is stricter (e.g. `min_age`).
+    Higher,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
