@@ -16,7 +16,7 @@ use crate::decision::Decision;
 use crate::error::{EvaluateError, InputError};
 use crate::evaluate::{Options, evaluate};
 use crate::explain::{Lang, explain};
-use crate::grpc::convert::{decision_to_proto, features_from_proto};
+use crate::grpc::convert::{decision_to_proto, features_and_errors_from_proto};
 use crate::grpc::pb;
 use crate::hash::content_hash;
 use crate::policy_set::{PolicySet, compile_exact};
@@ -211,12 +211,24 @@ impl<S: Store> DecisionServiceImpl<S> {
                 "as_of needs the policy registry's activation history, which this server does not have yet; pin versions instead",
             ));
         }
+        let (features, extra_errors) = features_and_errors_from_proto(req.features.as_ref());
         let request = EngineRequest {
             request_id: req.request_id.clone(),
             institution: req.institution.clone(),
             product: req.product.clone(),
-            features: features_from_proto(req.features.as_ref()).map_err(invalid_argument)?,
+            features,
         };
+        if !extra_errors.is_empty() {
+            // Report the bad `extra` entries together with everything the
+            // schema finds in the rest.
+            let mut errors = extra_errors;
+            if let Ok(policy) = self.policies.select(&request.institution, &request.product)
+                && let Err(e) = crate::validate::bind(policy, &request)
+            {
+                errors.extend(e.errors);
+            }
+            return Err(invalid_argument(InputError { errors }));
+        }
         let request_json =
             serde_json::to_value(&request).map_err(|e| Status::internal(e.to_string()))?;
         let request_hash = content_hash(&serde_json::json!({
@@ -379,6 +391,10 @@ fn unavailable(e: StoreError) -> Status {
 fn grpc_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Option<Instant> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    // The gRPC spec allows at most 8 digits; anything else is no deadline.
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
     let n: u64 = digits.parse().ok()?;
     let duration = match unit {
         "H" => Duration::from_secs(n.saturating_mul(3600)),
@@ -392,7 +408,7 @@ fn grpc_deadline(metadata: &tonic::metadata::MetadataMap, now: Instant) -> Optio
     // tonic's transport cancels the call (CANCELLED) when this deadline
     // passes; answering a millisecond earlier lets the client see
     // DEADLINE_EXCEEDED, as the gRPC spec asks.
-    Some(now + duration.saturating_sub(Duration::from_millis(1)))
+    now.checked_add(duration.saturating_sub(Duration::from_millis(1)))
 }
 
 #[tonic::async_trait]
@@ -533,6 +549,17 @@ mod tests {
         );
         m.insert("grpc-timeout", "bogus".parse().unwrap());
         assert_eq!(grpc_deadline(&m, now), None);
+        m.insert("grpc-timeout", "18446744073709551615S".parse().unwrap());
+        assert_eq!(
+            grpc_deadline(&m, now),
+            None,
+            "more than 8 digits is not a deadline"
+        );
+        m.insert("grpc-timeout", "99999999H".parse().unwrap());
+        assert!(
+            grpc_deadline(&m, now).is_some(),
+            "the largest legal value does not overflow"
+        );
     }
 
     #[test]

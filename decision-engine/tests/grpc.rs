@@ -317,6 +317,9 @@ async fn invalid_input_is_refused_field_by_field_and_nothing_is_recorded() {
             kind: Some(pb::feature_value::Kind::IntValue(1)),
         },
     );
+    features
+        .extra
+        .insert("broken".into(), pb::FeatureValue { kind: None });
     let status = client.pre_review(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     let violations: Vec<(String, String)> = status
@@ -329,6 +332,7 @@ async fn invalid_input_is_refused_field_by_field_and_nothing_is_recorded() {
     assert_eq!(
         violations,
         vec![
+            ("features.extra.broken".to_string(), "expected one of bool_value, int_value, decimal_value or string_value".to_string()),
             ("features.bureau_total_debt".to_string(), "expected an amount in yuan with at most 2 decimal places, as a decimal string or number between 0 and 100000000, found \"12.345\"".to_string()),
             ("features.age".to_string(), "expected an integer between 16 and 100, found 130".to_string()),
             ("features.mystery".to_string(), "unknown feature; the feature schema farmer-features@2026.1 declares no such name".to_string()),

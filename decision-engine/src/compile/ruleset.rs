@@ -136,6 +136,18 @@ pub(super) fn parameters(
         if let Some((pdoc, pvalues)) = province
             && let Some(red) = pdoc.parameters.iter().find(|r| r.name == p.name)
         {
+            if red.ty != p.ty {
+                issues.push(
+                    source,
+                    &place,
+                    format!(
+                        "the province declares `{}` as {:?}; a tightened value must keep that type",
+                        red.name, red.ty
+                    )
+                    .to_lowercase(),
+                );
+                continue;
+            }
             match tightened(red, pvalues, layout, &value) {
                 Ok(slot) => bound.push((slot, value)),
                 Err(e) => issues.push(source, &place, e),

@@ -145,6 +145,11 @@ impl Pred {
                     (Some(x), Some(y)) => x.cmp(&y),
                     _ => match (v, value) {
                         (EValue::String(a), EValue::String(b)) => a.cmp(b),
+                        (EValue::Boolean(a), EValue::Boolean(b))
+                            if matches!(op, CompareOp::Equal | CompareOp::NotEqual) =>
+                        {
+                            a.cmp(b)
+                        }
                         _ => return None,
                     },
                 };
@@ -328,7 +333,15 @@ fn compile_predicate(p: &Predicate, layout: &Layout) -> Result<Pred, String> {
                         var.name
                     )
                 }),
-            VarType::Bool | VarType::Text => Ok(EValue::String(text.to_string())),
+            VarType::Bool => match text.trim() {
+                "true" | "1" => Ok(EValue::Boolean(true)),
+                "false" | "0" => Ok(EValue::Boolean(false)),
+                other => Err(format!(
+                    "`{}` is a bool but the predicate compares it with `{other}`",
+                    var.name
+                )),
+            },
+            VarType::Text => Ok(EValue::String(text.to_string())),
         }
     };
     let all = |ps: &[Predicate]| {
@@ -706,7 +719,16 @@ pub(super) fn compile(
                         format!("replacement `{text}` is not a number"),
                     ),
                 },
-                _ => replacements.push((slot, EValue::String(text.clone()))),
+                VarType::Bool => match text.as_str() {
+                    "true" | "1" => replacements.push((slot, EValue::Boolean(true))),
+                    "false" | "0" => replacements.push((slot, EValue::Boolean(false))),
+                    _ => issues.push(
+                        source,
+                        &place,
+                        format!("replacement `{text}` is not true or false"),
+                    ),
+                },
+                VarType::Text => replacements.push((slot, EValue::String(text.clone()))),
             },
             None => issues.push(source, &place, "not an input of this scorecard"),
         }

@@ -223,13 +223,11 @@ fn derive(
             )),
         )
     } else {
+        // An absent input makes the derived feature absent; a failed
+        // computation (a division by zero) is a policy error, never quietly
+        // absent: guard it in the expression, e.g. `max(income, 1)`.
         match d.expr.eval(slots) {
             Ok(v) => (shape(d, v)?, None),
-            // Only a derived feature declared `when_missing: missing` may
-            // be absent; for the others a failure is a policy error.
-            Err(f) if policy.layout.var(d.slot).optional => {
-                (EValue::Empty, Some(format!("absent: {}", f.0)))
-            }
             Err(f) => {
                 return Err(EvaluateError::Policy {
                     place: format!("derived feature {}", d.name),
@@ -255,7 +253,15 @@ fn derive(
 fn shape(d: &Derived, value: EValue) -> Result<EValue, EvaluateError> {
     let wrong = |v: &EValue| EvaluateError::Policy {
         place: format!("derived feature {}", d.name),
-        message: format!("produced {v:?}, not a {:?}", d.ty),
+        message: format!(
+            "produced {}, expected {}",
+            trace_value(v),
+            match d.ty {
+                DerivedType::Bool => "true or false",
+                DerivedType::Integer => "an integer",
+                DerivedType::Decimal => "a number",
+            }
+        ),
     };
     Ok(match (d.ty, value) {
         (DerivedType::Bool, v @ EValue::Boolean(_)) => v,

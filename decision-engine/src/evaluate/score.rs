@@ -81,7 +81,12 @@ pub fn score_card(
                 })?
             }
         };
-        score += points;
+        score = score
+            .checked_add(points)
+            .ok_or_else(|| EvaluateError::Policy {
+                place: place(),
+                message: "the score overflows".to_string(),
+            })?;
         all_points.push(points);
         let difference = match card.algorithm {
             ReasonCodeAlgorithm::PointsBelow => c.baseline - points,

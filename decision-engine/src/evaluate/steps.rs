@@ -97,6 +97,26 @@ fn run(
     Ok(amount)
 }
 
+/// `amount` rounded by `round` to a multiple of `step`, without panicking on
+/// overflow.
+fn round_to_multiple(
+    amount: Decimal,
+    step: Decimal,
+    round: impl Fn(Decimal) -> Decimal,
+    place: &str,
+) -> Result<Decimal, EvaluateError> {
+    amount
+        .checked_div(step)
+        .map(round)
+        .and_then(|q| q.checked_mul(step))
+        .ok_or_else(|| EvaluateError::Policy {
+            place: place.to_string(),
+            message: format!(
+                "{amount} cannot be rounded to a multiple of {step}: decimal overflow"
+            ),
+        })
+}
+
 pub(super) struct Limit {
     pub limit: Decimal,
     pub offered: bool,
@@ -114,7 +134,7 @@ pub(super) fn limit(
     let computed = run("limit", &lp.steps, policy, slots, step_trace.as_mut())?
         .max(Decimal::ZERO)
         .normalize();
-    let rounded = (computed / lp.round_down_to).floor() * lp.round_down_to;
+    let rounded = round_to_multiple(computed, lp.round_down_to, |q| q.floor(), "limit rounding")?;
     let offered = rounded >= lp.minimum_offer && rounded > Decimal::ZERO;
     let limit = if offered { rounded } else { Decimal::ZERO };
     if let Some(t) = trace {
@@ -149,9 +169,12 @@ pub(super) fn price(
     };
     let floor = bound(&pp.floor, "floor")?;
     let cap = bound(&pp.cap, "cap")?;
-    let rounded = (computed / pp.round_to)
-        .round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero)
-        * pp.round_to;
+    let rounded = round_to_multiple(
+        computed,
+        pp.round_to,
+        |q| q.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero),
+        "price rounding",
+    )?;
     let mut rate = rounded.max(floor).min(cap);
     rate.rescale(pp.round_to.normalize().scale());
     if let Some(t) = trace {

@@ -55,9 +55,22 @@ macro_rules! groups_into_map {
 pub fn features_from_proto(
     features: Option<&pb::Features>,
 ) -> Result<Map<String, Value>, InputError> {
+    let (map, errors) = features_and_errors_from_proto(features);
+    if errors.is_empty() {
+        Ok(map)
+    } else {
+        Err(InputError { errors })
+    }
+}
+
+/// The features that convert, and a problem for each `extra` entry that
+/// does not (so they can be reported with the schema's own findings).
+pub fn features_and_errors_from_proto(
+    features: Option<&pb::Features>,
+) -> (Map<String, Value>, Vec<FieldError>) {
     let mut map = Map::new();
     let Some(f) = features else {
-        return Ok(map);
+        return (map, Vec::new());
     };
     with_feature_groups!(groups_into_map!(map, f;));
     let mut errors = Vec::new();
@@ -90,11 +103,7 @@ pub fn features_from_proto(
         };
         map.insert(name.clone(), v);
     }
-    if errors.is_empty() {
-        Ok(map)
-    } else {
-        Err(InputError { errors })
-    }
+    (map, errors)
 }
 
 /// Takes one feature out of a JSON map as the proto field's type.

@@ -57,8 +57,8 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
             match label.as_str() {
                 "Special" => {}
                 "Missing" => missing_points = Some(p),
-                l if l.starts_with("(-inf,") || (l.starts_with('[') && l.ends_with(')')) => {
-                    let inner = &l[1..l.len() - 1];
+                l if (l.starts_with("(-inf,") || l.starts_with('[')) && l.ends_with(')') => {
+                    let inner = l.get(1..l.len() - 1).unwrap_or_default();
                     let Some((lo, hi)) = inner.split_once(',') else {
                         problems.push(format!("{place}: expected `[lo, hi)`"));
                         continue;

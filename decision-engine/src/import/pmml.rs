@@ -427,7 +427,11 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
         reason_code_algorithm: algorithm,
         // PMML evaluators keep a code whose summed difference is zero.
         count_zero_differences: true,
-        max_reason_codes: if use_reason_codes { reason_ranks.max(3) } else { 0 },
+        max_reason_codes: match (use_reason_codes, reason_ranks) {
+            (false, _) => 0,
+            (true, 0) => 3,
+            (true, ranks) => ranks,
+        },
         characteristics,
         provenance: Some(Provenance {
             tool: "pmml".to_string(),

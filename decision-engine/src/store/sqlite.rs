@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS policy_documents (
     version TEXT NOT NULL,
     json    TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS policy_documents_version ON policy_documents (kind, id, version);
+-- A version names one content: a changed document needs a new version.
+CREATE UNIQUE INDEX IF NOT EXISTS policy_documents_kind_id_version ON policy_documents (kind, id, version);
 PRAGMA user_version = 1;
 ";
 
@@ -210,7 +211,10 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
                 }
             }
             Err(e) => {
-                let message = e.to_string();
+                let message = match e {
+                    StoreError::Database(m) => m,
+                    other => other.to_string(),
+                };
                 for job in jobs {
                     match job {
                         Job::Insert(_, reply) => {
@@ -277,6 +281,18 @@ fn commit(
                 }
                 Job::Documents(documents, _) => {
                     for d in documents {
+                        let stored: Option<String> = tx
+                            .prepare_cached("SELECT hash FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3")?
+                            .query_row(params![d.kind, d.id, d.version], |row| row.get(0))
+                            .optional()?;
+                        if let Some(hash) = stored
+                            && hash != d.hash
+                        {
+                            return Err(StoreError::Database(format!(
+                                "{} {} version {} is already stored with other content ({hash}, now {}); give the changed document a new version",
+                                d.kind, d.id, d.version, d.hash
+                            )));
+                        }
                         doc.execute(params![d.hash, d.kind, d.id, d.version, d.json])?;
                     }
                     results.push(Vec::new());
@@ -450,6 +466,24 @@ mod tests {
             record("d199", "h")
         );
         assert_eq!(store.get("nope").await.unwrap(), None);
+        // A version names one content.
+        let doc = |hash: &str| StoredDocument {
+            hash: hash.into(),
+            kind: "ruleset".into(),
+            id: "r".into(),
+            version: "1".into(),
+            json: "{}".into(),
+        };
+        store.put_documents(vec![doc("sha256:a")]).await.unwrap();
+        store.put_documents(vec![doc("sha256:a")]).await.unwrap();
+        let e = store
+            .put_documents(vec![doc("sha256:b")])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "decision store: ruleset r version 1 is already stored with other content (sha256:a, now sha256:b); give the changed document a new version"
+        );
         store.close();
         // Reopening sees everything.
         let again = SqliteStore::open(dir.path()).unwrap();
