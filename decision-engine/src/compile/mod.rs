@@ -80,46 +80,36 @@ impl LoneScorecard {
     pub fn compile(doc: &Loaded<ScorecardDoc>) -> Result<LoneScorecard, PolicyError> {
         let mut issues = Issues::default();
         let mut layout = Layout::default();
-        for f in &doc.doc.fields {
-            let (ty, sample) = match f.ty {
-                crate::model::scorecard::FieldType::Decimal => {
-                    (VarType::Decimal, EValue::Float(Num(Decimal::ONE)))
-                }
-                crate::model::scorecard::FieldType::String => {
-                    (VarType::Text, EValue::String(String::new()))
-                }
-            };
-            if let Err(e) = layout.add(Var {
-                name: f.name.as_str().into(),
-                ty,
-                kind: VarKind::Feature,
-                optional: true,
-                sample,
-                phase: Phase::Input as u8,
-            }) {
-                issues.push(&doc.source, format!("fields {}", f.name), e);
-            }
-        }
-        for c in &doc.doc.characteristics {
-            if layout.slot(&c.feature).is_some() {
-                continue;
-            }
-            let numeric = c.bins.iter().any(|b| b.interval.is_some());
+        let mut add_input = |name: &str, numeric: bool, place: String| {
             let (ty, sample) = if numeric {
                 (VarType::Decimal, EValue::Float(Num(Decimal::ONE)))
             } else {
                 (VarType::Text, EValue::String(String::new()))
             };
-            if let Err(e) = layout.add(Var {
-                name: c.feature.as_str().into(),
+            let var = Var {
+                name: name.into(),
                 ty,
                 kind: VarKind::Feature,
                 optional: true,
                 sample,
                 phase: Phase::Input as u8,
-            }) {
-                issues.push(&doc.source, format!("characteristics {}", c.name), e);
+            };
+            if let Err(e) = layout.add(var) {
+                issues.push(&doc.source, place, e);
             }
+        };
+        for f in &doc.doc.fields {
+            let numeric = f.ty == crate::model::scorecard::FieldType::Decimal;
+            add_input(&f.name, numeric, format!("fields {}", f.name));
+        }
+        let mut seen: Vec<&str> = doc.doc.fields.iter().map(|f| f.name.as_str()).collect();
+        for c in &doc.doc.characteristics {
+            if seen.contains(&c.feature.as_str()) {
+                continue;
+            }
+            seen.push(&c.feature);
+            let numeric = c.bins.iter().any(|b| b.interval.is_some());
+            add_input(&c.feature, numeric, format!("characteristics {}", c.name));
         }
         let empty = Schema {
             id: String::new(),

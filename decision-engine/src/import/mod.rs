@@ -82,7 +82,13 @@ pub fn import(
 
 /// An interval in the native form from its two ends as written by a tool
 /// (`-inf`/`inf` allowed); `[lo, hi)` with open infinite ends.
-pub(crate) fn left_closed(lo: &str, hi: &str, place: &str) -> Result<BinDef, String> {
+pub(crate) fn left_closed(
+    lo: &str,
+    hi: &str,
+    points: Decimal,
+    label: &str,
+    place: &str,
+) -> Result<BinDef, String> {
     let lo = lo.trim();
     let hi = hi.trim();
     let text = format!(
@@ -92,7 +98,9 @@ pub(crate) fn left_closed(lo: &str, hi: &str, place: &str) -> Result<BinDef, Str
         if hi == "+inf" { "inf" } else { hi }
     );
     Interval::parse(&text).map_err(|e| format!("{place}: {e}"))?;
-    Ok(interval(text, Decimal::ZERO))
+    let mut bin = interval(text, points);
+    bin.label = Some(label.to_string());
+    Ok(bin)
 }
 
 pub(crate) fn interval(text: String, points: Decimal) -> BinDef {

@@ -63,10 +63,8 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
                         problems.push(format!("{place}: expected `[lo, hi)`"));
                         continue;
                     };
-                    match left_closed(lo, hi, &place) {
-                        Ok(mut b) => {
-                            b.points = p;
-                            b.label = Some(label.clone());
+                    match left_closed(lo, hi, p, label, &place) {
+                        Ok(b) => {
                             numeric = true;
                             out.push(b);
                         }

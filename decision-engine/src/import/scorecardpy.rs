@@ -68,10 +68,8 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
                     let Some((lo, hi)) = interval_part(one) else {
                         continue;
                     };
-                    match left_closed(lo, hi, &place) {
-                        Ok(mut b) => {
-                            b.points = p;
-                            b.label = Some(label.clone());
+                    match left_closed(lo, hi, p, label, &place) {
+                        Ok(b) => {
                             numeric = true;
                             out.push(b);
                         }

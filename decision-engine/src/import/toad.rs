@@ -50,10 +50,8 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
             } else if let Some(inner) = label.strip_prefix('[').and_then(|l| l.strip_suffix(')'))
                 && let Some((lo, hi)) = inner.split_once(" ~ ")
             {
-                match left_closed(lo, hi, &place) {
-                    Ok(mut b) => {
-                        b.points = p;
-                        b.label = Some(label.clone());
+                match left_closed(lo, hi, p, label, &place) {
+                    Ok(b) => {
                         numeric = true;
                         out.push(b);
                     }
