@@ -9,6 +9,7 @@
 //! does no I/O beyond reading policy files and keeps no global state; the
 //! CLI and services are adapters around it.
 
+pub mod auth;
 pub mod compile;
 pub mod decision;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod hash;
 pub mod import;
 pub mod model;
 pub mod policy_set;
+pub mod registry;
 pub mod request;
 pub mod scoring;
 pub mod server;

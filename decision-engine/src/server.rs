@@ -11,9 +11,12 @@ use serde::Deserialize;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::auth::Tokens;
 use crate::grpc::pb;
 use crate::grpc::pb::decision_service_server::DecisionServiceServer;
+use crate::grpc::pb::policy_registry_server::PolicyRegistryServer;
 use crate::policy_set::PolicySet;
+use crate::registry::RegistryService;
 use crate::service::{DecisionServiceImpl, Limits};
 use crate::store::sqlite::SqliteStore;
 
@@ -44,6 +47,10 @@ pub struct ServeConfig {
     /// Largest request or reply message, bytes [default: 1048576].
     #[arg(long, env = "DECISION_ENGINE_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
+    /// Bearer tokens of the policy registry's users (TOML); without it every
+    /// registry call is refused [default: none].
+    #[arg(long, env = "DECISION_ENGINE_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -85,6 +92,7 @@ impl ServeConfig {
             metrics_listen,
             policy_dir: self.policy_dir.or(file.policy_dir),
             max_in_flight,
+            tokens_file: self.tokens_file.or(file.tokens_file),
             max_message_bytes: self
                 .max_message_bytes
                 .or(file.max_message_bytes)
@@ -102,6 +110,7 @@ pub struct Resolved {
     pub policy_dir: Option<PathBuf>,
     pub max_in_flight: usize,
     pub max_message_bytes: usize,
+    pub tokens_file: Option<PathBuf>,
 }
 
 fn load_policies(dir: Option<&Path>) -> anyhow::Result<PolicySet> {
@@ -145,7 +154,21 @@ pub async fn serve(config: Resolved) -> anyhow::Result<()> {
         max_in_flight: config.max_in_flight,
         ..Limits::default()
     };
-    let service = DecisionServiceImpl::new(policies, store.clone(), limits).await?;
+    let service = DecisionServiceImpl::new(policies.clone(), store.clone(), limits).await?;
+    let tokens = match &config.tokens_file {
+        Some(path) => Tokens::load(path).map_err(|e| anyhow::anyhow!(e))?,
+        None => {
+            tracing::warn!("no tokens file: every policy registry call will be refused");
+            Tokens::default()
+        }
+    };
+    let registry = PolicyRegistryServer::new(RegistryService::new(
+        policies,
+        store.clone(),
+        Arc::new(tokens),
+    ))
+    .max_decoding_message_size(config.max_message_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
 
     if let Some(addr) = config.metrics_listen {
         metrics_exporter_prometheus::PrometheusBuilder::new()
@@ -193,6 +216,7 @@ pub async fn serve(config: Resolved) -> anyhow::Result<()> {
         .add_service(health_service)
         .add_service(reflection)
         .add_service(decisions)
+        .add_service(registry)
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
             TcpIncoming::from(listener).with_nodelay(Some(true)),

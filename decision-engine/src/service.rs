@@ -90,6 +90,8 @@ impl<S: Store> DecisionServiceImpl<S> {
                     id: v.id,
                     version: v.version,
                     json: d.text().to_string(),
+                    uploaded_by: "(loaded at start)".to_string(),
+                    uploaded_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
                 }
             })
             .collect();

@@ -46,6 +46,26 @@ pub struct StoredDocument {
     pub id: String,
     pub version: String,
     pub json: String,
+    /// Who published it (`(shipped)` / `(policy dir)` for documents a
+    /// server loaded at start).
+    pub uploaded_by: String,
+    /// RFC 3339.
+    pub uploaded_at: String,
+}
+
+/// One admin action, accepted or refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub person: String,
+    pub role: String,
+    pub action: String,
+    pub kind: String,
+    pub id: String,
+    pub version: String,
+    pub hash: String,
+    pub accepted: bool,
+    pub detail: String,
 }
 
 /// What an insert found.
@@ -102,6 +122,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         hash: &str,
     ) -> impl Future<Output = Result<Option<StoredDocument>, StoreError>> + Send;
+
+    /// Published documents, optionally of one kind and id, oldest first.
+    fn list_documents(
+        &self,
+        kind: Option<String>,
+        id: Option<String>,
+    ) -> impl Future<Output = Result<Vec<StoredDocument>, StoreError>> + Send;
+
+    /// Records an admin action durably.
+    fn append_audit(
+        &self,
+        entry: AuditEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The newest `limit` audit entries, newest first.
+    fn list_audit(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
 
     /// The document of `kind`, `id` and `version`, if stored.
     fn find_document(

@@ -13,7 +13,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{DecisionRecord, Inserted, Store, StoreError, StoredDocument};
+use super::{AuditEntry, DecisionRecord, Inserted, Store, StoreError, StoredDocument};
 
 /// Most records one transaction takes.
 const MAX_BATCH_ROWS: usize = 4096;
@@ -37,15 +37,30 @@ CREATE TABLE IF NOT EXISTS decisions (
 );
 CREATE INDEX IF NOT EXISTS decisions_batch ON decisions (batch_id) WHERE batch_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS policy_documents (
-    hash    TEXT PRIMARY KEY,
-    kind    TEXT NOT NULL,
-    id      TEXT NOT NULL,
-    version TEXT NOT NULL,
-    json    TEXT NOT NULL
+    hash        TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    json        TEXT NOT NULL,
+    uploaded_by TEXT NOT NULL DEFAULT '',
+    uploaded_at TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       TEXT NOT NULL,
+    person   TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    version  TEXT NOT NULL,
+    hash     TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    detail   TEXT NOT NULL
 );
 -- A version names one content: a changed document needs a new version.
 CREATE UNIQUE INDEX IF NOT EXISTS policy_documents_kind_id_version ON policy_documents (kind, id, version);
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
 
 enum Job {
@@ -54,6 +69,7 @@ enum Job {
         oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
     ),
     Documents(Vec<StoredDocument>, oneshot::Sender<Result<(), StoreError>>),
+    Audit(Box<AuditEntry>, oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl Job {
@@ -61,6 +77,7 @@ impl Job {
         match self {
             Job::Insert(r, _) => r.len(),
             Job::Documents(d, _) => d.len(),
+            Job::Audit(..) => 1,
         }
     }
 }
@@ -95,6 +112,14 @@ impl SqliteStore {
         })?;
         let path = dir.join("decisions.sqlite");
         let conn = open(&path)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 1 {
+            // Version 1 stores kept no uploader on documents.
+            conn.execute_batch(
+                "ALTER TABLE policy_documents ADD COLUMN uploaded_by TEXT NOT NULL DEFAULT '';
+                 ALTER TABLE policy_documents ADD COLUMN uploaded_at TEXT NOT NULL DEFAULT '';",
+            )?;
+        }
         conn.execute_batch(SCHEMA)?;
         let readers = (0..READERS)
             .map(|_| open(&path))
@@ -204,7 +229,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
                         Job::Insert(_, reply) => {
                             let _ = reply.send(Ok(result.unwrap_or_default()));
                         }
-                        Job::Documents(_, reply) => {
+                        Job::Documents(_, reply) | Job::Audit(_, reply) => {
                             let _ = reply.send(Ok(()));
                         }
                     }
@@ -220,7 +245,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
                         Job::Insert(_, reply) => {
                             let _ = reply.send(Err(StoreError::Database(message.clone())));
                         }
-                        Job::Documents(_, reply) => {
+                        Job::Documents(_, reply) | Job::Audit(_, reply) => {
                             let _ = reply.send(Err(StoreError::Database(message.clone())));
                         }
                     }
@@ -246,8 +271,13 @@ fn commit(
              ON CONFLICT (decision_id) DO NOTHING",
         )?;
         let mut doc = tx.prepare_cached(
-            "INSERT INTO policy_documents (hash, kind, id, version, json) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO policy_documents (hash, kind, id, version, json, uploaded_by, uploaded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (hash) DO NOTHING",
+        )?;
+        let mut audit = tx.prepare_cached(
+            "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
         for job in jobs {
             match job {
@@ -293,8 +323,23 @@ fn commit(
                                 d.kind, d.id, d.version, d.hash
                             )));
                         }
-                        doc.execute(params![d.hash, d.kind, d.id, d.version, d.json])?;
+                        doc.execute(params![
+                            d.hash,
+                            d.kind,
+                            d.id,
+                            d.version,
+                            d.json,
+                            d.uploaded_by,
+                            d.uploaded_at
+                        ])?;
                     }
+                    results.push(Vec::new());
+                }
+                Job::Audit(e, _) => {
+                    audit.execute(params![
+                        e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash,
+                        e.accepted, e.detail
+                    ])?;
                     results.push(Vec::new());
                 }
             }
@@ -351,6 +396,18 @@ fn select_decision(
         .optional()?)
 }
 
+fn document_row(row: &rusqlite::Row) -> rusqlite::Result<StoredDocument> {
+    Ok(StoredDocument {
+        hash: row.get(0)?,
+        kind: row.get(1)?,
+        id: row.get(2)?,
+        version: row.get(3)?,
+        json: row.get(4)?,
+        uploaded_by: row.get(5)?,
+        uploaded_at: row.get(6)?,
+    })
+}
+
 fn select_document(
     conn: &Connection,
     sql: &str,
@@ -358,15 +415,7 @@ fn select_document(
 ) -> Result<Option<StoredDocument>, StoreError> {
     Ok(conn
         .prepare_cached(sql)?
-        .query_row(rusqlite::params_from_iter(args.iter()), |row| {
-            Ok(StoredDocument {
-                hash: row.get(0)?,
-                kind: row.get(1)?,
-                id: row.get(2)?,
-                version: row.get(3)?,
-                json: row.get(4)?,
-            })
-        })
+        .query_row(rusqlite::params_from_iter(args.iter()), document_row)
         .optional()?)
 }
 
@@ -398,9 +447,56 @@ impl Store for SqliteStore {
         self.read(move |c| {
             select_document(
                 c,
-                "SELECT hash, kind, id, version, json FROM policy_documents WHERE hash = ?1",
+                "SELECT hash, kind, id, version, json, uploaded_by, uploaded_at FROM policy_documents WHERE hash = ?1",
                 &[&hash],
             )
+        })
+        .await
+    }
+
+    async fn list_documents(
+        &self,
+        kind: Option<String>,
+        id: Option<String>,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT hash, kind, id, version, json, uploaded_by, uploaded_at FROM policy_documents
+                 WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR id = ?2) ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map(params![kind, id], document_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Audit(Box::new(entry), tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, person, role, action, kind, id, version, hash, accepted, detail FROM audit_log
+                 ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |row| {
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    person: row.get(1)?,
+                    role: row.get(2)?,
+                    action: row.get(3)?,
+                    kind: row.get(4)?,
+                    id: row.get(5)?,
+                    version: row.get(6)?,
+                    hash: row.get(7)?,
+                    accepted: row.get(8)?,
+                    detail: row.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }
@@ -415,7 +511,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             select_document(
                 c,
-                "SELECT hash, kind, id, version, json FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3",
+                "SELECT hash, kind, id, version, json, uploaded_by, uploaded_at FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3",
                 &[&kind, &id, &version],
             )
         })
@@ -473,6 +569,8 @@ mod tests {
             id: "r".into(),
             version: "1".into(),
             json: "{}".into(),
+            uploaded_by: "tester".into(),
+            uploaded_at: "2026-11-22T00:00:00Z".into(),
         };
         store.put_documents(vec![doc("sha256:a")]).await.unwrap();
         store.put_documents(vec![doc("sha256:a")]).await.unwrap();

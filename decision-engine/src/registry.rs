@@ -1,0 +1,426 @@
+//! The `decision.v1.PolicyRegistry` gRPC service: analysts publish versioned
+//! policy documents, validated in full against the active policy set first;
+//! every call, accepted or refused, goes to the audit log. Versions are
+//! immutable: a version names one content hash.
+//!
+//! Still to come (issue 4): activation per institution with effective times
+//! and history, four-eyes approval, rollback, diff, and the CLI wrappers.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tonic::{Code, Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::auth::{Role, Tokens};
+use crate::compile::Document;
+use crate::grpc::pb;
+use crate::policy_set::PolicySet;
+use crate::store::{AuditEntry, Store, StoreError, StoredDocument};
+
+pub struct RegistryService<S> {
+    policies: Arc<PolicySet>,
+    store: Arc<S>,
+    tokens: Arc<Tokens>,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+fn unavailable(e: StoreError) -> Status {
+    Status::unavailable(format!("{e}; nothing was changed"))
+}
+
+fn version_of(d: &StoredDocument) -> pb::DocumentVersion {
+    pb::DocumentVersion {
+        kind: d.kind.clone(),
+        id: d.id.clone(),
+        version: d.version.clone(),
+        hash: d.hash.clone(),
+        uploaded_by: d.uploaded_by.clone(),
+        uploaded_at: d.uploaded_at.clone(),
+    }
+}
+
+/// What an action touched, for the audit log.
+#[derive(Default)]
+struct Subject {
+    kind: String,
+    id: String,
+    version: String,
+    hash: String,
+}
+
+impl<S: Store> RegistryService<S> {
+    pub fn new(policies: Arc<PolicySet>, store: Arc<S>, tokens: Arc<Tokens>) -> Self {
+        RegistryService {
+            policies,
+            store,
+            tokens,
+        }
+    }
+
+    async fn audit(
+        &self,
+        person: &str,
+        role: &str,
+        action: &str,
+        subject: &Subject,
+        result: &Result<String, Status>,
+    ) {
+        let entry = AuditEntry {
+            at: now(),
+            person: person.to_string(),
+            role: role.to_string(),
+            action: action.to_string(),
+            kind: subject.kind.clone(),
+            id: subject.id.clone(),
+            version: subject.version.clone(),
+            hash: subject.hash.clone(),
+            accepted: result.is_ok(),
+            detail: match result {
+                Ok(d) => d.clone(),
+                Err(s) => format!("{:?}: {}", s.code(), s.message()),
+            },
+        };
+        if let Err(e) = self.store.append_audit(entry).await {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+
+    /// Checks the caller's role, auditing a refusal.
+    async fn authorize<T>(
+        &self,
+        request: &Request<T>,
+        action: &str,
+        roles: &[Role],
+    ) -> Result<(String, Role), Status> {
+        match self.tokens.authorize(request.metadata(), roles) {
+            Ok((p, role)) => Ok((p.person, role)),
+            Err(status) => {
+                let person = self
+                    .tokens
+                    .identify(request.metadata())
+                    .map_or("(unknown)".to_string(), |p| p.person.clone());
+                self.audit(
+                    &person,
+                    "",
+                    action,
+                    &Subject::default(),
+                    &Err(status.clone()),
+                )
+                .await;
+                Err(status)
+            }
+        }
+    }
+
+    /// Parses and validates `json` against the active policy set (it
+    /// replaces the document of the same kind and id).
+    fn check(&self, json: &str, expected_kind: Option<&str>) -> Result<Document, Status> {
+        let doc = Document::parse("upload", json).map_err(|e| {
+            invalid(
+                e.issues
+                    .iter()
+                    .map(|i| (i.place.clone(), i.message.clone()))
+                    .collect(),
+            )
+        })?;
+        let v = doc.version_ref();
+        if let Some(kind) = expected_kind
+            && v.kind != kind
+        {
+            return Err(invalid(vec![(
+                "kind".into(),
+                format!("expected a {kind} document, found {}", v.kind),
+            )]));
+        }
+        let mut docs: Vec<Document> = self
+            .policies
+            .documents()
+            .iter()
+            .filter(|d| {
+                let o = d.version_ref();
+                !(o.kind == v.kind && o.id == v.id)
+            })
+            .cloned()
+            .collect();
+        docs.push(doc.clone());
+        PolicySet::from_documents(docs).map_err(|e| {
+            invalid(
+                e.issues
+                    .iter()
+                    .map(|i| (i.place.clone(), format!("{}: {}", i.document, i.message)))
+                    .collect(),
+            )
+        })?;
+        Ok(doc)
+    }
+
+    async fn upload(
+        &self,
+        request: Request<pb::UploadRequest>,
+        kind: &str,
+        action: &str,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        let (person, role) = self.authorize(&request, action, &[Role::Analyst]).await?;
+        let mut subject = Subject::default();
+        let result = self
+            .publish(
+                &request.get_ref().document_json,
+                kind,
+                &person,
+                &mut subject,
+            )
+            .await;
+        let audit = result.as_ref().map(|r| {
+            if r.created {
+                "published".to_string()
+            } else {
+                "identical version already published".to_string()
+            }
+        });
+        self.audit(
+            &person,
+            role.name(),
+            action,
+            &subject,
+            &audit.map_err(|s| s.clone()),
+        )
+        .await;
+        result.map(Response::new)
+    }
+
+    async fn publish(
+        &self,
+        json: &str,
+        kind: &str,
+        person: &str,
+        subject: &mut Subject,
+    ) -> Result<pb::UploadResponse, Status> {
+        let doc = self.check(json, Some(kind))?;
+        let v = doc.version_ref();
+        *subject = Subject {
+            kind: v.kind.clone(),
+            id: v.id.clone(),
+            version: v.version.clone(),
+            hash: v.hash.clone(),
+        };
+        if let Some(existing) = self
+            .store
+            .find_document(&v.kind, &v.id, &v.version)
+            .await
+            .map_err(unavailable)?
+        {
+            if existing.hash == v.hash {
+                return Ok(pb::UploadResponse {
+                    version: Some(version_of(&existing)),
+                    created: false,
+                });
+            }
+            return Err(Status::already_exists(format!(
+                "{} {} version {} is already published with other content ({}); publish the change as a new version",
+                v.kind, v.id, v.version, existing.hash
+            )));
+        }
+        let stored = StoredDocument {
+            hash: v.hash,
+            kind: v.kind,
+            id: v.id,
+            version: v.version,
+            json: doc.text().to_string(),
+            uploaded_by: person.to_string(),
+            uploaded_at: now(),
+        };
+        self.store
+            .put_documents(vec![stored.clone()])
+            .await
+            .map_err(unavailable)?;
+        Ok(pb::UploadResponse {
+            version: Some(version_of(&stored)),
+            created: true,
+        })
+    }
+}
+
+/// INVALID_ARGUMENT listing every problem as a BadRequest field violation.
+fn invalid(problems: Vec<(String, String)>) -> Status {
+    let mut details = ErrorDetails::new();
+    for (place, message) in &problems {
+        details.add_bad_request_violation(place.clone(), message.clone());
+    }
+    let summary = problems
+        .iter()
+        .map(|(p, m)| {
+            if p.is_empty() {
+                m.clone()
+            } else {
+                format!("{p}: {m}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid document, nothing published: {summary}"),
+        details,
+    )
+}
+
+const ANY_ROLE: &[Role] = &[Role::Analyst, Role::Approver, Role::Auditor];
+
+#[tonic::async_trait]
+impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryService<S> {
+    async fn upload_ruleset(
+        &self,
+        request: Request<pb::UploadRequest>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        self.upload(request, "ruleset", "UploadRuleset").await
+    }
+
+    async fn upload_scorecard(
+        &self,
+        request: Request<pb::UploadRequest>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        self.upload(request, "scorecard", "UploadScorecard").await
+    }
+
+    async fn validate_document(
+        &self,
+        request: Request<pb::UploadRequest>,
+    ) -> Result<Response<pb::ValidateResponse>, Status> {
+        let (person, role) = self
+            .authorize(&request, "ValidateDocument", &[Role::Analyst])
+            .await?;
+        let (response, subject) = match self.check(&request.get_ref().document_json, None) {
+            Ok(doc) => {
+                let v = doc.version_ref();
+                let subject = Subject {
+                    kind: v.kind.clone(),
+                    id: v.id.clone(),
+                    version: v.version.clone(),
+                    hash: v.hash.clone(),
+                };
+                let version = pb::DocumentVersion {
+                    kind: v.kind,
+                    id: v.id,
+                    version: v.version,
+                    hash: v.hash,
+                    ..Default::default()
+                };
+                (
+                    pb::ValidateResponse {
+                        valid: true,
+                        problems: Vec::new(),
+                        version: Some(version),
+                    },
+                    subject,
+                )
+            }
+            Err(status) => {
+                let problems = status
+                    .get_details_bad_request()
+                    .map(|b| {
+                        b.field_violations
+                            .into_iter()
+                            .map(|v| format!("{}: {}", v.field, v.description))
+                            .collect()
+                    })
+                    .unwrap_or_else(|| vec![status.message().to_string()]);
+                (
+                    pb::ValidateResponse {
+                        valid: false,
+                        problems,
+                        version: None,
+                    },
+                    Subject::default(),
+                )
+            }
+        };
+        let detail = if response.valid {
+            "valid".to_string()
+        } else {
+            format!("invalid: {}", response.problems.join("; "))
+        };
+        self.audit(
+            &person,
+            role.name(),
+            "ValidateDocument",
+            &subject,
+            &Ok(detail),
+        )
+        .await;
+        Ok(Response::new(response))
+    }
+
+    async fn list_versions(
+        &self,
+        request: Request<pb::ListVersionsRequest>,
+    ) -> Result<Response<pb::ListVersionsResponse>, Status> {
+        self.authorize(&request, "ListVersions", ANY_ROLE).await?;
+        let r = request.get_ref();
+        let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let docs = self
+            .store
+            .list_documents(non_empty(&r.kind), non_empty(&r.id))
+            .await
+            .map_err(unavailable)?;
+        Ok(Response::new(pb::ListVersionsResponse {
+            versions: docs.iter().map(version_of).collect(),
+        }))
+    }
+
+    async fn get_version(
+        &self,
+        request: Request<pb::GetVersionRequest>,
+    ) -> Result<Response<pb::GetVersionResponse>, Status> {
+        self.authorize(&request, "GetVersion", ANY_ROLE).await?;
+        let r = request.get_ref();
+        let doc = self
+            .store
+            .find_document(&r.kind, &r.id, &r.version)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                Status::not_found(format!(
+                    "no {} `{}` version `{}` is published",
+                    r.kind, r.id, r.version
+                ))
+            })?;
+        Ok(Response::new(pb::GetVersionResponse {
+            version: Some(version_of(&doc)),
+            document_json: doc.json,
+        }))
+    }
+
+    async fn list_audit_log(
+        &self,
+        request: Request<pb::ListAuditLogRequest>,
+    ) -> Result<Response<pb::ListAuditLogResponse>, Status> {
+        self.authorize(&request, "ListAuditLog", &[Role::Auditor])
+            .await?;
+        let limit = match request.get_ref().limit {
+            0 => 100,
+            n => n.min(10_000) as usize,
+        };
+        let entries = self.store.list_audit(limit).await.map_err(unavailable)?;
+        Ok(Response::new(pb::ListAuditLogResponse {
+            entries: entries
+                .into_iter()
+                .map(|e| pb::AuditEntry {
+                    at: e.at,
+                    person: e.person,
+                    role: e.role,
+                    action: e.action,
+                    kind: e.kind,
+                    id: e.id,
+                    version: e.version,
+                    hash: e.hash,
+                    accepted: e.accepted,
+                    detail: e.detail,
+                })
+                .collect(),
+        }))
+    }
+}
