@@ -16,7 +16,7 @@ use crate::auth::{Role, Tokens};
 use crate::compile::Document;
 use crate::grpc::pb;
 use crate::policy_set::PolicySet;
-use crate::store::{AuditEntry, Store, StoreError, StoredDocument};
+use crate::store::{ActivationRecord, AuditEntry, Store, StoreError, StoredDocument};
 
 pub struct RegistryService<S> {
     policies: Arc<PolicySet>,
@@ -244,6 +244,218 @@ impl<S: Store> RegistryService<S> {
     }
 }
 
+fn activation_of(a: &ActivationRecord) -> pb::Activation {
+    pb::Activation {
+        activation_id: a.activation_id.clone(),
+        institution: a.institution.clone(),
+        product: a.product.clone(),
+        ruleset_id: a.ruleset_id.clone(),
+        ruleset_version: a.ruleset_version.clone(),
+        scorecard_id: a.scorecard_id.clone(),
+        scorecard_version: a.scorecard_version.clone(),
+        effective_at: a.effective_at.clone(),
+        requested_by: a.requested_by.clone(),
+        requested_at: a.requested_at.clone(),
+        status: a.status.clone(),
+        approved_by: a.approved_by.clone(),
+        approved_at: a.approved_at.clone(),
+        rollback: a.rollback,
+    }
+}
+
+impl<S: Store> RegistryService<S> {
+    /// Checks and records an activation request.
+    async fn request(
+        &self,
+        r: &pb::RequestActivationRequest,
+        person: &str,
+        rollback: bool,
+    ) -> Result<ActivationRecord, Status> {
+        for (field, value) in [
+            ("institution", &r.institution),
+            ("product", &r.product),
+            ("ruleset_id", &r.ruleset_id),
+            ("ruleset_version", &r.ruleset_version),
+            ("scorecard_id", &r.scorecard_id),
+            ("scorecard_version", &r.scorecard_version),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(vec![(
+                    field.to_string(),
+                    "must not be empty".to_string(),
+                )]));
+            }
+        }
+        let effective_at = if r.effective_at.is_empty() {
+            String::new()
+        } else {
+            let t = humantime::parse_rfc3339_weak(&r.effective_at).map_err(|e| {
+                invalid(vec![(
+                    "effective_at".into(),
+                    format!("expected an RFC 3339 time such as 2026-12-01T00:00:00Z: {e}"),
+                )])
+            })?;
+            humantime::format_rfc3339_seconds(t).to_string()
+        };
+        let find = |kind: &'static str, id: String, version: String| async move {
+            self.store
+                .find_document(kind, &id, &version)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    Status::failed_precondition(format!(
+                        "no {kind} `{id}` version `{version}` is published"
+                    ))
+                })
+        };
+        let ruleset = find("ruleset", r.ruleset_id.clone(), r.ruleset_version.clone()).await?;
+        let scorecard = find(
+            "scorecard",
+            r.scorecard_id.clone(),
+            r.scorecard_version.clone(),
+        )
+        .await?;
+        // The pair must compile with the province red lines and the schema in force.
+        let mut docs: Vec<Document> = self
+            .policies
+            .documents()
+            .iter()
+            .filter(|d| matches!(d, Document::Schema(_)) || matches!(d, Document::Ruleset(x) if x.doc.layer == crate::model::ruleset::Layer::Province))
+            .cloned()
+            .collect();
+        for stored in [&ruleset, &scorecard] {
+            docs.push(
+                Document::parse(&format!("{}@{}", stored.id, stored.version), &stored.json)
+                    .map_err(|e| Status::data_loss(e.to_string()))?,
+            );
+        }
+        let policy = crate::policy_set::compile_exact(&docs).map_err(|e| {
+            Status::failed_precondition(format!("these versions cannot run together: {e}"))
+        })?;
+        if policy.product != r.product {
+            return Err(Status::failed_precondition(format!(
+                "ruleset {}@{} is for product {}, not {}",
+                r.ruleset_id, r.ruleset_version, policy.product, r.product
+            )));
+        }
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        if rollback
+            && !history.iter().any(|a| {
+                a.status == "approved"
+                    && a.institution == r.institution
+                    && a.product == r.product
+                    && a.ruleset_id == r.ruleset_id
+                    && a.ruleset_version == r.ruleset_version
+                    && a.scorecard_id == r.scorecard_id
+                    && a.scorecard_version == r.scorecard_version
+            })
+        {
+            return Err(Status::failed_precondition(format!(
+                "{} {} never ran ruleset {}@{} with scorecard {}@{}: a rollback returns to versions that were active",
+                r.institution,
+                r.product,
+                r.ruleset_id,
+                r.ruleset_version,
+                r.scorecard_id,
+                r.scorecard_version
+            )));
+        }
+        let requested_at = now();
+        let activation = ActivationRecord {
+            activation_id: format!("act_{:06}", history.len() + 1),
+            institution: r.institution.clone(),
+            product: r.product.clone(),
+            ruleset_id: r.ruleset_id.clone(),
+            ruleset_version: r.ruleset_version.clone(),
+            scorecard_id: r.scorecard_id.clone(),
+            scorecard_version: r.scorecard_version.clone(),
+            effective_at,
+            requested_by: person.to_string(),
+            requested_at,
+            status: "pending".to_string(),
+            approved_by: String::new(),
+            approved_at: String::new(),
+            rollback,
+        };
+        self.store
+            .insert_activation(activation.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(activation)
+    }
+
+    async fn approve(&self, id: &str, person: &str) -> Result<ActivationRecord, Status> {
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        let a = history
+            .iter()
+            .find(|a| a.activation_id == id)
+            .ok_or_else(|| Status::not_found(format!("no activation `{id}`")))?;
+        if a.status != "pending" {
+            return Err(Status::failed_precondition(format!(
+                "activation {id} is already {}",
+                a.status
+            )));
+        }
+        if a.requested_by == person {
+            return Err(Status::permission_denied(format!(
+                "four-eyes: {person} requested activation {id} and cannot also approve it"
+            )));
+        }
+        for (kind, doc_id, version) in [
+            ("ruleset", &a.ruleset_id, &a.ruleset_version),
+            ("scorecard", &a.scorecard_id, &a.scorecard_version),
+        ] {
+            if let Some(d) = self
+                .store
+                .find_document(kind, doc_id, version)
+                .await
+                .map_err(unavailable)?
+                && d.uploaded_by == person
+            {
+                return Err(Status::permission_denied(format!(
+                    "four-eyes: {person} uploaded {kind} {doc_id}@{version} and cannot approve its activation"
+                )));
+            }
+        }
+        self.store
+            .approve_activation(id, person, &now())
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                Status::aborted(format!(
+                    "activation {id} changed while approving it; list it and retry"
+                ))
+            })
+    }
+
+    async fn activation_call(
+        &self,
+        request: Request<pb::RequestActivationRequest>,
+        action: &str,
+        rollback: bool,
+    ) -> Result<Response<pb::Activation>, Status> {
+        let (person, role) = self.authorize(&request, action, &[Role::Approver]).await?;
+        let r = request.get_ref();
+        let subject = Subject {
+            kind: "activation".into(),
+            id: format!("{}/{}", r.institution, r.product),
+            version: format!(
+                "{}@{} + {}@{}",
+                r.ruleset_id, r.ruleset_version, r.scorecard_id, r.scorecard_version
+            ),
+            hash: String::new(),
+        };
+        let result = self.request(r, &person, rollback).await;
+        let audit = result
+            .as_ref()
+            .map(|a| format!("requested {}", a.activation_id))
+            .map_err(|s| s.clone());
+        self.audit(&person, role.name(), action, &subject, &audit)
+            .await;
+        result.map(|a| Response::new(activation_of(&a)))
+    }
+}
+
 /// INVALID_ARGUMENT listing every problem as a BadRequest field violation.
 fn invalid(problems: Vec<(String, String)>) -> Status {
     let mut details = ErrorDetails::new();
@@ -391,6 +603,76 @@ impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryService<S>
         Ok(Response::new(pb::GetVersionResponse {
             version: Some(version_of(&doc)),
             document_json: doc.json,
+        }))
+    }
+
+    async fn request_activation(
+        &self,
+        request: Request<pb::RequestActivationRequest>,
+    ) -> Result<Response<pb::Activation>, Status> {
+        self.activation_call(request, "RequestActivation", false)
+            .await
+    }
+
+    async fn rollback(
+        &self,
+        request: Request<pb::RequestActivationRequest>,
+    ) -> Result<Response<pb::Activation>, Status> {
+        self.activation_call(request, "Rollback", true).await
+    }
+
+    async fn approve_activation(
+        &self,
+        request: Request<pb::ApproveActivationRequest>,
+    ) -> Result<Response<pb::Activation>, Status> {
+        let (person, role) = self
+            .authorize(&request, "ApproveActivation", &[Role::Approver])
+            .await?;
+        let id = request.get_ref().activation_id.clone();
+        let result = self.approve(&id, &person).await;
+        let subject = match &result {
+            Ok(a) => Subject {
+                kind: "activation".into(),
+                id: format!("{}/{}", a.institution, a.product),
+                version: format!(
+                    "{}@{} + {}@{}",
+                    a.ruleset_id, a.ruleset_version, a.scorecard_id, a.scorecard_version
+                ),
+                hash: String::new(),
+            },
+            Err(_) => Subject {
+                kind: "activation".into(),
+                id: id.clone(),
+                ..Subject::default()
+            },
+        };
+        let audit = result
+            .as_ref()
+            .map(|a| format!("approved {} effective {}", a.activation_id, a.effective_at))
+            .map_err(|s| s.clone());
+        self.audit(&person, role.name(), "ApproveActivation", &subject, &audit)
+            .await;
+        result.map(|a| Response::new(activation_of(&a)))
+    }
+
+    async fn list_activations(
+        &self,
+        request: Request<pb::ListActivationsRequest>,
+    ) -> Result<Response<pb::ListActivationsResponse>, Status> {
+        self.authorize(&request, "ListActivations", ANY_ROLE)
+            .await?;
+        let r = request.get_ref();
+        let all = self.store.list_activations().await.map_err(unavailable)?;
+        Ok(Response::new(pb::ListActivationsResponse {
+            activations: all
+                .iter()
+                .rev()
+                .filter(|a| {
+                    (r.institution.is_empty() || a.institution == r.institution)
+                        && (r.product.is_empty() || a.product == r.product)
+                })
+                .map(activation_of)
+                .collect(),
         }))
     }
 

@@ -21,7 +21,7 @@ use crate::grpc::pb;
 use crate::hash::content_hash;
 use crate::policy_set::{PolicySet, compile_exact};
 use crate::request::Request as EngineRequest;
-use crate::store::{DecisionRecord, Inserted, Store, StoreError, StoredDocument};
+use crate::store::{ActivationRecord, DecisionRecord, Inserted, Store, StoreError, StoredDocument};
 
 /// Limits of the service.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +66,9 @@ pub struct DecisionServiceImpl<S> {
     store: Arc<S>,
     /// Policies compiled from stored documents (pins, replays), by hashes.
     compiled: Cache<String, Arc<Policy>>,
+    /// The activation history, re-read at most twice a second so another
+    /// replica's approval takes effect here within that time.
+    activations: Cache<(), Arc<Vec<ActivationRecord>>>,
     recent: Cache<String, Arc<Recent>>,
     in_flight: Arc<Semaphore>,
     limits: Limits,
@@ -100,6 +103,9 @@ impl<S: Store> DecisionServiceImpl<S> {
             policies,
             store,
             compiled: Cache::new(64),
+            activations: Cache::builder()
+                .time_to_live(Duration::from_millis(500))
+                .build(),
             recent: Cache::builder()
                 .max_capacity(limits.recent_decisions)
                 .build(),
@@ -110,15 +116,89 @@ impl<S: Store> DecisionServiceImpl<S> {
 
     /// The policy for a request: the active one, or with pinned versions
     /// swapped in from the store.
-    async fn policy_for(&self, req: &pb::PreReviewRequest) -> Result<Arc<Policy>, Status> {
+    /// The approved activation in force for (institution, product) at `at`:
+    /// the institution's own, else the `*` one.
+    async fn activated(
+        &self,
+        institution: &str,
+        product: &str,
+        at: SystemTime,
+    ) -> Result<Option<ActivationRecord>, Status> {
+        let all = match self.activations.get(&()).await {
+            Some(a) => a,
+            None => {
+                let loaded = Arc::new(self.store.list_activations().await.map_err(unavailable)?);
+                self.activations.insert((), loaded.clone()).await;
+                loaded
+            }
+        };
+        for inst in [institution, "*"] {
+            let in_force = all
+                .iter()
+                .filter(|a| a.status == "approved" && a.institution == inst && a.product == product)
+                .filter_map(|a| {
+                    humantime::parse_rfc3339_weak(&a.effective_at)
+                        .ok()
+                        .map(|t| (t, a))
+                })
+                .filter(|(t, _)| *t <= at)
+                // The latest effective time wins; among equal ones the latest approved.
+                .max_by_key(|(t, _)| *t);
+            if let Some((_, a)) = in_force {
+                let latest = all
+                    .iter()
+                    .filter(|b| {
+                        b.status == "approved"
+                            && b.institution == inst
+                            && b.product == product
+                            && b.effective_at == a.effective_at
+                    })
+                    .next_back()
+                    .unwrap_or(a);
+                return Ok(Some(latest.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn policy_for(
+        &self,
+        req: &pb::PreReviewRequest,
+        at: SystemTime,
+    ) -> Result<Arc<Policy>, Status> {
         let active = self
             .policies
             .select_shared(&req.institution, &req.product)
             .map_err(invalid_argument)?;
-        if req.pins.is_empty() {
+        let activation = self.activated(&req.institution, &req.product, at).await?;
+        if req.pins.is_empty() && activation.is_none() {
             return Ok(active.clone());
         }
         let mut versions = active.versions.clone();
+        if let Some(a) = &activation {
+            for (slot, kind, id, version) in [
+                (2, "ruleset", &a.ruleset_id, &a.ruleset_version),
+                (3, "scorecard", &a.scorecard_id, &a.scorecard_version),
+            ] {
+                let doc = self
+                    .store
+                    .find_document(kind, id, version)
+                    .await
+                    .map_err(unavailable)?
+                    .ok_or_else(|| {
+                        Status::data_loss(format!(
+                            "activation {} names {kind} {id}@{version}, which is not stored",
+                            a.activation_id
+                        ))
+                    })?;
+                versions[slot] = VersionRef {
+                    kind: kind.to_string(),
+                    id: doc.id,
+                    version: doc.version,
+                    hash: doc.hash,
+                };
+            }
+        }
         for (i, pin) in req.pins.iter().enumerate() {
             let Some(slot) = versions
                 .iter_mut()
@@ -202,17 +282,16 @@ impl<S: Store> DecisionServiceImpl<S> {
         req: pb::PreReviewRequest,
         deadline: Option<Instant>,
     ) -> Result<pb::PreReviewResponse, Status> {
-        if !req.as_of.is_empty() {
-            humantime::parse_rfc3339(&req.as_of).map_err(|e| {
+        let at = if req.as_of.is_empty() {
+            SystemTime::now()
+        } else {
+            humantime::parse_rfc3339_weak(&req.as_of).map_err(|e| {
                 invalid_argument(InputError::one(
                     "as_of",
                     format!("expected an RFC 3339 time such as 2026-11-22T08:00:00Z: {e}"),
                 ))
-            })?;
-            return Err(Status::unimplemented(
-                "as_of needs the policy registry's activation history, which this server does not have yet; pin versions instead",
-            ));
-        }
+            })?
+        };
         let (features, extra_errors) = features_and_errors_from_proto(req.features.as_ref());
         let request = EngineRequest {
             request_id: req.request_id.clone(),
@@ -250,7 +329,7 @@ impl<S: Store> DecisionServiceImpl<S> {
                 .await;
         }
 
-        let policy = self.policy_for(&req).await?;
+        let policy = self.policy_for(&req, at).await?;
         let started = Instant::now();
         let decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
             EvaluateError::Input(e) => invalid_argument(e),

@@ -297,3 +297,351 @@ async fn publishing_is_validated_immutable_role_checked_and_audited() {
         ]
     );
 }
+
+const APPROVER_2: &str = "dev-approver-token-0002";
+const LEAD: &str = "dev-lead-token-00000001";
+
+fn activation(
+    institution: &str,
+    scorecard_version: &str,
+    effective_at: &str,
+) -> pb::RequestActivationRequest {
+    pb::RequestActivationRequest {
+        institution: institution.into(),
+        product: "FARMER_CREDIT".into(),
+        ruleset_id: "farmer-credit-default".into(),
+        ruleset_version: "2026.1".into(),
+        scorecard_id: "farmer-scorecard".into(),
+        scorecard_version: scorecard_version.into(),
+        effective_at: effective_at.into(),
+    }
+}
+
+async fn activate(
+    client: &mut PolicyRegistryClient<Channel>,
+    institution: &str,
+    version: &str,
+    effective_at: &str,
+) -> pb::Activation {
+    let requested = client
+        .request_activation(as_user(
+            APPROVER,
+            activation(institution, version, effective_at),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .approve_activation(as_user(
+            APPROVER_2,
+            pb::ApproveActivationRequest {
+                activation_id: requested.activation_id,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// (score, scorecard version) of example 01 for `institution`, optionally as of a time.
+async fn decide(
+    server: &Server,
+    institution: &str,
+    request_id: &str,
+    as_of: &str,
+) -> (String, String) {
+    use decision_engine::grpc::convert::features_to_proto;
+    use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/requests/01-clean-approve.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut client = DecisionServiceClient::connect(format!("http://{}", server.1))
+        .await
+        .unwrap();
+    let reply = client
+        .pre_review(pb::PreReviewRequest {
+            request_id: request_id.into(),
+            institution: institution.into(),
+            product: "FARMER_CREDIT".into(),
+            features: Some(features_to_proto(v["features"].as_object().unwrap()).unwrap()),
+            as_of: as_of.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let card = reply
+        .versions
+        .iter()
+        .find(|v| v.kind == "scorecard")
+        .unwrap();
+    (reply.score, card.version.clone())
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.1))
+        .await
+        .unwrap();
+    assert!(
+        upload(&mut client, ANALYST, scorecard("2026.2", 430))
+            .await
+            .unwrap()
+            .created
+    );
+    assert!(
+        upload(&mut client, ANALYST, scorecard("2026.3", 440))
+            .await
+            .unwrap()
+            .created
+    );
+
+    // Four-eyes: the requester cannot approve.
+    let requested = client
+        .request_activation(as_user(APPROVER, activation("HB-A", "2026.2", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(requested.status, "pending");
+    let e = client
+        .approve_activation(as_user(
+            APPROVER,
+            pb::ApproveActivationRequest {
+                activation_id: requested.activation_id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(
+        e.message(),
+        format!(
+            "four-eyes: approver.li requested activation {} and cannot also approve it",
+            requested.activation_id
+        )
+    );
+    let approved = client
+        .approve_activation(as_user(
+            APPROVER_2,
+            pb::ApproveActivationRequest {
+                activation_id: requested.activation_id,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (approved.status.as_str(), approved.approved_by.as_str()),
+        ("approved", "approver.zhao")
+    );
+    let activated_at = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    // A uses the new scorecard (base 430: +10 points); B keeps the old one.
+    assert_eq!(
+        decide(&server, "HB-A", "A-1", "").await,
+        ("700".into(), "2026.2".into())
+    );
+    assert_eq!(
+        decide(&server, "HB-B", "B-1", "").await,
+        ("690".into(), "2026.1".into())
+    );
+
+    // A future effective time takes effect only when reached.
+    let effective = std::time::SystemTime::now() + std::time::Duration::from_secs(3);
+    let future = activate(&mut client, "HB-A", "2026.3", &rfc3339(effective)).await;
+    assert_eq!(future.effective_at, rfc3339(effective));
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(
+        decide(&server, "HB-A", "A-2", "").await,
+        ("700".into(), "2026.2".into())
+    );
+    tokio::time::sleep(
+        effective
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default()
+            + std::time::Duration::from_millis(700),
+    )
+    .await;
+    assert_eq!(
+        decide(&server, "HB-A", "A-3", "").await,
+        ("710".into(), "2026.3".into())
+    );
+
+    // as_of: the policy in force then.
+    let then = rfc3339(activated_at + std::time::Duration::from_secs(1));
+    assert_eq!(
+        decide(&server, "HB-A", "A-4", &then).await,
+        ("700".into(), "2026.2".into())
+    );
+
+    // Rollback is an activation of versions that ran before, approved by another.
+    let back = client
+        .rollback(as_user(APPROVER, activation("HB-A", "2026.2", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(back.rollback);
+    client
+        .approve_activation(as_user(
+            APPROVER_2,
+            pb::ApproveActivationRequest {
+                activation_id: back.activation_id,
+            },
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(
+        decide(&server, "HB-A", "A-5", "").await,
+        ("700".into(), "2026.2".into())
+    );
+    let e = client
+        .rollback(as_user(APPROVER, activation("HB-B", "2026.3", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(
+        e.message(),
+        "HB-B FARMER_CREDIT never ran ruleset farmer-credit-default@2026.1 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active"
+    );
+
+    // The uploader of a version cannot approve its activation.
+    assert!(
+        upload(&mut client, LEAD, scorecard("2026.4", 450))
+            .await
+            .unwrap()
+            .created
+    );
+    let requested = client
+        .request_activation(as_user(APPROVER, activation("HB-C", "2026.4", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    let e = client
+        .approve_activation(as_user(
+            LEAD,
+            pb::ApproveActivationRequest {
+                activation_id: requested.activation_id,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert_eq!(
+        e.message(),
+        "four-eyes: lead.sun uploaded scorecard farmer-scorecard@2026.4 and cannot approve its activation"
+    );
+
+    let history = client
+        .list_activations(as_user(
+            AUDITOR,
+            pb::ListActivationsRequest {
+                institution: "HB-A".into(),
+                product: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activations;
+    assert_eq!(history.len(), 3, "the whole history is kept");
+    assert!(history.iter().all(|a| a.status == "approved"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_versions_under_load_fails_no_call_and_keeps_version_pairs_consistent() {
+    use decision_engine::grpc::convert::features_to_proto;
+    use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.1))
+        .await
+        .unwrap();
+    upload(&mut client, ANALYST, scorecard("2026.2", 430))
+        .await
+        .unwrap();
+    upload(&mut client, ANALYST, scorecard("2026.3", 440))
+        .await
+        .unwrap();
+    activate(&mut client, "HB-A", "2026.2", "").await;
+
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/requests/01-clean-approve.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let features = features_to_proto(v["features"].as_object().unwrap()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for worker in 0..8 {
+        let mut decisions = DecisionServiceClient::connect(format!("http://{}", server.1))
+            .await
+            .unwrap();
+        let features = features.clone();
+        let stop = stop.clone();
+        load.push(tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for i in 0..400 {
+                if i > 20 && stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let reply = decisions
+                    .pre_review(pb::PreReviewRequest {
+                        request_id: format!("SW-{worker}-{i}"),
+                        institution: "HB-A".into(),
+                        product: "FARMER_CREDIT".into(),
+                        features: Some(features.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("no call fails during a switch")
+                    .into_inner();
+                let version = |kind: &str| {
+                    reply
+                        .versions
+                        .iter()
+                        .find(|v| v.kind == kind)
+                        .unwrap()
+                        .version
+                        .clone()
+                };
+                seen.push((reply.score, version("ruleset"), version("scorecard")));
+            }
+            seen
+        }));
+    }
+    for round in 0..6 {
+        let version = if round % 2 == 0 { "2026.3" } else { "2026.2" };
+        activate(&mut client, "HB-A", version, "").await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut by_version = std::collections::BTreeMap::new();
+    for task in load {
+        for (score, ruleset, card) in task.await.unwrap() {
+            assert_eq!(ruleset, "2026.1");
+            let expected = match card.as_str() {
+                "2026.2" => "700",
+                "2026.3" => "710",
+                other => panic!("unexpected scorecard version {other}"),
+            };
+            assert_eq!(
+                score, expected,
+                "the score matches the scorecard version the decision records"
+            );
+            *by_version.entry(card).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        by_version.len(),
+        2,
+        "both versions served during the switches: {by_version:?}"
+    );
+}

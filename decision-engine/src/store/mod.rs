@@ -53,6 +53,28 @@ pub struct StoredDocument {
     pub uploaded_at: String,
 }
 
+/// An activation: (institution, product) runs a ruleset and a scorecard
+/// version from `effective_at`, once approved by a second person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationRecord {
+    pub activation_id: String,
+    pub institution: String,
+    pub product: String,
+    pub ruleset_id: String,
+    pub ruleset_version: String,
+    pub scorecard_id: String,
+    pub scorecard_version: String,
+    /// RFC 3339; empty until approved when asked for "as soon as approved".
+    pub effective_at: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// `pending` or `approved`.
+    pub status: String,
+    pub approved_by: String,
+    pub approved_at: String,
+    pub rollback: bool,
+}
+
 /// One admin action, accepted or refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -141,6 +163,25 @@ pub trait Store: Send + Sync + 'static {
         &self,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    fn insert_activation(
+        &self,
+        activation: ActivationRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Approves a pending activation; `effective_at` fills an empty one.
+    /// Returns the record, or `None` when no such pending activation exists.
+    fn approve_activation(
+        &self,
+        activation_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> impl Future<Output = Result<Option<ActivationRecord>, StoreError>> + Send;
+
+    /// Every activation, oldest first.
+    fn list_activations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
 
     /// The document of `kind`, `id` and `version`, if stored.
     fn find_document(

@@ -13,7 +13,9 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-use super::{AuditEntry, DecisionRecord, Inserted, Store, StoreError, StoredDocument};
+use super::{
+    ActivationRecord, AuditEntry, DecisionRecord, Inserted, Store, StoreError, StoredDocument,
+};
 
 /// Most records one transaction takes.
 const MAX_BATCH_ROWS: usize = 4096;
@@ -45,6 +47,23 @@ CREATE TABLE IF NOT EXISTS policy_documents (
     uploaded_by TEXT NOT NULL DEFAULT '',
     uploaded_at TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS activations (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    activation_id     TEXT NOT NULL UNIQUE,
+    institution       TEXT NOT NULL,
+    product           TEXT NOT NULL,
+    ruleset_id        TEXT NOT NULL,
+    ruleset_version   TEXT NOT NULL,
+    scorecard_id      TEXT NOT NULL,
+    scorecard_version TEXT NOT NULL,
+    effective_at      TEXT NOT NULL,
+    requested_by      TEXT NOT NULL,
+    requested_at      TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    approved_by       TEXT NOT NULL,
+    approved_at       TEXT NOT NULL,
+    rollback          INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audit_log (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     at       TEXT NOT NULL,
@@ -63,6 +82,8 @@ CREATE UNIQUE INDEX IF NOT EXISTS policy_documents_kind_id_version ON policy_doc
 PRAGMA user_version = 2;
 ";
 
+type WriteFn = Box<dyn FnOnce(&rusqlite::Transaction) -> Result<(), StoreError> + Send>;
+
 enum Job {
     Insert(
         Vec<DecisionRecord>,
@@ -70,6 +91,8 @@ enum Job {
     ),
     Documents(Vec<StoredDocument>, oneshot::Sender<Result<(), StoreError>>),
     Audit(Box<AuditEntry>, oneshot::Sender<Result<(), StoreError>>),
+    /// Any other write, run inside the next transaction.
+    Run(Option<WriteFn>, oneshot::Sender<Result<(), StoreError>>),
 }
 
 impl Job {
@@ -77,7 +100,7 @@ impl Job {
         match self {
             Job::Insert(r, _) => r.len(),
             Job::Documents(d, _) => d.len(),
-            Job::Audit(..) => 1,
+            Job::Audit(..) | Job::Run(..) => 1,
         }
     }
 }
@@ -150,6 +173,16 @@ impl SqliteStore {
         }
     }
 
+    /// Runs `write` in the next group-committed transaction.
+    async fn run(
+        &self,
+        write: impl FnOnce(&rusqlite::Transaction) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Run(Some(Box::new(write)), tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
     fn send(&self, job: Job) -> Result<(), StoreError> {
         let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
         guard
@@ -217,7 +250,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
             }
         }
         let started = Instant::now();
-        let outcome = commit(&mut conn, &mut compressor, &jobs);
+        let outcome = commit(&mut conn, &mut compressor, &mut jobs);
         metrics::histogram!("decision_store_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("decision_store_commit_rows").record(rows as f64);
@@ -229,7 +262,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
                         Job::Insert(_, reply) => {
                             let _ = reply.send(Ok(result.unwrap_or_default()));
                         }
-                        Job::Documents(_, reply) | Job::Audit(_, reply) => {
+                        Job::Documents(_, reply) | Job::Audit(_, reply) | Job::Run(_, reply) => {
                             let _ = reply.send(Ok(()));
                         }
                     }
@@ -245,7 +278,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
                         Job::Insert(_, reply) => {
                             let _ = reply.send(Err(StoreError::Database(message.clone())));
                         }
-                        Job::Documents(_, reply) | Job::Audit(_, reply) => {
+                        Job::Documents(_, reply) | Job::Audit(_, reply) | Job::Run(_, reply) => {
                             let _ = reply.send(Err(StoreError::Database(message.clone())));
                         }
                     }
@@ -259,7 +292,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
 fn commit(
     conn: &mut Connection,
     compressor: &mut zstd::bulk::Compressor<'static>,
-    jobs: &[Job],
+    jobs: &mut [Job],
 ) -> Result<Vec<Vec<Inserted>>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -279,7 +312,7 @@ fn commit(
             "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
-        for job in jobs {
+        for job in jobs.iter_mut() {
             match job {
                 Job::Insert(records, _) => {
                     let mut out = Vec::with_capacity(records.len());
@@ -332,6 +365,12 @@ fn commit(
                             d.uploaded_by,
                             d.uploaded_at
                         ])?;
+                    }
+                    results.push(Vec::new());
+                }
+                Job::Run(write, _) => {
+                    if let Some(write) = write.take() {
+                        write(&tx)?;
                     }
                     results.push(Vec::new());
                 }
@@ -494,6 +533,83 @@ impl Store for SqliteStore {
                     hash: row.get(7)?,
                     accepted: row.get(8)?,
                     detail: row.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn insert_activation(&self, a: ActivationRecord) -> Result<(), StoreError> {
+        self.run(move |tx| {
+            tx.execute(
+                "INSERT INTO activations (activation_id, institution, product, ruleset_id, ruleset_version,
+                     scorecard_id, scorecard_version, effective_at, requested_by, requested_at, status,
+                     approved_by, approved_at, rollback)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    a.activation_id, a.institution, a.product, a.ruleset_id, a.ruleset_version, a.scorecard_id,
+                    a.scorecard_version, a.effective_at, a.requested_by, a.requested_at, a.status, a.approved_by,
+                    a.approved_at, a.rollback
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn approve_activation(
+        &self,
+        activation_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> Result<Option<ActivationRecord>, StoreError> {
+        let (id, by, at) = (
+            activation_id.to_string(),
+            approved_by.to_string(),
+            approved_at.to_string(),
+        );
+        self.run(move |tx| {
+            tx.execute(
+                "UPDATE activations SET status = 'approved', approved_by = ?2, approved_at = ?3,
+                     effective_at = CASE WHEN effective_at = '' THEN ?3 ELSE effective_at END
+                 WHERE activation_id = ?1 AND status = 'pending'",
+                params![id, by, at],
+            )?;
+            Ok(())
+        })
+        .await?;
+        Ok(self.list_activations().await?.into_iter().find(|a| {
+            a.activation_id == activation_id
+                && a.status == "approved"
+                && a.approved_by == approved_by
+        }))
+    }
+
+    async fn list_activations(&self) -> Result<Vec<ActivationRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT activation_id, institution, product, ruleset_id, ruleset_version, scorecard_id,
+                        scorecard_version, effective_at, requested_by, requested_at, status, approved_by,
+                        approved_at, rollback
+                 FROM activations ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ActivationRecord {
+                    activation_id: r.get(0)?,
+                    institution: r.get(1)?,
+                    product: r.get(2)?,
+                    ruleset_id: r.get(3)?,
+                    ruleset_version: r.get(4)?,
+                    scorecard_id: r.get(5)?,
+                    scorecard_version: r.get(6)?,
+                    effective_at: r.get(7)?,
+                    requested_by: r.get(8)?,
+                    requested_at: r.get(9)?,
+                    status: r.get(10)?,
+                    approved_by: r.get(11)?,
+                    approved_at: r.get(12)?,
+                    rollback: r.get(13)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
