@@ -142,20 +142,11 @@ impl<S: Store> DecisionServiceImpl<S> {
                         .map(|t| (t, a))
                 })
                 .filter(|(t, _)| *t <= at)
-                // The latest effective time wins; among equal ones the latest approved.
+                // The latest effective time wins; among equal ones
+                // (`max_by_key` keeps the last) the latest requested.
                 .max_by_key(|(t, _)| *t);
             if let Some((_, a)) = in_force {
-                let latest = all
-                    .iter()
-                    .filter(|b| {
-                        b.status == "approved"
-                            && b.institution == inst
-                            && b.product == product
-                            && b.effective_at == a.effective_at
-                    })
-                    .next_back()
-                    .unwrap_or(a);
-                return Ok(Some(latest.clone()));
+                return Ok(Some(a.clone()));
             }
         }
         Ok(None)
