@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod compile;
 pub mod decision;
+pub mod diff;
 pub mod error;
 pub mod evaluate;
 pub mod explain;

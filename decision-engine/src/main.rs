@@ -95,6 +95,21 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         reason_codes: usize,
     },
+    /// Use a running server's policy registry (upload, validate, list, diff, activate, approve, rollback, audit).
+    Policy {
+        /// The server's gRPC address.
+        #[arg(
+            long,
+            env = "DECISION_ENGINE_SERVER",
+            default_value = "http://127.0.0.1:50051"
+        )]
+        server: String,
+        /// Your bearer token.
+        #[arg(long, env = "DECISION_ENGINE_TOKEN")]
+        token: String,
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
     /// Print the explanation of a stored decision.
     Explain {
         decision_id: String,
@@ -104,6 +119,70 @@ enum Command {
         #[arg(long, value_enum, default_value = "both")]
         lang: ExplainLang,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Publish a ruleset or scorecard document (analyst).
+    Upload { file: PathBuf },
+    /// Check a document against the active policy set without publishing it (analyst).
+    Validate { file: PathBuf },
+    /// Published versions.
+    List {
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// What changed between two versions of a document.
+    Diff {
+        kind: String,
+        id: String,
+        from: String,
+        to: String,
+    },
+    /// Ask to point an institution's product at a ruleset and scorecard version (approver).
+    Activate {
+        #[command(flatten)]
+        target: ActivationArgs,
+        /// RFC 3339 time; default: as soon as approved.
+        #[arg(long, default_value = "")]
+        effective_at: String,
+    },
+    /// Approve another approver's activation request (approver).
+    Approve { activation_id: String },
+    /// Ask to return to versions that ran before (approver; needs approval too).
+    Rollback {
+        #[command(flatten)]
+        target: ActivationArgs,
+    },
+    /// The activation history.
+    Activations {
+        #[arg(long, default_value = "")]
+        institution: String,
+        #[arg(long, default_value = "")]
+        product: String,
+    },
+    /// The audit log, newest first (auditor).
+    Audit {
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+#[derive(clap::Args)]
+struct ActivationArgs {
+    /// An institution code, or `*` for the default.
+    #[arg(long)]
+    institution: String,
+    #[arg(long, default_value = "FARMER_CREDIT")]
+    product: String,
+    /// ID@VERSION
+    #[arg(long)]
+    ruleset: String,
+    /// ID@VERSION
+    #[arg(long)]
+    scorecard: String,
 }
 
 /// Exit codes: 0 done, 1 invalid policy, 2 invalid request, 3 other failure.
@@ -149,6 +228,11 @@ fn main() -> ExitCode {
             id_column.as_deref(),
             reason_codes,
         ),
+        Command::Policy {
+            server,
+            token,
+            action,
+        } => run_policy(&server, &token, action),
         Command::Explain {
             decision_id,
             data_dir,
@@ -263,6 +347,274 @@ fn run_score(
         Err(e) => {
             eprintln!("{e}");
             ExitCode::from(EXIT_INPUT)
+        }
+    }
+}
+
+fn run_policy(server: &str, token: &str, action: PolicyAction) -> ExitCode {
+    use decision_engine::grpc::pb;
+    use decision_engine::grpc::pb::policy_registry_client::PolicyRegistryClient;
+    use tonic_types::StatusExt;
+
+    fn authed<T>(token: &str, message: T) -> Result<tonic::Request<T>, String> {
+        let mut r = tonic::Request::new(message);
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "the token is not valid metadata".to_string())?;
+        r.metadata_mut().insert("authorization", value);
+        Ok(r)
+    }
+    fn split(what: &str, s: &str) -> Result<(String, String), String> {
+        s.split_once('@')
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .ok_or_else(|| format!("--{what}: expected ID@VERSION, found `{s}`"))
+    }
+    fn request(
+        t: ActivationArgs,
+        effective_at: String,
+    ) -> Result<pb::RequestActivationRequest, String> {
+        let (ruleset_id, ruleset_version) = split("ruleset", &t.ruleset)?;
+        let (scorecard_id, scorecard_version) = split("scorecard", &t.scorecard)?;
+        Ok(pb::RequestActivationRequest {
+            institution: t.institution,
+            product: t.product,
+            ruleset_id,
+            ruleset_version,
+            scorecard_id,
+            scorecard_version,
+            effective_at,
+        })
+    }
+    fn activation(a: &pb::Activation) -> String {
+        format!(
+            "{} {} {} {} ruleset {}@{} scorecard {}@{} effective {} requested by {} approved by {}{}",
+            a.activation_id,
+            a.status,
+            a.institution,
+            a.product,
+            a.ruleset_id,
+            a.ruleset_version,
+            a.scorecard_id,
+            a.scorecard_version,
+            if a.effective_at.is_empty() {
+                "on approval"
+            } else {
+                &a.effective_at
+            },
+            a.requested_by,
+            if a.approved_by.is_empty() {
+                "-"
+            } else {
+                &a.approved_by
+            },
+            if a.rollback { " (rollback)" } else { "" }
+        )
+    }
+    let run = async {
+        let mut client = PolicyRegistryClient::connect(server.to_string())
+            .await
+            .map_err(|e| format!("cannot connect to {server}: {e}"))?;
+        let status = |s: tonic::Status| {
+            let mut text = format!("{:?}: {}", s.code(), s.message());
+            if let Some(bad) = s.get_details_bad_request() {
+                for v in bad.field_violations {
+                    text.push_str(&format!("\n  {}: {}", v.field, v.description));
+                }
+            }
+            text
+        };
+        let lines: Vec<String> = match action {
+            PolicyAction::Upload { file } => {
+                let json = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let kind = serde_json::from_str::<serde_json::Value>(&json)
+                    .ok()
+                    .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+                    .unwrap_or_default();
+                let req = authed(
+                    token,
+                    pb::UploadRequest {
+                        document_json: json,
+                    },
+                )?;
+                let reply = match kind.as_str() {
+                    "ruleset" => client.upload_ruleset(req).await,
+                    "scorecard" => client.upload_scorecard(req).await,
+                    other => {
+                        return Err(format!(
+                            "{}: expected a ruleset or scorecard document, found kind `{other}`",
+                            file.display()
+                        ));
+                    }
+                }
+                .map_err(status)?
+                .into_inner();
+                let v = reply.version.unwrap_or_default();
+                vec![format!(
+                    "{} {} {}@{} {} (by {} at {})",
+                    if reply.created {
+                        "published"
+                    } else {
+                        "already published"
+                    },
+                    v.kind,
+                    v.id,
+                    v.version,
+                    v.hash,
+                    v.uploaded_by,
+                    v.uploaded_at
+                )]
+            }
+            PolicyAction::Validate { file } => {
+                let json = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                let reply = client
+                    .validate_document(authed(
+                        token,
+                        pb::UploadRequest {
+                            document_json: json,
+                        },
+                    )?)
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                if !reply.valid {
+                    return Err(format!("invalid:\n  {}", reply.problems.join("\n  ")));
+                }
+                let v = reply.version.unwrap_or_default();
+                vec![format!(
+                    "valid {} {}@{} {}",
+                    v.kind, v.id, v.version, v.hash
+                )]
+            }
+            PolicyAction::List { kind, id } => client
+                .list_versions(authed(
+                    token,
+                    pb::ListVersionsRequest {
+                        kind: kind.unwrap_or_default(),
+                        id: id.unwrap_or_default(),
+                    },
+                )?)
+                .await
+                .map_err(status)?
+                .into_inner()
+                .versions
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}@{} {} {} {}",
+                        v.kind, v.id, v.version, v.hash, v.uploaded_by, v.uploaded_at
+                    )
+                })
+                .collect(),
+            PolicyAction::Diff { kind, id, from, to } => {
+                client
+                    .diff_versions(authed(
+                        token,
+                        pb::DiffVersionsRequest {
+                            kind,
+                            id,
+                            from_version: from,
+                            to_version: to,
+                        },
+                    )?)
+                    .await
+                    .map_err(status)?
+                    .into_inner()
+                    .changes
+            }
+            PolicyAction::Activate {
+                target,
+                effective_at,
+            } => {
+                let a = client
+                    .request_activation(authed(token, request(target, effective_at)?)?)
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                vec![activation(&a)]
+            }
+            PolicyAction::Rollback { target } => {
+                let a = client
+                    .rollback(authed(token, request(target, String::new())?)?)
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                vec![activation(&a)]
+            }
+            PolicyAction::Approve { activation_id } => {
+                let a = client
+                    .approve_activation(authed(
+                        token,
+                        pb::ApproveActivationRequest { activation_id },
+                    )?)
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                vec![activation(&a)]
+            }
+            PolicyAction::Activations {
+                institution,
+                product,
+            } => client
+                .list_activations(authed(
+                    token,
+                    pb::ListActivationsRequest {
+                        institution,
+                        product,
+                    },
+                )?)
+                .await
+                .map_err(status)?
+                .into_inner()
+                .activations
+                .iter()
+                .map(activation)
+                .collect(),
+            PolicyAction::Audit { limit } => client
+                .list_audit_log(authed(token, pb::ListAuditLogRequest { limit })?)
+                .await
+                .map_err(status)?
+                .into_inner()
+                .entries
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} {} {} {} {} {} {} {} {}",
+                        e.at,
+                        e.person,
+                        if e.role.is_empty() { "-" } else { &e.role },
+                        e.action,
+                        if e.kind.is_empty() { "-" } else { &e.kind },
+                        if e.id.is_empty() { "-" } else { &e.id },
+                        if e.version.is_empty() {
+                            "-"
+                        } else {
+                            &e.version
+                        },
+                        if e.accepted { "accepted" } else { "refused" },
+                        e.detail
+                    )
+                })
+                .collect(),
+        };
+        Ok::<_, String>(lines)
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(run));
+    match result {
+        Ok(lines) => {
+            for l in lines {
+                println!("{l}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_POLICY)
         }
     }
 }

@@ -676,6 +676,35 @@ impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryService<S>
         }))
     }
 
+    async fn diff_versions(
+        &self,
+        request: Request<pb::DiffVersionsRequest>,
+    ) -> Result<Response<pb::DiffVersionsResponse>, Status> {
+        self.authorize(&request, "DiffVersions", ANY_ROLE).await?;
+        let r = request.get_ref();
+        let mut docs = Vec::new();
+        for version in [&r.from_version, &r.to_version] {
+            let doc = self
+                .store
+                .find_document(&r.kind, &r.id, version)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "no {} `{}` version `{}` is published",
+                        r.kind, r.id, version
+                    ))
+                })?;
+            docs.push(
+                serde_json::from_str::<serde_json::Value>(&doc.json)
+                    .map_err(|e| Status::data_loss(e.to_string()))?,
+            );
+        }
+        Ok(Response::new(pb::DiffVersionsResponse {
+            changes: crate::diff::diff(&docs[0], &docs[1]),
+        }))
+    }
+
     async fn list_audit_log(
         &self,
         request: Request<pb::ListAuditLogRequest>,

@@ -645,3 +645,122 @@ async fn switching_versions_under_load_fails_no_call_and_keeps_version_pairs_con
         "both versions served during the switches: {by_version:?}"
     );
 }
+
+fn policy_cli(addr: &str, token: &str, args: &[String]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args([
+            "policy",
+            "--server",
+            &format!("http://{addr}"),
+            "--token",
+            token,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_command_line_talks_to_the_registry() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let file = dir.path().join("card.json");
+    std::fs::write(&file, scorecard("2026.2", 430)).unwrap();
+    let file = file.to_str().unwrap().to_string();
+    let run = |token: &'static str, args: Vec<String>| {
+        let addr = server.1.clone();
+        tokio::task::spawn_blocking(move || policy_cli(&addr, token, &args))
+    };
+    let (code, out, err) = run(ANALYST, vec!["validate".into(), file.clone()])
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("valid scorecard farmer-scorecard@2026.2 sha256:"),
+        "{out}"
+    );
+    let (code, out, _) = run(ANALYST, vec!["upload".into(), file.clone()])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("published scorecard farmer-scorecard@2026.2 sha256:"),
+        "{out}"
+    );
+    let (_, out, _) = run(
+        AUDITOR,
+        vec!["list".into(), "--kind".into(), "scorecard".into()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (_, out, _) = run(
+        AUDITOR,
+        vec![
+            "diff".into(),
+            "scorecard".into(),
+            "farmer-scorecard".into(),
+            "2026.1".into(),
+            "2026.2".into(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["version: `2026.1` -> `2026.2`", "base_points: 420 -> 430"]
+    );
+    let (code, out, _) = run(
+        APPROVER,
+        [
+            "activate",
+            "--institution",
+            "HB-A",
+            "--ruleset",
+            "farmer-credit-default@2026.1",
+            "--scorecard",
+            "farmer-scorecard@2026.2",
+        ]
+        .map(String::from)
+        .to_vec(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0);
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert!(out.contains(" pending HB-A FARMER_CREDIT ruleset farmer-credit-default@2026.1 scorecard farmer-scorecard@2026.2"), "{out}");
+    let (code, _, err) = run(APPROVER, vec!["approve".into(), id.clone()])
+        .await
+        .unwrap();
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("PermissionDenied: four-eyes: approver.li requested"),
+        "{err}"
+    );
+    let (code, out, _) = run(APPROVER_2, vec!["approve".into(), id]).await.unwrap();
+    assert_eq!(code, 0);
+    assert!(out.contains(" approved HB-A "), "{out}");
+    let (code, _, err) = run(ANALYST, vec!["audit".into()]).await.unwrap();
+    assert_eq!(code, 1);
+    assert_eq!(
+        err.trim(),
+        "PermissionDenied: analyst.wang holds analyst but this call needs auditor"
+    );
+    let (code, out, _) = run(AUDITOR, vec!["audit".into(), "--limit".into(), "3".into()])
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3);
+    assert!(
+        out.lines()
+            .next()
+            .unwrap()
+            .contains(" analyst.wang - ListAuditLog - - - refused PermissionDenied"),
+        "{out}"
+    );
+}
