@@ -20,6 +20,8 @@ pub enum Role {
     Approver,
     /// Reads versions and the audit log.
     Auditor,
+    /// A loan system calling the decision service (when it requires tokens).
+    Client,
 }
 
 impl Role {
@@ -28,6 +30,7 @@ impl Role {
             Role::Analyst => "analyst",
             Role::Approver => "approver",
             Role::Auditor => "auditor",
+            Role::Client => "client",
         }
     }
 }

@@ -51,6 +51,9 @@ pub struct ServeConfig {
     /// registry call is refused [default: none].
     #[arg(long, env = "DECISION_ENGINE_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
+    /// Require a client token (role client) on decision calls [default: false].
+    #[arg(long, env = "DECISION_ENGINE_REQUIRE_CLIENT_TOKEN")]
+    pub require_client_token: Option<bool>,
 }
 
 impl ServeConfig {
@@ -93,6 +96,10 @@ impl ServeConfig {
             policy_dir: self.policy_dir.or(file.policy_dir),
             max_in_flight,
             tokens_file: self.tokens_file.or(file.tokens_file),
+            require_client_token: self
+                .require_client_token
+                .or(file.require_client_token)
+                .unwrap_or(false),
             max_message_bytes: self
                 .max_message_bytes
                 .or(file.max_message_bytes)
@@ -111,6 +118,7 @@ pub struct Resolved {
     pub max_in_flight: usize,
     pub max_message_bytes: usize,
     pub tokens_file: Option<PathBuf>,
+    pub require_client_token: bool,
 }
 
 fn load_policies(dir: Option<&Path>) -> anyhow::Result<PolicySet> {
@@ -154,21 +162,24 @@ pub async fn serve(config: Resolved) -> anyhow::Result<()> {
         max_in_flight: config.max_in_flight,
         ..Limits::default()
     };
-    let service = DecisionServiceImpl::new(policies.clone(), store.clone(), limits).await?;
-    let tokens = match &config.tokens_file {
+    let tokens = Arc::new(match &config.tokens_file {
         Some(path) => Tokens::load(path).map_err(|e| anyhow::anyhow!(e))?,
         None => {
             tracing::warn!("no tokens file: every policy registry call will be refused");
             Tokens::default()
         }
-    };
-    let registry = PolicyRegistryServer::new(RegistryService::new(
-        policies,
-        store.clone(),
-        Arc::new(tokens),
-    ))
-    .max_decoding_message_size(config.max_message_bytes)
-    .max_encoding_message_size(config.max_message_bytes);
+    });
+    anyhow::ensure!(
+        !config.require_client_token || config.tokens_file.is_some(),
+        "require_client_token needs a tokens_file with client tokens"
+    );
+    let mut service = DecisionServiceImpl::new(policies.clone(), store.clone(), limits).await?;
+    if config.require_client_token {
+        service = service.require_client_tokens(tokens.clone());
+    }
+    let registry = PolicyRegistryServer::new(RegistryService::new(policies, store.clone(), tokens))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
 
     if let Some(addr) = config.metrics_listen {
         metrics_exporter_prometheus::PrometheusBuilder::new()

@@ -72,6 +72,8 @@ pub struct DecisionServiceImpl<S> {
     recent: Cache<String, Arc<Recent>>,
     in_flight: Arc<Semaphore>,
     limits: Limits,
+    /// When set, every call needs a token of one of these roles.
+    client_tokens: Option<Arc<crate::auth::Tokens>>,
 }
 
 impl<S: Store> DecisionServiceImpl<S> {
@@ -111,7 +113,26 @@ impl<S: Store> DecisionServiceImpl<S> {
                 .build(),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
+            client_tokens: None,
         })
+    }
+
+    /// Requires a bearer token of role client (or auditor, to read) on
+    /// every call.
+    pub fn require_client_tokens(mut self, tokens: Arc<crate::auth::Tokens>) -> Self {
+        self.client_tokens = Some(tokens);
+        self
+    }
+
+    fn check_client<T>(
+        &self,
+        request: &Request<T>,
+        roles: &[crate::auth::Role],
+    ) -> Result<(), Status> {
+        match &self.client_tokens {
+            Some(tokens) => tokens.authorize(request.metadata(), roles).map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     /// The policy for a request: the active one, or with pinned versions
@@ -489,6 +510,7 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         &self,
         request: Request<pb::PreReviewRequest>,
     ) -> Result<Response<pb::PreReviewResponse>, Status> {
+        self.check_client(&request, &[crate::auth::Role::Client])?;
         let started = Instant::now();
         let deadline = grpc_deadline(request.metadata(), started);
         if deadline.is_some_and(|d| d <= started) {
@@ -531,6 +553,10 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         &self,
         request: Request<pb::GetDecisionRequest>,
     ) -> Result<Response<pb::GetDecisionResponse>, Status> {
+        self.check_client(
+            &request,
+            &[crate::auth::Role::Client, crate::auth::Role::Auditor],
+        )?;
         let record = self.stored(&request.get_ref().decision_id).await?;
         let stored = parse_decision(&record)?;
         let mut decision = decision_to_proto(&stored, true);
@@ -547,6 +573,10 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         &self,
         request: Request<pb::ReplayRequest>,
     ) -> Result<Response<pb::ReplayResponse>, Status> {
+        self.check_client(
+            &request,
+            &[crate::auth::Role::Client, crate::auth::Role::Auditor],
+        )?;
         let record = self.stored(&request.get_ref().decision_id).await?;
         let stored = parse_decision(&record)?;
         let input: EngineRequest = serde_json::from_str(&record.request_json).map_err(|e| {

@@ -22,6 +22,10 @@ impl Drop for Server {
 }
 
 fn start(dir: &std::path::Path) -> Server {
+    start_with(dir, &[])
+}
+
+fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     let tokens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/tokens.dev.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
         .args([
@@ -33,6 +37,7 @@ fn start(dir: &std::path::Path) -> Server {
             "--tokens-file",
         ])
         .arg(tokens)
+        .args(extra)
         .arg("--data-dir")
         .arg(dir)
         .env("RUST_LOG", "warn")
@@ -763,4 +768,66 @@ async fn the_policy_command_line_talks_to_the_registry() {
             .contains(" analyst.wang - ListAuditLog - - - refused PermissionDenied"),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn decision_calls_can_require_a_client_token() {
+    use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), &["--require-client-token", "true"]);
+    let mut client = DecisionServiceClient::connect(format!("http://{}", server.1))
+        .await
+        .unwrap();
+    let request = || pb::PreReviewRequest {
+        request_id: "T-1".into(),
+        institution: "HB-A".into(),
+        product: "FARMER_CREDIT".into(),
+        features: Some(pb::Features {
+            household: Some(pb::Household {
+                age: Some(40),
+                annual_net_income: Some("50000".into()),
+                ..Default::default()
+            }),
+            bureau: Some(pb::Bureau {
+                bureau_has_record: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let e = client.pre_review(request()).await.unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            Code::Unauthenticated,
+            "missing `authorization: Bearer TOKEN` metadata"
+        )
+    );
+    let e = client
+        .pre_review(as_user(ANALYST, request()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            Code::PermissionDenied,
+            "analyst.wang holds analyst but this call needs client"
+        )
+    );
+    let reply = client
+        .pre_review(as_user("dev-client-token-000001", request()))
+        .await
+        .unwrap()
+        .into_inner();
+    let got = client
+        .get_decision(as_user(
+            AUDITOR,
+            pb::GetDecisionRequest {
+                decision_id: reply.decision_id,
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(got.into_inner().decision.is_some());
 }
