@@ -54,6 +54,12 @@ pub struct ServeConfig {
     /// Require a client token (role client) on decision calls [default: false].
     #[arg(long, env = "DECISION_ENGINE_REQUIRE_CLIENT_TOKEN")]
     pub require_client_token: Option<bool>,
+    /// Serve TLS (rustls) with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "DECISION_ENGINE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "DECISION_ENGINE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -83,6 +89,14 @@ impl ServeConfig {
             .or(file.max_in_flight)
             .unwrap_or(Limits::default().max_in_flight);
         anyhow::ensure!(max_in_flight > 0, "max_in_flight: expected at least 1");
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => anyhow::bail!("tls_cert and tls_key go together: give both or neither"),
+        };
         Ok(Resolved {
             listen: self
                 .listen
@@ -100,6 +114,7 @@ impl ServeConfig {
                 .require_client_token
                 .or(file.require_client_token)
                 .unwrap_or(false),
+            tls,
             max_message_bytes: self
                 .max_message_bytes
                 .or(file.max_message_bytes)
@@ -119,6 +134,8 @@ pub struct Resolved {
     pub max_message_bytes: usize,
     pub tokens_file: Option<PathBuf>,
     pub require_client_token: bool,
+    /// (certificate chain, private key), PEM files.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 fn load_policies(dir: Option<&Path>) -> anyhow::Result<PolicySet> {
@@ -223,7 +240,17 @@ pub async fn serve(config: Resolved) -> anyhow::Result<()> {
                 .await;
         }
     };
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some((cert, key)) = &config.tls {
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("invalid TLS certificate or key")?;
+        tracing::info!(cert = %cert.display(), "serving TLS");
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(decisions)

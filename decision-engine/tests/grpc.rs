@@ -651,3 +651,54 @@ async fn explain_prints_a_stored_decision_and_metrics_count_it() {
             .starts_with("no decision with id `dec_unknown`")
     );
 }
+
+#[tokio::test]
+async fn tls_is_served_when_configured() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = generated.cert.pem();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&cert_pem))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{}", server.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = DecisionServiceClient::new(channel);
+    let reply = client
+        .pre_review(proto_request(
+            &repo("examples/requests/01-clean-approve.json"),
+            Some("TLS-1"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.decision, "APPROVE");
+    // A plaintext client gets no answer from a TLS server.
+    let mut plain = server.client().await;
+    assert!(
+        plain
+            .pre_review(proto_request(
+                &repo("examples/requests/01-clean-approve.json"),
+                Some("TLS-2")
+            ))
+            .await
+            .is_err()
+    );
+}
