@@ -545,6 +545,79 @@ async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollba
         "four-eyes: lead.sun uploaded scorecard farmer-scorecard@2026.4 and cannot approve its activation"
     );
 
+    // An institution ruleset that loosens a red line is refused, nothing published.
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../rulesets/farmer-credit-default.json");
+    let mut loose: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    loose["id"] = serde_json::json!("hb-loose");
+    loose["institution"] = serde_json::json!("HB-LOOSE");
+    loose["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"name": "max_age", "type": "integer", "value": 70}));
+    let e = client
+        .upload_ruleset(as_user(
+            ANALYST,
+            pb::UploadRequest {
+                document_json: loose.to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.message(),
+        "invalid document, nothing published: parameters[14] max_age: upload: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
+    );
+
+    // Activation actions, accepted and refused, are in the audit log.
+    let log = client
+        .list_audit_log(as_user(AUDITOR, pb::ListAuditLogRequest { limit: 0 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<(String, String, bool)> = log
+        .entries
+        .iter()
+        .rev()
+        .map(|e| (e.person.clone(), e.action.clone(), e.accepted))
+        .collect();
+    for expected in [
+        (
+            "approver.li".to_string(),
+            "RequestActivation".to_string(),
+            true,
+        ),
+        (
+            "approver.li".to_string(),
+            "ApproveActivation".to_string(),
+            false,
+        ),
+        (
+            "approver.zhao".to_string(),
+            "ApproveActivation".to_string(),
+            true,
+        ),
+        ("approver.li".to_string(), "Rollback".to_string(), true),
+        ("approver.li".to_string(), "Rollback".to_string(), false),
+        (
+            "lead.sun".to_string(),
+            "ApproveActivation".to_string(),
+            false,
+        ),
+        (
+            "analyst.wang".to_string(),
+            "UploadRuleset".to_string(),
+            false,
+        ),
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "{expected:?} not in {actions:?}"
+        );
+    }
+
     let history = client
         .list_activations(as_user(
             AUDITOR,
