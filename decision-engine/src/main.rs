@@ -625,6 +625,7 @@ fn run_serve(config: ServeConfig) -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let result = config.resolve().and_then(|resolved| {
         tokio::runtime::Builder::new_multi_thread()
