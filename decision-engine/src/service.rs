@@ -433,6 +433,21 @@ impl<S: Store> DecisionServiceImpl<S> {
         }
     }
 
+    /// A stored decision for GetDecision and Replay, after the client check.
+    async fn read_decision<T>(
+        &self,
+        request: &Request<T>,
+        decision_id: &str,
+    ) -> Result<(DecisionRecord, Decision), Status> {
+        self.check_client(
+            request,
+            &[crate::auth::Role::Client, crate::auth::Role::Auditor],
+        )?;
+        let record = self.stored(decision_id).await?;
+        let decision = parse_decision(&record)?;
+        Ok((record, decision))
+    }
+
     async fn stored(&self, decision_id: &str) -> Result<DecisionRecord, Status> {
         if decision_id.trim().is_empty() {
             return Err(invalid_argument(InputError::one(
@@ -553,12 +568,9 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         &self,
         request: Request<pb::GetDecisionRequest>,
     ) -> Result<Response<pb::GetDecisionResponse>, Status> {
-        self.check_client(
-            &request,
-            &[crate::auth::Role::Client, crate::auth::Role::Auditor],
-        )?;
-        let record = self.stored(&request.get_ref().decision_id).await?;
-        let stored = parse_decision(&record)?;
+        let (record, stored) = self
+            .read_decision(&request, &request.get_ref().decision_id)
+            .await?;
         let mut decision = decision_to_proto(&stored, true);
         decision.recorded_at = record.recorded_at.clone();
         Ok(Response::new(pb::GetDecisionResponse {
@@ -573,12 +585,9 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionServiceI
         &self,
         request: Request<pb::ReplayRequest>,
     ) -> Result<Response<pb::ReplayResponse>, Status> {
-        self.check_client(
-            &request,
-            &[crate::auth::Role::Client, crate::auth::Role::Auditor],
-        )?;
-        let record = self.stored(&request.get_ref().decision_id).await?;
-        let stored = parse_decision(&record)?;
+        let (record, stored) = self
+            .read_decision(&request, &request.get_ref().decision_id)
+            .await?;
         let input: EngineRequest = serde_json::from_str(&record.request_json).map_err(|e| {
             Status::data_loss(format!(
                 "stored request of {} does not parse: {e}",
