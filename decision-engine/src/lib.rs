@@ -28,4 +28,5 @@ pub mod scoring;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod timestamp;
 pub mod validate;

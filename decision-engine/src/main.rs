@@ -104,8 +104,8 @@ enum Command {
             default_value = "http://127.0.0.1:50051"
         )]
         server: String,
-        /// Your bearer token.
-        #[arg(long, env = "DECISION_ENGINE_TOKEN")]
+        /// Your bearer token (prefer the environment variable: a flag shows in `ps`).
+        #[arg(long, env = "DECISION_ENGINE_TOKEN", hide_env_values = true)]
         token: String,
         #[command(subcommand)]
         action: PolicyAction,

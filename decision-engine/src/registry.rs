@@ -199,6 +199,15 @@ impl<S: Store> RegistryService<S> {
         person: &str,
         subject: &mut Subject,
     ) -> Result<pb::UploadResponse, Status> {
+        if let Ok(parsed) = Document::parse("upload", json) {
+            let v = parsed.version_ref();
+            *subject = Subject {
+                kind: v.kind,
+                id: v.id,
+                version: v.version,
+                hash: v.hash,
+            };
+        }
         let doc = self.check(json, Some(kind))?;
         let v = doc.version_ref();
         *subject = Subject {
@@ -289,13 +298,15 @@ impl<S: Store> RegistryService<S> {
         let effective_at = if r.effective_at.is_empty() {
             String::new()
         } else {
-            let t = humantime::parse_rfc3339_weak(&r.effective_at).map_err(|e| {
-                invalid(vec![(
+            let t = crate::timestamp::parse(&r.effective_at)
+                .map_err(|e| invalid(vec![("effective_at".into(), e)]))?;
+            if t < SystemTime::now() {
+                return Err(invalid(vec![(
                     "effective_at".into(),
-                    format!("expected an RFC 3339 time such as 2026-12-01T00:00:00Z: {e}"),
-                )])
-            })?;
-            humantime::format_rfc3339_seconds(t).to_string()
+                    "must not be in the past: an activation cannot rewrite what already ran; leave it empty for \"as soon as approved\"".into(),
+                )]));
+            }
+            crate::timestamp::format(t)
         };
         let find = |kind: &'static str, id: String, version: String| async move {
             self.store
@@ -332,6 +343,22 @@ impl<S: Store> RegistryService<S> {
         let policy = crate::policy_set::compile_exact(&docs).map_err(|e| {
             Status::failed_precondition(format!("these versions cannot run together: {e}"))
         })?;
+        let for_institution = match &docs[2] {
+            Document::Ruleset(x) if x.doc.layer == crate::model::ruleset::Layer::Province => {
+                return Err(Status::failed_precondition(format!(
+                    "ruleset {}@{} holds province red lines; activate an institution (product) ruleset",
+                    r.ruleset_id, r.ruleset_version
+                )));
+            }
+            Document::Ruleset(x) => x.doc.institution.clone().unwrap_or_else(|| "*".to_string()),
+            _ => "*".to_string(),
+        };
+        if for_institution != "*" && for_institution != r.institution {
+            return Err(Status::failed_precondition(format!(
+                "ruleset {}@{} is written for institution {for_institution}, not {}",
+                r.ruleset_id, r.ruleset_version, r.institution
+            )));
+        }
         if policy.product != r.product {
             return Err(Status::failed_precondition(format!(
                 "ruleset {}@{} is for product {}, not {}",
@@ -362,7 +389,21 @@ impl<S: Store> RegistryService<S> {
         }
         let requested_at = now();
         let activation = ActivationRecord {
-            activation_id: format!("act_{:06}", history.len() + 1),
+            activation_id: {
+                use sha2::Digest;
+                let seed = format!(
+                    "{}|{}|{}|{}|{:?}",
+                    r.institution,
+                    r.product,
+                    person,
+                    history.len(),
+                    SystemTime::now()
+                );
+                format!(
+                    "act_{}",
+                    &hex::encode(sha2::Sha256::digest(seed.as_bytes()))[..16]
+                )
+            },
             institution: r.institution.clone(),
             product: r.product.clone(),
             ruleset_id: r.ruleset_id.clone(),
@@ -428,6 +469,34 @@ impl<S: Store> RegistryService<S> {
             })
     }
 
+    /// What an activation touches: (institution, product), the two versions
+    /// and their content hashes.
+    async fn activation_subject(
+        &self,
+        institution: &str,
+        product: &str,
+        ruleset: (&str, &str),
+        scorecard: (&str, &str),
+    ) -> Subject {
+        let mut hashes = Vec::new();
+        for (kind, (id, version)) in [("ruleset", ruleset), ("scorecard", scorecard)] {
+            let hash = match self.store.find_document(kind, id, version).await {
+                Ok(Some(d)) => d.hash,
+                _ => "(not published)".to_string(),
+            };
+            hashes.push(hash);
+        }
+        Subject {
+            kind: "activation".into(),
+            id: format!("{institution}/{product}"),
+            version: format!(
+                "{}@{} + {}@{}",
+                ruleset.0, ruleset.1, scorecard.0, scorecard.1
+            ),
+            hash: hashes.join(" + "),
+        }
+    }
+
     async fn activation_call(
         &self,
         request: Request<pb::RequestActivationRequest>,
@@ -436,15 +505,14 @@ impl<S: Store> RegistryService<S> {
     ) -> Result<Response<pb::Activation>, Status> {
         let (person, role) = self.authorize(&request, action, &[Role::Approver]).await?;
         let r = request.get_ref();
-        let subject = Subject {
-            kind: "activation".into(),
-            id: format!("{}/{}", r.institution, r.product),
-            version: format!(
-                "{}@{} + {}@{}",
-                r.ruleset_id, r.ruleset_version, r.scorecard_id, r.scorecard_version
-            ),
-            hash: String::new(),
-        };
+        let subject = self
+            .activation_subject(
+                &r.institution,
+                &r.product,
+                (&r.ruleset_id, &r.ruleset_version),
+                (&r.scorecard_id, &r.scorecard_version),
+            )
+            .await;
         let result = self.request(r, &person, rollback).await;
         let audit = result
             .as_ref()
@@ -630,17 +698,27 @@ impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryService<S>
             .await?;
         let id = request.get_ref().activation_id.clone();
         let result = self.approve(&id, &person).await;
-        let subject = match &result {
-            Ok(a) => Subject {
-                kind: "activation".into(),
-                id: format!("{}/{}", a.institution, a.product),
-                version: format!(
-                    "{}@{} + {}@{}",
-                    a.ruleset_id, a.ruleset_version, a.scorecard_id, a.scorecard_version
-                ),
-                hash: String::new(),
-            },
-            Err(_) => Subject {
+        // The activation as it stands, approved or not, for the audit log.
+        let record = match &result {
+            Ok(a) => Some(a.clone()),
+            Err(_) => self
+                .store
+                .list_activations()
+                .await
+                .ok()
+                .and_then(|all| all.into_iter().find(|a| a.activation_id == id)),
+        };
+        let subject = match &record {
+            Some(a) => {
+                self.activation_subject(
+                    &a.institution,
+                    &a.product,
+                    (&a.ruleset_id, &a.ruleset_version),
+                    (&a.scorecard_id, &a.scorecard_version),
+                )
+                .await
+            }
+            None => Subject {
                 kind: "activation".into(),
                 id: id.clone(),
                 ..Subject::default()

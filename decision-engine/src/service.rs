@@ -158,7 +158,7 @@ impl<S: Store> DecisionServiceImpl<S> {
                 .iter()
                 .filter(|a| a.status == "approved" && a.institution == inst && a.product == product)
                 .filter_map(|a| {
-                    humantime::parse_rfc3339_weak(&a.effective_at)
+                    crate::timestamp::parse(&a.effective_at)
                         .ok()
                         .map(|t| (t, a))
                 })
@@ -211,7 +211,44 @@ impl<S: Store> DecisionServiceImpl<S> {
                 };
             }
         }
+        let approved = if req.pins.is_empty() {
+            Vec::new()
+        } else {
+            self.store.list_activations().await.map_err(unavailable)?
+        };
         for (i, pin) in req.pins.iter().enumerate() {
+            // A pin may choose only a version this institution (or the
+            // default) has run: approved, or loaded at start. Red lines and
+            // the schema cannot be pinned.
+            let allowed = match pin.kind.as_str() {
+                "ruleset" | "scorecard" => {
+                    // Slots 2 and 3: the institution ruleset and the scorecard.
+                    let loaded = active.versions[2..]
+                        .iter()
+                        .any(|v| v.kind == pin.kind && v.id == pin.id && v.version == pin.version);
+                    loaded
+                        || approved.iter().any(|a| {
+                            a.status != "pending"
+                                && (a.institution == req.institution || a.institution == "*")
+                                && a.product == req.product
+                                && if pin.kind == "ruleset" {
+                                    a.ruleset_id == pin.id && a.ruleset_version == pin.version
+                                } else {
+                                    a.scorecard_id == pin.id && a.scorecard_version == pin.version
+                                }
+                        })
+                }
+                _ => false,
+            };
+            if !allowed {
+                return Err(invalid_argument(InputError::one(
+                    format!("pins[{i}]"),
+                    format!(
+                        "{} {} version {} has not been approved for {} {}; a pin may choose only a ruleset or scorecard version that was activated for it",
+                        pin.kind, pin.id, pin.version, req.institution, req.product
+                    ),
+                )));
+            }
             let Some(slot) = versions
                 .iter_mut()
                 .find(|v| v.kind == pin.kind && v.id == pin.id)
@@ -294,15 +331,19 @@ impl<S: Store> DecisionServiceImpl<S> {
         req: pb::PreReviewRequest,
         deadline: Option<Instant>,
     ) -> Result<pb::PreReviewResponse, Status> {
+        let now = SystemTime::now();
         let at = if req.as_of.is_empty() {
-            SystemTime::now()
+            now
         } else {
-            humantime::parse_rfc3339_weak(&req.as_of).map_err(|e| {
-                invalid_argument(InputError::one(
+            let at = crate::timestamp::parse(&req.as_of)
+                .map_err(|e| invalid_argument(InputError::one("as_of", e)))?;
+            if at > now {
+                return Err(invalid_argument(InputError::one(
                     "as_of",
-                    format!("expected an RFC 3339 time such as 2026-11-22T08:00:00Z: {e}"),
-                ))
-            })?
+                    "must not be in the future: a scheduled activation takes effect only when its time comes",
+                )));
+            }
+            at
         };
         let (features, extra_errors) = features_and_errors_from_proto(req.features.as_ref());
         let request = EngineRequest {
@@ -327,6 +368,7 @@ impl<S: Store> DecisionServiceImpl<S> {
         let request_hash = content_hash(&serde_json::json!({
             "request": request_json,
             "pins": req.pins.iter().map(|p| [&p.kind, &p.id, &p.version]).collect::<Vec<_>>(),
+            "as_of": req.as_of,
         }));
         let decision_id = crate::decision::decision_id(
             &request.institution,

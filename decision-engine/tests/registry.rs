@@ -295,8 +295,8 @@ async fn publishing_is_validated_immutable_role_checked_and_audited() {
             "analyst.wang UploadScorecard 2026.2 true published",
             "analyst.wang UploadScorecard 2026.2 true identical version already published",
             "analyst.wang UploadScorecard 2026.2 false AlreadyExists",
-            "analyst.wang UploadScorecard  false InvalidArgument",
-            "analyst.wang UploadScorecard  false InvalidArgument",
+            "analyst.wang UploadScorecard 2026.3 false InvalidArgument",
+            "analyst.wang UploadScorecard 2026.1 false InvalidArgument",
             "analyst.wang ValidateDocument  true invalid",
             "analyst.wang ListAuditLog  false PermissionDenied",
         ]
@@ -518,6 +518,73 @@ async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollba
         "HB-B FARMER_CREDIT never ran ruleset farmer-credit-default@2026.1 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active"
     );
 
+    // What is approved now replaces anything scheduled later (here: a
+    // rollback cancels a version scheduled for tomorrow).
+    let tomorrow = rfc3339(std::time::SystemTime::now() + std::time::Duration::from_secs(86_400));
+    let scheduled = activate(&mut client, "HB-A", "2026.3", &tomorrow).await;
+    let back = client
+        .rollback(as_user(APPROVER, activation("HB-A", "2026.2", "")))
+        .await
+        .unwrap()
+        .into_inner();
+    client
+        .approve_activation(as_user(
+            APPROVER_2,
+            pb::ApproveActivationRequest {
+                activation_id: back.activation_id,
+            },
+        ))
+        .await
+        .unwrap();
+    let all = client
+        .list_activations(as_user(
+            AUDITOR,
+            pb::ListActivationsRequest {
+                institution: "HB-A".into(),
+                product: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .activations;
+    assert_eq!(
+        all.iter()
+            .find(|a| a.activation_id == scheduled.activation_id)
+            .unwrap()
+            .status,
+        "superseded"
+    );
+
+    // Times in the past, and rulesets for another institution, are refused.
+    let e = client
+        .request_activation(as_user(
+            APPROVER,
+            activation("HB-A", "2026.2", "2020-01-01T00:00:00+08:00"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(
+        e.message()
+            .contains("effective_at: must not be in the past"),
+        "{}",
+        e.message()
+    );
+    let e = client
+        .request_activation(as_user(
+            APPROVER,
+            activation("HB-A", "2026.2", "2026-12-01T00:00:00"),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("expected an RFC 3339 time with its zone"),
+        "{}",
+        e.message()
+    );
+
     // The uploader of a version cannot approve its activation.
     assert!(
         upload(&mut client, LEAD, scorecard("2026.4", 450))
@@ -630,8 +697,12 @@ async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollba
         .unwrap()
         .into_inner()
         .activations;
-    assert_eq!(history.len(), 3, "the whole history is kept");
-    assert!(history.iter().all(|a| a.status == "approved"));
+    assert_eq!(history.len(), 5, "the whole history is kept");
+    assert!(
+        history
+            .iter()
+            .all(|a| a.status == "approved" || a.status == "superseded")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -903,4 +974,88 @@ async fn decision_calls_can_require_a_client_token() {
         .await
         .unwrap();
     assert!(got.into_inner().decision.is_some());
+}
+
+#[tokio::test]
+async fn pins_and_as_of_cannot_choose_what_was_never_approved() {
+    use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut registry = PolicyRegistryClient::connect(format!("http://{}", server.1))
+        .await
+        .unwrap();
+    upload(&mut registry, ANALYST, scorecard("2026.9", 500))
+        .await
+        .unwrap();
+    let mut client = DecisionServiceClient::connect(format!("http://{}", server.1))
+        .await
+        .unwrap();
+    let request = |pins: Vec<pb::VersionPin>, as_of: &str| pb::PreReviewRequest {
+        request_id: format!("PIN-{}", pins.len()),
+        institution: "HB-A".into(),
+        product: "FARMER_CREDIT".into(),
+        features: Some(pb::Features {
+            household: Some(pb::Household {
+                age: Some(40),
+                annual_net_income: Some("50000".into()),
+                ..Default::default()
+            }),
+            bureau: Some(pb::Bureau {
+                bureau_has_record: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        pins,
+        as_of: as_of.into(),
+        ..Default::default()
+    };
+    let pin = |kind: &str, id: &str, version: &str| pb::VersionPin {
+        kind: kind.into(),
+        id: id.into(),
+        version: version.into(),
+    };
+    let e = client
+        .pre_review(request(
+            vec![pin("scorecard", "farmer-scorecard", "2026.9")],
+            "",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].description,
+        "scorecard farmer-scorecard version 2026.9 has not been approved for HB-A FARMER_CREDIT; a pin may choose only a ruleset or scorecard version that was activated for it"
+    );
+    let e = client
+        .pre_review(request(
+            vec![pin("ruleset", "province-red-lines", "2026.1")],
+            "",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Code::InvalidArgument,
+        "red lines cannot be pinned"
+    );
+    // The loaded versions may be pinned.
+    assert!(
+        client
+            .pre_review(request(
+                vec![pin("scorecard", "farmer-scorecard", "2026.1")],
+                ""
+            ))
+            .await
+            .is_ok()
+    );
+    let e = client
+        .pre_review(request(vec![], "2099-01-01T00:00:00Z"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].description,
+        "must not be in the future: a scheduled activation takes effect only when its time comes"
+    );
 }

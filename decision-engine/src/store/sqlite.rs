@@ -255,15 +255,14 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("decision_store_commit_rows").record(rows as f64);
         match outcome {
-            Ok(mut results) => {
-                for job in jobs.into_iter().rev() {
-                    let result = results.pop();
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
                     match job {
                         Job::Insert(_, reply) => {
-                            let _ = reply.send(Ok(result.unwrap_or_default()));
+                            let _ = reply.send(result);
                         }
                         Job::Documents(_, reply) | Job::Audit(_, reply) | Job::Run(_, reply) => {
-                            let _ = reply.send(Ok(()));
+                            let _ = reply.send(result.map(|_| ()));
                         }
                     }
                 }
@@ -288,104 +287,109 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
     }
 }
 
-/// One transaction for all `jobs`; the results of each insert job in order.
+/// One transaction for all `jobs`, each in a savepoint of its own, so a
+/// refused job (a document version that exists with other content, say)
+/// fails alone and the others still commit. The result of each job, in order.
 fn commit(
     conn: &mut Connection,
     compressor: &mut zstd::bulk::Compressor<'static>,
     jobs: &mut [Job],
-) -> Result<Vec<Vec<Inserted>>, StoreError> {
+) -> Result<Vec<Result<Vec<Inserted>, StoreError>>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(jobs.len());
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
-                 outcome, decision_zstd, batch_id, recorded_at, evaluation_micros)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (decision_id) DO NOTHING",
-        )?;
-        let mut doc = tx.prepare_cached(
-            "INSERT INTO policy_documents (hash, kind, id, version, json, uploaded_by, uploaded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT (hash) DO NOTHING",
-        )?;
-        let mut audit = tx.prepare_cached(
-            "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        for job in jobs.iter_mut() {
-            match job {
-                Job::Insert(records, _) => {
-                    let mut out = Vec::with_capacity(records.len());
-                    for r in records {
-                        let changed = insert.execute(params![
-                            r.decision_id,
-                            r.institution,
-                            r.product,
-                            r.request_id,
-                            r.request_hash,
-                            r.request_json,
-                            r.outcome,
-                            compress(compressor, &r.decision_json)?,
-                            r.batch_id,
-                            r.recorded_at,
-                            r.evaluation_micros as i64,
-                        ])?;
-                        if changed == 1 {
-                            out.push(Inserted::New);
-                        } else {
-                            let existing =
-                                select_decision(&tx, &r.decision_id)?.ok_or_else(|| {
-                                    StoreError::Database("conflicting row vanished".into())
-                                })?;
-                            out.push(Inserted::Existing(Box::new(existing)));
-                        }
-                    }
-                    results.push(out);
-                }
-                Job::Documents(documents, _) => {
-                    for d in documents {
-                        let stored: Option<String> = tx
-                            .prepare_cached("SELECT hash FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3")?
-                            .query_row(params![d.kind, d.id, d.version], |row| row.get(0))
-                            .optional()?;
-                        if let Some(hash) = stored
-                            && hash != d.hash
-                        {
-                            return Err(StoreError::Database(format!(
-                                "{} {} version {} is already stored with other content ({hash}, now {}); give the changed document a new version",
-                                d.kind, d.id, d.version, d.hash
-                            )));
-                        }
-                        doc.execute(params![
-                            d.hash,
-                            d.kind,
-                            d.id,
-                            d.version,
-                            d.json,
-                            d.uploaded_by,
-                            d.uploaded_at
-                        ])?;
-                    }
-                    results.push(Vec::new());
-                }
-                Job::Run(write, _) => {
-                    if let Some(write) = write.take() {
-                        write(&tx)?;
-                    }
-                    results.push(Vec::new());
-                }
-                Job::Audit(e, _) => {
-                    audit.execute(params![
-                        e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash,
-                        e.accepted, e.detail
-                    ])?;
-                    results.push(Vec::new());
-                }
+    for job in jobs.iter_mut() {
+        tx.execute_batch("SAVEPOINT job")?;
+        match apply(&tx, compressor, job) {
+            Ok(out) => {
+                tx.execute_batch("RELEASE job")?;
+                results.push(Ok(out));
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                results.push(Err(e));
             }
         }
     }
     tx.commit()?;
     Ok(results)
+}
+
+fn apply(
+    tx: &rusqlite::Transaction,
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    job: &mut Job,
+) -> Result<Vec<Inserted>, StoreError> {
+    match job {
+        Job::Insert(records, _) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
+                     outcome, decision_zstd, batch_id, recorded_at, evaluation_micros)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                 ON CONFLICT (decision_id) DO NOTHING",
+            )?;
+            let mut out = Vec::with_capacity(records.len());
+            for r in records.iter() {
+                let changed = insert.execute(params![
+                    r.decision_id,
+                    r.institution,
+                    r.product,
+                    r.request_id,
+                    r.request_hash,
+                    r.request_json,
+                    r.outcome,
+                    compress(compressor, &r.decision_json)?,
+                    r.batch_id,
+                    r.recorded_at,
+                    r.evaluation_micros as i64,
+                ])?;
+                if changed == 1 {
+                    out.push(Inserted::New);
+                } else {
+                    let existing = select_decision(tx, &r.decision_id)?
+                        .ok_or_else(|| StoreError::Database("conflicting row vanished".into()))?;
+                    out.push(Inserted::Existing(Box::new(existing)));
+                }
+            }
+            Ok(out)
+        }
+        Job::Documents(documents, _) => {
+            for d in documents.iter() {
+                let stored: Option<String> = tx
+                    .prepare_cached("SELECT hash FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3")?
+                    .query_row(params![d.kind, d.id, d.version], |row| row.get(0))
+                    .optional()?;
+                if let Some(hash) = stored
+                    && hash != d.hash
+                {
+                    return Err(StoreError::Database(format!(
+                        "{} {} version {} is already stored with other content ({hash}, now {}); give the changed document a new version",
+                        d.kind, d.id, d.version, d.hash
+                    )));
+                }
+                tx.prepare_cached(
+                    "INSERT INTO policy_documents (hash, kind, id, version, json, uploaded_by, uploaded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (hash) DO NOTHING",
+                )?
+                .execute(params![d.hash, d.kind, d.id, d.version, d.json, d.uploaded_by, d.uploaded_at])?;
+            }
+            Ok(Vec::new())
+        }
+        Job::Run(write, _) => {
+            if let Some(write) = write.take() {
+                write(tx)?;
+            }
+            Ok(Vec::new())
+        }
+        Job::Audit(e, _) => {
+            tx.prepare_cached(
+                "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash, e.accepted, e.detail])?;
+            Ok(Vec::new())
+        }
+    }
 }
 
 /// zstd level 1: most of the size gain for a fraction of the time of the
@@ -569,21 +573,40 @@ impl Store for SqliteStore {
             approved_by.to_string(),
             approved_at.to_string(),
         );
+        let changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = changed.clone();
         self.run(move |tx| {
-            tx.execute(
+            // Approved late, a scheduled time that has passed becomes the
+            // approval time: nothing is in force before it was approved.
+            let n = tx.execute(
                 "UPDATE activations SET status = 'approved', approved_by = ?2, approved_at = ?3,
-                     effective_at = CASE WHEN effective_at = '' THEN ?3 ELSE effective_at END
+                     effective_at = CASE WHEN effective_at = '' OR effective_at < ?3 THEN ?3 ELSE effective_at END
                  WHERE activation_id = ?1 AND status = 'pending'",
                 params![id, by, at],
             )?;
+            if n == 1 {
+                // What is approved now replaces anything scheduled later for
+                // the same institution and product (e.g. a rollback).
+                tx.execute(
+                    "UPDATE activations SET status = 'superseded'
+                     WHERE status = 'approved' AND activation_id != ?1
+                       AND (institution, product) = (SELECT institution, product FROM activations WHERE activation_id = ?1)
+                       AND effective_at > (SELECT effective_at FROM activations WHERE activation_id = ?1)",
+                    params![id],
+                )?;
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
             Ok(())
         })
         .await?;
-        Ok(self.list_activations().await?.into_iter().find(|a| {
-            a.activation_id == activation_id
-                && a.status == "approved"
-                && a.approved_by == approved_by
-        }))
+        if !changed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Ok(self
+            .list_activations()
+            .await?
+            .into_iter()
+            .find(|a| a.activation_id == activation_id))
     }
 
     async fn list_activations(&self) -> Result<Vec<ActivationRecord>, StoreError> {
