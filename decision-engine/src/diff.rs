@@ -63,6 +63,16 @@ fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
                     out.push(format!("{path}[{k}]: added {}", vb));
                 }
             }
+            // Order matters for first-match bins and reason-code ties.
+            let common = |from: &[Value], other: &[Value]| -> Vec<String> {
+                from.iter()
+                    .filter_map(key)
+                    .filter(|k| other.iter().any(|o| key(o).as_deref() == Some(k)))
+                    .collect()
+            };
+            if common(x, y) != common(y, x) {
+                out.push(format!("{path}: order changed"));
+            }
         }
         _ if a != b => out.push(format!("{path}: {} -> {}", show(a), show(b))),
         _ => {}
@@ -97,6 +107,7 @@ mod tests {
                 "rules[B]: removed",
                 "rules[C]: added {\"id\":\"C\",\"expression\":\"y\"}",
                 "characteristics[age].bins[[18, 30)].points: 5 -> 8",
+                "characteristics[age].bins: order changed",
             ]
         );
     }
