@@ -107,6 +107,9 @@ enum Command {
         /// Your bearer token (prefer the environment variable: a flag shows in `ps`).
         #[arg(long, env = "DECISION_ENGINE_TOKEN", hide_env_values = true)]
         token: String,
+        /// PEM certificate of the authority that signed a TLS server's certificate (for https:// servers).
+        #[arg(long, env = "DECISION_ENGINE_CA_CERT")]
+        ca_cert: Option<PathBuf>,
         #[command(subcommand)]
         action: PolicyAction,
     },
@@ -231,8 +234,9 @@ fn main() -> ExitCode {
         Command::Policy {
             server,
             token,
+            ca_cert,
             action,
-        } => run_policy(&server, &token, action),
+        } => run_policy(&server, &token, ca_cert.as_deref(), action),
         Command::Explain {
             decision_id,
             data_dir,
@@ -351,7 +355,7 @@ fn run_score(
     }
 }
 
-fn run_policy(server: &str, token: &str, action: PolicyAction) -> ExitCode {
+fn run_policy(server: &str, token: &str, ca_cert: Option<&Path>, action: PolicyAction) -> ExitCode {
     use decision_engine::grpc::pb;
     use decision_engine::grpc::pb::policy_registry_client::PolicyRegistryClient;
     use tonic_types::StatusExt;
@@ -411,9 +415,21 @@ fn run_policy(server: &str, token: &str, action: PolicyAction) -> ExitCode {
         )
     }
     let run = async {
-        let mut client = PolicyRegistryClient::connect(server.to_string())
-            .await
-            .map_err(|e| format!("cannot connect to {server}: {e}"))?;
+        let unreachable =
+            |e: &dyn std::fmt::Display| format!("{CONNECT_FAILED}cannot connect to {server}: {e}");
+        let mut endpoint = tonic::transport::Channel::from_shared(server.to_string())
+            .map_err(|e| unreachable(&e))?;
+        if let Some(ca) = ca_cert {
+            let pem = std::fs::read(ca)
+                .map_err(|e| unreachable(&format!("cannot read {}: {e}", ca.display())))?;
+            let host = endpoint.uri().host().unwrap_or("localhost").to_string();
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                .domain_name(host);
+            endpoint = endpoint.tls_config(tls).map_err(|e| unreachable(&e))?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+        let mut client = PolicyRegistryClient::new(channel);
         let status = |s: tonic::Status| {
             let mut text = format!("{:?}: {}", s.code(), s.message());
             if let Some(bad) = s.get_details_bad_request() {
@@ -612,12 +628,21 @@ fn run_policy(server: &str, token: &str, action: PolicyAction) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(EXIT_POLICY)
-        }
+        Err(e) => match e.strip_prefix(CONNECT_FAILED) {
+            Some(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_OTHER)
+            }
+            None => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_POLICY)
+            }
+        },
     }
 }
+
+/// Marks an error reaching the server (exit 3) apart from a refusal (exit 1).
+const CONNECT_FAILED: &str = "\u{0}connect:";
 
 fn run_serve(config: ServeConfig) -> ExitCode {
     tracing_subscriber::fmt()

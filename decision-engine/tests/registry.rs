@@ -1059,3 +1059,55 @@ async fn pins_and_as_of_cannot_choose_what_was_never_approved() {
         "must not be in the future: a scheduled activation takes effect only when its time comes"
     );
 }
+
+#[test]
+fn the_policy_command_line_exits_3_when_the_server_is_unreachable() {
+    let (code, _, err) = policy_cli("127.0.0.1:1", ANALYST, &["list".to_string()]);
+    assert_eq!(code, 3);
+    assert!(
+        err.starts_with("cannot connect to http://127.0.0.1:1"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_policy_command_line_speaks_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let server = start_with(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let port = server.1.rsplit(':').next().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args([
+            "policy",
+            "--server",
+            &format!("https://localhost:{port}"),
+            "--token",
+            AUDITOR,
+            "--ca-cert",
+        ])
+        .arg(&cert)
+        .args(["list", "--kind", "scorecard"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .starts_with("scorecard farmer-scorecard@2026.1 sha256:")
+    );
+}
