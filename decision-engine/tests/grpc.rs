@@ -1,9 +1,12 @@
 //! The gRPC service, run as a real server process on a loopback port and
 //! called with the generated tonic client.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::Server;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use decision_engine::decision::Decision;
@@ -13,73 +16,6 @@ use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
 use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
-
-/// A `decision-engine serve` child process.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--metrics-listen",
-                "off",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("decision-engine listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Server { child, addr }
-    }
-
-    async fn client(&self) -> DecisionServiceClient<Channel> {
-        DecisionServiceClient::connect(format!("http://{}", self.addr))
-            .await
-            .unwrap()
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap()
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -560,31 +496,7 @@ async fn explain_prints_a_stored_decision_and_metrics_count_it() {
         .unwrap()
         .port();
     let metrics = format!("127.0.0.1:{metrics_port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            &metrics,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut server = Server {
-        child,
-        addr: line
-            .trim()
-            .trim_start_matches("decision-engine listening on ")
-            .to_string(),
-    };
+    let mut server = Server::start(dir.path(), &["--metrics-listen", &metrics]);
     let mut client = server.client().await;
     let reply = client
         .pre_review(proto_request(

@@ -2,57 +2,29 @@
 //! after full validation, are immutable, need the right role, and every call
 //! lands in the audit log.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+mod common;
+
+use common::Server;
 use decision_engine::grpc::pb;
 use decision_engine::grpc::pb::policy_registry_client::PolicyRegistryClient;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
 use tonic_types::StatusExt;
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn start(dir: &std::path::Path) -> Server {
     start_with(dir, &[])
 }
 
+/// A server with the development tokens (config/tokens.dev.toml).
 fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     let tokens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../config/tokens.dev.toml");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--tokens-file",
-        ])
-        .arg(tokens)
-        .args(extra)
-        .arg("--data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .trim_start_matches("decision-engine listening on ")
-        .to_string();
-    Server(child, addr)
+    let tokens = tokens.to_str().unwrap().to_string();
+    let mut args = vec!["--tokens-file", tokens.as_str()];
+    args.extend_from_slice(extra);
+    Server::start(dir, &args)
 }
 
 fn as_user<T>(token: &str, message: T) -> Request<T> {
@@ -98,7 +70,7 @@ async fn upload(
 async fn publishing_is_validated_immutable_role_checked_and_audited() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.1))
+    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
 
@@ -361,7 +333,7 @@ async fn decide(
         .join("../examples/requests/01-clean-approve.json");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    let mut client = DecisionServiceClient::connect(format!("http://{}", server.1))
+    let mut client = DecisionServiceClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
     let reply = client
@@ -392,7 +364,7 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollback() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.1))
+    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
     assert!(
@@ -711,7 +683,7 @@ async fn switching_versions_under_load_fails_no_call_and_keeps_version_pairs_con
     use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.1))
+    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
     upload(&mut client, ANALYST, scorecard("2026.2", 430))
@@ -730,7 +702,7 @@ async fn switching_versions_under_load_fails_no_call_and_keeps_version_pairs_con
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut load = Vec::new();
     for worker in 0..8 {
-        let mut decisions = DecisionServiceClient::connect(format!("http://{}", server.1))
+        let mut decisions = DecisionServiceClient::connect(format!("http://{}", server.addr))
             .await
             .unwrap();
         let features = features.clone();
@@ -822,7 +794,7 @@ async fn the_policy_command_line_talks_to_the_registry() {
     std::fs::write(&file, scorecard("2026.2", 430)).unwrap();
     let file = file.to_str().unwrap().to_string();
     let run = |token: &'static str, args: Vec<String>| {
-        let addr = server.1.clone();
+        let addr = server.addr.clone();
         tokio::task::spawn_blocking(move || policy_cli(&addr, token, &args))
     };
     let (code, out, err) = run(ANALYST, vec!["validate".into(), file.clone()])
@@ -919,7 +891,7 @@ async fn decision_calls_can_require_a_client_token() {
     use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
     let dir = tempfile::tempdir().unwrap();
     let server = start_with(dir.path(), &["--require-client-token", "true"]);
-    let mut client = DecisionServiceClient::connect(format!("http://{}", server.1))
+    let mut client = DecisionServiceClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
     let request = || pb::PreReviewRequest {
@@ -981,13 +953,13 @@ async fn pins_and_as_of_cannot_choose_what_was_never_approved() {
     use decision_engine::grpc::pb::decision_service_client::DecisionServiceClient;
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
-    let mut registry = PolicyRegistryClient::connect(format!("http://{}", server.1))
+    let mut registry = PolicyRegistryClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
     upload(&mut registry, ANALYST, scorecard("2026.9", 500))
         .await
         .unwrap();
-    let mut client = DecisionServiceClient::connect(format!("http://{}", server.1))
+    let mut client = DecisionServiceClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
     let request = |pins: Vec<pb::VersionPin>, as_of: &str| pb::PreReviewRequest {
@@ -1086,7 +1058,7 @@ fn the_policy_command_line_speaks_tls() {
             key.to_str().unwrap(),
         ],
     );
-    let port = server.1.rsplit(':').next().unwrap().to_string();
+    let port = server.addr.rsplit(':').next().unwrap().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
         .args([
             "policy",
