@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// One problem with a request's input.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FieldError {
     /// `request_id`, `institution`, `product` or `features.<name>`.
     pub field: String,

@@ -10,6 +10,8 @@
 //! CLI and services are adapters around it.
 
 pub mod auth;
+#[cfg(feature = "batch")]
+pub mod batch;
 pub mod compile;
 pub mod decision;
 pub mod diff;

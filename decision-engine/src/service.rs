@@ -173,6 +173,26 @@ impl<S: Store> DecisionServiceImpl<S> {
         Ok(None)
     }
 
+    /// The policy a pre-review of (`institution`, `product`) runs at
+    /// `as_of` (RFC 3339; empty: now) with `pins`: the same resolution an
+    /// online call gets, for batch runs.
+    pub async fn resolve_policy(
+        &self,
+        institution: &str,
+        product: &str,
+        as_of: &str,
+        pins: Vec<pb::VersionPin>,
+    ) -> Result<Arc<Policy>, Status> {
+        let at = as_of_time(as_of)?;
+        let req = pb::PreReviewRequest {
+            institution: institution.to_string(),
+            product: product.to_string(),
+            pins,
+            ..Default::default()
+        };
+        self.policy_for(&req, at).await
+    }
+
     async fn policy_for(
         &self,
         req: &pb::PreReviewRequest,
@@ -331,20 +351,7 @@ impl<S: Store> DecisionServiceImpl<S> {
         req: pb::PreReviewRequest,
         deadline: Option<Instant>,
     ) -> Result<pb::PreReviewResponse, Status> {
-        let now = SystemTime::now();
-        let at = if req.as_of.is_empty() {
-            now
-        } else {
-            let at = crate::timestamp::parse(&req.as_of)
-                .map_err(|e| invalid_argument(InputError::one("as_of", e)))?;
-            if at > now {
-                return Err(invalid_argument(InputError::one(
-                    "as_of",
-                    "must not be in the future: a scheduled activation takes effect only when its time comes",
-                )));
-            }
-            at
-        };
+        let at = as_of_time(&req.as_of)?;
         let (features, extra_errors) = features_and_errors_from_proto(req.features.as_ref());
         let request = EngineRequest {
             request_id: req.request_id.clone(),
@@ -523,6 +530,23 @@ fn recent_from_record(r: &DecisionRecord) -> Result<Recent, Status> {
 }
 
 /// INVALID_ARGUMENT with one google.rpc.BadRequest field violation per problem.
+/// `as_of` as a time: empty is now; a future time is refused.
+fn as_of_time(as_of: &str) -> Result<SystemTime, Status> {
+    let now = SystemTime::now();
+    if as_of.is_empty() {
+        return Ok(now);
+    }
+    let at = crate::timestamp::parse(as_of)
+        .map_err(|e| invalid_argument(InputError::one("as_of", e)))?;
+    if at > now {
+        return Err(invalid_argument(InputError::one(
+            "as_of",
+            "must not be in the future: a scheduled activation takes effect only when its time comes",
+        )));
+    }
+    Ok(at)
+}
+
 pub fn invalid_argument(e: InputError) -> Status {
     let mut details = ErrorDetails::new();
     for f in &e.errors {

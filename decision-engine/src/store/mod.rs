@@ -90,6 +90,39 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A batch run: what it read and wrote, which versions ran, where its
+/// decisions' traces are, and how it ended. Written when the run starts
+/// (`running`) and again when it ends (`finished` or `failed`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    pub batch_id: String,
+    /// `running`, `finished` or `failed`.
+    pub status: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub institution: String,
+    pub product: String,
+    pub as_of: String,
+    pub versions: Vec<crate::compile::VersionRef>,
+    pub input: String,
+    pub output: String,
+    pub errors_file: String,
+    /// The decisions with their traces: JSON lines, one a row, in zstd
+    /// frames (see `batch::traces`).
+    pub trace_file: String,
+    /// The first row of every frame.
+    pub frame_first_rows: Vec<u64>,
+    /// Byte offset of every frame in the trace file, then the file's length.
+    pub frame_offsets: Vec<u64>,
+    pub rows: u64,
+    pub approved: u64,
+    pub referred: u64,
+    pub declined: u64,
+    pub errors: u64,
+    /// Why a failed run stopped.
+    pub failure: String,
+}
+
 /// What an insert found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -182,6 +215,14 @@ pub trait Store: Send + Sync + 'static {
     fn list_activations(
         &self,
     ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
+
+    /// Stores a batch run's record, replacing the one with its id.
+    fn put_batch(&self, batch: BatchRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_batch(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<BatchRecord>, StoreError>> + Send;
 
     /// The document of `kind`, `id` and `version`, if stored.
     fn find_document(

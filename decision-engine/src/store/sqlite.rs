@@ -14,7 +14,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 use super::{
-    ActivationRecord, AuditEntry, DecisionRecord, Inserted, Store, StoreError, StoredDocument,
+    ActivationRecord, AuditEntry, BatchRecord, DecisionRecord, Inserted, Store, StoreError,
+    StoredDocument,
 };
 
 /// Most records one transaction takes.
@@ -79,7 +80,14 @@ CREATE TABLE IF NOT EXISTS audit_log (
 );
 -- A version names one content: a changed document needs a new version.
 CREATE UNIQUE INDEX IF NOT EXISTS policy_documents_kind_id_version ON policy_documents (kind, id, version);
-PRAGMA user_version = 2;
+-- Batch runs: the record as JSON (versions, trace file and its frame index).
+CREATE TABLE IF NOT EXISTS batches (
+    batch_id    TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    record_json TEXT NOT NULL
+);
+PRAGMA user_version = 3;
 ";
 
 type WriteFn = Box<dyn FnOnce(&rusqlite::Transaction) -> Result<(), StoreError> + Send>;
@@ -636,6 +644,37 @@ impl Store for SqliteStore {
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_batch(&self, batch: BatchRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&batch)
+            .map_err(|e| StoreError::Database(format!("cannot encode a batch record: {e}")))?;
+        self.run(move |tx| {
+            tx.execute(
+                "INSERT INTO batches (batch_id, status, started_at, record_json) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (batch_id) DO UPDATE SET status = excluded.status, record_json = excluded.record_json",
+                params![batch.batch_id, batch.status, batch.started_at, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_batch(&self, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let batch_id = batch_id.to_string();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT record_json FROM batches WHERE batch_id = ?1")?
+                .query_row(params![batch_id], |row| row.get(0))
+                .optional()?;
+            json.map(|j| {
+                serde_json::from_str(&j).map_err(|e| {
+                    StoreError::Database(format!("batch record {batch_id} does not parse: {e}"))
+                })
+            })
+            .transpose()
         })
         .await
     }

@@ -1,0 +1,730 @@
+//! Whole-village pre-credit (整村授信): every household of a file decided
+//! by the same engine path as an online pre-review, in one run.
+//!
+//! Data flows one way, in three stages that overlap:
+//! 1. [`input`]: polars streams the file in chunks, every cell as text;
+//! 2. rows are checked and evaluated on all cores ([`row`], rayon), a frame
+//!    of trace lines compressed per few hundred rows;
+//! 3. one writer thread appends the decisions ([`output`]), the errors, the
+//!    trace frames ([`traces`]) and tallies the [`summary`], in input order.
+//!
+//! The run is recorded in the decision store (its batch record names the
+//! versions, the files and the trace index), so `decision-engine explain`
+//! finds any of its decisions later. A bad row never stops the run: it is
+//! written as `ERROR` with its problems in the errors file.
+
+pub mod columns;
+pub mod input;
+pub mod output;
+pub mod report;
+pub mod row;
+pub mod summary;
+pub mod traces;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::{Instant, SystemTime};
+
+use rayon::prelude::*;
+
+use crate::compile::Policy;
+use crate::error::FieldError;
+use crate::grpc::pb;
+use crate::policy_set::PolicySet;
+use crate::service::{DecisionServiceImpl, Limits};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{BatchRecord, DecisionRecord, Store};
+
+use row::{Context, RowCells, RowResult};
+
+/// CSV or Parquet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FileFormat {
+    Csv,
+    Parquet,
+}
+
+impl std::fmt::Display for FileFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FileFormat::Csv => "CSV",
+            FileFormat::Parquet => "Parquet",
+        })
+    }
+}
+
+impl FileFormat {
+    /// The format a file name's extension names.
+    pub fn of(path: &Path) -> Option<FileFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" | "txt" => Some(FileFormat::Csv),
+            "parquet" | "pq" => Some(FileFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BatchConfig {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub input_format: Option<FileFormat>,
+    pub output_format: Option<FileFormat>,
+    pub institution: String,
+    pub product: String,
+    /// RFC 3339; empty: now.
+    pub as_of: String,
+    /// (kind, id, version).
+    pub pins: Vec<(String, String, String)>,
+    pub data_dir: PathBuf,
+    pub policy_dir: Option<PathBuf>,
+    /// Default: `<output>.errors.csv`.
+    pub errors: Option<PathBuf>,
+    /// Default: `<output>.traces.jsonl.zst`.
+    pub traces: Option<PathBuf>,
+    pub summary: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    /// Input columns to skip.
+    pub ignore_columns: Vec<String>,
+    /// Rows read at a time.
+    pub chunk_rows: usize,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug)]
+pub struct BatchOutcome {
+    pub batch_id: String,
+    pub record: BatchRecord,
+    pub summary: summary::Summary,
+    pub elapsed: std::time::Duration,
+}
+
+/// Why a run did not happen or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// The input file or the arguments were refused before any row was
+    /// evaluated; each problem names the column or argument.
+    #[error("{}", describe(.0))]
+    Input(Vec<FieldError>),
+    /// The policy could not be loaded or resolved.
+    #[error("{0}")]
+    Policy(String),
+    /// Reading, writing or recording failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn describe(errors: &[FieldError]) -> String {
+    let mut s = format!(
+        "the input was refused ({} problem{}), nothing was evaluated:",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        s.push_str(&format!("\n  {}: {}", e.field, e.message));
+    }
+    s
+}
+
+fn failed<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> BatchError + '_ {
+    move |e| BatchError::Failed(format!("{what}: {e}"))
+}
+
+/// `path` with `suffix` appended to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+impl BatchConfig {
+    pub fn errors_path(&self) -> PathBuf {
+        self.errors
+            .clone()
+            .unwrap_or_else(|| beside(&self.output, ".errors.csv"))
+    }
+
+    pub fn traces_path(&self) -> PathBuf {
+        self.traces
+            .clone()
+            .unwrap_or_else(|| beside(&self.output, ".traces.jsonl.zst"))
+    }
+}
+
+/// A new batch id: `bat_` and 16 hex digits, from the clock, the process
+/// and the files.
+fn new_batch_hex(config: &BatchConfig) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(config.input.to_string_lossy().as_bytes());
+    h.update(config.output.to_string_lossy().as_bytes());
+    hex::encode(h.finalize())[..16].to_string()
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+/// Runs a batch. File-level refusals write the errors file and return
+/// [`BatchError::Input`]; row errors do not stop the run (see
+/// [`BatchRecord::errors`]).
+pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
+    let started = Instant::now();
+    let input_format = match config
+        .input_format
+        .or_else(|| FileFormat::of(&config.input))
+    {
+        Some(f) => f,
+        None => {
+            return Err(refuse(
+                config,
+                vec![FieldError {
+                    field: "--format".into(),
+                    message: format!(
+                        "cannot tell the format of {} from its extension; expected .csv or .parquet, or --format csv|parquet",
+                        config.input.display()
+                    ),
+                }],
+            ));
+        }
+    };
+    let output_format = config
+        .output_format
+        .or_else(|| FileFormat::of(&config.output))
+        .unwrap_or(FileFormat::Parquet);
+    let policies = match &config.policy_dir {
+        Some(d) => PolicySet::load_dir(d),
+        None => PolicySet::shipped(),
+    }
+    .map_err(|e| BatchError::Policy(e.to_string()))?;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(failed("cannot start"))?;
+    let store = Arc::new(SqliteStore::open(&config.data_dir).map_err(failed("decision store"))?);
+    let policy = runtime.block_on(resolve(config, Arc::new(policies), store.clone()))?;
+
+    let input = input::open(&config.input, input_format).map_err(|message| {
+        refuse(
+            config,
+            vec![FieldError {
+                field: "input".into(),
+                message,
+            }],
+        )
+    })?;
+    let columns = columns::plan(&input.columns, &policy.schema, &config.ignore_columns)
+        .map_err(|errors| refuse(config, errors))?;
+
+    let batch_hex = new_batch_hex(config);
+    let version = |slot: usize| {
+        policy
+            .versions
+            .get(slot)
+            .map(|v| format!("{}@{}", v.id, v.version))
+            .unwrap_or_default()
+    };
+    let mut record = BatchRecord {
+        batch_id: format!("bat_{batch_hex}"),
+        status: "running".into(),
+        started_at: now_rfc3339(),
+        finished_at: String::new(),
+        institution: config.institution.clone(),
+        product: config.product.clone(),
+        as_of: config.as_of.clone(),
+        versions: policy.versions.clone(),
+        input: absolute(&config.input),
+        output: absolute(&config.output),
+        errors_file: absolute(&config.errors_path()),
+        trace_file: absolute(&config.traces_path()),
+        frame_first_rows: Vec::new(),
+        frame_offsets: Vec::new(),
+        rows: 0,
+        approved: 0,
+        referred: 0,
+        declined: 0,
+        errors: 0,
+        failure: String::new(),
+    };
+    runtime
+        .block_on(store.put_batch(record.clone()))
+        .map_err(failed("decision store"))?;
+
+    let files = Files {
+        output: config.output.clone(),
+        output_tmp: beside(&config.output, ".partial"),
+        errors: config.errors_path(),
+        errors_tmp: beside(&config.errors_path(), ".partial"),
+        traces: config.traces_path(),
+        traces_tmp: beside(&config.traces_path(), ".partial"),
+    };
+    let result = execute(
+        config,
+        input,
+        &columns,
+        &policy,
+        &batch_hex,
+        output_format,
+        &files,
+        (version(2), version(3)),
+    );
+    record.finished_at = now_rfc3339();
+    match result {
+        Ok((summary, (first_rows, offsets))) => {
+            record.status = "finished".into();
+            record.frame_first_rows = first_rows;
+            record.frame_offsets = offsets;
+            record.rows = summary.total.households;
+            record.approved = summary.total.approved;
+            record.referred = summary.total.referred;
+            record.declined = summary.total.declined;
+            record.errors = summary.total.errors;
+            runtime
+                .block_on(store.put_batch(record.clone()))
+                .map_err(failed("decision store"))?;
+            store.close();
+            if let Some(path) = &config.summary {
+                summary
+                    .write(path)
+                    .map_err(failed("cannot write the summary"))?;
+            }
+            if let Some(path) = &config.report {
+                report::write(path, &record, &summary)
+                    .map_err(failed("cannot write the report"))?;
+            }
+            Ok(BatchOutcome {
+                batch_id: record.batch_id.clone(),
+                record,
+                summary,
+                elapsed: started.elapsed(),
+            })
+        }
+        Err(e) => {
+            record.status = "failed".into();
+            record.failure = e.to_string();
+            for tmp in [&files.output_tmp, &files.errors_tmp, &files.traces_tmp] {
+                let _ = std::fs::remove_file(tmp);
+            }
+            let _ = runtime.block_on(store.put_batch(record));
+            store.close();
+            Err(e)
+        }
+    }
+}
+
+/// The policy the run uses: resolved once, as an online pre-review of the
+/// institution and product at `as_of` with the pins would resolve it.
+async fn resolve(
+    config: &BatchConfig,
+    policies: Arc<PolicySet>,
+    store: Arc<SqliteStore>,
+) -> Result<Arc<Policy>, BatchError> {
+    let mut errors = Vec::new();
+    if config.institution.trim().is_empty() {
+        errors.push(FieldError {
+            field: "--institution".into(),
+            message: "must not be empty: expected the institution (法人机构) code".into(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(BatchError::Input(errors));
+    }
+    let service = DecisionServiceImpl::new(policies, store, Limits::default())
+        .await
+        .map_err(failed("decision store"))?;
+    let pins = config
+        .pins
+        .iter()
+        .map(|(kind, id, version)| pb::VersionPin {
+            kind: kind.clone(),
+            id: id.clone(),
+            version: version.clone(),
+        })
+        .collect();
+    service
+        .resolve_policy(&config.institution, &config.product, &config.as_of, pins)
+        .await
+        .map_err(|status| match status.code() {
+            tonic::Code::InvalidArgument => BatchError::Input(vec![FieldError {
+                field: "arguments".into(),
+                message: status.message().to_string(),
+            }]),
+            _ => BatchError::Policy(status.message().to_string()),
+        })
+}
+
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Writes the file-level problems to the errors file; nothing else is
+/// written.
+fn refuse(config: &BatchConfig, errors: Vec<FieldError>) -> BatchError {
+    let write = || -> std::io::Result<()> {
+        let mut w = output::ErrorsWriter::create(&config.errors_path())?;
+        for e in &errors {
+            w.write(None, "", &e.field, &e.message)?;
+        }
+        w.finish()
+    };
+    if let Err(e) = write() {
+        return BatchError::Failed(format!(
+            "{}\nand the errors file {} could not be written: {e}",
+            describe(&errors),
+            config.errors_path().display()
+        ));
+    }
+    BatchError::Input(errors)
+}
+
+struct Files {
+    output: PathBuf,
+    output_tmp: PathBuf,
+    errors: PathBuf,
+    errors_tmp: PathBuf,
+    traces: PathBuf,
+    traces_tmp: PathBuf,
+}
+
+/// Evaluated rows of one chunk, with their compressed trace frames.
+struct Evaluated {
+    rows: Vec<RowResult>,
+    /// (first row, compressed frame).
+    frames: Vec<(u64, Vec<u8>)>,
+}
+
+type FrameIndex = (Vec<u64>, Vec<u64>);
+
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    config: &BatchConfig,
+    input: input::Input,
+    columns: &columns::Columns,
+    policy: &Policy,
+    batch_hex: &str,
+    output_format: FileFormat,
+    files: &Files,
+    (ruleset_version, scorecard_version): (String, String),
+) -> Result<(summary::Summary, FrameIndex), BatchError> {
+    let total_hint = if config.progress {
+        row_count_hint(&config.input)
+    } else {
+        None
+    };
+    let progress = progress_bar(config.progress, total_hint);
+    let chunk_rows = config.chunk_rows.max(traces::FRAME_ROWS);
+
+    let (chunk_tx, chunk_rx) = sync_channel(1);
+    let reader = input
+        .stream(chunk_rows, chunk_tx)
+        .map_err(BatchError::Failed)?;
+    let (done_tx, done_rx) = sync_channel::<Evaluated>(1);
+    let grades = policy
+        .grades
+        .bands
+        .iter()
+        .map(|b| b.grade.clone())
+        .collect();
+    let writer = {
+        let progress = progress.clone();
+        let output_tmp = files.output_tmp.clone();
+        let errors_tmp = files.errors_tmp.clone();
+        let traces_tmp = files.traces_tmp.clone();
+        std::thread::Builder::new()
+            .name("batch-writer".into())
+            .spawn(move || {
+                write_results(
+                    done_rx,
+                    &output_tmp,
+                    output_format,
+                    &errors_tmp,
+                    &traces_tmp,
+                    summary::Summary::new(grades),
+                    (ruleset_version, scorecard_version),
+                    progress,
+                )
+            })
+            .map_err(failed("cannot start the writer thread"))?
+    };
+
+    let cx = Context {
+        policy,
+        institution: &config.institution,
+        product: &config.product,
+        batch_hex,
+    };
+    let evaluated = evaluate_chunks(&cx, columns, chunk_rx, done_tx);
+    // The writer ends when the evaluated chunks end; the reader when the
+    // file ends or nobody listens.
+    let written = writer
+        .join()
+        .map_err(|_| BatchError::Failed("the writer thread panicked".into()))?;
+    let read = reader
+        .join()
+        .map_err(|_| BatchError::Failed("the reader thread panicked".into()))?;
+    progress.finish_and_clear();
+    read.map_err(|e| BatchError::Failed(format!("cannot read {}: {e}", config.input.display())))?;
+    evaluated?;
+    let (summary, index) = written?;
+    for (tmp, path) in [
+        (&files.output_tmp, &files.output),
+        (&files.errors_tmp, &files.errors),
+        (&files.traces_tmp, &files.traces),
+    ] {
+        std::fs::rename(tmp, path).map_err(|e| {
+            BatchError::Failed(format!("cannot move {} into place: {e}", path.display()))
+        })?;
+    }
+    Ok((summary, index))
+}
+
+/// Stage 2: checks ids, evaluates every row on all cores, compresses the
+/// trace frames, and hands each chunk on in order.
+fn evaluate_chunks(
+    cx: &Context,
+    columns: &columns::Columns,
+    chunks: Receiver<polars::prelude::DataFrame>,
+    done: std::sync::mpsc::SyncSender<Evaluated>,
+) -> Result<(), BatchError> {
+    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut next_row: u64 = 1;
+    for df in chunks {
+        let cells = input::text_columns(&df).map_err(failed("cannot read a chunk"))?;
+        let height = df.height();
+        let rows: Vec<RowCells> = (0..height)
+            .map(|i| {
+                let row = next_row + i as u64;
+                let household_id = cells[columns.household_id][i];
+                let duplicate_of = household_id
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty())
+                    .and_then(|h| match seen.get(h) {
+                        Some(&first) => Some(first),
+                        None => {
+                            seen.insert(h.to_string(), row);
+                            None
+                        }
+                    });
+                RowCells {
+                    row,
+                    household_id,
+                    village_code: cells[columns.village_code][i],
+                    features: columns
+                        .features
+                        .iter()
+                        .map(|&(position, feature)| (feature, cells[position][i]))
+                        .collect(),
+                    duplicate_of,
+                }
+            })
+            .collect();
+        next_row += height as u64;
+        let frames: Vec<Result<(Vec<RowResult>, u64, Vec<u8>), std::io::Error>> = rows
+            .par_chunks(traces::FRAME_ROWS)
+            .map(|frame| {
+                let mut lines = Vec::with_capacity(frame.len() * 12 * 1024);
+                let results = frame
+                    .iter()
+                    .map(|cells| row::evaluate_row(cx, cells, &mut lines))
+                    .collect();
+                Ok((results, frame[0].row, traces::compress_frame(&lines)?))
+            })
+            .collect();
+        let mut evaluated = Evaluated {
+            rows: Vec::with_capacity(height),
+            frames: Vec::with_capacity(frames.len()),
+        };
+        for f in frames {
+            let (results, first_row, compressed) = f.map_err(failed("cannot compress traces"))?;
+            evaluated.rows.extend(results);
+            evaluated.frames.push((first_row, compressed));
+        }
+        if done.send(evaluated).is_err() {
+            // The writer stopped; its error is reported from its side.
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Stage 3: in input order, writes the decisions, errors and trace frames,
+/// and tallies the summary.
+#[allow(clippy::too_many_arguments)]
+fn write_results(
+    done: Receiver<Evaluated>,
+    output: &Path,
+    output_format: FileFormat,
+    errors: &Path,
+    traces: &Path,
+    mut summary: summary::Summary,
+    (ruleset_version, scorecard_version): (String, String),
+    progress: indicatif::ProgressBar,
+) -> Result<(summary::Summary, FrameIndex), BatchError> {
+    let mut decisions =
+        output::DecisionsWriter::create(output, output_format, ruleset_version, scorecard_version)
+            .map_err(failed("cannot write the output"))?;
+    let mut error_lines =
+        output::ErrorsWriter::create(errors).map_err(failed("cannot write the errors file"))?;
+    let mut trace_file =
+        traces::TraceWriter::create(traces).map_err(failed("cannot write the trace file"))?;
+    for chunk in done {
+        decisions
+            .write(&chunk.rows)
+            .map_err(failed("cannot write the output"))?;
+        for (first_row, frame) in &chunk.frames {
+            trace_file
+                .append(*first_row, frame)
+                .map_err(failed("cannot write the trace file"))?;
+        }
+        for r in &chunk.rows {
+            summary.add(r);
+            if let Err(problems) = &r.result {
+                for p in problems {
+                    error_lines
+                        .write(Some(r.row), &r.household_id, &p.field, &p.message)
+                        .map_err(failed("cannot write the errors file"))?;
+                }
+            }
+        }
+        progress.inc(chunk.rows.len() as u64);
+    }
+    decisions
+        .finish(output)
+        .map_err(failed("cannot write the output"))?;
+    error_lines
+        .finish()
+        .map_err(failed("cannot write the errors file"))?;
+    let index = trace_file
+        .finish()
+        .map_err(failed("cannot write the trace file"))?;
+    Ok((summary, index))
+}
+
+fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    let template = if total.is_some() {
+        "{elapsed_precise} [{wide_bar}] {human_pos}/~{human_len} households  {per_sec}  ETA {eta}"
+    } else {
+        "{elapsed_precise} {spinner} {human_pos} households  {per_sec}"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// About how many rows the file has, for the progress bar: Parquet says;
+/// for CSV, the lines are counted (quoted line breaks would count extra).
+fn row_count_hint(path: &Path) -> Option<u64> {
+    use std::io::Read;
+    if FileFormat::of(path) == Some(FileFormat::Parquet) {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    let mut last = b'\n';
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+        last = buf[n - 1];
+    }
+    if last != b'\n' {
+        lines += 1;
+    }
+    Some(lines.saturating_sub(1))
+}
+
+/// Finds a batch decision by its id (`dec_<batch>_<row>`): the batch record
+/// names the trace file and its frame index.
+pub async fn find_decision<S: Store>(
+    store: &S,
+    decision_id: &str,
+) -> Result<Option<DecisionRecord>, String> {
+    let Some((batch_hex, row)) = decision_id
+        .strip_prefix("dec_")
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(b, r)| Some((b, r.parse::<u64>().ok()?)))
+    else {
+        return Ok(None);
+    };
+    let batch_id = format!("bat_{batch_hex}");
+    let Some(batch) = store
+        .get_batch(&batch_id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    if batch.status != "finished" {
+        return Err(format!(
+            "batch {batch_id} did not finish ({}{}); its traces are incomplete",
+            batch.status,
+            if batch.failure.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", batch.failure)
+            }
+        ));
+    }
+    let line = traces::read_line(
+        Path::new(&batch.trace_file),
+        &batch.frame_first_rows,
+        &batch.frame_offsets,
+        row,
+    )?;
+    let Some(decision) = line.decision else {
+        return Ok(None);
+    };
+    if decision.decision_id != decision_id {
+        return Err(format!(
+            "the trace file {} holds {} at row {row}, not {decision_id}",
+            batch.trace_file, decision.decision_id
+        ));
+    }
+    let request = line
+        .request
+        .ok_or_else(|| format!("row {row} of {} has no request", batch.trace_file))?;
+    Ok(Some(DecisionRecord {
+        decision_id: decision.decision_id.clone(),
+        institution: decision.institution.clone(),
+        product: decision.product.clone(),
+        request_id: request.request_id.clone(),
+        request_hash: String::new(),
+        request_json: to_json(&request)?,
+        outcome: decision.decision.as_str().to_string(),
+        decision_json: to_json(&decision)?,
+        batch_id: Some(batch_id),
+        recorded_at: batch.finished_at,
+        evaluation_micros: 0,
+    }))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| e.to_string())
+}

@@ -1,0 +1,119 @@
+//! The trace file of a batch run: every row's request and decision with its
+//! full trace, as JSON lines, compressed in independent zstd frames (each
+//! with its checksum) of a few hundred rows. Concatenated frames are one
+//! valid zstd stream, so `zstd -dc FILE` prints every line; the frame index
+//! kept in the batch record lets `explain` decompress only the frame that
+//! holds one decision.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::row::TraceLine;
+
+/// Rows per frame: small enough that finding one decision decompresses a
+/// few megabytes at most, large enough that zstd sees the repetition
+/// between traces.
+pub const FRAME_ROWS: usize = 256;
+
+/// zstd level 1: the traces repeat each other, so the fastest level
+/// already compresses them well.
+const LEVEL: i32 = 1;
+
+/// Compresses one frame of JSON lines.
+pub fn compress_frame(lines: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = zstd::stream::Encoder::new(Vec::with_capacity(lines.len() / 8), LEVEL)?;
+    encoder.include_checksum(true)?;
+    encoder.set_pledged_src_size(Some(lines.len() as u64))?;
+    encoder.write_all(lines)?;
+    encoder.finish()
+}
+
+/// Appends frames and remembers where each starts.
+pub struct TraceWriter {
+    path: PathBuf,
+    file: BufWriter<File>,
+    length: u64,
+    first_rows: Vec<u64>,
+    offsets: Vec<u64>,
+}
+
+impl TraceWriter {
+    pub fn create(path: &Path) -> std::io::Result<TraceWriter> {
+        Ok(TraceWriter {
+            path: path.to_path_buf(),
+            file: BufWriter::with_capacity(1 << 20, File::create(path)?),
+            length: 0,
+            first_rows: Vec::new(),
+            offsets: Vec::new(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends the frame holding rows from `first_row` on.
+    pub fn append(&mut self, first_row: u64, frame: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(frame)?;
+        self.first_rows.push(first_row);
+        self.offsets.push(self.length);
+        self.length += frame.len() as u64;
+        Ok(())
+    }
+
+    /// Makes the file durable; returns the frame index (first rows, and
+    /// offsets followed by the length).
+    pub fn finish(mut self) -> std::io::Result<(Vec<u64>, Vec<u64>)> {
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        self.offsets.push(self.length);
+        Ok((self.first_rows, self.offsets))
+    }
+}
+
+/// Reads row `row`'s line from a trace file with the given frame index.
+pub fn read_line(
+    path: &Path,
+    first_rows: &[u64],
+    offsets: &[u64],
+    row: u64,
+) -> Result<TraceLine, String> {
+    let frame = first_rows
+        .partition_point(|&first| first <= row)
+        .checked_sub(1)
+        .ok_or_else(|| format!("row {row} is before the first frame of {}", path.display()))?;
+    let (start, end) = match (offsets.get(frame), offsets.get(frame + 1)) {
+        (Some(&s), Some(&e)) if s <= e => (s, e),
+        _ => return Err(format!("the frame index of {} is damaged", path.display())),
+    };
+    let mut file = File::open(path)
+        .map_err(|e| format!("cannot open the trace file {}: {e}", path.display()))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut compressed = vec![0; (end - start) as usize];
+    file.read_exact(&mut compressed)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let lines = zstd::stream::decode_all(&compressed[..]).map_err(|e| {
+        format!(
+            "frame {frame} of {} does not decompress: {e}",
+            path.display()
+        )
+    })?;
+    let wanted = (row - first_rows[frame]) as usize;
+    let line = lines
+        .split(|&b| b == b'\n')
+        .nth(wanted)
+        .filter(|l| !l.is_empty())
+        .ok_or_else(|| format!("row {row} is not in {}", path.display()))?;
+    let parsed: TraceLine = serde_json::from_slice(line)
+        .map_err(|e| format!("row {row} of {} does not parse: {e}", path.display()))?;
+    if parsed.row != row {
+        return Err(format!(
+            "{} holds row {} where row {row} was expected",
+            path.display(),
+            parsed.row
+        ));
+    }
+    Ok(parsed)
+}
