@@ -504,11 +504,16 @@ impl<S: Store> DecisionServiceImpl<S> {
                 "must not be empty",
             )));
         }
-        self.store
-            .get(decision_id)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| Status::not_found(format!("no decision with id `{decision_id}`")))
+        let online = self.store.get(decision_id).await.map_err(unavailable)?;
+        // A batch decision lives in its run's trace file.
+        #[cfg(feature = "batch")]
+        let online = match online {
+            Some(r) => Some(r),
+            None => crate::batch::find_decision(&*self.store, decision_id)
+                .await
+                .map_err(Status::data_loss)?,
+        };
+        online.ok_or_else(|| Status::not_found(format!("no decision with id `{decision_id}`")))
     }
 }
 

@@ -410,6 +410,9 @@ struct Evaluated {
 
 type FrameIndex = (Vec<u64>, Vec<u64>);
 
+/// A frame's rows, its first row, and its compressed trace lines.
+type Frame = (Vec<RowResult>, u64, Vec<u8>);
+
 #[allow(clippy::too_many_arguments)]
 fn execute(
     config: &BatchConfig,
@@ -534,7 +537,7 @@ fn evaluate_chunks(
             })
             .collect();
         next_row += height as u64;
-        let frames: Vec<Result<(Vec<RowResult>, u64, Vec<u8>), std::io::Error>> = rows
+        let frames: Vec<std::io::Result<Frame>> = rows
             .par_chunks(traces::FRAME_ROWS)
             .map(|frame| {
                 let mut lines = Vec::with_capacity(frame.len() * 12 * 1024);

@@ -31,7 +31,7 @@ pub const COLUMNS: &[&str] = &[
 pub const ERROR: &str = "ERROR";
 
 enum Inner {
-    Parquet(polars::io::parquet::write::BatchedWriter<File>),
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
     Csv(polars::io::csv::write::BatchedWriter<File>),
 }
 
@@ -60,11 +60,11 @@ impl DecisionsWriter {
         let file = File::create(path)?;
         let schema = schema();
         let inner = match format {
-            FileFormat::Parquet => Inner::Parquet(
+            FileFormat::Parquet => Inner::Parquet(Box::new(
                 ParquetWriter::new(file)
                     .with_compression(ParquetCompression::Snappy)
                     .batched(&schema)?,
-            ),
+            )),
             FileFormat::Csv => {
                 Inner::Csv(CsvWriter::new(file).include_header(true).batched(&schema)?)
             }

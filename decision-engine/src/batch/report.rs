@@ -85,38 +85,70 @@ fn histogram(title: &str, x_desc: &str, buckets: &[(i64, u64)], width: i64, unit
     Ok(svg)
 }
 
+/// Category labels for a segmented axis: each name at its bar's centre.
+fn category(names: &[String], v: &SegmentValue<i32>) -> String {
+    match v {
+        SegmentValue::CenterOf(i) => usize::try_from(*i)
+            .ok()
+            .and_then(|i| names.get(i))
+            .cloned()
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// One horizontal bar from `x0` to `x1` in category `i`.
+fn bar<X: Copy>(i: usize, x0: X, x1: X, color: RGBColor) -> Rectangle<(X, SegmentValue<i32>)> {
+    let i = i as i32;
+    let mut r = Rectangle::new(
+        [
+            (x0, SegmentValue::Exact(i)),
+            (x1, SegmentValue::Exact(i + 1)),
+        ],
+        color.filled(),
+    );
+    r.set_margin(3, 3, 0, 0);
+    r
+}
+
 /// Stacked horizontal bars: each village's households by grade (shares),
 /// errors last.
 fn grade_mix(summary: &Summary, villages: &[(&String, &Tally)]) -> Plot {
     let mut svg = String::new();
     {
-        let height = 90 + 18 * villages.len().max(1) as u32;
+        let n = villages.len().max(1);
+        let height = 90 + 22 * n as u32;
         let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let names: Vec<String> = villages.iter().map(|(v, _)| (*v).clone()).collect();
+        // The axis runs past 100% to leave room for the legend.
         let mut chart = ChartBuilder::on(&root)
             .caption("Grade mix by village", ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(110)
-            .build_cartesian_2d(0f64..1f64, 0f64..villages.len().max(1) as f64)
+            .build_cartesian_2d(0f64..1.25f64, (0..n as i32).into_segmented())
             .map_err(err)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(villages.len().max(1))
-            .y_label_formatter(&|y| {
-                let i = y.floor() as usize;
-                names.get(i).cloned().unwrap_or_default()
+            .y_labels(n)
+            .y_label_formatter(&|v| category(&names, v))
+            .x_label_formatter(&|x| {
+                if *x <= 1.0 {
+                    format!("{:.0}%", x * 100.0)
+                } else {
+                    String::new()
+                }
             })
-            .x_desc("share of households")
+            .x_desc("share of the village's households")
             .draw()
             .map_err(err)?;
         let mut keys: Vec<String> = summary.grade_order.clone();
         keys.push("ERROR".into());
         for (k, key) in keys.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
-            let bars: Vec<Rectangle<(f64, f64)>> = villages
+            let bars: Vec<_> = villages
                 .iter()
                 .enumerate()
                 .filter(|(_, (_, t))| t.households > 0)
@@ -131,15 +163,7 @@ fn grade_mix(summary: &Summary, villages: &[(&String, &Tally)]) -> Plot {
                     };
                     let before: u64 = keys[..k].iter().map(count).sum();
                     let this = count(key);
-                    (this > 0).then(|| {
-                        Rectangle::new(
-                            [
-                                (share(before), i as f64 + 0.15),
-                                (share(before + this), i as f64 + 0.85),
-                            ],
-                            color.filled(),
-                        )
-                    })
+                    (this > 0).then(|| bar(i, share(before), share(before + this), color))
                 })
                 .collect();
             chart
@@ -153,8 +177,8 @@ fn grade_mix(summary: &Summary, villages: &[(&String, &Tally)]) -> Plot {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
+            .background_style(WHITE)
+            .border_style(BLACK.mix(0.3))
             .draw()
             .map_err(err)?;
         root.present().map_err(err)?;
@@ -166,7 +190,8 @@ fn grade_mix(summary: &Summary, villages: &[(&String, &Tally)]) -> Plot {
 fn reasons_chart(reasons: &[(&String, u64)]) -> Plot {
     let mut svg = String::new();
     {
-        let height = 90 + 24 * reasons.len().max(1) as u32;
+        let n = reasons.len().max(1);
+        let height = 90 + 26 * n as u32;
         let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let top = reasons.iter().map(|r| r.1).max().unwrap_or(1).max(1);
@@ -175,24 +200,24 @@ fn reasons_chart(reasons: &[(&String, u64)]) -> Plot {
             .caption("Top decline reasons", ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(30)
-            .y_label_area_size(170)
-            .build_cartesian_2d(0u64..top + top / 10 + 1, 0f64..reasons.len().max(1) as f64)
+            .y_label_area_size(90)
+            .build_cartesian_2d(0u64..top + top / 10 + 1, (0..n as i32).into_segmented())
             .map_err(err)?;
         chart
             .configure_mesh()
             .disable_y_mesh()
-            .y_labels(reasons.len().max(1))
-            .y_label_formatter(&|y| names.get(y.floor() as usize).cloned().unwrap_or_default())
+            .y_labels(n)
+            .y_label_formatter(&|v| category(&names, v))
             .x_desc("declined households (first-ranked reason)")
             .draw()
             .map_err(err)?;
         chart
-            .draw_series(reasons.iter().enumerate().map(|(i, &(_, n))| {
-                Rectangle::new(
-                    [(0, i as f64 + 0.15), (n, i as f64 + 0.85)],
-                    PALETTE[4].filled(),
-                )
-            }))
+            .draw_series(
+                reasons
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(_, count))| bar(i, 0, count, PALETTE[4])),
+            )
             .map_err(err)?;
         root.present().map_err(err)?;
     }
@@ -378,10 +403,9 @@ Input <code>{input}</code><br>Versions: {versions}</p>
             esc(text)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         w,
-        r#"</table><p class="meta">Every decision of this batch is explainable: <code>decision-engine explain DECISION_ID</code>. Shares are of all households of the row; mean limit is over households offered one, mean rate over households given one.</p></body></html>
-"#
+        r#"</table><p class="meta">Every decision of this batch is explainable: <code>decision-engine explain DECISION_ID</code>. Shares are of all households of the row; mean limit is over households offered one, mean rate over households given one.</p></body></html>"#
     );
     Ok(h)
 }

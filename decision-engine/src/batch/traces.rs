@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+
 use std::path::{Path, PathBuf};
 
 use super::row::TraceLine;
@@ -20,13 +21,25 @@ pub const FRAME_ROWS: usize = 256;
 /// already compresses them well.
 const LEVEL: i32 = 1;
 
-/// Compresses one frame of JSON lines.
+/// Compresses one frame of JSON lines (one zstd frame with its checksum).
+/// Each thread keeps its compressor.
 pub fn compress_frame(lines: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = zstd::stream::Encoder::new(Vec::with_capacity(lines.len() / 8), LEVEL)?;
-    encoder.include_checksum(true)?;
-    encoder.set_pledged_src_size(Some(lines.len() as u64))?;
-    encoder.write_all(lines)?;
-    encoder.finish()
+    thread_local! {
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match &mut *slot {
+            Some(c) => c,
+            None => {
+                let mut c = zstd::bulk::Compressor::new(LEVEL)?;
+                c.include_checksum(true)?;
+                slot.insert(c)
+            }
+        };
+        compressor.compress(lines)
+    })
 }
 
 /// Appends frames and remembers where each starts.
