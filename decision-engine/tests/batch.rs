@@ -414,6 +414,71 @@ fn bad_rows_become_error_rows_listed_in_the_errors_file() {
     );
 }
 
+#[test]
+fn ragged_and_empty_lines_are_error_rows_in_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("ragged.csv");
+    // Line by line: header, H1 good, H2 one field too many, two empty lines,
+    // H3 cut short, H4 with a quoted line break in its village, an empty
+    // line, H5 good and the last line without a line break.
+    std::fs::write(
+        &input,
+        "household_id,village_code,age,annual_net_income,bureau_has_record\n\
+         H1,V1,42,68000.00,false\n\
+         H2,V1,42,68000.00,false,EXTRA\n\
+         \n\
+         \n\
+         H3,V1,42\n\
+         H4,\"V1\nX\",42,68000.00,false\n\
+         \n\
+         H5,V1,42,68000.00,false",
+    )
+    .unwrap();
+    let run = batch(dir.path(), &input, "out.csv", &["--quiet"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let out = read_output(&dir.path().join("out.csv"));
+    let ids: Vec<(&str, &str)> = out
+        .iter()
+        .map(|r| (r["household_id"].as_str(), r["decision"].as_str()))
+        .collect();
+    assert_eq!(ids.len(), 8);
+    assert_eq!(ids[1], ("H2", "ERROR"));
+    assert_eq!(ids[4], ("H3", "ERROR"));
+    assert_eq!(ids[5].0, "H4");
+    assert_eq!(ids[7].0, "H5");
+    for i in [0, 5, 7] {
+        assert_ne!(ids[i].1, "ERROR", "{ids:?}");
+    }
+    assert_eq!(out[5]["village_code"], "V1\nX");
+    let errors = read_csv(&dir.path().join("out.csv.errors.csv"));
+    let got: Vec<(&str, &str, &str)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["row"].as_str(),
+                e["field"].as_str(),
+                e["message"].as_str(),
+            )
+        })
+        .collect();
+    let ragged = |n| {
+        format!(
+            "has {n} fields where the header has 5: expected one value per column (a line cut short, or a comma in an unquoted value?)"
+        )
+    };
+    let empty = "is an empty line: expected 5 values, one per column";
+    assert_eq!(
+        got,
+        [
+            ("2", "row", ragged(6).as_str()),
+            ("3", "row", empty),
+            ("4", "row", empty),
+            ("5", "row", ragged(3).as_str()),
+            ("7", "row", empty),
+        ]
+    );
+}
+
 fn refused(dir: &Path, input_text: &str, extra: &[&str]) -> (Run, Vec<BTreeMap<String, String>>) {
     let input = dir.join("in.csv");
     std::fs::write(&input, input_text).unwrap();

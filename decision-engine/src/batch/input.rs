@@ -36,6 +36,9 @@ pub fn open(path: &Path, format: FileFormat) -> Result<Input, String> {
             .with_has_header(true)
             // No type inference: every column is text.
             .with_infer_schema_length(Some(0))
+            // A line with more fields than the header is reported as a bad
+            // row (see `ragged_rows`), not a reason to stop the run.
+            .with_truncate_ragged_lines(true)
             .with_glob(false)
             .finish(),
         FileFormat::Parquet => LazyFrame::scan_parquet(
@@ -97,4 +100,70 @@ pub fn text_columns(df: &DataFrame) -> PolarsResult<Vec<Vec<Option<&str>>>> {
         .iter()
         .map(|c| Ok(c.str()?.iter().collect()))
         .collect()
+}
+
+/// CSV rows whose field count differs from the header's: row (1 = the first
+/// after the header) -> fields found (0: an empty line, which polars reads as
+/// a row of nulls). polars pads short lines with nulls and cuts long ones,
+/// so these are found here, in one quick pass with the csv crate (same
+/// RFC 4180 quoting), and refused row by row.
+pub fn ragged_rows(path: &Path) -> Result<std::collections::HashMap<u64, usize>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let header = reader
+        .byte_headers()
+        .map_err(|e| format!("cannot read the header of {}: {e}", path.display()))?;
+    let expected = header.len();
+    // Whether the file's last line ends with a line break (the reader's
+    // line count then moves past it).
+    let (length, last_byte) = {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let length = f.seek(SeekFrom::End(0)).unwrap_or(0);
+        let mut last = [b'\n'];
+        if length > 0 {
+            let _ = f
+                .seek(SeekFrom::End(-1))
+                .and_then(|_| f.read_exact(&mut last));
+        }
+        (length, last[0])
+    };
+    // The line the reader stands on after the previous record.
+    let mut previous_end = reader.position().line();
+    let mut ragged = std::collections::HashMap::new();
+    let mut record = csv::ByteRecord::new();
+    let mut row = 0u64;
+    loop {
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let end = reader.position();
+                let terminated = !(end.byte() == length && last_byte != b'\n');
+                let breaks: u64 = record
+                    .iter()
+                    .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+                    .sum();
+                // Lines this read consumed, less the record's own: the
+                // empty lines before it, which the csv crate skips and
+                // polars reads as rows.
+                let own = breaks + u64::from(terminated);
+                let empty = (end.line() - previous_end).saturating_sub(own);
+                for _ in 0..empty {
+                    row += 1;
+                    ragged.insert(row, 0);
+                }
+                row += 1;
+                if record.len() != expected {
+                    ragged.insert(row, record.len());
+                }
+                previous_end = end.line();
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        }
+    }
+    Ok(ragged)
 }

@@ -214,7 +214,12 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         .build()
         .map_err(failed("cannot start"))?;
     let store = Arc::new(SqliteStore::open(&config.data_dir).map_err(failed("decision store"))?);
-    let policy = runtime.block_on(resolve(config, Arc::new(policies), store.clone()))?;
+    let policy = runtime
+        .block_on(resolve(config, Arc::new(policies), store.clone()))
+        .map_err(|e| match e {
+            BatchError::Input(errors) => refuse(config, errors),
+            other => other,
+        })?;
 
     let input = input::open(&config.input, input_format).map_err(|message| {
         refuse(
@@ -227,6 +232,11 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
     })?;
     let columns = columns::plan(&input.columns, &policy.schema, &config.ignore_columns)
         .map_err(|errors| refuse(config, errors))?;
+    let ragged = match input_format {
+        FileFormat::Csv => input::ragged_rows(&config.input).map_err(BatchError::Failed)?,
+        FileFormat::Parquet => Default::default(),
+    };
+    let width = input.columns.len();
 
     let batch_hex = new_batch_hex(config);
     let version = |slot: usize| {
@@ -273,7 +283,7 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
     let result = execute(
         config,
         input,
-        &columns,
+        (&columns, &ragged, width),
         &policy,
         &batch_hex,
         output_format,
@@ -410,6 +420,9 @@ struct Evaluated {
 
 type FrameIndex = (Vec<u64>, Vec<u64>);
 
+/// CSV rows with another number of fields than the header: row -> fields.
+type Ragged = std::collections::HashMap<u64, usize>;
+
 /// A frame's rows, its first row, and its compressed trace lines.
 type Frame = (Vec<RowResult>, u64, Vec<u8>);
 
@@ -417,7 +430,7 @@ type Frame = (Vec<RowResult>, u64, Vec<u8>);
 fn execute(
     config: &BatchConfig,
     input: input::Input,
-    columns: &columns::Columns,
+    (columns, ragged, width): (&columns::Columns, &Ragged, usize),
     policy: &Policy,
     batch_hex: &str,
     output_format: FileFormat,
@@ -471,7 +484,7 @@ fn execute(
         product: &config.product,
         batch_hex,
     };
-    let evaluated = evaluate_chunks(&cx, columns, chunk_rx, done_tx);
+    let evaluated = evaluate_chunks(&cx, (columns, ragged, width), chunk_rx, done_tx);
     // The writer ends when the evaluated chunks end; the reader when the
     // file ends or nobody listens.
     let written = writer
@@ -500,11 +513,13 @@ fn execute(
 /// trace frames, and hands each chunk on in order.
 fn evaluate_chunks(
     cx: &Context,
-    columns: &columns::Columns,
+    (columns, ragged, width): (&columns::Columns, &Ragged, usize),
     chunks: Receiver<polars::prelude::DataFrame>,
     done: std::sync::mpsc::SyncSender<Evaluated>,
 ) -> Result<(), BatchError> {
-    let mut seen: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    // Household ids seen so far, by a 128-bit digest: 24 bytes a household
+    // instead of the id itself (two ids sharing a digest: ~1e-26 odds).
+    let mut seen: std::collections::HashMap<u128, u64> = std::collections::HashMap::new();
     let mut next_row: u64 = 1;
     for df in chunks {
         let cells = input::text_columns(&df).map_err(failed("cannot read a chunk"))?;
@@ -516,10 +531,10 @@ fn evaluate_chunks(
                 let duplicate_of = household_id
                     .map(str::trim)
                     .filter(|h| !h.is_empty())
-                    .and_then(|h| match seen.get(h) {
-                        Some(&first) => Some(first),
-                        None => {
-                            seen.insert(h.to_string(), row);
+                    .and_then(|h| match seen.entry(id_digest(h)) {
+                        std::collections::hash_map::Entry::Occupied(first) => Some(*first.get()),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            slot.insert(row);
                             None
                         }
                     });
@@ -533,6 +548,7 @@ fn evaluate_chunks(
                         .map(|&(position, feature)| (feature, cells[position][i]))
                         .collect(),
                     duplicate_of,
+                    ragged: ragged.get(&row).map(|&found| (found, width)),
                 }
             })
             .collect();
@@ -563,6 +579,19 @@ fn evaluate_chunks(
         }
     }
     Ok(())
+}
+
+/// A household id's 128-bit digest: two SipHash-1-3 values under
+/// different fixed keys (deterministic, unlike `RandomState`).
+fn id_digest(id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        id.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
 /// Stage 3: in input order, writes the decisions, errors and trace frames,

@@ -97,9 +97,15 @@ fn category(names: &[String], v: &SegmentValue<i32>) -> String {
     }
 }
 
-/// One horizontal bar from `x0` to `x1` in category `i`.
-fn bar<X: Copy>(i: usize, x0: X, x1: X, color: RGBColor) -> Rectangle<(X, SegmentValue<i32>)> {
-    let i = i as i32;
+/// One horizontal bar from `x0` to `x1` for the `i`th of `n` categories,
+/// the first at the top.
+fn bar<X: Copy>(
+    (i, n): (usize, usize),
+    x0: X,
+    x1: X,
+    color: RGBColor,
+) -> Rectangle<(X, SegmentValue<i32>)> {
+    let i = (n - 1 - i) as i32;
     let mut r = Rectangle::new(
         [
             (x0, SegmentValue::Exact(i)),
@@ -120,7 +126,8 @@ fn grade_mix(summary: &Summary, villages: &[(&String, &Tally)]) -> Plot {
         let height = 90 + 22 * n as u32;
         let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let names: Vec<String> = villages.iter().map(|(v, _)| (*v).clone()).collect();
+        // Bottom to top, so the first village is drawn at the top.
+        let names: Vec<String> = villages.iter().rev().map(|(v, _)| (*v).clone()).collect();
         // The axis runs past 100% to leave room for the legend.
         let mut chart = ChartBuilder::on(&root)
             .caption("Grade mix by village", ("sans-serif", 18))
@@ -163,7 +170,7 @@ fn grade_mix(summary: &Summary, villages: &[(&String, &Tally)]) -> Plot {
                     };
                     let before: u64 = keys[..k].iter().map(count).sum();
                     let this = count(key);
-                    (this > 0).then(|| bar(i, share(before), share(before + this), color))
+                    (this > 0).then(|| bar((i, n), share(before), share(before + this), color))
                 })
                 .collect();
             chart
@@ -195,7 +202,7 @@ fn reasons_chart(reasons: &[(&String, u64)]) -> Plot {
         let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let top = reasons.iter().map(|r| r.1).max().unwrap_or(1).max(1);
-        let names: Vec<String> = reasons.iter().map(|r| r.0.clone()).collect();
+        let names: Vec<String> = reasons.iter().rev().map(|r| r.0.clone()).collect();
         let mut chart = ChartBuilder::on(&root)
             .caption("Top decline reasons", ("sans-serif", 18))
             .margin(12)
@@ -216,7 +223,7 @@ fn reasons_chart(reasons: &[(&String, u64)]) -> Plot {
                 reasons
                     .iter()
                     .enumerate()
-                    .map(|(i, &(_, count))| bar(i, 0, count, PALETTE[4])),
+                    .map(|(i, &(_, count))| bar((i, n), 0, count, PALETTE[4])),
             )
             .map_err(err)?;
         root.present().map_err(err)?;
