@@ -5,11 +5,14 @@
 //! and the summary's figures recomputed from the output rows.
 #![cfg(feature = "batch")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use decision_engine::evaluate::{Options, evaluate};
+use decision_engine::grpc::pb;
 use decision_engine::policy_set::PolicySet;
 use decision_engine::request::Request;
 use polars::prelude::*;
@@ -693,4 +696,60 @@ fn the_summary_matches_the_output_rows_and_the_report_stands_alone() {
     let total = &summary[3];
     assert!(html.contains(&format!("<b>{}</b>", total["households"])));
     assert!(html.contains(&total["total_limit"]));
+}
+
+// polars' readers need a multi-threaded runtime when called inside one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_serves_and_replays_a_batch_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = batch(dir.path(), &village(), "decisions.parquet", &["--quiet"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let output = read_output(&dir.path().join("decisions.parquet"));
+    let row = &output[123];
+
+    let mut server = common::Server::start(&dir.path().join("data"), &[]);
+    let mut client = server.client().await;
+    let got = client
+        .get_decision(pb::GetDecisionRequest {
+            decision_id: row["decision_id"].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let decision = got.decision.unwrap();
+    assert_eq!(decision.decision_id, row["decision_id"]);
+    assert_eq!(decision.request_id, row["household_id"]);
+    assert_eq!(decision.limit, row["limit"]);
+    assert_eq!(decision.score, row["score"]);
+    let request: serde_json::Value = serde_json::from_str(&got.request_json).unwrap();
+    assert_eq!(request["request_id"], row["household_id"].as_str());
+
+    let replay = client
+        .replay(pb::ReplayRequest {
+            decision_id: row["decision_id"].clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(replay.identical, "{:?}", replay.differences);
+
+    // An id of this batch's shape with no such row, and another batch's.
+    let hex = row["decision_id"].split('_').nth(1).unwrap().to_string();
+    for missing in [
+        format!("dec_{hex}_601"),
+        "dec_0000000000000000_1".to_string(),
+    ] {
+        let status = client
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: missing.clone(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            status.code(),
+            tonic::Code::NotFound,
+            "{missing}: {status:?}"
+        );
+    }
+    server.terminate();
 }

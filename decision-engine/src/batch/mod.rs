@@ -724,6 +724,9 @@ pub async fn find_decision<S: Store>(
             }
         ));
     }
+    if row == 0 || row > batch.rows {
+        return Ok(None);
+    }
     let line = traces::read_line(
         Path::new(&batch.trace_file),
         &batch.frame_first_rows,
