@@ -657,12 +657,18 @@ fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
     };
     let template = if total.is_some() {
-        "{elapsed_precise} [{wide_bar}] {human_pos}/~{human_len} households  {per_sec}  ETA {eta}"
+        "{elapsed_precise} [{wide_bar}] {human_pos}/~{human_len} households  {rate}  ETA {eta}"
     } else {
-        "{elapsed_precise} {spinner} {human_pos} households  {per_sec}"
+        "{elapsed_precise} {spinner} {human_pos} households  {rate}"
     };
     if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
+        bar.set_style(style.progress_chars("=> ").with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let rate = format!("{:.0} households/s", state.per_sec());
+                let _ = std::fmt::Write::write_str(w, &rate);
+            },
+        ));
     }
     bar
 }
