@@ -45,14 +45,14 @@ measure() { # name command...
 RESULTS="$WORK/results"
 : > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
-    rm -f "$WORK"/floor.parquet "$WORK"/decisions.parquet*
-    rm -rf "$WORK/data"
+    rm -f "$WORK"/floor.parquet "$WORK"/decisions.parquet
+    rm -rf "$WORK/bench-store" "$WORK"/decisions.parquet.*.traces.jsonl.zst
     measure floor "$BIN/examples/batch_floor" "$INPUT" "$WORK/floor.parquet" | tee -a "$RESULTS"
     measure engine "$BIN/decision-engine" batch --quiet --input "$INPUT" \
-        --output "$WORK/decisions.parquet" --institution 3201 --data-dir "$WORK/data" \
+        --output "$WORK/decisions.parquet" --institution 3201 --data-dir "$WORK/bench-store" \
         --summary "$WORK/summary.csv" --report "$WORK/report.html" | tee -a "$RESULTS"
 done
-ls -la "$WORK"/decisions.parquet* "$WORK/floor.parquet" "$WORK/data"
+ls -la "$WORK"/decisions.parquet* "$WORK/floor.parquet" "$WORK/bench-store"
 
 python3 - "$RESULTS" "$HOUSEHOLDS" <<'EOF'
 import statistics, sys

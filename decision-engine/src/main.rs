@@ -827,7 +827,9 @@ fn run_explain(decision_id: &str, data_dir: &Path, lang: ExplainLang) -> ExitCod
                 let online = store.get(decision_id).await.map_err(|e| e.to_string())?;
                 #[cfg(feature = "batch")]
                 if online.is_none() {
-                    return decision_engine::batch::find_decision(&store, decision_id).await;
+                    return decision_engine::batch::find_decision(&store, decision_id)
+                        .await
+                        .map_err(|e| e.to_string());
                 }
                 Ok(online)
             })

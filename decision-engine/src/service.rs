@@ -511,7 +511,11 @@ impl<S: Store> DecisionServiceImpl<S> {
             Some(r) => Some(r),
             None => crate::batch::find_decision(&*self.store, decision_id)
                 .await
-                .map_err(Status::data_loss)?,
+                .map_err(|e| match e {
+                    crate::batch::LookupError::NotFinished(m) => Status::failed_precondition(m),
+                    crate::batch::LookupError::Damaged(m) => Status::data_loss(m),
+                    crate::batch::LookupError::Unavailable(m) => Status::unavailable(m),
+                })?,
         };
         online.ok_or_else(|| Status::not_found(format!("no decision with id `{decision_id}`")))
     }

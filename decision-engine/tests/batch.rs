@@ -104,14 +104,13 @@ fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
-/// The online request for a household row, built from the feature schema
-/// document as an API client would (not with the batch's cell parser).
-fn online_request(row: &BTreeMap<String, String>) -> Request {
+/// Feature name -> type, from the feature schema document.
+fn feature_types() -> BTreeMap<String, String> {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo("rulesets/feature-schema.json")).unwrap(),
     )
     .unwrap();
-    let types: BTreeMap<String, String> = schema["features"]
+    schema["features"]
         .as_array()
         .unwrap()
         .iter()
@@ -121,7 +120,13 @@ fn online_request(row: &BTreeMap<String, String>) -> Request {
                 f["type"].as_str().unwrap().to_string(),
             )
         })
-        .collect();
+        .collect()
+}
+
+/// The online request for a household row, built from the feature schema
+/// document as an API client would (not with the batch's cell parser).
+fn online_request(row: &BTreeMap<String, String>) -> Request {
+    let types = feature_types();
     let mut features = serde_json::Map::new();
     for (name, cell) in row {
         if name == "household_id" || cell.is_empty() {
@@ -170,7 +175,10 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
 
     let policies = PolicySet::shipped().unwrap();
     let policy = policies.select(INSTITUTION, PRODUCT).unwrap();
-    let trace_file = dir.path().join("decisions.parquet.traces.jsonl.zst");
+    // The trace file is named for the batch: a later run never replaces it.
+    let trace_file = dir
+        .path()
+        .join(format!("decisions.parquet.{id}.traces.jsonl.zst"));
     let all_lines = zstd::stream::decode_all(std::fs::File::open(&trace_file).unwrap()).unwrap();
     let lines: Vec<&[u8]> = all_lines
         .split(|&b| b == b'\n')
@@ -272,13 +280,30 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
 #[test]
 fn parquet_input_and_csv_output_give_the_same_decisions() {
     let dir = tempfile::tempdir().unwrap();
-    // The village as Parquet with inferred types (integers, floats, booleans).
-    let mut df = LazyCsvReader::new(PlRefPath::new(village().to_str().unwrap()))
-        .with_has_header(true)
-        .finish()
-        .unwrap()
-        .collect()
-        .unwrap();
+    // The village as Parquet as a register would store it: integers as
+    // integers, booleans as booleans, money and decimals as exact text.
+    let types = feature_types();
+    let mut typed = Vec::new();
+    for (name, ty) in &types {
+        match ty.as_str() {
+            "integer" => typed.push(col(name.as_str()).cast(DataType::Int64)),
+            "bool" => typed.push(col(name.as_str()).eq(lit("true")).alias(name.as_str())),
+            _ => {}
+        }
+    }
+    let read = || {
+        LazyCsvReader::new(PlRefPath::new(village().to_str().unwrap()))
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .finish()
+            .unwrap()
+    };
+    let mut df = read().with_columns(typed).collect().unwrap();
+    assert_eq!(df.column("age").unwrap().dtype(), &DataType::Int64);
+    assert_eq!(
+        df.column("coop_member").unwrap().dtype(),
+        &DataType::Boolean
+    );
     let parquet = dir.path().join("village.parquet");
     ParquetWriter::new(std::fs::File::create(&parquet).unwrap())
         .finish(&mut df)
@@ -303,6 +328,33 @@ fn parquet_input_and_csv_output_give_the_same_decisions() {
             assert_eq!(x[column], y[column], "{column} of {}", x["household_id"]);
         }
     }
+
+    // Money held as binary floats is refused, naming each column.
+    let mut floats = LazyCsvReader::new(PlRefPath::new(village().to_str().unwrap()))
+        .with_has_header(true)
+        .finish()
+        .unwrap()
+        .collect()
+        .unwrap();
+    let float_parquet = dir.path().join("floats.parquet");
+    ParquetWriter::new(std::fs::File::create(&float_parquet).unwrap())
+        .finish(&mut floats)
+        .unwrap();
+    let run = batch(dir.path(), &float_parquet, "from-floats.csv", &["--quiet"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let errors = read_csv(&dir.path().join("from-floats.csv.errors.csv"));
+    let fields: Vec<&str> = errors.iter().map(|e| e["field"].as_str()).collect();
+    assert!(fields.contains(&"annual_net_income"), "{fields:?}");
+    assert!(fields.contains(&"land_area_mu"), "{fields:?}");
+    for e in &errors {
+        let ty = types[&e["field"]].as_str();
+        assert!(ty == "money" || ty == "decimal", "{e:?}");
+        assert!(
+            e["message"].starts_with("is a floating-point column"),
+            "{e:?}"
+        );
+    }
+    assert!(!dir.path().join("from-floats.csv").exists());
 }
 
 /// A small file with one problem per row (and good rows between).
@@ -514,7 +566,15 @@ fn a_missing_required_column_refuses_the_file_and_writes_nothing_else() {
         run.stderr
     );
     assert!(!dir.path().join("out.parquet").exists());
-    assert!(!dir.path().join("out.parquet.traces.jsonl.zst").exists());
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter()
+            .all(|f| f == "in.csv" || f == "out.parquet.errors.csv" || f == "data"),
+        "nothing else is written: {left:?}"
+    );
 }
 
 #[test]
@@ -752,4 +812,97 @@ async fn the_service_serves_and_replays_a_batch_decision() {
         );
     }
     server.terminate();
+}
+
+#[test]
+fn a_second_run_to_the_same_output_keeps_the_first_runs_traces() {
+    use decision_engine::store::Store;
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let first = batch(dir.path(), &village(), "decisions.csv", &["--quiet"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let first_id = batch_id(&first);
+    let first_rows = read_output(&dir.path().join("decisions.csv"));
+    let second = batch(dir.path(), &village(), "decisions.csv", &["--quiet"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_ne!(batch_id(&second), first_id);
+
+    // The first run's decision is still explained from its own trace file.
+    let decision_id = &first_rows[7]["decision_id"];
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", decision_id, "--lang", "en", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Decision {decision_id}")));
+
+    // The batch record holds the trace file's hash, the versions and the counts.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store =
+        decision_engine::store::sqlite::SqliteStore::open(&dir.path().join("data")).unwrap();
+    let record = runtime
+        .block_on(store.get_batch(&first_id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.status, "finished");
+    assert_eq!(record.rows, 600);
+    assert_eq!(record.institution, INSTITUTION);
+    assert_eq!(record.versions.len(), 4);
+    let bytes = std::fs::read(&record.trace_file).unwrap();
+    assert_eq!(
+        record.trace_sha256,
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    );
+    assert_eq!(*record.frame_offsets.last().unwrap(), bytes.len() as u64);
+    assert_eq!(record.frame_first_rows[..3], [1, 257, 513]);
+}
+
+#[test]
+fn a_cell_that_is_not_utf8_is_an_error_row_and_a_lone_carriage_return_is_not_a_line_break() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("gbk.csv");
+    let mut bytes =
+        b"household_id,village_code,age,annual_net_income,bureau_has_record,main_crop\n\
+H1,V1,42,68000.00,false,rice\n\
+H2,V1\r,42,68000.00,false,rice\n\
+H3,V1,42,68000.00,false,"
+            .to_vec();
+    bytes.extend_from_slice(&[0xcb, 0xae, 0xb5, 0xbe]); // 水稻 in GBK
+    bytes.extend_from_slice(b"\nH4,V1,42,68,000.00,false,rice\r\nH5,V1,42,68000.00,false,rice\r\n");
+    std::fs::write(&input, bytes).unwrap();
+    let run = batch(dir.path(), &input, "out.csv", &["--quiet"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let out = read_output(&dir.path().join("out.csv"));
+    let rows: Vec<(&str, &str)> = out
+        .iter()
+        .map(|r| (r["household_id"].as_str(), r["decision"].as_str()))
+        .collect();
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    assert_ne!(
+        rows[1].1, "ERROR",
+        "a carriage return inside a cell ends no row"
+    );
+    assert_eq!(rows[2], ("H3", "ERROR"));
+    assert_eq!(rows[3], ("H4", "ERROR"));
+    assert_ne!(rows[4].1, "ERROR");
+    let errors = read_csv(&dir.path().join("out.csv.errors.csv"));
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        (errors[0]["row"].as_str(), errors[0]["field"].as_str()),
+        ("3", "main_crop")
+    );
+    assert!(
+        errors[0]["message"].starts_with("is not UTF-8 text: expected the file saved as CSV UTF-8")
+    );
+    assert_eq!(
+        (errors[1]["row"].as_str(), errors[1]["field"].as_str()),
+        ("4", "row")
+    );
 }

@@ -97,6 +97,32 @@ pub fn plan(
     }
 }
 
+/// Money and decimal features stored in floating-point columns: refused,
+/// since a binary float cannot hold most decimal amounts exactly.
+pub fn inexact(
+    columns: &Columns,
+    names: &[String],
+    float_columns: &[String],
+    schema: &Schema,
+) -> Vec<FieldError> {
+    use crate::model::schema::FeatureType;
+    columns
+        .features
+        .iter()
+        .filter(|&&(position, feature)| {
+            float_columns.contains(&names[position])
+                && matches!(
+                    schema.features[feature].ty,
+                    FeatureType::Money | FeatureType::Decimal
+                )
+        })
+        .map(|&(position, _)| FieldError {
+            field: names[position].clone(),
+            message: "is a floating-point column: money and decimals must be exact; expected a string (or integer) column holding the decimal text, e.g. \"12500.00\"".to_string(),
+        })
+        .collect()
+}
+
 /// A declared feature a misspelt column name probably meant: the one with
 /// the fewest single-character edits, if at most two.
 fn closest<'a>(name: &str, schema: &'a Schema) -> Option<&'a str> {

@@ -16,6 +16,9 @@ use super::FileFormat;
 pub struct Input {
     frame: LazyFrame,
     pub columns: Vec<String>,
+    /// Columns stored as binary floating point (Parquet): their values are
+    /// not exact decimals.
+    pub float_columns: Vec<String>,
 }
 
 /// Opens `path`; the error says what is wrong with the file.
@@ -39,6 +42,9 @@ pub fn open(path: &Path, format: FileFormat) -> Result<Input, String> {
             // A line with more fields than the header is reported as a bad
             // row (see `ragged_rows`), not a reason to stop the run.
             .with_truncate_ragged_lines(true)
+            // A cell that is not UTF-8 is reported as a bad row (see
+            // `line_problems`), not a reason to stop the run.
+            .with_encoding(CsvEncoding::LossyUtf8)
             .with_glob(false)
             .finish(),
         FileFormat::Parquet => LazyFrame::scan_parquet(
@@ -57,6 +63,11 @@ pub fn open(path: &Path, format: FileFormat) -> Result<Input, String> {
     if columns.is_empty() {
         return Err(format!("{shown} has no columns: expected a header row"));
     }
+    let float_columns = schema
+        .iter()
+        .filter(|(_, t)| t.is_float())
+        .map(|(n, _)| n.to_string())
+        .collect();
     let needs_cast = schema.iter_values().any(|t| t != &DataType::String);
     if needs_cast {
         // Parquet columns of other types: booleans become true/false,
@@ -68,7 +79,11 @@ pub fn open(path: &Path, format: FileFormat) -> Result<Input, String> {
                 .collect::<Vec<_>>(),
         );
     }
-    Ok(Input { frame, columns })
+    Ok(Input {
+        frame,
+        columns,
+        float_columns,
+    })
 }
 
 impl Input {
@@ -102,15 +117,27 @@ pub fn text_columns(df: &DataFrame) -> PolarsResult<Vec<Vec<Option<&str>>>> {
         .collect()
 }
 
-/// CSV rows whose field count differs from the header's: row (1 = the first
-/// after the header) -> fields found (0: an empty line, which polars reads as
-/// a row of nulls). polars pads short lines with nulls and cuts long ones,
-/// so these are found here, in one quick pass with the csv crate (same
-/// RFC 4180 quoting), and refused row by row.
-pub fn ragged_rows(path: &Path) -> Result<std::collections::HashMap<u64, usize>, String> {
+/// What is wrong with a CSV line as a line (before any cell is parsed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineProblem {
+    /// Another number of fields than the header has.
+    Fields(usize),
+    /// An empty line (polars reads it as a row of nulls).
+    Empty,
+    /// The cell at this position is not UTF-8 text.
+    NotUtf8(usize),
+}
+
+/// CSV rows (1 = the first after the header) that cannot be read as a row
+/// of the header's columns. polars pads short lines with nulls, cuts long
+/// ones and replaces bytes that are not UTF-8, so these are found here, in
+/// one quick pass with the csv crate (same RFC 4180 quoting, rows ended by
+/// `\n` as polars ends them), and refused row by row.
+pub fn line_problems(path: &Path) -> Result<std::collections::HashMap<u64, LineProblem>, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_path(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let header = reader
@@ -154,11 +181,15 @@ pub fn ragged_rows(path: &Path) -> Result<std::collections::HashMap<u64, usize>,
                 let empty = (end.line() - previous_end).saturating_sub(own);
                 for _ in 0..empty {
                     row += 1;
-                    ragged.insert(row, 0);
+                    ragged.insert(row, LineProblem::Empty);
                 }
                 row += 1;
                 if record.len() != expected {
-                    ragged.insert(row, record.len());
+                    ragged.insert(row, LineProblem::Fields(record.len()));
+                } else if let Some(column) =
+                    record.iter().position(|f| std::str::from_utf8(f).is_err())
+                {
+                    ragged.insert(row, LineProblem::NotUtf8(column));
                 }
                 previous_end = end.line();
             }

@@ -149,10 +149,62 @@ impl BatchConfig {
             .unwrap_or_else(|| beside(&self.output, ".errors.csv"))
     }
 
-    pub fn traces_path(&self) -> PathBuf {
+    /// The trace file of batch `batch_id`: named for the batch, so a run
+    /// never replaces an earlier run's traces.
+    pub fn traces_path(&self, batch_id: &str) -> PathBuf {
         self.traces
             .clone()
-            .unwrap_or_else(|| beside(&self.output, ".traces.jsonl.zst"))
+            .unwrap_or_else(|| beside(&self.output, &format!(".{batch_id}.traces.jsonl.zst")))
+    }
+
+    /// Refuses outputs that would overwrite the input or each other, and a
+    /// trace file that exists (traces are never overwritten).
+    fn check_paths(&self, batch_id: &str) -> Result<(), Vec<FieldError>> {
+        let same = |a: &Path, b: &Path| absolute(a) == absolute(b);
+        let mut errors = Vec::new();
+        let traces = self.traces_path(batch_id);
+        let mut outputs: Vec<(&str, PathBuf)> = vec![
+            ("--output", self.output.clone()),
+            ("--errors", self.errors_path()),
+            ("--traces", traces.clone()),
+        ];
+        if let Some(p) = &self.summary {
+            outputs.push(("--summary", p.clone()));
+        }
+        if let Some(p) = &self.report {
+            outputs.push(("--report", p.clone()));
+        }
+        for (i, (flag, path)) in outputs.iter().enumerate() {
+            if same(path, &self.input) {
+                errors.push(FieldError {
+                    field: flag.to_string(),
+                    message: format!(
+                        "{} is the input file: expected another file",
+                        path.display()
+                    ),
+                });
+            }
+            if let Some((other, _)) = outputs[..i].iter().find(|(_, p)| same(p, path)) {
+                errors.push(FieldError {
+                    field: flag.to_string(),
+                    message: format!("{} is also {other}: expected another file", path.display()),
+                });
+            }
+        }
+        if traces.exists() {
+            errors.push(FieldError {
+                field: "--traces".into(),
+                message: format!(
+                    "{} exists: a trace file is never overwritten; expected a new file",
+                    traces.display()
+                ),
+            });
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -232,13 +284,26 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
     })?;
     let columns = columns::plan(&input.columns, &policy.schema, &config.ignore_columns)
         .map_err(|errors| refuse(config, errors))?;
+    let inexact = columns::inexact(
+        &columns,
+        &input.columns,
+        &input.float_columns,
+        &policy.schema,
+    );
+    if !inexact.is_empty() {
+        return Err(refuse(config, inexact));
+    }
     let ragged = match input_format {
-        FileFormat::Csv => input::ragged_rows(&config.input).map_err(BatchError::Failed)?,
+        FileFormat::Csv => input::line_problems(&config.input).map_err(BatchError::Failed)?,
         FileFormat::Parquet => Default::default(),
     };
-    let width = input.columns.len();
+    let names = input.columns.clone();
 
     let batch_hex = new_batch_hex(config);
+    let batch_id = format!("bat_{batch_hex}");
+    config
+        .check_paths(&batch_id)
+        .map_err(|errors| refuse(config, errors))?;
     let version = |slot: usize| {
         policy
             .versions
@@ -247,7 +312,7 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
             .unwrap_or_default()
     };
     let mut record = BatchRecord {
-        batch_id: format!("bat_{batch_hex}"),
+        batch_id: batch_id.clone(),
         status: "running".into(),
         started_at: now_rfc3339(),
         finished_at: String::new(),
@@ -258,7 +323,8 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         input: absolute(&config.input),
         output: absolute(&config.output),
         errors_file: absolute(&config.errors_path()),
-        trace_file: absolute(&config.traces_path()),
+        trace_file: absolute(&config.traces_path(&batch_id)),
+        trace_sha256: String::new(),
         frame_first_rows: Vec::new(),
         frame_offsets: Vec::new(),
         rows: 0,
@@ -272,18 +338,20 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         .block_on(store.put_batch(record.clone()))
         .map_err(failed("decision store"))?;
 
+    // Written under names of this run, moved into place when it finishes.
+    let partial = format!(".{batch_id}.partial");
     let files = Files {
         output: config.output.clone(),
-        output_tmp: beside(&config.output, ".partial"),
+        output_tmp: beside(&config.output, &partial),
         errors: config.errors_path(),
-        errors_tmp: beside(&config.errors_path(), ".partial"),
-        traces: config.traces_path(),
-        traces_tmp: beside(&config.traces_path(), ".partial"),
+        errors_tmp: beside(&config.errors_path(), &partial),
+        traces: config.traces_path(&batch_id),
+        traces_tmp: beside(&config.traces_path(&batch_id), &partial),
     };
     let result = execute(
         config,
         input,
-        (&columns, &ragged, width),
+        (&columns, &ragged, &names),
         &policy,
         &batch_hex,
         output_format,
@@ -292,19 +360,37 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
     );
     record.finished_at = now_rfc3339();
     match result {
-        Ok((summary, (first_rows, offsets))) => {
+        Ok((summary, (first_rows, offsets, trace_sha256))) => {
             record.status = "finished".into();
             record.frame_first_rows = first_rows;
             record.frame_offsets = offsets;
+            record.trace_sha256 = trace_sha256;
             record.rows = summary.total.households;
             record.approved = summary.total.approved;
             record.referred = summary.total.referred;
             record.declined = summary.total.declined;
             record.errors = summary.total.errors;
-            runtime
-                .block_on(store.put_batch(record.clone()))
-                .map_err(failed("decision store"))?;
+            // The traces first, then the record that makes them findable,
+            // then the files a reader acts on.
+            let finish = || -> Result<(), BatchError> {
+                move_into_place(&files.traces_tmp, &files.traces)?;
+                runtime
+                    .block_on(store.put_batch(record.clone()))
+                    .map_err(failed("decision store"))?;
+                move_into_place(&files.errors_tmp, &files.errors)?;
+                move_into_place(&files.output_tmp, &files.output)
+            };
+            let finished = finish();
+            if let Err(e) = &finished {
+                for tmp in [&files.output_tmp, &files.errors_tmp, &files.traces_tmp] {
+                    let _ = std::fs::remove_file(tmp);
+                }
+                record.status = "failed".into();
+                record.failure = e.to_string();
+                let _ = runtime.block_on(store.put_batch(record.clone()));
+            }
             store.close();
+            finished?;
             if let Some(path) = &config.summary {
                 summary
                     .write(path)
@@ -385,6 +471,10 @@ fn absolute(path: &Path) -> String {
 /// Writes the file-level problems to the errors file; nothing else is
 /// written.
 fn refuse(config: &BatchConfig, errors: Vec<FieldError>) -> BatchError {
+    if absolute(&config.errors_path()) == absolute(&config.input) {
+        // Never write over the input.
+        return BatchError::Input(errors);
+    }
     let write = || -> std::io::Result<()> {
         let mut w = output::ErrorsWriter::create(&config.errors_path())?;
         for e in &errors {
@@ -418,10 +508,32 @@ struct Evaluated {
     frames: Vec<(u64, Vec<u8>)>,
 }
 
-type FrameIndex = (Vec<u64>, Vec<u64>);
+/// First rows, offsets, and the trace file's sha256.
+type FrameIndex = (Vec<u64>, Vec<u64>, String);
 
-/// CSV rows with another number of fields than the header: row -> fields.
-type Ragged = std::collections::HashMap<u64, usize>;
+/// CSV rows that cannot be read as rows: row -> what is wrong.
+type Ragged = std::collections::HashMap<u64, input::LineProblem>;
+
+/// The error row of a line that cannot be read as a row.
+fn line_problem(problem: input::LineProblem, names: &[String]) -> FieldError {
+    let expected = names.len();
+    match problem {
+        input::LineProblem::Fields(found) => FieldError {
+            field: "row".into(),
+            message: format!(
+                "has {found} fields where the header has {expected}: expected one value per column (a line cut short, or a comma in an unquoted value?)"
+            ),
+        },
+        input::LineProblem::Empty => FieldError {
+            field: "row".into(),
+            message: format!("is an empty line: expected {expected} values, one per column"),
+        },
+        input::LineProblem::NotUtf8(column) => FieldError {
+            field: names.get(column).cloned().unwrap_or_else(|| "row".into()),
+            message: "is not UTF-8 text: expected the file saved as CSV UTF-8 (a file saved as GBK or GB18030 must be converted first)".into(),
+        },
+    }
+}
 
 /// A frame's rows, its first row, and its compressed trace lines.
 type Frame = (Vec<RowResult>, u64, Vec<u8>);
@@ -430,7 +542,7 @@ type Frame = (Vec<RowResult>, u64, Vec<u8>);
 fn execute(
     config: &BatchConfig,
     input: input::Input,
-    (columns, ragged, width): (&columns::Columns, &Ragged, usize),
+    (columns, ragged, names): (&columns::Columns, &Ragged, &[String]),
     policy: &Policy,
     batch_hex: &str,
     output_format: FileFormat,
@@ -484,7 +596,7 @@ fn execute(
         product: &config.product,
         batch_hex,
     };
-    let evaluated = evaluate_chunks(&cx, (columns, ragged, width), chunk_rx, done_tx);
+    let evaluated = evaluate_chunks(&cx, (columns, ragged, names), chunk_rx, done_tx);
     // The writer ends when the evaluated chunks end; the reader when the
     // file ends or nobody listens.
     let written = writer
@@ -496,24 +608,24 @@ fn execute(
     progress.finish_and_clear();
     read.map_err(|e| BatchError::Failed(format!("cannot read {}: {e}", config.input.display())))?;
     evaluated?;
-    let (summary, index) = written?;
-    for (tmp, path) in [
-        (&files.output_tmp, &files.output),
-        (&files.errors_tmp, &files.errors),
-        (&files.traces_tmp, &files.traces),
-    ] {
-        std::fs::rename(tmp, path).map_err(|e| {
-            BatchError::Failed(format!("cannot move {} into place: {e}", path.display()))
-        })?;
-    }
-    Ok((summary, index))
+    written
+}
+
+fn move_into_place(tmp: &Path, path: &Path) -> Result<(), BatchError> {
+    std::fs::rename(tmp, path).map_err(|e| {
+        BatchError::Failed(format!(
+            "cannot move {} to {}: {e}",
+            tmp.display(),
+            path.display()
+        ))
+    })
 }
 
 /// Stage 2: checks ids, evaluates every row on all cores, compresses the
 /// trace frames, and hands each chunk on in order.
 fn evaluate_chunks(
     cx: &Context,
-    (columns, ragged, width): (&columns::Columns, &Ragged, usize),
+    (columns, ragged, names): (&columns::Columns, &Ragged, &[String]),
     chunks: Receiver<polars::prelude::DataFrame>,
     done: std::sync::mpsc::SyncSender<Evaluated>,
 ) -> Result<(), BatchError> {
@@ -548,7 +660,7 @@ fn evaluate_chunks(
                         .map(|&(position, feature)| (feature, cells[position][i]))
                         .collect(),
                     duplicate_of,
-                    ragged: ragged.get(&row).map(|&found| (found, width)),
+                    unreadable: ragged.get(&row).map(|&p| line_problem(p, names)),
                 }
             })
             .collect();
@@ -703,11 +815,13 @@ fn row_count_hint(path: &Path) -> Option<u64> {
 pub async fn find_decision<S: Store>(
     store: &S,
     decision_id: &str,
-) -> Result<Option<DecisionRecord>, String> {
+) -> Result<Option<DecisionRecord>, LookupError> {
     let Some((batch_hex, row)) = decision_id
         .strip_prefix("dec_")
         .and_then(|rest| rest.split_once('_'))
         .and_then(|(b, r)| Some((b, r.parse::<u64>().ok()?)))
+        // Only the id this engine writes (no `007`, no `+7`).
+        .filter(|&(b, r)| row::batch_decision_id(b, r) == decision_id)
     else {
         return Ok(None);
     };
@@ -715,12 +829,12 @@ pub async fn find_decision<S: Store>(
     let Some(batch) = store
         .get_batch(&batch_id)
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| LookupError::Unavailable(e.to_string()))?
     else {
         return Ok(None);
     };
     if batch.status != "finished" {
-        return Err(format!(
+        return Err(LookupError::NotFinished(format!(
             "batch {batch_id} did not finish ({}{}); its traces are incomplete",
             batch.status,
             if batch.failure.is_empty() {
@@ -728,29 +842,34 @@ pub async fn find_decision<S: Store>(
             } else {
                 format!(": {}", batch.failure)
             }
-        ));
+        )));
     }
     if row == 0 || row > batch.rows {
         return Ok(None);
     }
-    let line = traces::read_line(
-        Path::new(&batch.trace_file),
-        &batch.frame_first_rows,
-        &batch.frame_offsets,
-        row,
-    )?;
+    let (path, first_rows, offsets) = (
+        PathBuf::from(&batch.trace_file),
+        batch.frame_first_rows.clone(),
+        batch.frame_offsets.clone(),
+    );
+    // File reading and decompression off the async runtime.
+    let line =
+        tokio::task::spawn_blocking(move || traces::read_line(&path, &first_rows, &offsets, row))
+            .await
+            .map_err(|e| LookupError::Unavailable(e.to_string()))?
+            .map_err(LookupError::Damaged)?;
     let Some(decision) = line.decision else {
         return Ok(None);
     };
     if decision.decision_id != decision_id {
-        return Err(format!(
+        return Err(LookupError::Damaged(format!(
             "the trace file {} holds {} at row {row}, not {decision_id}",
             batch.trace_file, decision.decision_id
-        ));
+        )));
     }
-    let request = line
-        .request
-        .ok_or_else(|| format!("row {row} of {} has no request", batch.trace_file))?;
+    let request = line.request.ok_or_else(|| {
+        LookupError::Damaged(format!("row {row} of {} has no request", batch.trace_file))
+    })?;
     Ok(Some(DecisionRecord {
         decision_id: decision.decision_id.clone(),
         institution: decision.institution.clone(),
@@ -766,6 +885,20 @@ pub async fn find_decision<S: Store>(
     }))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> Result<String, String> {
-    serde_json::to_string(value).map_err(|e| e.to_string())
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, LookupError> {
+    serde_json::to_string(value).map_err(|e| LookupError::Damaged(e.to_string()))
+}
+
+/// Why a batch decision could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    /// The batch has not finished (or failed): its traces are incomplete.
+    #[error("{0}")]
+    NotFinished(String),
+    /// The trace file is missing, unreadable or does not hold the decision.
+    #[error("{0}")]
+    Damaged(String),
+    /// The store could not be read.
+    #[error("{0}")]
+    Unavailable(String),
 }

@@ -24,8 +24,9 @@ pub struct RowCells<'a> {
     pub features: Vec<(usize, Option<&'a str>)>,
     /// Set when an earlier row carried the same household id.
     pub duplicate_of: Option<u64>,
-    /// (fields found, fields in the header) when they differ.
-    pub ragged: Option<(usize, usize)>,
+    /// Why the line cannot be read as a row at all (see
+    /// [`super::input::line_problems`]).
+    pub unreadable: Option<FieldError>,
 }
 
 /// What the output, the summary and the report need of a decided row.
@@ -128,19 +129,9 @@ fn decide(
     village_code: &str,
 ) -> (Option<Request>, Result<Decision, Vec<FieldError>>) {
     let mut errors = Vec::new();
-    if let Some((found, expected)) = cells.ragged {
+    if let Some(problem) = &cells.unreadable {
         // Which value belongs to which column is unknown: nothing is read.
-        errors.push(FieldError {
-            field: "row".to_string(),
-            message: if found == 0 {
-                format!("is an empty line: expected {expected} values, one per column")
-            } else {
-                format!(
-                    "has {found} fields where the header has {expected}: expected one value per column (a line cut short, or a comma in an unquoted value?)"
-                )
-            },
-        });
-        return (None, Err(errors));
+        return (None, Err(vec![problem.clone()]));
     }
     if village_code.is_empty() {
         errors.push(FieldError {

@@ -49,16 +49,20 @@ pub struct TraceWriter {
     length: u64,
     first_rows: Vec<u64>,
     offsets: Vec<u64>,
+    sha256: sha2::Sha256,
 }
 
 impl TraceWriter {
+    /// Creates a new file (never an existing one).
     pub fn create(path: &Path) -> std::io::Result<TraceWriter> {
+        let file = File::options().write(true).create_new(true).open(path)?;
         Ok(TraceWriter {
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(1 << 20, File::create(path)?),
+            file: BufWriter::with_capacity(1 << 20, file),
             length: 0,
             first_rows: Vec::new(),
             offsets: Vec::new(),
+            sha256: sha2::Sha256::default(),
         })
     }
 
@@ -69,6 +73,7 @@ impl TraceWriter {
     /// Appends the frame holding rows from `first_row` on.
     pub fn append(&mut self, first_row: u64, frame: &[u8]) -> std::io::Result<()> {
         self.file.write_all(frame)?;
+        sha2::Digest::update(&mut self.sha256, frame);
         self.first_rows.push(first_row);
         self.offsets.push(self.length);
         self.length += frame.len() as u64;
@@ -76,12 +81,13 @@ impl TraceWriter {
     }
 
     /// Makes the file durable; returns the frame index (first rows, and
-    /// offsets followed by the length).
-    pub fn finish(mut self) -> std::io::Result<(Vec<u64>, Vec<u64>)> {
+    /// offsets followed by the length) and the file's sha256 (`sha256:<hex>`).
+    pub fn finish(mut self) -> std::io::Result<(Vec<u64>, Vec<u64>, String)> {
         self.file.flush()?;
         self.file.get_ref().sync_all()?;
         self.offsets.push(self.length);
-        Ok((self.first_rows, self.offsets))
+        let digest = hex::encode(sha2::Digest::finalize(self.sha256));
+        Ok((self.first_rows, self.offsets, format!("sha256:{digest}")))
     }
 }
 

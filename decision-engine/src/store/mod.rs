@@ -110,6 +110,9 @@ pub struct BatchRecord {
     /// The decisions with their traces: JSON lines, one a row, in zstd
     /// frames (see `batch::traces`).
     pub trace_file: String,
+    /// sha256 of the whole trace file (`sha256:<hex>`), to check it later.
+    #[serde(default)]
+    pub trace_sha256: String,
     /// The first row of every frame.
     pub frame_first_rows: Vec<u64>,
     /// Byte offset of every frame in the trace file, then the file's length.
