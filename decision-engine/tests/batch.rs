@@ -906,3 +906,83 @@ H3,V1,42,68000.00,false,"
         ("4", "row")
     );
 }
+
+#[test]
+fn an_interrupted_run_is_recorded_as_failed_and_leaves_no_files() {
+    use decision_engine::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    // The village twenty times over, with ids made unique: long enough to
+    // be stopped half way.
+    let text = std::fs::read_to_string(village()).unwrap();
+    let mut lines = text.lines();
+    let mut big = lines.next().unwrap().to_string() + "\n";
+    let rows: Vec<&str> = lines.collect();
+    for copy in 0..20 {
+        for row in &rows {
+            big.push_str(&format!("C{copy}{row}\n"));
+        }
+    }
+    let input = dir.path().join("county.csv");
+    std::fs::write(&input, big).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .arg("batch")
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(dir.path().join("out.parquet"))
+        .args([
+            "--institution",
+            INSTITUTION,
+            "--chunk-rows",
+            "256",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until it is writing, then stop it.
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(dir.path()).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".partial")
+    }) {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the run never started writing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("interrupted after"), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        left.iter().all(|f| f == "county.csv" || f == "data"),
+        "no output, errors, trace or partial file is left: {left:?}"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let store =
+        decision_engine::store::sqlite::SqliteStore::open(&dir.path().join("data")).unwrap();
+    let id = stderr
+        .split_whitespace()
+        .find(|w| w.starts_with("bat_"))
+        .expect("the failure names the batch");
+    let record = runtime.block_on(store.get_batch(id)).unwrap().unwrap();
+    assert_eq!(record.status, "failed");
+    assert!(record.failure.contains("interrupted"), "{}", record.failure);
+}

@@ -413,9 +413,15 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
             for tmp in [&files.output_tmp, &files.errors_tmp, &files.traces_tmp] {
                 let _ = std::fs::remove_file(tmp);
             }
+            let batch_id = record.batch_id.clone();
             let _ = runtime.block_on(store.put_batch(record));
             store.close();
-            Err(e)
+            Err(match e {
+                BatchError::Failed(m) => {
+                    BatchError::Failed(format!("batch {batch_id} failed (recorded as failed): {m}"))
+                }
+                other => other,
+            })
         }
     }
 }
@@ -590,13 +596,28 @@ fn execute(
             .map_err(failed("cannot start the writer thread"))?
     };
 
+    // Ctrl-C or SIGTERM stops the run between chunks; it then ends like
+    // any failed run: recorded as failed, partial files removed.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut handlers = Vec::new();
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Ok(id) = signal_hook::flag::register(signal, interrupted.clone()) {
+            handlers.push(id);
+        }
+    }
     let cx = Context {
         policy,
         institution: &config.institution,
         product: &config.product,
         batch_hex,
     };
-    let evaluated = evaluate_chunks(&cx, (columns, ragged, names), chunk_rx, done_tx);
+    let evaluated = evaluate_chunks(
+        &cx,
+        (columns, ragged, names),
+        chunk_rx,
+        done_tx,
+        &interrupted,
+    );
     // The writer ends when the evaluated chunks end; the reader when the
     // file ends or nobody listens.
     let written = writer
@@ -606,6 +627,9 @@ fn execute(
         .join()
         .map_err(|_| BatchError::Failed("the reader thread panicked".into()))?;
     progress.finish_and_clear();
+    for id in handlers {
+        signal_hook::low_level::unregister(id);
+    }
     read.map_err(|e| BatchError::Failed(format!("cannot read {}: {e}", config.input.display())))?;
     evaluated?;
     written
@@ -628,12 +652,19 @@ fn evaluate_chunks(
     (columns, ragged, names): (&columns::Columns, &Ragged, &[String]),
     chunks: Receiver<polars::prelude::DataFrame>,
     done: std::sync::mpsc::SyncSender<Evaluated>,
+    interrupted: &std::sync::atomic::AtomicBool,
 ) -> Result<(), BatchError> {
     // Household ids seen so far, by a 128-bit digest: 24 bytes a household
     // instead of the id itself (two ids sharing a digest: ~1e-26 odds).
     let mut seen: std::collections::HashMap<u128, u64> = std::collections::HashMap::new();
     let mut next_row: u64 = 1;
     for df in chunks {
+        if interrupted.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(BatchError::Failed(format!(
+                "interrupted after {} rows; nothing of this run is kept but its record (status failed)",
+                next_row - 1
+            )));
+        }
         let cells = input::text_columns(&df).map_err(failed("cannot read a chunk"))?;
         let height = df.height();
         let rows: Vec<RowCells> = (0..height)
