@@ -148,6 +148,21 @@ fn online_request(row: &BTreeMap<String, String>) -> Request {
     }
 }
 
+/// `decision-engine explain ID` in English, which must succeed.
+fn explain(dir: &Path, decision_id: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", decision_id, "--lang", "en", "--data-dir"])
+        .arg(dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn batch_id(run: &Run) -> String {
     let id = run.stdout.trim().to_string();
     assert!(id.starts_with("bat_"), "{}{}", run.stdout, run.stderr);
@@ -256,17 +271,7 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
 
     // explain finds a batch decision through the store, like an online one.
     let decision_id = &output[450]["decision_id"];
-    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-        .args(["explain", decision_id, "--lang", "en", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = explain(dir.path(), decision_id);
     assert!(text.contains(&format!("Decision {decision_id}")), "{text}");
     assert!(
         text.contains(&format!("request {}", input[450]["household_id"])),
@@ -522,6 +527,10 @@ fn ragged_and_empty_lines_are_error_rows_in_their_place() {
         )
     };
     let empty = "is an empty line: expected 5 values, one per column";
+    // The line in the file: H3 (row 5) is on line 6; rows after H4's
+    // quoted line break are one line further down.
+    let lines: Vec<&str> = errors.iter().map(|e| e["line"].as_str()).collect();
+    assert_eq!(lines, ["3", "4", "5", "6", "9"]);
     assert_eq!(
         got,
         [
@@ -829,17 +838,8 @@ fn a_second_run_to_the_same_output_keeps_the_first_runs_traces() {
 
     // The first run's decision is still explained from its own trace file.
     let decision_id = &first_rows[7]["decision_id"];
-    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-        .args(["explain", decision_id, "--lang", "en", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("Decision {decision_id}")));
+    let text = explain(dir.path(), decision_id);
+    assert!(text.contains(&format!("Decision {decision_id}")), "{text}");
 
     // The batch record holds the trace file's hash, the versions and the counts.
     let runtime = tokio::runtime::Builder::new_current_thread()

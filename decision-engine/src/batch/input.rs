@@ -128,12 +128,36 @@ pub enum LineProblem {
     NotUtf8(usize),
 }
 
+/// What the pre-scan of a CSV file found: rows that cannot be read as rows,
+/// and where each row starts in the file.
+#[derive(Clone, Debug, Default)]
+pub struct Lines {
+    pub problems: std::collections::HashMap<u64, LineProblem>,
+    /// (first row, extra lines before it): a quoted line break moves every
+    /// later row one line further down.
+    shifts: Vec<(u64, u64)>,
+    csv: bool,
+}
+
+impl Lines {
+    /// The file line (the header is line 1) where `row` starts; `None` for
+    /// Parquet.
+    pub fn line_of(&self, row: u64) -> Option<u64> {
+        if !self.csv {
+            return None;
+        }
+        let i = self.shifts.partition_point(|&(first, _)| first <= row);
+        let shift = i.checked_sub(1).map_or(0, |i| self.shifts[i].1);
+        Some(row + 1 + shift)
+    }
+}
+
 /// CSV rows (1 = the first after the header) that cannot be read as a row
 /// of the header's columns. polars pads short lines with nulls, cuts long
 /// ones and replaces bytes that are not UTF-8, so these are found here, in
 /// one quick pass with the csv crate (same RFC 4180 quoting, rows ended by
 /// `\n` as polars ends them), and refused row by row.
-pub fn line_problems(path: &Path) -> Result<std::collections::HashMap<u64, LineProblem>, String> {
+pub fn line_problems(path: &Path) -> Result<Lines, String> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -162,6 +186,7 @@ pub fn line_problems(path: &Path) -> Result<std::collections::HashMap<u64, LineP
     // The line the reader stands on after the previous record.
     let mut previous_end = reader.position().line();
     let mut ragged = std::collections::HashMap::new();
+    let (mut shift, mut shifts) = (0u64, Vec::new());
     let mut record = csv::ByteRecord::new();
     let mut row = 0u64;
     loop {
@@ -192,9 +217,17 @@ pub fn line_problems(path: &Path) -> Result<std::collections::HashMap<u64, LineP
                     ragged.insert(row, LineProblem::NotUtf8(column));
                 }
                 previous_end = end.line();
+                if breaks > 0 {
+                    shift += breaks;
+                    shifts.push((row + 1, shift));
+                }
             }
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         }
     }
-    Ok(ragged)
+    Ok(Lines {
+        problems: ragged,
+        shifts,
+        csv: true,
+    })
 }

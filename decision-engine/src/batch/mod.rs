@@ -293,9 +293,9 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
     if !inexact.is_empty() {
         return Err(refuse(config, inexact));
     }
-    let ragged = match input_format {
+    let lines = match input_format {
         FileFormat::Csv => input::line_problems(&config.input).map_err(BatchError::Failed)?,
-        FileFormat::Parquet => Default::default(),
+        FileFormat::Parquet => input::Lines::default(),
     };
     let names = input.columns.clone();
 
@@ -351,7 +351,7 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
     let result = execute(
         config,
         input,
-        (&columns, &ragged, &names),
+        (&columns, &lines, &names),
         &policy,
         &batch_hex,
         output_format,
@@ -484,7 +484,7 @@ fn refuse(config: &BatchConfig, errors: Vec<FieldError>) -> BatchError {
     let write = || -> std::io::Result<()> {
         let mut w = output::ErrorsWriter::create(&config.errors_path())?;
         for e in &errors {
-            w.write(None, "", &e.field, &e.message)?;
+            w.write(None, None, "", &e.field, &e.message)?;
         }
         w.finish()
     };
@@ -517,9 +517,6 @@ struct Evaluated {
 /// First rows, offsets, and the trace file's sha256.
 type FrameIndex = (Vec<u64>, Vec<u64>, String);
 
-/// CSV rows that cannot be read as rows: row -> what is wrong.
-type Ragged = std::collections::HashMap<u64, input::LineProblem>;
-
 /// The error row of a line that cannot be read as a row.
 fn line_problem(problem: input::LineProblem, names: &[String]) -> FieldError {
     let expected = names.len();
@@ -548,7 +545,7 @@ type Frame = (Vec<RowResult>, u64, Vec<u8>);
 fn execute(
     config: &BatchConfig,
     input: input::Input,
-    (columns, ragged, names): (&columns::Columns, &Ragged, &[String]),
+    (columns, lines, names): (&columns::Columns, &input::Lines, &[String]),
     policy: &Policy,
     batch_hex: &str,
     output_format: FileFormat,
@@ -579,6 +576,7 @@ fn execute(
         let output_tmp = files.output_tmp.clone();
         let errors_tmp = files.errors_tmp.clone();
         let traces_tmp = files.traces_tmp.clone();
+        let lines = lines.clone();
         std::thread::Builder::new()
             .name("batch-writer".into())
             .spawn(move || {
@@ -588,6 +586,7 @@ fn execute(
                     output_format,
                     &errors_tmp,
                     &traces_tmp,
+                    &lines,
                     summary::Summary::new(grades),
                     (ruleset_version, scorecard_version),
                     progress,
@@ -613,7 +612,7 @@ fn execute(
     };
     let evaluated = evaluate_chunks(
         &cx,
-        (columns, ragged, names),
+        (columns, lines, names),
         chunk_rx,
         done_tx,
         &interrupted,
@@ -649,7 +648,7 @@ fn move_into_place(tmp: &Path, path: &Path) -> Result<(), BatchError> {
 /// trace frames, and hands each chunk on in order.
 fn evaluate_chunks(
     cx: &Context,
-    (columns, ragged, names): (&columns::Columns, &Ragged, &[String]),
+    (columns, lines, names): (&columns::Columns, &input::Lines, &[String]),
     chunks: Receiver<polars::prelude::DataFrame>,
     done: std::sync::mpsc::SyncSender<Evaluated>,
     interrupted: &std::sync::atomic::AtomicBool,
@@ -691,7 +690,7 @@ fn evaluate_chunks(
                         .map(|&(position, feature)| (feature, cells[position][i]))
                         .collect(),
                     duplicate_of,
-                    unreadable: ragged.get(&row).map(|&p| line_problem(p, names)),
+                    unreadable: lines.problems.get(&row).map(|&p| line_problem(p, names)),
                 }
             })
             .collect();
@@ -746,6 +745,7 @@ fn write_results(
     output_format: FileFormat,
     errors: &Path,
     traces: &Path,
+    lines: &input::Lines,
     mut summary: summary::Summary,
     (ruleset_version, scorecard_version): (String, String),
     progress: indicatif::ProgressBar,
@@ -771,7 +771,13 @@ fn write_results(
             if let Err(problems) = &r.result {
                 for p in problems {
                     error_lines
-                        .write(Some(r.row), &r.household_id, &p.field, &p.message)
+                        .write(
+                            Some(r.row),
+                            lines.line_of(r.row),
+                            &r.household_id,
+                            &p.field,
+                            &p.message,
+                        )
                         .map_err(failed("cannot write the errors file"))?;
                 }
             }

@@ -1,6 +1,6 @@
 //! The decisions file (Parquet or CSV, one row per input row, in input
 //! order, every value a string as on the wire) and the errors file (CSV: row,
-//! household, field, message).
+//! line, household, field, message).
 
 use std::fs::File;
 use std::path::Path;
@@ -180,22 +180,26 @@ impl ErrorsWriter {
     pub fn create(path: &Path) -> std::io::Result<ErrorsWriter> {
         let mut writer = csv::Writer::from_writer(File::create(path)?);
         writer
-            .write_record(["row", "household_id", "field", "message"])
+            .write_record(["row", "line", "household_id", "field", "message"])
             .map_err(std::io::Error::other)?;
         Ok(ErrorsWriter { writer, lines: 0 })
     }
 
+    /// `row` counts households (1 = the first); `line` is the CSV line it
+    /// starts on (the header is line 1), as an editor or spreadsheet shows.
     pub fn write(
         &mut self,
         row: Option<u64>,
+        line: Option<u64>,
         household_id: &str,
         field: &str,
         message: &str,
     ) -> std::io::Result<()> {
         self.lines += 1;
-        let row = row.map(|r| r.to_string()).unwrap_or_default();
+        let text = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+        let (row, line) = (text(row), text(line));
         self.writer
-            .write_record([row.as_str(), household_id, field, message])
+            .write_record([row.as_str(), line.as_str(), household_id, field, message])
             .map_err(std::io::Error::other)
     }
 
