@@ -723,6 +723,7 @@ fn the_summary_matches_the_output_rows_and_the_report_stands_alone() {
             .filter(|l| *l > Decimal::ZERO)
             .collect();
         let total: Decimal = offered.iter().sum();
+        assert_eq!(s["offered"], offered.len().to_string());
         assert_eq!(dec(&s["total_limit"]), total);
         assert_eq!(
             dec(&s["mean_limit"]),

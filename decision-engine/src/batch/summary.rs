@@ -162,6 +162,7 @@ impl Summary {
             "refer_rate",
             "decline_rate",
             "error_rate",
+            "offered",
             "total_limit",
             "mean_limit",
         ]
@@ -186,6 +187,7 @@ impl Summary {
             t.share(t.referred).to_string(),
             t.share(t.declined).to_string(),
             t.share(t.errors).to_string(),
+            t.offered.to_string(),
             t.total_limit.to_string(),
             t.mean_limit().to_string(),
         ];
