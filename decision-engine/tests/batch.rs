@@ -987,3 +987,37 @@ fn an_interrupted_run_is_recorded_as_failed_and_leaves_no_files() {
     assert_eq!(record.status, "failed");
     assert!(record.failure.contains("interrupted"), "{}", record.failure);
 }
+
+#[test]
+fn an_excel_csv_with_a_byte_order_mark_and_crlf_lines_is_read_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("excel.csv");
+    // What Excel's "CSV UTF-8" writes: a BOM and CRLF line ends.
+    let text = std::fs::read_to_string(village()).unwrap();
+    let mut bytes = vec![0xef, 0xbb, 0xbf];
+    for line in text.lines() {
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    std::fs::write(&input, bytes).unwrap();
+    let plain = batch(dir.path(), &village(), "plain.csv", &["--quiet"]);
+    let excel = batch(dir.path(), &input, "excel-out.csv", &["--quiet"]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert_eq!(excel.code, 0, "{}", excel.stderr);
+    let a = read_output(&dir.path().join("plain.csv"));
+    let b = read_output(&dir.path().join("excel-out.csv"));
+    assert_eq!(a.len(), 600);
+    for (x, y) in a.iter().zip(&b) {
+        for column in [
+            "household_id",
+            "village_code",
+            "decision",
+            "score",
+            "limit",
+            "annual_rate",
+            "reason_codes",
+        ] {
+            assert_eq!(x[column], y[column], "{column} of {}", x["household_id"]);
+        }
+    }
+}
