@@ -320,6 +320,7 @@ fn parquet_input_and_csv_output_give_the_same_decisions() {
     let a = read_output(&dir.path().join("from-csv.csv"));
     let b = read_output(&dir.path().join("from-parquet.csv"));
     assert_eq!(a.len(), 600);
+    assert_eq!(b.len(), 600);
     for (x, y) in a.iter().zip(&b) {
         for column in [
             "household_id",
@@ -912,13 +913,13 @@ H3,V1,42,68000.00,false,"
 fn an_interrupted_run_is_recorded_as_failed_and_leaves_no_files() {
     use decision_engine::store::Store;
     let dir = tempfile::tempdir().unwrap();
-    // The village twenty times over, with ids made unique: long enough to
-    // be stopped half way.
+    // The village forty times over, with ids made unique: long enough to
+    // be stopped half way (the signal handlers exist before any file).
     let text = std::fs::read_to_string(village()).unwrap();
     let mut lines = text.lines();
     let mut big = lines.next().unwrap().to_string() + "\n";
     let rows: Vec<&str> = lines.collect();
-    for copy in 0..20 {
+    for copy in 0..40 {
         for row in &rows {
             big.push_str(&format!("C{copy}{row}\n"));
         }
@@ -1007,6 +1008,7 @@ fn an_excel_csv_with_a_byte_order_mark_and_crlf_lines_is_read_as_written() {
     let a = read_output(&dir.path().join("plain.csv"));
     let b = read_output(&dir.path().join("excel-out.csv"));
     assert_eq!(a.len(), 600);
+    assert_eq!(b.len(), 600);
     for (x, y) in a.iter().zip(&b) {
         for column in [
             "household_id",
@@ -1020,4 +1022,73 @@ fn an_excel_csv_with_a_byte_order_mark_and_crlf_lines_is_read_as_written() {
             assert_eq!(x[column], y[column], "{column} of {}", x["household_id"]);
         }
     }
+}
+
+#[test]
+fn outputs_that_would_overwrite_the_input_or_each_other_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let input = dir.path().join("in.csv");
+    std::fs::copy(village(), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    // The input reached through `sub/..`, and the summary on the report.
+    let run = batch(
+        dir.path(),
+        &input,
+        "sub/../in.csv",
+        &[
+            "--quiet",
+            "--summary",
+            dir.path().join("same.html").to_str().unwrap(),
+            "--report",
+            dir.path().join("same.html").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--output: "), "{}", run.stderr);
+    assert!(run.stderr.contains("is the input file"), "{}", run.stderr);
+    assert!(run.stderr.contains("--report: "), "{}", run.stderr);
+    assert!(run.stderr.contains("is also --summary"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input is untouched"
+    );
+    assert!(!dir.path().join("same.html").exists());
+}
+
+#[test]
+fn crlf_and_trailing_empty_lines_are_reported_as_empty_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("crlf.csv");
+    std::fs::write(
+        &input,
+        "household_id,village_code,age,annual_net_income,bureau_has_record\r\n\
+         H1,V1,42,68000.00,false\r\n\
+         \r\n\
+         H2,V1,42,68000.00,false\r\n\
+         \n\
+         \n",
+    )
+    .unwrap();
+    let run = batch(dir.path(), &input, "out.csv", &["--quiet"]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let out = read_output(&dir.path().join("out.csv"));
+    let ids: Vec<&str> = out.iter().map(|r| r["household_id"].as_str()).collect();
+    assert_eq!(ids[..3], ["H1", "", "H2"]);
+    let errors = read_csv(&dir.path().join("out.csv.errors.csv"));
+    for e in &errors {
+        assert_eq!(e["field"], "row", "{e:?}");
+        assert_eq!(
+            e["message"],
+            "is an empty line: expected 5 values, one per column"
+        );
+    }
+    let rows: Vec<&str> = errors.iter().map(|e| e["row"].as_str()).collect();
+    assert_eq!(rows[0], "2");
+    assert_eq!(
+        rows.len(),
+        out.len() - 2,
+        "every row but H1 and H2 is an empty line"
+    );
 }

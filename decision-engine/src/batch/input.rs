@@ -209,7 +209,11 @@ pub fn line_problems(path: &Path) -> Result<Lines, String> {
                     ragged.insert(row, LineProblem::Empty);
                 }
                 row += 1;
-                if record.len() != expected {
+                let blank = record.len() == 1 && matches!(record.get(0), Some(b"" | b"\r"));
+                if blank && expected > 1 {
+                    // A CRLF file's empty line.
+                    ragged.insert(row, LineProblem::Empty);
+                } else if record.len() != expected {
                     ragged.insert(row, LineProblem::Fields(record.len()));
                 } else if let Some(column) =
                     record.iter().position(|f| std::str::from_utf8(f).is_err())
@@ -224,6 +228,11 @@ pub fn line_problems(path: &Path) -> Result<Lines, String> {
             }
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         }
+    }
+    // Empty lines at the end, which polars also reads as rows.
+    for _ in previous_end..reader.position().line() {
+        row += 1;
+        ragged.insert(row, LineProblem::Empty);
     }
     Ok(Lines {
         problems: ragged,

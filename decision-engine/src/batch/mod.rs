@@ -160,7 +160,7 @@ impl BatchConfig {
     /// Refuses outputs that would overwrite the input or each other, and a
     /// trace file that exists (traces are never overwritten).
     fn check_paths(&self, batch_id: &str) -> Result<(), Vec<FieldError>> {
-        let same = |a: &Path, b: &Path| absolute(a) == absolute(b);
+        let same = same_file;
         let mut errors = Vec::new();
         let traces = self.traces_path(batch_id);
         let mut outputs: Vec<(&str, PathBuf)> = vec![
@@ -334,6 +334,15 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         errors: 0,
         failure: String::new(),
     };
+    // Ctrl-C or SIGTERM stops the run between chunks; it then ends like
+    // any failed run: recorded as failed, partial files removed. Registered
+    // before anything of the run is written.
+    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while the run winds down ends the process at once.
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, interrupted.clone());
+        let _ = signal_hook::flag::register(signal, interrupted.clone());
+    }
     runtime
         .block_on(store.put_batch(record.clone()))
         .map_err(failed("decision store"))?;
@@ -348,16 +357,29 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         traces: config.traces_path(&batch_id),
         traces_tmp: beside(&config.traces_path(&batch_id), &partial),
     };
-    let result = execute(
-        config,
-        input,
-        (&columns, &lines, &names),
-        &policy,
-        &batch_hex,
-        output_format,
-        &files,
-        (version(2), version(3)),
-    );
+    // A panic (a bug) ends the run like any failure: recorded, no files.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        execute(
+            config,
+            input,
+            (&columns, &lines, &names),
+            &policy,
+            (&batch_hex, &interrupted),
+            output_format,
+            &files,
+            (version(2), version(3)),
+        )
+    }))
+    .unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(BatchError::Failed(format!(
+            "internal error (a bug): {what}"
+        )))
+    });
     record.finished_at = now_rfc3339();
     match result {
         Ok((summary, (first_rows, offsets, trace_sha256))) => {
@@ -373,7 +395,15 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
             // The traces first, then the record that makes them findable,
             // then the files a reader acts on.
             let finish = || -> Result<(), BatchError> {
-                move_into_place(&files.traces_tmp, &files.traces)?;
+                // A link fails if the name exists: traces are never replaced.
+                std::fs::hard_link(&files.traces_tmp, &files.traces).map_err(|e| {
+                    BatchError::Failed(format!(
+                        "cannot move {} to {}: {e}",
+                        files.traces_tmp.display(),
+                        files.traces.display()
+                    ))
+                })?;
+                let _ = std::fs::remove_file(&files.traces_tmp);
                 runtime
                     .block_on(store.put_batch(record.clone()))
                     .map_err(failed("decision store"))?;
@@ -467,6 +497,25 @@ async fn resolve(
         })
 }
 
+/// Whether two paths name one file: the same inode when both exist, else
+/// the same canonical directory and name (`..` and links resolved).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        return x.dev() == y.dev() && x.ino() == y.ino();
+    }
+    let canonical = |p: &Path| {
+        let dir = match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::canonicalize(&dir)
+            .unwrap_or(dir)
+            .join(p.file_name().unwrap_or_default())
+    };
+    canonical(a) == canonical(b)
+}
+
 fn absolute(path: &Path) -> String {
     std::path::absolute(path)
         .unwrap_or_else(|_| path.to_path_buf())
@@ -477,8 +526,17 @@ fn absolute(path: &Path) -> String {
 /// Writes the file-level problems to the errors file; nothing else is
 /// written.
 fn refuse(config: &BatchConfig, errors: Vec<FieldError>) -> BatchError {
-    if absolute(&config.errors_path()) == absolute(&config.input) {
-        // Never write over the input.
+    let errors_path = config.errors_path();
+    let mut others = vec![config.input.clone(), config.output.clone()];
+    others.extend(config.traces.clone());
+    others.extend(config.summary.clone());
+    others.extend(config.report.clone());
+    if others.iter().any(|p| same_file(p, &errors_path))
+        || errors_path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".traces.jsonl.zst"))
+    {
+        // Never write over the input or another file: stderr only.
         return BatchError::Input(errors);
     }
     let write = || -> std::io::Result<()> {
@@ -547,7 +605,7 @@ fn execute(
     input: input::Input,
     (columns, lines, names): (&columns::Columns, &input::Lines, &[String]),
     policy: &Policy,
-    batch_hex: &str,
+    (batch_hex, interrupted): (&str, &std::sync::atomic::AtomicBool),
     output_format: FileFormat,
     files: &Files,
     (ruleset_version, scorecard_version): (String, String),
@@ -595,15 +653,6 @@ fn execute(
             .map_err(failed("cannot start the writer thread"))?
     };
 
-    // Ctrl-C or SIGTERM stops the run between chunks; it then ends like
-    // any failed run: recorded as failed, partial files removed.
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut handlers = Vec::new();
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Ok(id) = signal_hook::flag::register(signal, interrupted.clone()) {
-            handlers.push(id);
-        }
-    }
     let cx = Context {
         policy,
         institution: &config.institution,
@@ -626,9 +675,6 @@ fn execute(
         .join()
         .map_err(|_| BatchError::Failed("the reader thread panicked".into()))?;
     progress.finish_and_clear();
-    for id in handlers {
-        signal_hook::low_level::unregister(id);
-    }
     read.map_err(|e| BatchError::Failed(format!("cannot read {}: {e}", config.input.display())))?;
     evaluated?;
     written
