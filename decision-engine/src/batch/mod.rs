@@ -659,13 +659,7 @@ fn execute(
         product: &config.product,
         batch_hex,
     };
-    let evaluated = evaluate_chunks(
-        &cx,
-        (columns, lines, names),
-        chunk_rx,
-        done_tx,
-        &interrupted,
-    );
+    let evaluated = evaluate_chunks(&cx, (columns, lines, names), chunk_rx, done_tx, interrupted);
     // The writer ends when the evaluated chunks end; the reader when the
     // file ends or nobody listens.
     let written = writer
