@@ -308,8 +308,8 @@ Input <code>{input}</code><br>Versions: {versions}</p>
             "错误 Errors",
             format!("{} ({}%)", t.errors, percent(t.share(t.errors))),
         ),
-        ("授信总额 Total limit (yuan)", t.total_limit.to_string()),
-        ("户均授信 Mean limit (yuan)", t.mean_limit().to_string()),
+        ("授信总额 Total limit (yuan)", grouped(t.total_limit)),
+        ("户均授信 Mean limit (yuan)", grouped(t.mean_limit())),
         ("平均利率 Mean rate", format!("{}%", percent(t.mean_rate()))),
     ] {
         let _ = write!(
@@ -344,8 +344,8 @@ Input <code>{input}</code><br>Versions: {versions}</p>
             t.declined,
             t.errors,
             percent(t.share(t.approved)),
-            t.total_limit,
-            t.mean_limit()
+            grouped(t.total_limit),
+            grouped(t.mean_limit())
         );
         for g in &summary.grade_order {
             let _ = write!(w, "<td>{}</td>", t.grades.get(g).copied().unwrap_or(0));
@@ -420,4 +420,41 @@ Input <code>{input}</code><br>Versions: {versions}</p>
 /// A share (0.6571) as a percentage (65.71).
 fn percent(share: rust_decimal::Decimal) -> rust_decimal::Decimal {
     (share * rust_decimal::Decimal::ONE_HUNDRED).normalize()
+}
+
+/// An amount with thousands separators (`279444000.5` -> `279,444,000.5`).
+fn grouped(amount: rust_decimal::Decimal) -> String {
+    let text = amount.to_string();
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (whole, fraction) = digits
+        .split_once('.')
+        .map_or((digits, None), |(w, f)| (w, Some(f)));
+    let mut out = String::with_capacity(text.len() + whole.len() / 3);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    let fraction = fraction.map(|f| format!(".{f}")).unwrap_or_default();
+    format!("{sign}{out}{fraction}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_grouped_by_thousands() {
+        let g = |s: &str| grouped(s.parse().unwrap());
+        assert_eq!(g("279444000"), "279,444,000");
+        assert_eq!(g("70602.32"), "70,602.32");
+        assert_eq!(g("999"), "999");
+        assert_eq!(g("1000"), "1,000");
+        assert_eq!(g("-1234567.5"), "-1,234,567.5");
+        assert_eq!(g("0"), "0");
+    }
 }
