@@ -43,11 +43,12 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
     let schema = &policy.schema;
     let mut slots = policy.new_slots();
     let mut invalid = Vec::new();
+    // Field names are formatted only for an error: this runs per request.
+    let field = |name: &str| format!("features.{name}");
     for (name, value) in &request.features {
-        let field = format!("features.{name}");
         let Some(&index) = schema.by_name.get(name) else {
             err(
-                field,
+                field(name),
                 format!(
                     "unknown feature; the feature schema {}@{} declares no such name",
                     schema.id, schema.version
@@ -63,7 +64,7 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
             Ok(v) => slots.set(feature.slot, v),
             Err(message) => {
                 invalid.push(index);
-                err(field, message)
+                err(field(name), message)
             }
         }
     }
@@ -71,11 +72,10 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
         if invalid.contains(&index) {
             continue;
         }
-        let field = format!("features.{}", feature.name);
         if slots.is_missing(feature.slot) {
             if feature.required {
                 err(
-                    field,
+                    field(&feature.name),
                     format!(
                         "required feature is missing: expected {}",
                         feature.expectation()
@@ -90,7 +90,7 @@ pub fn bind(policy: &Policy, request: &Request) -> Result<Slots, InputError> {
             && !matches!(slots.get(guard.slot), EValue::Boolean(true))
         {
             err(
-                field,
+                field(&feature.name),
                 format!(
                     "present, but `{}` is not true: a household without a {} record carries no such feature",
                     guard.name,
