@@ -136,10 +136,17 @@ pub struct Lines {
     /// (first row, extra lines before it): a quoted line break moves every
     /// later row one line further down.
     shifts: Vec<(u64, u64)>,
+    /// Rows polars will read (empty lines included).
+    rows: u64,
     csv: bool,
 }
 
 impl Lines {
+    /// How many rows the CSV file has; `None` for Parquet.
+    pub fn rows(&self) -> Option<u64> {
+        self.csv.then_some(self.rows)
+    }
+
     /// The file line (the header is line 1) where `row` starts; `None` for
     /// Parquet.
     pub fn line_of(&self, row: u64) -> Option<u64> {
@@ -237,6 +244,7 @@ pub fn line_problems(path: &Path) -> Result<Lines, String> {
     Ok(Lines {
         problems: ragged,
         shifts,
+        rows: row,
         csv: true,
     })
 }

@@ -69,12 +69,8 @@ pub(super) fn execute(
     files: &Files,
     (ruleset_version, scorecard_version): (String, String),
 ) -> Result<(summary::Summary, FrameIndex), BatchError> {
-    let total_hint = if config.progress {
-        row_count_hint(&config.input)
-    } else {
-        None
-    };
-    let progress = progress_bar(config.progress, total_hint);
+    // The CSV pre-scan counted the rows; a Parquet run shows a spinner.
+    let progress = progress_bar(config.progress, lines.rows());
     let chunk_rows = config.chunk_rows.max(traces::FRAME_ROWS);
 
     let (chunk_tx, chunk_rx) = sync_channel(1);
@@ -305,7 +301,7 @@ fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
     };
     let template = if total.is_some() {
-        "{elapsed_precise} [{wide_bar}] {human_pos}/~{human_len} households  {rate}  ETA {eta}"
+        "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} households  {rate}  ETA {eta}"
     } else {
         "{elapsed_precise} {spinner} {human_pos} households  {rate}"
     };
@@ -319,29 +315,4 @@ fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
         ));
     }
     bar
-}
-
-/// About how many rows the file has, for the progress bar: Parquet says;
-/// for CSV, the lines are counted (quoted line breaks would count extra).
-fn row_count_hint(path: &Path) -> Option<u64> {
-    use std::io::Read;
-    if FileFormat::of(path) == Some(FileFormat::Parquet) {
-        return None;
-    }
-    let mut file = std::fs::File::open(path).ok()?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut lines = 0u64;
-    let mut last = b'\n';
-    loop {
-        let n = file.read(&mut buf).ok()?;
-        if n == 0 {
-            break;
-        }
-        lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
-        last = buf[n - 1];
-    }
-    if last != b'\n' {
-        lines += 1;
-    }
-    Some(lines.saturating_sub(1))
 }
