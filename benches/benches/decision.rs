@@ -1,5 +1,5 @@
 //! One full decision on the shipped default policy, timed two ways in one
-//! criterion run: by this engine (`decision_engine::evaluate::evaluate`) and
+//! criterion run: by this engine (`decision_core::evaluate`) and
 //! by zen-engine (GoRules) evaluating the same policy written as a JDM
 //! decision graph, `zen/farmer-credit.json`, each with and without its trace
 //! (group `default_policy_decision`). A second group times a variant of the
@@ -22,9 +22,9 @@ use std::sync::Arc;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
-use decision_engine::evaluate::{Options, evaluate};
-use decision_engine::policy_set::{PolicySet, SHIPPED};
-use decision_engine::request::Request;
+use decision_core::Request;
+use decision_core::{Options, evaluate};
+use decision_core::{PolicySet, SHIPPED};
 use futures::executor::block_on;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -89,7 +89,7 @@ impl fmt::Display for Outcome {
 }
 
 impl Outcome {
-    fn of_engine(d: &decision_engine::decision::Decision) -> Outcome {
+    fn of_engine(d: &decision_core::Decision) -> Outcome {
         Outcome {
             decision: d.decision.as_str().to_string(),
             score: d.score,

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use decision_engine::decision::Outcome;
-use decision_engine::evaluate::{Options, evaluate};
-use decision_engine::policy_set::PolicySet;
-use decision_engine::request::Request;
-use decision_engine::validate::feature_from_cell;
+use decision_core::Outcome;
+use decision_core::PolicySet;
+use decision_core::Request;
+use decision_core::validate::feature_from_cell;
+use decision_core::{Options, evaluate};
 use village_gen::{COLUMNS, Config, Village};
 
 #[test]

@@ -1,0 +1,46 @@
+//! `decision-engine explain`: the account of a stored decision, online or
+//! batch, read from the store (no server needed).
+
+use std::path::PathBuf;
+
+use decision_service::find::{find_decision, parse_decision};
+use decision_store::SqliteStore;
+
+use super::{ExplainLang, print_explanation, runtime};
+use crate::exit::{Exit, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    decision_id: String,
+    /// The server's data directory.
+    #[arg(long, env = "DECISION_ENGINE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    #[arg(long, value_enum, default_value = "both")]
+    lang: ExplainLang,
+}
+
+pub fn run(args: Args) -> Result<Exit, Failure> {
+    if !args.data_dir.join("decisions.sqlite").exists() {
+        return Err(Failure::Other(format!(
+            "no decision store in {}",
+            args.data_dir.display()
+        )));
+    }
+    let record = runtime()?.block_on(async {
+        let store = SqliteStore::open(&args.data_dir).map_err(|e| Failure::Other(e.to_string()))?;
+        find_decision(&store, &args.decision_id)
+            .await
+            .map_err(|e| match e {
+                decision_service::ServiceError::NotFound(_) => Failure::Input(format!(
+                    "no decision with id `{}` in {}",
+                    args.decision_id,
+                    args.data_dir.display()
+                )),
+                other => Failure::lookup(other),
+            })
+    })?;
+    let decision = parse_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
+    println!("{} {}", record.recorded_at, record.decision_id);
+    print_explanation(&decision, args.lang, "");
+    Ok(Exit::Done)
+}

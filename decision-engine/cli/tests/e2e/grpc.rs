@@ -1,0 +1,614 @@
+//! The gRPC service, run as a real server process on a loopback port and
+//! called with the generated tonic client.
+
+use crate::common::Server;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use decision_core::decision::Decision;
+use decision_grpc::convert::{decision_from_proto, features_to_proto};
+use decision_grpc::pb;
+use decision_grpc::pb::decision_service_client::DecisionServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn examples() -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(repo("examples/requests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// A proto request from an example JSON file.
+fn proto_request(file: &Path, request_id: Option<&str>) -> pb::PreReviewRequest {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    pb::PreReviewRequest {
+        request_id: request_id.map_or_else(
+            || v["request_id"].as_str().unwrap().to_string(),
+            str::to_string,
+        ),
+        institution: v["institution"].as_str().unwrap().to_string(),
+        product: v["product"].as_str().unwrap().to_string(),
+        features: Some(features_to_proto(v["features"].as_object().unwrap()).unwrap()),
+        include_trace: true,
+        ..Default::default()
+    }
+}
+
+fn cli_evaluate(file: &Path) -> Decision {
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["evaluate", "--request"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn pre_review_get_and_replay_agree_with_the_cli_for_every_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    for file in examples() {
+        let name = file.file_name().unwrap().to_string_lossy().to_string();
+        let reply = client
+            .pre_review(proto_request(&file, None))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!reply.idempotent_replay);
+        let from_server = decision_from_proto(&reply).unwrap();
+        assert_eq!(from_server, cli_evaluate(&file), "{name}");
+
+        let stored = client
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: reply.decision_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let record = stored.decision.unwrap();
+        assert_eq!(decision_from_proto(&record).unwrap(), from_server, "{name}");
+        assert_eq!(record.recorded_at, reply.recorded_at);
+        let input: serde_json::Value = serde_json::from_str(&stored.request_json).unwrap();
+        let sent: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(
+            input["features"].as_object().unwrap().len(),
+            sent["features"].as_object().unwrap().len(),
+            "{name}"
+        );
+        assert!(
+            stored
+                .explanation_en
+                .contains(&format!("Decision {}", reply.decision_id))
+        );
+        assert!(
+            stored
+                .explanation_zh
+                .contains(&format!("决策 {}", reply.decision_id))
+        );
+
+        let replay = client
+            .replay(pb::ReplayRequest {
+                decision_id: reply.decision_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(replay.identical, "{name}: {:?}", replay.differences);
+        assert_eq!(
+            decision_from_proto(&replay.replayed.unwrap()).unwrap(),
+            from_server
+        );
+    }
+    let missing = client
+        .get_decision(pb::GetDecisionRequest {
+            decision_id: "dec_nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound);
+    assert_eq!(missing.message(), "no decision with id `dec_nope`");
+}
+
+#[tokio::test]
+async fn health_reports_serving_and_reflection_lists_the_service() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut health = HealthClient::new(server.channel().await);
+    for service in ["", "decision.v1.DecisionService"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("expected a service list, got {response:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.contains(&"decision.v1.DecisionService".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&"grpc.health.v1.Health".to_string()),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_stored_decision_and_a_changed_request_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    let file = repo("examples/requests/02-grade-aa.json");
+    let first = client
+        .pre_review(proto_request(&file, Some("IDEM-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = client
+        .pre_review(proto_request(&file, Some("IDEM-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.idempotent_replay);
+    assert!(second.idempotent_replay);
+    assert_eq!(
+        second.recorded_at, first.recorded_at,
+        "the stored decision, not a new one"
+    );
+    assert_eq!(
+        decision_from_proto(&second).unwrap(),
+        decision_from_proto(&first).unwrap()
+    );
+
+    let mut changed = proto_request(&file, Some("IDEM-1"));
+    changed
+        .features
+        .as_mut()
+        .unwrap()
+        .household
+        .as_mut()
+        .unwrap()
+        .age = Some(39);
+    let refused = client.pre_review(changed).await.unwrap_err();
+    assert_eq!(refused.code(), Code::AlreadyExists);
+    assert_eq!(
+        refused.message(),
+        format!(
+            "request_id `IDEM-1` was already used for institution HB-JINGSHAN and product FARMER_CREDIT with different content (decision {}); use a new request_id",
+            first.decision_id
+        )
+    );
+    // A restarted server (empty cache) still knows the request from the store.
+    drop(client);
+    drop(server);
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    let third = client
+        .pre_review(proto_request(&file, Some("IDEM-1")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(third.idempotent_replay);
+    assert_eq!(third.recorded_at, first.recorded_at);
+}
+
+#[tokio::test]
+async fn invalid_input_is_refused_field_by_field_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    let mut request = proto_request(
+        &repo("examples/requests/01-clean-approve.json"),
+        Some("BAD-1"),
+    );
+    let features = request.features.as_mut().unwrap();
+    features.household.as_mut().unwrap().age = Some(130);
+    features.bureau.as_mut().unwrap().bureau_total_debt = Some("12.345".into());
+    features.extra.insert(
+        "mystery".into(),
+        pb::FeatureValue {
+            kind: Some(pb::feature_value::Kind::IntValue(1)),
+        },
+    );
+    features
+        .extra
+        .insert("broken".into(), pb::FeatureValue { kind: None });
+    let status = client.pre_review(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations: Vec<(String, String)> = status
+        .get_details_bad_request()
+        .expect("google.rpc.BadRequest details")
+        .field_violations
+        .into_iter()
+        .map(|v| (v.field, v.description))
+        .collect();
+    assert_eq!(
+        violations,
+        vec![
+            ("features.extra.broken".to_string(), "expected one of bool_value, int_value, decimal_value or string_value".to_string()),
+            ("features.bureau_total_debt".to_string(), "expected an amount in yuan with at most 2 decimal places, as a decimal string or number between 0 and 100000000, found \"12.345\"".to_string()),
+            ("features.age".to_string(), "expected an integer between 16 and 100, found 130".to_string()),
+            ("features.mystery".to_string(), "unknown feature; the feature schema farmer-features@2026.1 declares no such name".to_string()),
+        ]
+    );
+    let id = decision_core::decision::decision_id("HB-JINGSHAN", "FARMER_CREDIT", "BAD-1");
+    let lookup = client
+        .get_decision(pb::GetDecisionRequest { decision_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(lookup.code(), Code::NotFound);
+
+    let mut unknown = proto_request(
+        &repo("examples/requests/01-clean-approve.json"),
+        Some("BAD-2"),
+    );
+    unknown.product = "MORTGAGE".into();
+    let status = client.pre_review(unknown).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert_eq!(
+        status.get_details_bad_request().unwrap().field_violations[0].field,
+        "product"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_deadline_is_refused_and_nothing_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    let mut request = tonic::Request::new(proto_request(
+        &repo("examples/requests/01-clean-approve.json"),
+        Some("LATE-1"),
+    ));
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "0n".parse().unwrap());
+    let status = client.pre_review(request).await.unwrap_err();
+    // tonic's transport enforces `grpc-timeout` around the handler and
+    // reports an expired one as CANCELLED "Timeout expired"; a client with
+    // its own deadline reports DEADLINE_EXCEEDED locally either way.
+    assert!(
+        matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded),
+        "{status:?}"
+    );
+    let id = decision_core::decision::decision_id("HB-JINGSHAN", "FARMER_CREDIT", "LATE-1");
+    let lookup = client
+        .get_decision(pb::GetDecisionRequest { decision_id: id })
+        .await
+        .unwrap_err();
+    assert_eq!(lookup.code(), Code::NotFound);
+    // A generous deadline is met.
+    let mut request = tonic::Request::new(proto_request(
+        &repo("examples/requests/01-clean-approve.json"),
+        Some("ONTIME-1"),
+    ));
+    request.set_timeout(Duration::from_secs(10));
+    assert!(client.pre_review(request).await.is_ok());
+}
+
+#[tokio::test]
+async fn beyond_the_in_flight_limit_requests_are_refused_not_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-in-flight", "1"]);
+    let channel = server.channel().await;
+    let file = repo("examples/requests/01-clean-approve.json");
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let mut client = DecisionServiceClient::new(channel.clone());
+        let request = proto_request(&file, Some(&format!("LOAD-{i}")));
+        tasks.push(tokio::spawn(
+            async move { client.pre_review(request).await },
+        ));
+    }
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(s) => {
+                assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+                assert_eq!(
+                    s.message(),
+                    "the server is evaluating its limit of 1 requests; retry with backoff"
+                );
+                refused += 1;
+            }
+        }
+    }
+    assert!(ok > 0 && refused > 0, "ok {ok}, refused {refused}");
+}
+
+#[tokio::test]
+async fn oversized_messages_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--max-message-bytes", "4096"]);
+    let mut client = server.client().await;
+    let mut request = proto_request(
+        &repo("examples/requests/01-clean-approve.json"),
+        Some("BIG-1"),
+    );
+    request
+        .features
+        .as_mut()
+        .unwrap()
+        .household
+        .as_mut()
+        .unwrap()
+        .main_crop = Some("x".repeat(8192));
+    let status = client.pre_review(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let channel = server.channel().await;
+    let file = repo("examples/requests/03-grade-a-new-to-bank.json");
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let mut client = DecisionServiceClient::new(channel.clone());
+        let request = proto_request(&file, Some(&format!("TERM-{i}")));
+        tasks.push(tokio::spawn(
+            async move { client.pre_review(request).await },
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let s = server.terminate();
+        (s, server)
+    })
+    .await
+    .unwrap();
+    assert!(status.0.success(), "exit status {:?}", status.0);
+    let mut answered = Vec::new();
+    for t in tasks {
+        if let Ok(reply) = t.await.unwrap() {
+            answered.push(reply.into_inner());
+        }
+    }
+    // Every answered request is stored.
+    let server = Server::start(dir.path(), &[]);
+    let mut client = server.client().await;
+    for reply in answered {
+        let stored = client
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: reply.decision_id.clone(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            decision_from_proto(&stored.into_inner().decision.unwrap()).unwrap(),
+            decision_from_proto(&reply).unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_every_decision_a_client_received_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let channel = server.channel().await;
+    let files = examples();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for worker in 0..16 {
+        let mut client = DecisionServiceClient::new(channel.clone());
+        let files = files.clone();
+        let received = received.clone();
+        tasks.push(tokio::spawn(async move {
+            // Bounded: stops at the first failure (the kill) or after 2,000 calls.
+            for i in 0..2000 {
+                let file = &files[(worker + i) % files.len()];
+                let request = proto_request(file, Some(&format!("CRASH-{worker}-{i}")));
+                match client.pre_review(request).await {
+                    Ok(reply) => received.lock().unwrap().push(reply.into_inner()),
+                    Err(_) => break,
+                }
+            }
+        }));
+    }
+    // Let the load run, then kill -9 mid-flight.
+    for _ in 0..1500 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if received.lock().unwrap().len() >= 300 {
+            break;
+        }
+    }
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let received = std::mem::take(&mut *received.lock().unwrap());
+    assert!(received.len() >= 300);
+
+    let restarted = Server::start(dir.path(), &[]);
+    let mut client = restarted.client().await;
+    for reply in &received {
+        let stored = client
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: reply.decision_id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{} was answered but is not stored: {e}", reply.decision_id))
+            .into_inner()
+            .decision
+            .unwrap();
+        assert_eq!(
+            decision_from_proto(&stored).unwrap(),
+            decision_from_proto(reply).unwrap()
+        );
+        assert_eq!(stored.recorded_at, reply.recorded_at);
+    }
+}
+
+#[tokio::test]
+async fn explain_prints_a_stored_decision_and_metrics_count_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A free port for the metrics listener.
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let mut server = Server::start(dir.path(), &["--metrics-listen", &metrics]);
+    let mut client = server.client().await;
+    let reply = client
+        .pre_review(proto_request(
+            &repo("examples/requests/05-grade-c-decline.json"),
+            Some("EXPLAIN-1"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let scrape = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&metrics).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    })
+    .await
+    .unwrap();
+    assert!(
+        scrape.contains("decisions_total{outcome=\"DECLINE\"} 1"),
+        "{scrape}"
+    );
+    assert!(scrape.contains("pre_review_seconds_bucket"), "{scrape}");
+    assert!(
+        scrape.contains("decision_store_commit_seconds_bucket"),
+        "{scrape}"
+    );
+
+    let status = tokio::task::spawn_blocking(move || server.terminate())
+        .await
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", &reply.decision_id, "--lang", "en", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("Decision {}", reply.decision_id)),
+        "{text}"
+    );
+    assert!(
+        text.contains("Outcome: DECLINE; score 460, grade C"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[G401] Score below the approval cut-off (grade:C)"),
+        "{text}"
+    );
+    let missing = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", "dec_unknown", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        String::from_utf8(missing.stderr)
+            .unwrap()
+            .starts_with("no decision with id `dec_unknown`")
+    );
+}
+
+#[tokio::test]
+async fn tls_is_served_when_configured() {
+    use tonic::transport::{Certificate, ClientTlsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let cert_pem = generated.cert.pem();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &cert_pem).unwrap();
+    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&cert_pem))
+        .domain_name("localhost");
+    let channel = Channel::from_shared(format!("https://{}", server.addr))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = DecisionServiceClient::new(channel);
+    let reply = client
+        .pre_review(proto_request(
+            &repo("examples/requests/01-clean-approve.json"),
+            Some("TLS-1"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.decision, "APPROVE");
+    // A plaintext client gets no answer from a TLS server.
+    let mut plain = server.client().await;
+    assert!(
+        plain
+            .pre_review(proto_request(
+                &repo("examples/requests/01-clean-approve.json"),
+                Some("TLS-2")
+            ))
+            .await
+            .is_err()
+    );
+}

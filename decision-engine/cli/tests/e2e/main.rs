@@ -1,0 +1,10 @@
+//! End-to-end tests of the `decision-engine` binary, in one test binary:
+//! the command line (`cli`), the gRPC service (`grpc`), the policy registry
+//! (`registry`) and whole-village batch runs (`batch`), each against the
+//! real binary and, where needed, a real server process (`common`).
+
+mod batch;
+mod cli;
+mod common;
+mod grpc;
+mod registry;

@@ -1,0 +1,574 @@
+//! Turns policy documents into an executable [`Policy`]: every expression
+//! parsed and checked once, every name bound to a slot, every table and bin
+//! checked. An invalid set of documents is refused with every problem listed.
+
+pub mod ruleset;
+pub mod schema;
+pub mod scorecard;
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Issues, PolicyError, PolicyIssue};
+use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, Var, VarKind, VarType};
+use crate::hash::content_hash;
+use crate::model::ruleset::Layer;
+use crate::model::{RulesetDoc, SchemaDoc, ScorecardDoc};
+
+pub use ruleset::{Derived, GradeBand, Grades, LimitPolicy, PricePolicy, Rule, Step};
+pub use schema::{Feature, Schema};
+pub use scorecard::{Bin, BinTest, Characteristic, Interval, Scorecard};
+
+/// When a value becomes known in the pipeline. An expression may read only
+/// values known by its own phase: a knock-out rule cannot read `score`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Features, parameters, derived features.
+    Input = 0,
+    /// `score`, `grade` and the grade table's columns.
+    Scored = 1,
+    /// `limit`.
+    Limited = 2,
+    /// `annual_rate`.
+    Priced = 3,
+}
+
+impl Phase {
+    fn describe(phase: u8) -> &'static str {
+        match phase {
+            0 => "the input",
+            1 => "the scorecard and grade",
+            2 => "the limit policy",
+            _ => "the price policy",
+        }
+    }
+}
+
+/// Compiles an expression and checks it reads only values known by `phase`.
+pub(crate) fn compile_expr(
+    source: &str,
+    layout: &Layout,
+    expect: Expect,
+    phase: Phase,
+) -> Result<Expr, String> {
+    let expr = Expr::compile(source, layout, expect)?;
+    for &slot in expr.reads() {
+        let var = layout.var(slot);
+        if var.phase > phase as u8 {
+            return Err(format!(
+                "`{}` is not known yet here: it is computed by {}",
+                var.name,
+                Phase::describe(var.phase)
+            ));
+        }
+    }
+    Ok(expr)
+}
+
+/// A scorecard compiled on its own, without a feature schema, to score
+/// rows with it alone (e.g. to check an import against the tool's scores).
+/// Every feature may be absent; a feature with interval bins is a decimal,
+/// one with category bins is text.
+#[derive(Clone, Debug)]
+pub struct LoneScorecard {
+    pub layout: Layout,
+    pub card: Scorecard,
+}
+
+impl LoneScorecard {
+    pub fn compile(doc: &Loaded<ScorecardDoc>) -> Result<LoneScorecard, PolicyError> {
+        let mut issues = Issues::default();
+        let mut layout = Layout::default();
+        let mut add_input = |name: &str, numeric: bool, place: String| {
+            let (ty, sample) = if numeric {
+                (VarType::Decimal, EValue::Float(Num(Decimal::ONE)))
+            } else {
+                (VarType::Text, EValue::String(String::new()))
+            };
+            let var = Var {
+                name: name.into(),
+                ty,
+                kind: VarKind::Feature,
+                optional: true,
+                sample,
+                phase: Phase::Input as u8,
+            };
+            if let Err(e) = layout.add(var) {
+                issues.push(&doc.source, place, e);
+            }
+        };
+        for f in &doc.doc.fields {
+            let numeric = f.ty == crate::model::scorecard::FieldType::Decimal;
+            add_input(&f.name, numeric, format!("fields {}", f.name));
+        }
+        let mut seen: Vec<&str> = doc.doc.fields.iter().map(|f| f.name.as_str()).collect();
+        for c in &doc.doc.characteristics {
+            if seen.contains(&c.feature.as_str()) {
+                continue;
+            }
+            seen.push(&c.feature);
+            let numeric = c.bins.iter().any(|b| b.interval.is_some());
+            add_input(&c.feature, numeric, format!("characteristics {}", c.name));
+        }
+        let empty = Schema {
+            id: String::new(),
+            version: String::new(),
+            features: Vec::new(),
+            by_name: Default::default(),
+        };
+        let card = scorecard::compile(&doc.doc, &doc.source, &layout, &empty, &mut issues);
+        issues.into_result()?;
+        Ok(LoneScorecard { layout, card })
+    }
+}
+
+/// A parsed document with where it came from and its content hash.
+#[derive(Clone, Debug)]
+pub struct Loaded<T> {
+    /// The file path, or `id@version`.
+    pub source: String,
+    pub hash: String,
+    pub doc: T,
+    /// The document's JSON text as read (its hash is of this content).
+    pub text: std::sync::Arc<str>,
+}
+
+/// Any policy document.
+#[derive(Clone, Debug)]
+pub enum Document {
+    Schema(Loaded<SchemaDoc>),
+    Ruleset(Box<Loaded<RulesetDoc>>),
+    Scorecard(Loaded<ScorecardDoc>),
+}
+
+impl Document {
+    /// Parses a document from JSON text; `source` names it in errors.
+    pub fn parse(source: &str, text: &str) -> Result<Document, PolicyError> {
+        let fail = |message: String| PolicyError {
+            issues: vec![PolicyIssue {
+                document: source.to_string(),
+                place: String::new(),
+                message,
+            }],
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| fail(format!("not valid JSON: {e}")))?;
+        let hash = content_hash(&value);
+        fn typed<T: DeserializeOwned>(
+            source: &str,
+            text: &str,
+            hash: String,
+        ) -> Result<Loaded<T>, String> {
+            serde_json::from_str(text)
+                .map(|doc| Loaded {
+                    source: source.to_string(),
+                    hash,
+                    doc,
+                    text: text.into(),
+                })
+                .map_err(|e| e.to_string())
+        }
+        match value.get("kind").and_then(|k| k.as_str()) {
+            Some("feature_schema") => typed(source, text, hash).map(Document::Schema),
+            Some("ruleset") => typed(source, text, hash).map(|r| Document::Ruleset(Box::new(r))),
+            Some("scorecard") => typed(source, text, hash).map(Document::Scorecard),
+            Some(other) => Err(format!(
+                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""
+            )),
+            None => Err(
+                "missing `kind`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""
+                    .to_string(),
+            ),
+        }
+        .map_err(fail)
+    }
+
+    pub fn source(&self) -> &str {
+        match self {
+            Document::Schema(d) => &d.source,
+            Document::Ruleset(d) => &d.source,
+            Document::Scorecard(d) => &d.source,
+        }
+    }
+
+    /// The JSON text as read.
+    pub fn text(&self) -> &str {
+        match self {
+            Document::Schema(d) => &d.text,
+            Document::Ruleset(d) => &d.text,
+            Document::Scorecard(d) => &d.text,
+        }
+    }
+
+    pub fn version_ref(&self) -> VersionRef {
+        match self {
+            Document::Schema(d) => {
+                VersionRef::new("feature_schema", &d.doc.id, &d.doc.version, &d.hash)
+            }
+            Document::Ruleset(d) => VersionRef::new("ruleset", &d.doc.id, &d.doc.version, &d.hash),
+            Document::Scorecard(d) => {
+                VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash)
+            }
+        }
+    }
+}
+
+/// The exact version of one document a decision used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct VersionRef {
+    pub kind: String,
+    pub id: String,
+    pub version: String,
+    pub hash: String,
+}
+
+impl VersionRef {
+    fn new(kind: &str, id: &str, version: &str, hash: &str) -> Self {
+        VersionRef {
+            kind: kind.to_string(),
+            id: id.to_string(),
+            version: version.to_string(),
+            hash: hash.to_string(),
+        }
+    }
+}
+
+impl VersionRef {
+    /// `id@version`, as reports and batch outputs show it.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.id, self.version)
+    }
+}
+
+/// Which document of a policy a version names. [`Policy::versions`] and a
+/// decision's `versions` list them in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Slot {
+    /// The feature schema.
+    Schema,
+    /// The province red lines.
+    RedLines,
+    /// The institution's (or the province default) product ruleset.
+    Ruleset,
+    /// The scorecard.
+    Scorecard,
+}
+
+impl Slot {
+    /// Every slot, in the order of [`Policy::versions`].
+    pub const ALL: [Slot; 4] = [Slot::Schema, Slot::RedLines, Slot::Ruleset, Slot::Scorecard];
+
+    /// The slots an activation or a pin may choose: red lines and the
+    /// schema are the province's.
+    pub const CHOSEN: [Slot; 2] = [Slot::Ruleset, Slot::Scorecard];
+
+    /// The position in [`Policy::versions`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The document kind the slot holds.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Slot::Schema => "feature_schema",
+            Slot::RedLines | Slot::Ruleset => "ruleset",
+            Slot::Scorecard => "scorecard",
+        }
+    }
+}
+
+/// The documents one policy run needs.
+#[derive(Clone, Copy, Debug)]
+pub struct PolicyDocuments<'a> {
+    pub schema: &'a Loaded<SchemaDoc>,
+    /// Province red lines.
+    pub province: &'a Loaded<RulesetDoc>,
+    /// The institution's (or the province default) product ruleset.
+    pub institution: &'a Loaded<RulesetDoc>,
+    pub scorecard: &'a Loaded<ScorecardDoc>,
+}
+
+/// The slots of the values the pipeline computes.
+#[derive(Clone, Copy, Debug)]
+pub struct ComputedSlots {
+    pub score: usize,
+    pub grade: usize,
+    pub limit: usize,
+    pub annual_rate: usize,
+}
+
+/// An executable policy: everything checked and prepared at load.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub product: String,
+    pub layout: Layout,
+    pub schema: Schema,
+    /// Parameter values, bound into every evaluation.
+    pub parameters: Vec<(usize, EValue)>,
+    pub derived: Vec<Derived>,
+    /// Province red lines first, then the institution's rules, in document
+    /// order.
+    pub rules: Vec<Rule>,
+    pub scorecard: Scorecard,
+    pub grades: Grades,
+    pub limit: LimitPolicy,
+    pub price: PricePolicy,
+    pub computed: ComputedSlots,
+    /// One per [`Slot`], in [`Slot::ALL`] order: schema, province ruleset,
+    /// institution ruleset, scorecard.
+    pub versions: Vec<VersionRef>,
+    /// Slots with the parameters bound: each evaluation starts from a copy.
+    template: Slots,
+}
+
+fn computed_var(
+    layout: &mut Layout,
+    name: &str,
+    ty: VarType,
+    sample: EValue,
+    phase: Phase,
+    issues: &mut Issues,
+    source: &str,
+) -> usize {
+    layout
+        .add(Var {
+            name: name.into(),
+            ty,
+            kind: VarKind::Computed,
+            optional: false,
+            sample,
+            phase: phase as u8,
+        })
+        .unwrap_or_else(|e| {
+            issues.push(
+                source,
+                "",
+                format!("{e}; `{name}` is reserved for the computed value"),
+            );
+            usize::MAX
+        })
+}
+
+impl Policy {
+    /// The version in `slot`.
+    pub fn version(&self, slot: Slot) -> &VersionRef {
+        &self.versions[slot.index()]
+    }
+
+    pub fn compile(docs: PolicyDocuments<'_>) -> Result<Policy, PolicyError> {
+        let mut issues = Issues::default();
+        let mut layout = Layout::default();
+        let (s, p, i, c) = (docs.schema, docs.province, docs.institution, docs.scorecard);
+
+        for (source, kind, expected) in [
+            (&s.source, &s.doc.kind, "feature_schema"),
+            (&p.source, &p.doc.kind, "ruleset"),
+            (&i.source, &i.doc.kind, "ruleset"),
+            (&c.source, &c.doc.kind, "scorecard"),
+        ] {
+            if kind != expected {
+                issues.push(
+                    source,
+                    "kind",
+                    format!("expected \"{expected}\", found \"{kind}\""),
+                );
+            }
+        }
+        if p.doc.layer != Layer::Province {
+            issues.push(
+                &p.source,
+                "layer",
+                "the red-line ruleset must have layer \"province\"",
+            );
+        }
+        if p.doc.grades.is_some() || p.doc.limit.is_some() || p.doc.price.is_some() {
+            issues.push(
+                &p.source,
+                "",
+                "a province ruleset holds parameters and red lines only, no grades, limit or price",
+            );
+        }
+        if i.doc.layer != Layer::Institution {
+            issues.push(
+                &i.source,
+                "layer",
+                "the product ruleset must have layer \"institution\"",
+            );
+        }
+        if let Some(card) = &i.doc.scorecard
+            && card != &c.doc.id
+        {
+            issues.push(
+                &i.source,
+                "scorecard",
+                format!(
+                    "calibrated for scorecard `{card}`, but `{}` was given",
+                    c.doc.id
+                ),
+            );
+        }
+        let product = i.doc.product.clone().unwrap_or_default();
+        if product.is_empty() {
+            issues.push(
+                &i.source,
+                "product",
+                "the product ruleset must name its product, e.g. \"FARMER_CREDIT\"",
+            );
+        }
+
+        let schema = schema::compile(&s.doc, &s.source, &mut layout, &mut issues);
+        let mut parameters = ruleset::parameters(&p.doc, &p.source, &mut layout, &mut issues, None);
+        // The institution's values come later: a tightened red line
+        // overrides the province value when the slots are filled.
+        let institution_parameters = ruleset::parameters(
+            &i.doc,
+            &i.source,
+            &mut layout,
+            &mut issues,
+            Some((&p.doc, &parameters)),
+        );
+        parameters.extend(institution_parameters);
+        let mut derived = ruleset::derived(&p.doc, &p.source, &mut layout, &mut issues);
+        derived.extend(ruleset::derived(
+            &i.doc,
+            &i.source,
+            &mut layout,
+            &mut issues,
+        ));
+
+        let first_grade = i
+            .doc
+            .grades
+            .as_ref()
+            .and_then(|g| g.rows.first())
+            .map_or("A".to_string(), |r| r.grade.clone());
+        let dec = |d: Decimal| EValue::Float(Num(d));
+        let computed = ComputedSlots {
+            score: computed_var(
+                &mut layout,
+                "score",
+                VarType::Decimal,
+                dec(Decimal::ONE),
+                Phase::Scored,
+                &mut issues,
+                &i.source,
+            ),
+            grade: computed_var(
+                &mut layout,
+                "grade",
+                VarType::Text,
+                EValue::String(first_grade),
+                Phase::Scored,
+                &mut issues,
+                &i.source,
+            ),
+            limit: computed_var(
+                &mut layout,
+                "limit",
+                VarType::Decimal,
+                dec(Decimal::ONE),
+                Phase::Limited,
+                &mut issues,
+                &i.source,
+            ),
+            annual_rate: computed_var(
+                &mut layout,
+                "annual_rate",
+                VarType::Decimal,
+                dec(Decimal::ONE),
+                Phase::Priced,
+                &mut issues,
+                &i.source,
+            ),
+        };
+        let grades = match &i.doc.grades {
+            Some(table) => ruleset::grades(table, &i.source, &mut layout, &mut issues),
+            None => {
+                issues.push(
+                    &i.source,
+                    "grades",
+                    "the product ruleset needs a grade table",
+                );
+                Grades {
+                    columns: Vec::new(),
+                    bands: Vec::new(),
+                }
+            }
+        };
+        for (n, r) in i.doc.rules.iter().enumerate() {
+            if p.doc.rules.iter().any(|red| red.id == r.id) {
+                issues.push(
+                    &i.source,
+                    format!("rules[{n}] {}", r.id),
+                    "a province red line of this id already runs first for every institution; it cannot be redefined, only added to",
+                );
+            }
+        }
+        let mut rules = ruleset::rules(&p.doc, &p.source, &layout, &mut issues);
+        rules.extend(ruleset::rules(&i.doc, &i.source, &layout, &mut issues));
+        let scorecard = scorecard::compile(&c.doc, &c.source, &layout, &schema, &mut issues);
+        let limit = match &i.doc.limit {
+            Some(l) => Some(ruleset::limit(l, &i.source, &layout, &mut issues)),
+            None => {
+                issues.push(
+                    &i.source,
+                    "limit",
+                    "the product ruleset needs a limit policy",
+                );
+                None
+            }
+        };
+        let price = match &i.doc.price {
+            Some(pr) => ruleset::price(pr, &i.source, &layout, &mut issues),
+            None => {
+                issues.push(
+                    &i.source,
+                    "price",
+                    "the product ruleset needs a price policy",
+                );
+                None
+            }
+        };
+        issues.into_result()?;
+        let (Some(limit), Some(price)) = (limit, price) else {
+            return Err(PolicyError {
+                issues: vec![PolicyIssue {
+                    document: i.source.clone(),
+                    place: String::new(),
+                    message: "the limit or price policy could not be compiled".to_string(),
+                }],
+            });
+        };
+
+        let mut template = Slots::new(layout.len());
+        for (slot, value) in &parameters {
+            template.set(*slot, value.clone());
+        }
+        Ok(Policy {
+            product,
+            schema,
+            parameters,
+            derived,
+            rules,
+            scorecard,
+            grades,
+            limit,
+            price,
+            computed,
+            versions: vec![
+                VersionRef::new("feature_schema", &s.doc.id, &s.doc.version, &s.hash),
+                VersionRef::new("ruleset", &p.doc.id, &p.doc.version, &p.hash),
+                VersionRef::new("ruleset", &i.doc.id, &i.doc.version, &i.hash),
+                VersionRef::new("scorecard", &c.doc.id, &c.doc.version, &c.hash),
+            ],
+            layout,
+            template,
+        })
+    }
+
+    /// Fresh slots for one evaluation, with the parameters bound.
+    pub fn new_slots(&self) -> Slots {
+        self.template.clone()
+    }
+}

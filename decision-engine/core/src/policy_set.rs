@@ -1,0 +1,298 @@
+//! A set of policy documents compiled into one [`Policy`] per (institution,
+//! product), and the choice of policy for a request: the institution's own
+//! ruleset for the product, else the province default (`institution: "*"`).
+//!
+//! The shipped illustrative policy is embedded in the binary, so the engine
+//! runs from anywhere with no files at hand; `--policy-dir` loads another.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
+use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
+use crate::model::ruleset::Layer;
+use crate::model::{RulesetDoc, SchemaDoc, ScorecardDoc};
+
+/// The shipped documents: (name, JSON text).
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "rulesets/feature-schema.json",
+        include_str!("../../../rulesets/feature-schema.json"),
+    ),
+    (
+        "rulesets/province-red-lines.json",
+        include_str!("../../../rulesets/province-red-lines.json"),
+    ),
+    (
+        "rulesets/farmer-credit-default.json",
+        include_str!("../../../rulesets/farmer-credit-default.json"),
+    ),
+    (
+        "scorecards/farmer-scorecard.json",
+        include_str!("../../../scorecards/farmer-scorecard.json"),
+    ),
+];
+
+/// Compiled policies, one per (institution, product).
+#[derive(Clone, Debug)]
+pub struct PolicySet {
+    /// (institution, product, policy); institution `*` is the default.
+    policies: Vec<(String, String, Arc<Policy>)>,
+    /// The documents the policies were compiled from.
+    documents: Vec<Document>,
+}
+
+impl PolicySet {
+    /// The shipped illustrative policy.
+    pub fn shipped() -> Result<PolicySet, PolicyError> {
+        let docs = SHIPPED
+            .iter()
+            .map(|(name, text)| Document::parse(name, text))
+            .collect::<Result<Vec<_>, _>>()?;
+        PolicySet::from_documents(docs)
+    }
+
+    /// Every `*.json` under `dir/rulesets` and `dir/scorecards`.
+    pub fn load_dir(dir: &Path) -> Result<PolicySet, PolicyError> {
+        PolicySet::from_documents(read_dir_documents(dir)?)
+    }
+
+    /// Compiles a set of documents: one feature schema, one province
+    /// ruleset, institution rulesets and the scorecards they name.
+    pub fn from_documents(docs: Vec<Document>) -> Result<PolicySet, PolicyError> {
+        let mut issues = Issues::default();
+        let mut schemas: Vec<&Loaded<SchemaDoc>> = Vec::new();
+        let mut provinces: Vec<&Loaded<RulesetDoc>> = Vec::new();
+        let mut institutions: Vec<&Loaded<RulesetDoc>> = Vec::new();
+        let mut scorecards: Vec<&Loaded<ScorecardDoc>> = Vec::new();
+        for d in &docs {
+            match d {
+                Document::Schema(s) => schemas.push(s),
+                Document::Ruleset(r) if r.doc.layer == Layer::Province => {
+                    provinces.push(r.as_ref())
+                }
+                Document::Ruleset(r) => institutions.push(r.as_ref()),
+                Document::Scorecard(s) => scorecards.push(s),
+            }
+        }
+        let one = |what: &str, sources: Vec<&str>, issues: &mut Issues| match sources.len() {
+            1 => true,
+            0 => {
+                issues.push("policy set", "", format!("no {what} found"));
+                false
+            }
+            _ => {
+                issues.push(
+                    "policy set",
+                    "",
+                    format!("more than one {what}: {}", sources.join(", ")),
+                );
+                false
+            }
+        };
+        let schema_ok = one(
+            "feature schema",
+            schemas.iter().map(|s| s.source.as_str()).collect(),
+            &mut issues,
+        );
+        let province_ok = one(
+            "province ruleset (layer \"province\")",
+            provinces.iter().map(|s| s.source.as_str()).collect(),
+            &mut issues,
+        );
+        if institutions.is_empty() {
+            issues.push(
+                "policy set",
+                "",
+                "no institution ruleset (layer \"institution\") found",
+            );
+        }
+        let mut policies: Vec<(String, String, Arc<Policy>)> = Vec::new();
+        if schema_ok && province_ok {
+            for inst in &institutions {
+                let institution = inst
+                    .doc
+                    .institution
+                    .clone()
+                    .unwrap_or_else(|| "*".to_string());
+                let product = inst.doc.product.clone().unwrap_or_default();
+                if policies
+                    .iter()
+                    .any(|(i, p, _)| *i == institution && *p == product)
+                {
+                    issues.push(
+                        &inst.source,
+                        "",
+                        format!(
+                            "a second ruleset for institution {institution}, product {product}"
+                        ),
+                    );
+                    continue;
+                }
+                let Some(card_id) = &inst.doc.scorecard else {
+                    issues.push(
+                        &inst.source,
+                        "scorecard",
+                        "name the scorecard this ruleset runs (its id)",
+                    );
+                    continue;
+                };
+                let cards: Vec<_> = scorecards.iter().filter(|c| &c.doc.id == card_id).collect();
+                if cards.len() != 1 {
+                    issues.push(
+                        &inst.source,
+                        "scorecard",
+                        format!(
+                            "expected exactly one scorecard with id `{card_id}`, found {}",
+                            cards.len()
+                        ),
+                    );
+                    continue;
+                }
+                match Policy::compile(PolicyDocuments {
+                    schema: schemas[0],
+                    province: provinces[0],
+                    institution: inst,
+                    scorecard: cards[0],
+                }) {
+                    Ok(policy) => policies.push((institution, product, Arc::new(policy))),
+                    Err(e) => issues.issues.extend(e.issues),
+                }
+            }
+        }
+        issues.into_result()?;
+        Ok(PolicySet {
+            policies,
+            documents: docs,
+        })
+    }
+
+    /// The policy for `institution` and `product`.
+    pub fn select(&self, institution: &str, product: &str) -> Result<&Policy, InputError> {
+        self.select_shared(institution, product).map(|p| p.as_ref())
+    }
+
+    /// The policy for `institution` and `product`, shared.
+    pub fn select_shared(
+        &self,
+        institution: &str,
+        product: &str,
+    ) -> Result<&Arc<Policy>, InputError> {
+        let found = |inst: &str| {
+            self.policies
+                .iter()
+                .find(|(i, p, _)| i == inst && p == product)
+                .map(|(_, _, policy)| policy)
+        };
+        found(institution).or_else(|| found("*")).ok_or_else(|| {
+            let mut products: Vec<&str> =
+                self.policies.iter().map(|(_, p, _)| p.as_str()).collect();
+            products.dedup();
+            InputError::one(
+                "product",
+                format!(
+                    "no policy for product `{product}`; expected one of {}",
+                    products.join(", ")
+                ),
+            )
+        })
+    }
+
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.iter().map(|(_, _, p)| p.as_ref())
+    }
+
+    /// The documents this set was compiled from.
+    pub fn documents(&self) -> &[Document] {
+        &self.documents
+    }
+}
+
+/// Compiles exactly one feature schema, province ruleset, institution
+/// ruleset and scorecard (e.g. the recorded versions of a decision).
+pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
+    let mut schema = None;
+    let mut province = None;
+    let mut institution = None;
+    let mut scorecard = None;
+    let mut issues = Issues::default();
+    for d in docs {
+        let slot = match d {
+            Document::Schema(s) => schema.replace(s).is_some(),
+            Document::Ruleset(r) if r.doc.layer == Layer::Province => {
+                province.replace(r.as_ref()).is_some()
+            }
+            Document::Ruleset(r) => institution.replace(r.as_ref()).is_some(),
+            Document::Scorecard(c) => scorecard.replace(c).is_some(),
+        };
+        if slot {
+            issues.push(d.source(), "", "a second document of this kind was given");
+        }
+    }
+    issues.into_result()?;
+    match (schema, province, institution, scorecard) {
+        (Some(schema), Some(province), Some(institution), Some(scorecard)) => Policy::compile(PolicyDocuments {
+            schema,
+            province,
+            institution,
+            scorecard,
+        }),
+        _ => Err(PolicyError {
+            issues: vec![PolicyIssue {
+                document: "policy".to_string(),
+                place: String::new(),
+                message: "a policy needs a feature schema, a province ruleset, an institution ruleset and a scorecard"
+                    .to_string(),
+            }],
+        }),
+    }
+}
+
+/// Reads and parses every document under `dir/rulesets` and `dir/scorecards`.
+pub fn read_dir_documents(dir: &Path) -> Result<Vec<Document>, PolicyError> {
+    let mut docs = Vec::new();
+    let mut issues = Vec::new();
+    for sub in ["rulesets", "scorecards"] {
+        let path = dir.join(sub);
+        let entries = match std::fs::read_dir(&path) {
+            Ok(e) => e,
+            Err(e) => {
+                issues.push(PolicyIssue {
+                    document: path.display().to_string(),
+                    place: String::new(),
+                    message: format!("cannot read directory: {e}"),
+                });
+                continue;
+            }
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            match read_document(&file) {
+                Ok(d) => docs.push(d),
+                Err(e) => issues.extend(e.issues),
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(docs)
+    } else {
+        Err(PolicyError { issues })
+    }
+}
+
+/// Reads and parses one document file.
+pub fn read_document(path: &Path) -> Result<Document, PolicyError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+        issues: vec![PolicyIssue {
+            document: name.clone(),
+            place: String::new(),
+            message: format!("cannot read file: {e}"),
+        }],
+    })?;
+    Document::parse(&name, &text)
+}

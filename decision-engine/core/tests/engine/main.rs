@@ -1,0 +1,9 @@
+//! The engine's integration tests, in one binary: hand-worked households
+//! (`examples`), refusals of bad input and bad policy (`bad_input`), the
+//! layering of red lines and institution rules (`layers`) and properties
+//! that hold for any household (`properties`).
+
+mod bad_input;
+mod examples;
+mod layers;
+mod properties;

@@ -1,0 +1,172 @@
+//! The gRPC server: the decision service and the policy registry over the
+//! embedded store, with health checking, server reflection, Prometheus
+//! metrics, TLS and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use decision_core::PolicySet;
+use decision_service::{Decisions, Limits, Policies, Registry, Tokens};
+use decision_store::SqliteStore;
+use metrics_exporter_prometheus::Matcher;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+use crate::pb;
+use crate::pb::decision_service_server::DecisionServiceServer;
+use crate::pb::policy_registry_server::PolicyRegistryServer;
+use crate::{DecisionHandlers, RegistryHandlers};
+
+/// Latency buckets, seconds: 100 us to 2.5 s.
+const SECONDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+/// Rows per group commit: 1 to the writer's cap of 4096.
+const ROWS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0, 4096.0,
+];
+
+/// What the server needs, every setting resolved.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+    pub policy_dir: Option<PathBuf>,
+    pub max_in_flight: usize,
+    pub max_message_bytes: usize,
+    pub tokens_file: Option<PathBuf>,
+    pub require_client_token: bool,
+    /// (certificate chain, private key), PEM files.
+    pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+fn load_policies(dir: Option<&Path>) -> anyhow::Result<PolicySet> {
+    Ok(match dir {
+        Some(d) => PolicySet::load_dir(d)?,
+        None => PolicySet::shipped()?,
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!("cannot listen for SIGTERM: {e}");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Runs the server until SIGTERM or SIGINT: then it stops accepting,
+/// finishes the requests in flight, flushes the store and returns.
+pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    let policies = Arc::new(load_policies(config.policy_dir.as_deref())?);
+    let store = Arc::new(
+        SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
+    );
+    let limits = Limits {
+        max_in_flight: config.max_in_flight,
+        ..Limits::default()
+    };
+    let tokens = Arc::new(match &config.tokens_file {
+        Some(path) => Tokens::load(path).map_err(|e| anyhow::anyhow!(e))?,
+        None => {
+            tracing::warn!("no tokens file: every policy registry call will be refused");
+            Tokens::default()
+        }
+    });
+    anyhow::ensure!(
+        !config.require_client_token || config.tokens_file.is_some(),
+        "require_client_token needs a tokens_file with client tokens"
+    );
+    let in_force = Arc::new(Policies::new(policies.clone(), store.clone()).await?);
+    let mut decisions = Decisions::new(in_force, limits);
+    if config.require_client_token {
+        decisions = decisions.require_client_tokens(tokens.clone());
+    }
+    let registry = Arc::new(Registry::new(policies, store.clone(), tokens));
+    let registry = PolicyRegistryServer::new(RegistryHandlers::new(registry))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+
+    if let Some(addr) = config.metrics_listen {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)?
+            .set_buckets_for_metric(Matcher::Full("decision_store_commit_rows".into()), ROWS)?
+            .install()
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+        tracing::info!(%addr, "metrics at http://{addr}/metrics");
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<DecisionServiceServer<DecisionHandlers<SqliteStore>>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let decisions = DecisionServiceServer::new(DecisionHandlers::new(Arc::new(decisions)))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = %store.path().display(), "serving decision.v1.DecisionService");
+    // Scripts and tests read the bound port from this line.
+    println!("decision-engine listening on {addr}");
+
+    let stopping = {
+        let health = health.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing requests in flight");
+            health
+                .set_not_serving::<DecisionServiceServer<DecisionHandlers<SqliteStore>>>()
+                .await;
+        }
+    };
+    let mut builder = Server::builder();
+    if let Some((cert, key)) = &config.tls {
+        let read =
+            |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+        let identity = tonic::transport::Identity::from_pem(read(cert)?, read(key)?);
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("invalid TLS certificate or key")?;
+        tracing::info!(cert = %cert.display(), "serving TLS");
+    }
+    builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(decisions)
+        .add_service(registry)
+        .serve_with_incoming_shutdown(
+            // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            stopping,
+        )
+        .await?;
+    store.close();
+    tracing::info!("store flushed; stopped");
+    Ok(())
+}

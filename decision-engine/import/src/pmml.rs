@@ -1,0 +1,470 @@
+//! PMML 4.x `Scorecard` models: SimplePredicate, CompoundPredicate (and, or,
+//! xor, surrogate), SimpleSetPredicate, True/False, partialScore and
+//! ComplexPartialScore (`+ - * /` over fields and constants), initialScore,
+//! baselineScore at model and characteristic level, reasonCode at
+//! characteristic and attribute level, useReasonCodes, reasonCodeAlgorithm
+//! pointsBelow/pointsAbove, and MiningField missingValueReplacement.
+//!
+//! Semantics follow the specification as JPMML implements it: the first
+//! attribute whose predicate is true wins, a row that matches no attribute
+//! is an error, comparisons with a missing value are unknown, and reason
+//! codes keep a zero difference and drop negative ones. Anything else
+//! (another model type, derived fields, other functions) is refused with the
+//! construct and where it is.
+
+use roxmltree::{Document, Node};
+use rust_decimal::Decimal;
+
+use super::{ImportError, ImportOptions, points};
+use decision_core::model::ScorecardDoc;
+use decision_core::model::scorecard::{
+    BinDef, CharacteristicDef, CompareOp, FieldDef, FieldType, Predicate, Provenance,
+    ReasonCodeAlgorithm,
+};
+
+fn children<'a>(node: Node<'a, 'a>) -> impl Iterator<Item = Node<'a, 'a>> {
+    node.children().filter(|n| n.is_element())
+}
+
+fn child<'a>(node: Node<'a, 'a>, name: &str) -> Option<Node<'a, 'a>> {
+    children(node).find(|n| n.tag_name().name() == name)
+}
+
+fn attr<'a>(node: Node<'a, 'a>, name: &str, place: &str) -> Result<&'a str, String> {
+    node.attribute(name).ok_or_else(|| {
+        format!(
+            "{place}: <{}> has no `{name}` attribute",
+            node.tag_name().name()
+        )
+    })
+}
+
+/// The items of a PMML `Array`: whitespace-separated, `"quoted"` when they
+/// hold spaces.
+fn array_items(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+        } else if c == '"' {
+            chars.next();
+            let mut item = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => item.extend(chars.next()),
+                    '"' => break,
+                    c => item.push(c),
+                }
+            }
+            items.push(item);
+        } else {
+            let mut item = String::new();
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                item.push(c);
+                chars.next();
+            }
+            items.push(item);
+        }
+    }
+    items
+}
+
+fn predicate(node: Node, place: &str) -> Result<Predicate, String> {
+    let name = node.tag_name().name();
+    Ok(match name {
+        "True" => Predicate::True,
+        "False" => Predicate::False,
+        "SimplePredicate" => {
+            let field = attr(node, "field", place)?.to_string();
+            let op = attr(node, "operator", place)?;
+            let value = || attr(node, "value", place).map(str::to_string);
+            let compare = |op| {
+                Ok::<_, String>(Predicate::Compare {
+                    field: field.clone(),
+                    op,
+                    value: value()?,
+                })
+            };
+            match op {
+                "equal" => compare(CompareOp::Equal)?,
+                "notEqual" => compare(CompareOp::NotEqual)?,
+                "lessThan" => compare(CompareOp::LessThan)?,
+                "lessOrEqual" => compare(CompareOp::LessOrEqual)?,
+                "greaterThan" => compare(CompareOp::GreaterThan)?,
+                "greaterOrEqual" => compare(CompareOp::GreaterOrEqual)?,
+                "isMissing" => Predicate::IsMissing { field },
+                "isNotMissing" => Predicate::IsNotMissing { field },
+                other => {
+                    return Err(format!(
+                        "{place}: SimplePredicate operator `{other}` is not supported"
+                    ));
+                }
+            }
+        }
+        "SimpleSetPredicate" => {
+            let field = attr(node, "field", place)?.to_string();
+            let array = child(node, "Array")
+                .ok_or_else(|| format!("{place}: SimpleSetPredicate without an Array"))?;
+            let values = array_items(array.text().unwrap_or_default());
+            match attr(node, "booleanOperator", place)? {
+                "isIn" => Predicate::IsIn { field, values },
+                "isNotIn" => Predicate::IsNotIn { field, values },
+                other => {
+                    return Err(format!(
+                        "{place}: SimpleSetPredicate booleanOperator `{other}` is not supported"
+                    ));
+                }
+            }
+        }
+        "CompoundPredicate" => {
+            let parts = children(node)
+                .filter(|n| n.tag_name().name() != "Extension")
+                .map(|n| predicate(n, place))
+                .collect::<Result<Vec<_>, _>>()?;
+            match attr(node, "booleanOperator", place)? {
+                "and" => Predicate::And(parts),
+                "or" => Predicate::Or(parts),
+                "xor" => Predicate::Xor(parts),
+                "surrogate" => Predicate::Surrogate(parts),
+                other => {
+                    return Err(format!(
+                        "{place}: CompoundPredicate booleanOperator `{other}` is not supported"
+                    ));
+                }
+            }
+        }
+        other => return Err(format!("{place}: <{other}> is not a supported predicate")),
+    })
+}
+
+/// A ComplexPartialScore expression as an exact-decimal expression.
+fn expression(node: Node, place: &str) -> Result<String, String> {
+    match node.tag_name().name() {
+        "Constant" => {
+            let text = node.text().unwrap_or_default().trim();
+            Decimal::from_str_exact(text)
+                .or_else(|_| Decimal::from_scientific(text))
+                .map_err(|_| format!("{place}: Constant `{text}` is not a number"))?;
+            // A decimal literal keeps evalexpr from integer division.
+            Ok(if text.contains(['.', 'e', 'E']) {
+                text.to_string()
+            } else {
+                format!("{text}.0")
+            })
+        }
+        "FieldRef" => {
+            let field = attr(node, "field", place)?;
+            if !decision_core::compile::schema::is_identifier(field) {
+                return Err(format!(
+                    "{place}: FieldRef `{field}` is not a name an expression can use"
+                ));
+            }
+            Ok(field.to_string())
+        }
+        "Apply" => {
+            let function = attr(node, "function", place)?;
+            if !matches!(function, "+" | "-" | "*" | "/") {
+                return Err(format!(
+                    "{place}: Apply function `{function}` is not supported (only + - * /)"
+                ));
+            }
+            let args = children(node)
+                .map(|n| expression(n, place))
+                .collect::<Result<Vec<_>, _>>()?;
+            if args.len() != 2 {
+                return Err(format!(
+                    "{place}: Apply `{function}` needs two arguments, found {}",
+                    args.len()
+                ));
+            }
+            Ok(format!("({} {function} {})", args[0], args[1]))
+        }
+        other => Err(format!(
+            "{place}: <{other}> is not supported in a ComplexPartialScore"
+        )),
+    }
+}
+
+pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, ImportError> {
+    let doc = Document::parse(text).map_err(|e| ImportError::one(format!("not valid XML: {e}")))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "PMML" {
+        return Err(ImportError::one(format!(
+            "the root element is <{}>, not <PMML>",
+            root.tag_name().name()
+        )));
+    }
+    if let Some(td) = child(root, "TransformationDictionary")
+        && let Some(d) = children(td).find(|n| n.tag_name().name() == "DerivedField")
+    {
+        return Err(ImportError::one(format!(
+            "TransformationDictionary: DerivedField `{}` is not supported; compute it as a feature before scoring",
+            d.attribute("name").unwrap_or("?")
+        )));
+    }
+    let Some(model) = child(root, "Scorecard") else {
+        let models: Vec<&str> = children(root)
+            .map(|n| n.tag_name().name())
+            .filter(|n| {
+                !matches!(
+                    *n,
+                    "Header"
+                        | "DataDictionary"
+                        | "TransformationDictionary"
+                        | "MiningBuildTask"
+                        | "Extension"
+                )
+            })
+            .collect();
+        return Err(ImportError::one(format!(
+            "not a Scorecard model: found {}",
+            if models.is_empty() {
+                "no model".to_string()
+            } else {
+                models.join(", ")
+            }
+        )));
+    };
+    let mut problems = Vec::new();
+    if let Some(lt) = child(model, "LocalTransformations")
+        && children(lt).next().is_some()
+    {
+        problems.push("Scorecard: LocalTransformations are not supported".to_string());
+    }
+
+    let mut fields = Vec::new();
+    if let Some(dd) = child(root, "DataDictionary") {
+        for f in children(dd).filter(|n| n.tag_name().name() == "DataField") {
+            let name = f.attribute("name").unwrap_or_default().to_string();
+            let ty = match f.attribute("dataType").unwrap_or("string") {
+                "double" | "float" | "integer" => FieldType::Decimal,
+                "string" => FieldType::String,
+                other => {
+                    problems.push(format!(
+                        "DataField `{name}`: dataType `{other}` is not supported"
+                    ));
+                    continue;
+                }
+            };
+            fields.push(FieldDef {
+                name,
+                ty,
+                missing_value_replacement: None,
+            });
+        }
+    }
+    let mut predicted = Vec::new();
+    if let Some(ms) = child(model, "MiningSchema") {
+        for mf in children(ms).filter(|n| n.tag_name().name() == "MiningField") {
+            let name = mf.attribute("name").unwrap_or_default();
+            if matches!(mf.attribute("usageType"), Some("predicted" | "target")) {
+                predicted.push(name.to_string());
+                continue;
+            }
+            if let Some(r) = mf.attribute("missingValueReplacement")
+                && let Some(f) = fields.iter_mut().find(|f| f.name == name)
+            {
+                f.missing_value_replacement = Some(r.to_string());
+            }
+            for unsupported in ["invalidValueTreatment", "outliers"] {
+                if let Some(v) = mf.attribute(unsupported)
+                    && v != "returnInvalid"
+                    && v != "asIs"
+                {
+                    problems.push(format!(
+                        "MiningField `{name}`: {unsupported}=\"{v}\" is not supported"
+                    ));
+                }
+            }
+        }
+    }
+    fields.retain(|f| !predicted.contains(&f.name));
+
+    let number =
+        |name: &str, default: Decimal, problems: &mut Vec<String>| match model.attribute(name) {
+            Some(v) => points(v, &format!("Scorecard@{name}")).unwrap_or_else(|e| {
+                problems.push(e);
+                default
+            }),
+            None => default,
+        };
+    let initial = number("initialScore", Decimal::ZERO, &mut problems);
+    let use_reason_codes = model.attribute("useReasonCodes") != Some("false");
+    let algorithm = match model.attribute("reasonCodeAlgorithm") {
+        None | Some("pointsBelow") => ReasonCodeAlgorithm::PointsBelow,
+        Some("pointsAbove") => ReasonCodeAlgorithm::PointsAbove,
+        Some(other) => {
+            problems.push(format!(
+                "Scorecard: reasonCodeAlgorithm `{other}` is not supported"
+            ));
+            ReasonCodeAlgorithm::PointsBelow
+        }
+    };
+    let model_baseline = model
+        .attribute("baselineScore")
+        .map(|v| points(v, "Scorecard@baselineScore"))
+        .transpose()
+        .unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        });
+    let reason_ranks = child(model, "Output")
+        .map(|o| {
+            children(o)
+                .filter(|f| f.attribute("feature") == Some("reasonCode"))
+                .count()
+        })
+        .unwrap_or(0);
+
+    let Some(chars) = child(model, "Characteristics") else {
+        return Err(ImportError::one("Scorecard has no Characteristics"));
+    };
+    let mut characteristics = Vec::new();
+    for (ci, c) in children(chars)
+        .filter(|n| n.tag_name().name() == "Characteristic")
+        .enumerate()
+    {
+        let name = c
+            .attribute("name")
+            .map_or_else(|| format!("characteristic_{}", ci + 1), str::to_string);
+        let place = format!("Characteristic `{name}`");
+        let baseline = match c.attribute("baselineScore") {
+            Some(v) => points(v, &format!("{place}@baselineScore")).unwrap_or_else(|e| {
+                problems.push(e);
+                Decimal::ZERO
+            }),
+            None => match model_baseline {
+                Some(b) => b,
+                None if use_reason_codes => {
+                    problems.push(format!("{place}: no baselineScore here or on the Scorecard, which reason codes need"));
+                    Decimal::ZERO
+                }
+                None => Decimal::ZERO,
+            },
+        };
+        let mut bins = Vec::new();
+        let mut first_field = None;
+        for (ai, a) in children(c)
+            .filter(|n| n.tag_name().name() == "Attribute")
+            .enumerate()
+        {
+            let aplace = format!("{place} Attribute {}", ai + 1);
+            let mut pred = None;
+            let mut complex = None;
+            for n in children(a) {
+                match n.tag_name().name() {
+                    "Extension" => {}
+                    "ComplexPartialScore" => {
+                        match children(n).next().map(|e| expression(e, &aplace)) {
+                            Some(Ok(e)) => complex = Some(e),
+                            Some(Err(e)) => problems.push(e),
+                            None => problems.push(format!("{aplace}: empty ComplexPartialScore")),
+                        }
+                    }
+                    _ if pred.is_none() => match predicate(n, &aplace) {
+                        Ok(p) => pred = Some(p),
+                        Err(e) => problems.push(e),
+                    },
+                    other => problems.push(format!("{aplace}: unexpected <{other}>")),
+                }
+            }
+            let Some(pred) = pred else {
+                problems.push(format!("{aplace}: no predicate"));
+                continue;
+            };
+            if first_field.is_none() {
+                first_field = first_field_of(&pred);
+            }
+            let partial = match (a.attribute("partialScore"), &complex) {
+                (Some(v), _) => points(v, &aplace).unwrap_or_else(|e| {
+                    problems.push(e);
+                    Decimal::ZERO
+                }),
+                (None, Some(_)) => Decimal::ZERO,
+                (None, None) => {
+                    problems.push(format!(
+                        "{aplace}: neither partialScore nor ComplexPartialScore"
+                    ));
+                    Decimal::ZERO
+                }
+            };
+            bins.push(BinDef {
+                label: Some(format!("attribute {}", ai + 1)),
+                predicate: Some(pred),
+                points: partial,
+                points_expression: complex,
+                reason_code: a.attribute("reasonCode").map(str::to_string),
+                ..BinDef::default()
+            });
+        }
+        let feature = first_field
+            .or_else(|| fields.first().map(|f| f.name.clone()))
+            .unwrap_or_default();
+        characteristics.push(CharacteristicDef {
+            message_zh: format!("特征 {name} 得分偏低"),
+            message_en: format!("Low points on {name}"),
+            reason_code: c.attribute("reasonCode").unwrap_or_default().to_string(),
+            name,
+            feature,
+            baseline,
+            bins,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ImportError { problems });
+    }
+    Ok(ScorecardDoc {
+        kind: "scorecard".to_string(),
+        id: options.id.clone(),
+        version: options.version.clone(),
+        description: format!("Imported from PMML {}", options.source_file),
+        illustrative: false,
+        base_points: initial,
+        reason_code_algorithm: algorithm,
+        // PMML evaluators keep a code whose summed difference is zero.
+        count_zero_differences: true,
+        max_reason_codes: match (use_reason_codes, reason_ranks) {
+            (false, _) => 0,
+            (true, 0) => 3,
+            (true, ranks) => ranks,
+        },
+        characteristics,
+        provenance: Some(Provenance {
+            tool: "pmml".to_string(),
+            source_file: options.source_file.clone(),
+            missing_values: "each field's missingValueReplacement, then the attributes in order; a row matching no attribute is an error".to_string(),
+            unknown_categories: "the attributes in order; a row matching no attribute is an error".to_string(),
+            notes: Vec::new(),
+        }),
+        fields,
+    })
+}
+
+fn first_field_of(p: &Predicate) -> Option<String> {
+    match p {
+        Predicate::True | Predicate::False => None,
+        Predicate::Compare { field, .. }
+        | Predicate::IsMissing { field }
+        | Predicate::IsNotMissing { field }
+        | Predicate::IsIn { field, .. }
+        | Predicate::IsNotIn { field, .. } => Some(field.clone()),
+        Predicate::And(ps) | Predicate::Or(ps) | Predicate::Xor(ps) | Predicate::Surrogate(ps) => {
+            ps.iter().find_map(first_field_of)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn array_items_split_on_spaces_and_keep_quoted_ones_whole() {
+        assert_eq!(
+            super::array_items(r#"north east south "south west""#),
+            vec!["north", "east", "south", "south west"]
+        );
+    }
+}

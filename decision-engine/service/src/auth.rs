@@ -1,0 +1,187 @@
+//! Who may call: bearer tokens mapped to a person and roles, from a TOML
+//! file. A missing or unknown token is [`ServiceError::Unauthenticated`],
+//! the wrong role [`ServiceError::Forbidden`]; both are checked before
+//! anything else. Reading the token out of a request (gRPC metadata, an
+//! HTTP header) is the front door's business; this module only judges it.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::ServiceError;
+
+/// What a person may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Uploads and validates policy versions.
+    Analyst,
+    /// Activates versions and rolls back (four-eyes).
+    Approver,
+    /// Reads versions and the audit log.
+    Auditor,
+    /// A loan system calling the decision service (when it requires tokens).
+    Client,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Analyst => "analyst",
+            Role::Approver => "approver",
+            Role::Auditor => "auditor",
+            Role::Client => "client",
+        }
+    }
+}
+
+/// A caller the token identifies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub person: String,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    token: String,
+    person: String,
+    roles: Vec<Role>,
+}
+
+/// The configured tokens; empty means every admin call is refused.
+#[derive(Clone, Debug, Default)]
+pub struct Tokens {
+    by_token: HashMap<String, Principal>,
+}
+
+impl Tokens {
+    /// Reads `[[tokens]] token = "...", person = "...", roles = ["analyst"]`.
+    pub fn load(path: &Path) -> Result<Tokens, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file: TokensFile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut by_token = HashMap::new();
+        for (i, t) in file.tokens.into_iter().enumerate() {
+            if t.token.len() < 16 {
+                return Err(format!(
+                    "{}: tokens[{i}] ({}): a token needs at least 16 characters",
+                    path.display(),
+                    t.person
+                ));
+            }
+            if by_token.contains_key(&t.token) {
+                return Err(format!(
+                    "{}: tokens[{i}] ({}): this token is given twice",
+                    path.display(),
+                    t.person
+                ));
+            }
+            by_token.insert(
+                t.token,
+                Principal {
+                    person: t.person,
+                    roles: t.roles,
+                },
+            );
+        }
+        Ok(Tokens { by_token })
+    }
+
+    /// The caller, if `token` (the text after `Bearer `; `None` when the
+    /// request carried none) is known and holds one of `roles`.
+    pub fn authorize(
+        &self,
+        token: Option<&str>,
+        roles: &[Role],
+    ) -> Result<(Principal, Role), ServiceError> {
+        let Some(token) = token else {
+            return Err(ServiceError::Unauthenticated(
+                "missing `authorization: Bearer TOKEN` metadata".into(),
+            ));
+        };
+        let principal = self
+            .by_token
+            .get(token.trim())
+            .ok_or_else(|| ServiceError::Unauthenticated("unknown token".into()))?;
+        match roles.iter().find(|r| principal.roles.contains(r)) {
+            Some(role) => Ok((principal.clone(), *role)),
+            None => Err(ServiceError::Forbidden(format!(
+                "{} holds {} but this call needs {}",
+                principal.person,
+                principal
+                    .roles
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                roles
+                    .iter()
+                    .map(|r| r.name())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ))),
+        }
+    }
+
+    /// The person `token` names, if any (for the audit log of a refused
+    /// call).
+    pub fn identify(&self, token: Option<&str>) -> Option<&Principal> {
+        self.by_token.get(token?.trim())
+    }
+}
+
+/// The token of an `authorization` value: `Bearer TOKEN`.
+pub enum Bearer<'a> {
+    /// No `authorization` at all.
+    Missing,
+    /// Present, but not `Bearer TOKEN`.
+    Malformed,
+    Token(&'a str),
+}
+
+impl<'a> Bearer<'a> {
+    /// Reads an `authorization` value (`None`: the request had none).
+    pub fn parse(value: Option<&'a str>) -> Bearer<'a> {
+        match value {
+            None => Bearer::Missing,
+            Some(v) => v
+                .strip_prefix("Bearer ")
+                .map_or(Bearer::Malformed, Bearer::Token),
+        }
+    }
+}
+
+impl Tokens {
+    /// [`Tokens::authorize`] for an `authorization` value as received.
+    pub fn authorize_header(
+        &self,
+        header: &Bearer<'_>,
+        roles: &[Role],
+    ) -> Result<(Principal, Role), ServiceError> {
+        match header {
+            Bearer::Missing => self.authorize(None, roles),
+            Bearer::Malformed => Err(ServiceError::Unauthenticated(
+                "expected `authorization: Bearer TOKEN`".into(),
+            )),
+            Bearer::Token(t) => self.authorize(Some(t), roles),
+        }
+    }
+
+    /// [`Tokens::identify`] for an `authorization` value as received.
+    pub fn identify_header(&self, header: &Bearer<'_>) -> Option<&Principal> {
+        match header {
+            Bearer::Token(t) => self.identify(Some(t)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Times and ids, made in one place. Times on the wire are RFC 3339 with an
+//! explicit zone (`Z` or an offset such as `+08:00`), written back in UTC;
+//! ids are a prefix and random-looking hex digits.
+
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+/// Parses an RFC 3339 time; the zone is required, so a branch in Beijing can
+/// write `2026-12-01T00:00:00+08:00`.
+pub fn parse(text: &str) -> Result<SystemTime, String> {
+    chrono::DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| SystemTime::from(t.with_timezone(&chrono::Utc)))
+        .map_err(|e| {
+            format!(
+                "expected an RFC 3339 time with its zone, such as 2026-12-01T00:00:00+08:00 or 2026-11-30T16:00:00Z, found `{text}` ({e})"
+            )
+        })
+}
+
+/// `2026-11-30T16:00:00Z`: UTC, whole seconds, so strings sort in time order.
+pub fn format(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Now, to the second (`2026-11-30T16:00:00Z`): registry times.
+pub fn now_seconds() -> String {
+    format(SystemTime::now())
+}
+
+/// Now, to the microsecond (`2026-11-30T16:00:00.123456Z`): when a decision
+/// or a batch run was recorded.
+pub fn now_micros() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+/// A new id: `prefix_` and `hex_digits` hex digits of a digest of the
+/// clock, the process, a counter and `seed`, so two ids made at once, by
+/// one process or two, differ.
+pub fn new_id(prefix: &str, hex_digits: usize, seed: &[&str]) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = Sha256::new();
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    h.update(nanos.to_le_bytes());
+    h.update(std::process::id().to_le_bytes());
+    h.update(
+        COUNTER
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .to_le_bytes(),
+    );
+    for s in seed {
+        h.update(s.as_bytes());
+        h.update([0]);
+    }
+    let digits = hex::encode(h.finalize());
+    format!("{prefix}_{}", &digits[..hex_digits.min(digits.len())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_honoured_and_a_zone_is_required() {
+        assert_eq!(
+            format(parse("2026-12-01T00:00:00+08:00").unwrap()),
+            "2026-11-30T16:00:00Z"
+        );
+        assert_eq!(
+            format(parse("2026-11-30T16:00:00Z").unwrap()),
+            "2026-11-30T16:00:00Z"
+        );
+        assert!(
+            parse("2026-12-01T00:00:00")
+                .unwrap_err()
+                .contains("with its zone")
+        );
+        assert!(parse("2026-12-01T00:00:00Z+0800").is_err());
+    }
+
+    #[test]
+    fn ids_made_at_once_differ() {
+        let a = new_id("act", 16, &["x"]);
+        let b = new_id("act", 16, &["x"]);
+        assert_ne!(a, b);
+        assert!(a.starts_with("act_") && a.len() == 4 + 16, "{a}");
+    }
+}

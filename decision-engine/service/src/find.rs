@@ -1,0 +1,131 @@
+//! Finding a stored decision, online or batch, in one place: an online
+//! decision is a row of the store; a batch decision's id names its batch
+//! and row (`dec_<batch>_<row>`), and the batch record names the trace file
+//! and its frame index. GetDecision, Replay and `decision-engine explain`
+//! all come here.
+
+use std::path::PathBuf;
+
+use decision_core::Decision;
+use decision_store::traces::read_line;
+use decision_store::{BatchStatus, DECISION_FORMAT, DecisionRecord, Store};
+
+use crate::ServiceError;
+
+/// The decision id of row `row` of batch `bat_<batch_hex>`.
+pub fn batch_decision_id(batch_hex: &str, row: u64) -> String {
+    format!("dec_{batch_hex}_{row}")
+}
+
+/// The stored decision `decision_id`, online or batch.
+pub async fn find_decision<S: Store>(
+    store: &S,
+    decision_id: &str,
+) -> Result<DecisionRecord, ServiceError> {
+    if decision_id.trim().is_empty() {
+        return Err(ServiceError::field("decision_id", "must not be empty"));
+    }
+    let online = store
+        .get(decision_id)
+        .await
+        .map_err(|e| ServiceError::store(e, "nothing was read"))?;
+    let found = match online {
+        Some(r) => Some(r),
+        None => find_batch_decision(store, decision_id).await?,
+    };
+    found.ok_or_else(|| ServiceError::NotFound(format!("no decision with id `{decision_id}`")))
+}
+
+/// The decision a record holds.
+pub fn parse_decision(r: &DecisionRecord) -> Result<Decision, ServiceError> {
+    if r.format > DECISION_FORMAT {
+        return Err(ServiceError::Precondition(format!(
+            "decision {} has record format {}; this release reads up to {DECISION_FORMAT}: upgrade it",
+            r.decision_id, r.format
+        )));
+    }
+    serde_json::from_str(&r.decision_json).map_err(|e| {
+        ServiceError::Corrupt(format!(
+            "stored decision {} does not parse: {e}",
+            r.decision_id
+        ))
+    })
+}
+
+/// A batch decision by its id, from its run's trace file.
+async fn find_batch_decision<S: Store>(
+    store: &S,
+    decision_id: &str,
+) -> Result<Option<DecisionRecord>, ServiceError> {
+    let Some((batch_hex, row)) = decision_id
+        .strip_prefix("dec_")
+        .and_then(|rest| rest.split_once('_'))
+        .and_then(|(b, r)| Some((b, r.parse::<u64>().ok()?)))
+        // Only the id this engine writes (no `007`, no `+7`).
+        .filter(|&(b, r)| batch_decision_id(b, r) == decision_id)
+    else {
+        return Ok(None);
+    };
+    let batch_id = format!("bat_{batch_hex}");
+    let Some(batch) = store
+        .get_batch(&batch_id)
+        .await
+        .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    if batch.status != BatchStatus::Finished {
+        return Err(ServiceError::Precondition(format!(
+            "batch {batch_id} did not finish ({}{}); its traces are incomplete",
+            batch.status,
+            if batch.failure.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", batch.failure)
+            }
+        )));
+    }
+    if row == 0 || row > batch.rows {
+        return Ok(None);
+    }
+    let (path, first_rows, offsets) = (
+        PathBuf::from(&batch.trace_file),
+        batch.frame_first_rows.clone(),
+        batch.frame_offsets.clone(),
+    );
+    // File reading and decompression off the async runtime.
+    let line = tokio::task::spawn_blocking(move || read_line(&path, &first_rows, &offsets, row))
+        .await
+        .map_err(|e| ServiceError::Unavailable(e.to_string()))?
+        .map_err(ServiceError::Corrupt)?;
+    let Some(decision) = line.decision else {
+        return Ok(None);
+    };
+    if decision.decision_id != decision_id {
+        return Err(ServiceError::Corrupt(format!(
+            "the trace file {} holds {} at row {row}, not {decision_id}",
+            batch.trace_file, decision.decision_id
+        )));
+    }
+    let request = line.request.ok_or_else(|| {
+        ServiceError::Corrupt(format!("row {row} of {} has no request", batch.trace_file))
+    })?;
+    Ok(Some(DecisionRecord {
+        decision_id: decision.decision_id.clone(),
+        institution: decision.institution.clone(),
+        product: decision.product.clone(),
+        request_id: request.request_id.clone(),
+        request_hash: String::new(),
+        request_json: to_json(&request)?,
+        outcome: decision.decision.as_str().to_string(),
+        decision_json: to_json(&decision)?,
+        batch_id: Some(batch_id),
+        recorded_at: batch.finished_at,
+        evaluation_micros: 0,
+        format: DECISION_FORMAT,
+    }))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, ServiceError> {
+    serde_json::to_string(value).map_err(|e| ServiceError::Corrupt(e.to_string()))
+}

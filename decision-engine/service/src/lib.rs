@@ -1,0 +1,34 @@
+//! The use cases of the decision engine, shared by every front door (gRPC,
+//! batch, the command line, and any other to come): none of them knows
+//! tonic, protobuf or clap. Each returns a [`ServiceError`] in the domain's
+//! terms; each front door turns it into its own form in one place.
+//!
+//! - [`policy`]: which policy a request runs (activation in force at a
+//!   time, pins limited to approved versions), compiled from stored
+//!   documents;
+//! - [`prereview`] and [`replay`]: decide, record durably, answer retries
+//!   from the record (idempotency); read a decision back; replay it;
+//! - [`find`]: a stored decision, online or batch, found in one place;
+//! - [`registry`]: publish, validate, four-eyes activation, rollback,
+//!   diff, audit;
+//! - [`auth`]: bearer tokens, people and roles;
+//! - [`clock`]: times and ids, made in one place.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod clock;
+mod error;
+pub mod find;
+pub mod policy;
+pub mod prereview;
+pub mod registry;
+pub mod replay;
+
+pub use auth::{Bearer, Principal, Role, Tokens};
+pub use error::ServiceError;
+pub use find::find_decision;
+pub use policy::{Pin, Policies};
+pub use prereview::{Decisions, Limits, PreReview, Recorded};
+pub use registry::{ActivationRequest, Published, Registry, Validation};
+pub use replay::{Replayed, Stored};

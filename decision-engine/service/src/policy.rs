@@ -1,0 +1,338 @@
+//! Which policy a request runs: the activation in force for its institution
+//! and product at its time (the institution's own, else the province
+//! default `*`), with pinned versions swapped in, compiled from the exact
+//! stored documents. Shared by online pre-reviews, batch runs and replays.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use decision_core::{Document, InputError, Policy, PolicySet, Slot, VersionRef, compile_exact};
+use decision_store::{ActivationRecord, ActivationStatus, Store, StoredDocument};
+use moka::future::Cache;
+
+use crate::{ServiceError, clock};
+
+/// A version a request asks for instead of the one in force (to replay or
+/// simulate): a ruleset or scorecard that was approved for its institution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub kind: String,
+    pub id: String,
+    pub version: String,
+}
+
+/// What a store failure during resolution means to the caller.
+const NOTHING_RECORDED: &str = "nothing was recorded, retry with the same request_id";
+
+/// `as_of` as a time: empty is now; a future time is refused.
+pub fn as_of_time(as_of: &str) -> Result<SystemTime, ServiceError> {
+    let now = SystemTime::now();
+    if as_of.is_empty() {
+        return Ok(now);
+    }
+    let at = clock::parse(as_of).map_err(|e| ServiceError::field("as_of", e))?;
+    if at > now {
+        return Err(ServiceError::field(
+            "as_of",
+            "must not be in the future: a scheduled activation takes effect only when its time comes",
+        ));
+    }
+    Ok(at)
+}
+
+/// The approved activation in force for (`institution`, `product`) at
+/// `at`: the institution's own, else the default `*` one. The latest
+/// effective time wins; among equal ones, the latest requested.
+pub fn in_force<'a>(
+    history: &'a [ActivationRecord],
+    institution: &str,
+    product: &str,
+    at: SystemTime,
+) -> Option<&'a ActivationRecord> {
+    [institution, "*"].into_iter().find_map(|inst| {
+        history
+            .iter()
+            .filter(|a| {
+                a.status == ActivationStatus::Approved
+                    && a.institution == inst
+                    && a.product == product
+            })
+            .filter_map(|a| clock::parse(&a.effective_at).ok().map(|t| (t, a)))
+            .filter(|(t, _)| *t <= at)
+            // `max_by_key` keeps the last of equal keys.
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, a)| a)
+    })
+}
+
+/// Whether `pin` names a version this institution (or the default) has
+/// run: approved at some time (in force, superseded or replaced since), or
+/// loaded at start. Red lines and the schema cannot be pinned.
+pub fn pin_allowed(
+    pin: &Pin,
+    loaded: &Policy,
+    history: &[ActivationRecord],
+    institution: &str,
+    product: &str,
+) -> bool {
+    let slot = match pin.kind.as_str() {
+        "ruleset" => Slot::Ruleset,
+        "scorecard" => Slot::Scorecard,
+        _ => return false,
+    };
+    let started_with = loaded.version(slot);
+    if started_with.id == pin.id && started_with.version == pin.version {
+        return true;
+    }
+    history.iter().any(|a| {
+        a.status != ActivationStatus::Pending
+            && (a.institution == institution || a.institution == "*")
+            && a.product == product
+            && match slot {
+                Slot::Ruleset => a.ruleset_id == pin.id && a.ruleset_version == pin.version,
+                _ => a.scorecard_id == pin.id && a.scorecard_version == pin.version,
+            }
+    })
+}
+
+/// Policies as they are in force, from the documents loaded at start and
+/// the registry's store.
+pub struct Policies<S> {
+    loaded: Arc<PolicySet>,
+    store: Arc<S>,
+    /// Policies compiled from stored documents (activations, pins,
+    /// replays), by their documents' hashes.
+    compiled: Cache<String, Arc<Policy>>,
+    /// The activation history, re-read at most twice a second so another
+    /// replica's approval takes effect here within that time.
+    activations: Cache<(), Arc<Vec<ActivationRecord>>>,
+}
+
+impl<S: Store> Policies<S> {
+    /// Also stores the loaded documents, so every version a decision
+    /// records can be compiled again to replay it.
+    pub async fn new(loaded: Arc<PolicySet>, store: Arc<S>) -> Result<Self, ServiceError> {
+        let uploaded_at = clock::now_seconds();
+        let documents = loaded
+            .documents()
+            .iter()
+            .map(|d| {
+                let v = d.version_ref();
+                StoredDocument {
+                    hash: v.hash,
+                    kind: v.kind,
+                    id: v.id,
+                    version: v.version,
+                    json: d.text().to_string(),
+                    uploaded_by: "(loaded at start)".to_string(),
+                    uploaded_at: uploaded_at.clone(),
+                }
+            })
+            .collect();
+        store
+            .put_documents(documents)
+            .await
+            .map_err(|e| ServiceError::store(e, "the server did not start"))?;
+        Ok(Policies {
+            loaded,
+            store,
+            compiled: Cache::new(64),
+            activations: Cache::builder()
+                .time_to_live(Duration::from_millis(500))
+                .build(),
+        })
+    }
+
+    /// The documents loaded at start.
+    pub fn loaded(&self) -> &Arc<PolicySet> {
+        &self.loaded
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The activation history, at most half a second old.
+    async fn history(&self) -> Result<Arc<Vec<ActivationRecord>>, ServiceError> {
+        if let Some(a) = self.activations.get(&()).await {
+            return Ok(a);
+        }
+        let loaded = Arc::new(
+            self.store
+                .list_activations()
+                .await
+                .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?,
+        );
+        self.activations.insert((), loaded.clone()).await;
+        Ok(loaded)
+    }
+
+    /// The policy a pre-review of (`institution`, `product`) runs at `at`
+    /// with `pins`.
+    pub async fn resolve(
+        &self,
+        institution: &str,
+        product: &str,
+        at: SystemTime,
+        pins: &[Pin],
+    ) -> Result<Arc<Policy>, ServiceError> {
+        let started_with = self.loaded.select_shared(institution, product)?;
+        let history = self.history().await?;
+        let activation = in_force(&history, institution, product, at);
+        if pins.is_empty() && activation.is_none() {
+            return Ok(started_with.clone());
+        }
+        let mut versions = started_with.versions.clone();
+        if let Some(a) = activation {
+            for (slot, id, version) in [
+                (Slot::Ruleset, &a.ruleset_id, &a.ruleset_version),
+                (Slot::Scorecard, &a.scorecard_id, &a.scorecard_version),
+            ] {
+                let doc = self.find(slot.kind(), id, version).await?.ok_or_else(|| {
+                    ServiceError::Corrupt(format!(
+                        "activation {} names {} {id}@{version}, which is not stored",
+                        a.activation_id,
+                        slot.kind()
+                    ))
+                })?;
+                versions[slot.index()] = VersionRef {
+                    kind: slot.kind().to_string(),
+                    id: doc.id,
+                    version: doc.version,
+                    hash: doc.hash,
+                };
+            }
+        }
+        if !pins.is_empty() {
+            // Pins are checked against the history as it is now, not as
+            // cached.
+            let history = self
+                .store
+                .list_activations()
+                .await
+                .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?;
+            for (i, pin) in pins.iter().enumerate() {
+                self.apply_pin(
+                    i,
+                    pin,
+                    started_with,
+                    &history,
+                    institution,
+                    product,
+                    &mut versions,
+                )
+                .await?;
+            }
+        }
+        self.compile_versions(&versions).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_pin(
+        &self,
+        i: usize,
+        pin: &Pin,
+        started_with: &Policy,
+        history: &[ActivationRecord],
+        institution: &str,
+        product: &str,
+        versions: &mut [VersionRef],
+    ) -> Result<(), ServiceError> {
+        if !pin_allowed(pin, started_with, history, institution, product) {
+            return Err(ServiceError::field(
+                format!("pins[{i}]"),
+                format!(
+                    "{} {} version {} has not been approved for {institution} {product}; a pin may choose only a ruleset or scorecard version that was activated for it",
+                    pin.kind, pin.id, pin.version
+                ),
+            ));
+        }
+        let Some(slot) = versions
+            .iter_mut()
+            .find(|v| v.kind == pin.kind && v.id == pin.id)
+        else {
+            return Err(InputError::one(
+                format!("pins[{i}]"),
+                format!(
+                    "the policy for this product has no {} `{}`; expected one of {}",
+                    pin.kind,
+                    pin.id,
+                    started_with
+                        .versions
+                        .iter()
+                        .map(|v| format!("{} {}", v.kind, v.id))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .into());
+        };
+        let doc = self
+            .find(&pin.kind, &pin.id, &pin.version)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "pins[{i}]: {} {} version {} is not stored",
+                    pin.kind, pin.id, pin.version
+                ))
+            })?;
+        slot.hash = doc.hash;
+        slot.version = doc.version;
+        Ok(())
+    }
+
+    async fn find(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Option<StoredDocument>, ServiceError> {
+        self.store
+            .find_document(kind, id, version)
+            .await
+            .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))
+    }
+
+    /// Compiles exactly the documents `versions` name, from the store.
+    pub async fn compile_versions(
+        &self,
+        versions: &[VersionRef],
+    ) -> Result<Arc<Policy>, ServiceError> {
+        let key = versions
+            .iter()
+            .map(|v| v.hash.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Some(p) = self.compiled.get(&key).await {
+            return Ok(p);
+        }
+        let mut docs = Vec::with_capacity(versions.len());
+        for v in versions {
+            let stored = self
+                .store
+                .get_document(&v.hash)
+                .await
+                .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?
+                .ok_or_else(|| {
+                    ServiceError::Precondition(format!(
+                        "{} {}@{} ({}) is not stored",
+                        v.kind, v.id, v.version, v.hash
+                    ))
+                })?;
+            let doc = Document::parse(&v.label(), &stored.json).map_err(|e| {
+                ServiceError::Corrupt(format!("stored document {} does not parse: {e}", v.hash))
+            })?;
+            if doc.version_ref().hash != v.hash {
+                return Err(ServiceError::Corrupt(format!(
+                    "stored document {} does not match its hash",
+                    v.hash
+                )));
+            }
+            docs.push(doc);
+        }
+        let policy =
+            Arc::new(compile_exact(&docs).map_err(|e| ServiceError::Precondition(e.to_string()))?);
+        self.compiled.insert(key, policy.clone()).await;
+        Ok(policy)
+    }
+}

@@ -1,0 +1,345 @@
+//! Pre-review (预审), the online decision: validate, evaluate, record
+//! durably, reply. A retry with the same request id returns the recorded
+//! decision unevaluated (idempotency); the same id with other content is a
+//! conflict. Also reads stored decisions back and replays them. The
+//! decision itself comes out of the same `decision_core::evaluate` as on the
+//! command line and in batch runs.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use decision_core::{Decision, FieldError, InputError, Options, Request, evaluate, validate};
+use decision_core::{EvaluateError, content_hash, decision_id};
+use decision_store::{DECISION_FORMAT, DecisionRecord, Inserted, Store};
+use moka::future::Cache;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::auth::{Bearer, Role, Tokens};
+use crate::find::{find_decision, parse_decision};
+use crate::policy::{Pin, Policies, as_of_time};
+use crate::{ServiceError, clock};
+
+/// Limits of the service.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Requests evaluated at once; more are refused as overloaded.
+    pub max_in_flight: usize,
+    /// Recent decisions kept in memory for idempotent retries.
+    pub recent_decisions: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_in_flight: 512,
+            recent_decisions: 100_000,
+        }
+    }
+}
+
+/// A pre-review as a front door received it.
+#[derive(Clone, Debug)]
+pub struct PreReview {
+    pub request: Request,
+    pub pins: Vec<Pin>,
+    /// Decide under the policy in force at this RFC 3339 time; empty: now.
+    pub as_of: String,
+    /// Problems the front door found while reading the request (such as a
+    /// bad extra feature); reported with everything the schema finds.
+    pub input_errors: Vec<FieldError>,
+}
+
+/// A decision as recorded.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// With its trace, unless it came from the retry cache (see
+    /// [`Decisions::pre_review`]).
+    pub decision: Arc<Decision>,
+    pub recorded_at: String,
+    /// A retry answered with the stored decision.
+    pub idempotent_replay: bool,
+}
+
+/// A decision recently made or read, for idempotent retries: without its
+/// trace (a retry that asks for the trace reads the store), so the cache
+/// stays small.
+struct Recent {
+    request_hash: String,
+    decision: Arc<Decision>,
+    recorded_at: String,
+}
+
+impl Recent {
+    fn new(request_hash: String, decision: &Decision, recorded_at: String) -> Recent {
+        let mut decision = decision.clone();
+        decision.trace = None;
+        Recent {
+            request_hash,
+            decision: Arc::new(decision),
+            recorded_at,
+        }
+    }
+
+    fn from_record(r: &DecisionRecord) -> Result<Recent, ServiceError> {
+        Ok(Recent::new(
+            r.request_hash.clone(),
+            &parse_decision(r)?,
+            r.recorded_at.clone(),
+        ))
+    }
+}
+
+/// What a store failure during a pre-review means to the caller.
+const RETRY: &str = "nothing was recorded, retry with the same request_id";
+
+/// The decision use cases over a store `S`.
+pub struct Decisions<S> {
+    policies: Arc<Policies<S>>,
+    recent: Cache<String, Arc<Recent>>,
+    in_flight: Arc<Semaphore>,
+    limits: Limits,
+    /// When set, every call needs a token of a client (or auditor) role.
+    client_tokens: Option<Arc<Tokens>>,
+}
+
+/// The idempotency key of a request: its content, its pins and its time.
+/// (The JSON shape is what stores already hold: keep it.)
+fn request_hash(request: &serde_json::Value, pins: &[Pin], as_of: &str) -> String {
+    content_hash(&serde_json::json!({
+        "request": request,
+        "pins": pins.iter().map(|p| [&p.kind, &p.id, &p.version]).collect::<Vec<_>>(),
+        "as_of": as_of,
+    }))
+}
+
+impl<S: Store> Decisions<S> {
+    pub fn new(policies: Arc<Policies<S>>, limits: Limits) -> Self {
+        Decisions {
+            policies,
+            recent: Cache::builder()
+                .max_capacity(limits.recent_decisions)
+                .build(),
+            in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits,
+            client_tokens: None,
+        }
+    }
+
+    /// Requires a bearer token of role client (or auditor, to read) on
+    /// every call.
+    pub fn require_client_tokens(mut self, tokens: Arc<Tokens>) -> Self {
+        self.client_tokens = Some(tokens);
+        self
+    }
+
+    pub fn policies(&self) -> &Arc<Policies<S>> {
+        &self.policies
+    }
+
+    /// Checks the caller when client tokens are required.
+    pub fn authorize(&self, caller: &Bearer<'_>, roles: &[Role]) -> Result<(), ServiceError> {
+        match &self.client_tokens {
+            Some(tokens) => tokens.authorize_header(caller, roles).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// A place among the requests evaluated at once, or overloaded.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            metrics::counter!("pre_review_rejected_total", "reason" => "overload").increment(1);
+            return Err(ServiceError::Overloaded(format!(
+                "the server is evaluating its limit of {} requests; retry with backoff",
+                self.limits.max_in_flight
+            )));
+        };
+        metrics::gauge!("pre_review_in_flight").set(self.in_flight_now() as f64);
+        Ok(permit)
+    }
+
+    fn in_flight_now(&self) -> usize {
+        self.limits.max_in_flight - self.in_flight.available_permits()
+    }
+
+    /// Decides `input` and records the decision before returning it; a
+    /// retry of a recorded request returns the record. With a `deadline`,
+    /// a decision not recorded by then is abandoned (nothing recorded) or,
+    /// if it was recorded, returned to the retry.
+    ///
+    /// The returned decision carries its trace, except on a retry answered
+    /// from memory when `with_trace` is false.
+    pub async fn pre_review(
+        &self,
+        input: PreReview,
+        with_trace: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Recorded, ServiceError> {
+        if deadline.is_some_and(|d| d <= Instant::now()) {
+            return Err(ServiceError::DeadlineExceeded(
+                "the deadline expired before evaluation; nothing was recorded".into(),
+            ));
+        }
+        let _permit = self.admit()?;
+        let work = self.decide(input, with_trace, deadline);
+        let result = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), work).await.unwrap_or_else(|_| {
+                Err(ServiceError::DeadlineExceeded(
+                    "the deadline expired while recording; if the decision was recorded a retry with the same request_id returns it".into(),
+                ))
+            }),
+            None => work.await,
+        };
+        metrics::gauge!("pre_review_in_flight").set(self.in_flight_now().saturating_sub(1) as f64);
+        result
+    }
+
+    async fn decide(
+        &self,
+        input: PreReview,
+        with_trace: bool,
+        deadline: Option<Instant>,
+    ) -> Result<Recorded, ServiceError> {
+        let at = as_of_time(&input.as_of)?;
+        let request = input.request;
+        if !input.input_errors.is_empty() {
+            // Report the front door's problems together with everything
+            // the schema finds in the rest.
+            let mut errors = input.input_errors;
+            if let Ok(policy) = self
+                .policies
+                .loaded()
+                .select(&request.institution, &request.product)
+                && let Err(e) = validate::bind(policy, &request)
+            {
+                errors.extend(e.errors);
+            }
+            return Err(InputError { errors }.into());
+        }
+        let request_json =
+            serde_json::to_value(&request).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let request_hash = request_hash(&request_json, &input.pins, &input.as_of);
+        let decision_id = decision_id(&request.institution, &request.product, &request.request_id);
+
+        // Idempotency: a retry returns the stored decision, unevaluated.
+        if let Some(recent) = self.find_recent(&decision_id).await? {
+            return self
+                .retry_of(&recent, &request, &request_hash, with_trace)
+                .await;
+        }
+
+        let policy = self
+            .policies
+            .resolve(&request.institution, &request.product, at, &input.pins)
+            .await?;
+        let started = Instant::now();
+        let decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
+            EvaluateError::Input(e) => ServiceError::from(e),
+            EvaluateError::Policy { place, message } => ServiceError::Precondition(format!(
+                "the policy cannot be applied to this household: {place}: {message}; nothing was recorded"
+            )),
+        })?;
+        let evaluation_micros = started.elapsed().as_micros() as u64;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(ServiceError::DeadlineExceeded(
+                "deadline expired before the decision was recorded; nothing was recorded".into(),
+            ));
+        }
+        let recorded_at = clock::now_micros();
+        let record = DecisionRecord {
+            decision_id: decision.decision_id.clone(),
+            institution: request.institution.clone(),
+            product: request.product.clone(),
+            request_id: request.request_id.clone(),
+            request_hash: request_hash.clone(),
+            request_json: request_json.to_string(),
+            outcome: decision.decision.as_str().to_string(),
+            decision_json: serde_json::to_string(&decision)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            batch_id: None,
+            recorded_at: recorded_at.clone(),
+            evaluation_micros,
+            format: DECISION_FORMAT,
+        };
+        let store = self.policies.store();
+        match store
+            .insert(record)
+            .await
+            .map_err(|e| ServiceError::store(e, RETRY))?
+        {
+            Inserted::New => {
+                metrics::counter!("decisions_total", "outcome" => decision.decision.as_str())
+                    .increment(1);
+                let recent = Arc::new(Recent::new(request_hash, &decision, recorded_at.clone()));
+                self.recent.insert(decision_id, recent).await;
+                Ok(Recorded {
+                    decision: Arc::new(decision),
+                    recorded_at,
+                    idempotent_replay: false,
+                })
+            }
+            // Another replica or a concurrent retry recorded it first.
+            Inserted::Existing(existing) => {
+                let recent = Arc::new(Recent::from_record(&existing)?);
+                self.recent.insert(decision_id, recent.clone()).await;
+                self.retry_of(&recent, &request, &request_hash, with_trace)
+                    .await
+            }
+        }
+    }
+
+    /// The stored decision for a retry, or a conflict when the content
+    /// differs.
+    async fn retry_of(
+        &self,
+        recent: &Recent,
+        request: &Request,
+        request_hash: &str,
+        with_trace: bool,
+    ) -> Result<Recorded, ServiceError> {
+        if recent.request_hash != request_hash {
+            return Err(ServiceError::Conflict(format!(
+                "request_id `{}` was already used for institution {} and product {} with different content (decision {}); use a new request_id",
+                request.request_id,
+                request.institution,
+                request.product,
+                recent.decision.decision_id
+            )));
+        }
+        if with_trace {
+            let record =
+                find_decision(&**self.policies.store(), &recent.decision.decision_id).await?;
+            return Ok(Recorded {
+                decision: Arc::new(parse_decision(&record)?),
+                recorded_at: record.recorded_at,
+                idempotent_replay: true,
+            });
+        }
+        Ok(Recorded {
+            decision: recent.decision.clone(),
+            recorded_at: recent.recorded_at.clone(),
+            idempotent_replay: true,
+        })
+    }
+
+    async fn find_recent(&self, decision_id: &str) -> Result<Option<Arc<Recent>>, ServiceError> {
+        if let Some(r) = self.recent.get(decision_id).await {
+            return Ok(Some(r));
+        }
+        match self
+            .policies
+            .store()
+            .get(decision_id)
+            .await
+            .map_err(|e| ServiceError::store(e, RETRY))?
+        {
+            Some(record) => {
+                let recent = Arc::new(Recent::from_record(&record)?);
+                self.recent
+                    .insert(decision_id.to_string(), recent.clone())
+                    .await;
+                Ok(Some(recent))
+            }
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,731 @@
+//! The policy registry's rules. Analysts publish versioned policy
+//! documents, validated in full against the policy set in force first;
+//! versions are immutable (a version names one content hash). Approvers ask
+//! for an activation of a ruleset and scorecard version for an institution
+//! and product from a time, and a second approver (four-eyes: neither the
+//! requester nor an uploader of the versions) approves it; a rollback is an
+//! activation of versions that ran before. Every call, accepted or
+//! refused, goes to the audit log.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use decision_core::model::ruleset::Layer;
+use decision_core::{Document, PolicySet, VersionRef, compile_exact};
+use decision_store::{ActivationRecord, ActivationStatus, AuditEntry, Store, StoredDocument};
+
+use crate::auth::{Bearer, Role, Tokens};
+use crate::{ServiceError, clock};
+
+/// What a store failure means to a registry caller.
+const UNCHANGED: &str = "nothing was changed";
+
+fn unavailable(e: decision_store::StoreError) -> ServiceError {
+    ServiceError::store(e, UNCHANGED)
+}
+
+/// A publish: the version as stored, and whether this call created it.
+#[derive(Clone, Debug)]
+pub struct Published {
+    pub version: StoredDocument,
+    pub created: bool,
+}
+
+/// A document checked without publishing it.
+#[derive(Clone, Debug)]
+pub struct Validation {
+    /// Every problem, `place: message`; empty when valid.
+    pub problems: Vec<String>,
+    /// The version it would publish, when valid.
+    pub version: Option<VersionRef>,
+}
+
+/// An activation or rollback asked for.
+#[derive(Clone, Debug, Default)]
+pub struct ActivationRequest {
+    pub institution: String,
+    pub product: String,
+    pub ruleset_id: String,
+    pub ruleset_version: String,
+    pub scorecard_id: String,
+    pub scorecard_version: String,
+    /// RFC 3339; empty: as soon as approved.
+    pub effective_at: String,
+}
+
+/// What an action touched, for the audit log.
+#[derive(Default)]
+struct Subject {
+    kind: String,
+    id: String,
+    version: String,
+    hash: String,
+}
+
+impl Subject {
+    fn of(v: &VersionRef) -> Subject {
+        Subject {
+            kind: v.kind.clone(),
+            id: v.id.clone(),
+            version: v.version.clone(),
+            hash: v.hash.clone(),
+        }
+    }
+}
+
+/// Any role may read.
+const ANY_ROLE: &[Role] = &[Role::Analyst, Role::Approver, Role::Auditor];
+
+/// The registry over a store `S`.
+pub struct Registry<S> {
+    policies: Arc<PolicySet>,
+    store: Arc<S>,
+    tokens: Arc<Tokens>,
+}
+
+/// A refused document: every problem as a field, in one error.
+fn invalid(problems: Vec<(String, String)>) -> ServiceError {
+    let summary = problems
+        .iter()
+        .map(|(p, m)| {
+            if p.is_empty() {
+                m.clone()
+            } else {
+                format!("{p}: {m}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    ServiceError::Invalid {
+        summary: format!("invalid document, nothing published: {summary}"),
+        fields: problems
+            .into_iter()
+            .map(|(field, message)| decision_core::FieldError { field, message })
+            .collect(),
+    }
+}
+
+impl<S: Store> Registry<S> {
+    pub fn new(policies: Arc<PolicySet>, store: Arc<S>, tokens: Arc<Tokens>) -> Self {
+        Registry {
+            policies,
+            store,
+            tokens,
+        }
+    }
+
+    async fn audit(
+        &self,
+        person: &str,
+        role: &str,
+        action: &str,
+        subject: &Subject,
+        result: Result<String, &ServiceError>,
+    ) {
+        let entry = AuditEntry {
+            at: clock::now_seconds(),
+            person: person.to_string(),
+            role: role.to_string(),
+            action: action.to_string(),
+            kind: subject.kind.clone(),
+            id: subject.id.clone(),
+            version: subject.version.clone(),
+            hash: subject.hash.clone(),
+            accepted: result.is_ok(),
+            detail: match result {
+                Ok(d) => d,
+                Err(e) => format!("{}: {e}", e.code_name()),
+            },
+        };
+        if let Err(e) = self.store.append_audit(entry).await {
+            tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+
+    /// Checks the caller's role, auditing a refusal.
+    async fn authorize(
+        &self,
+        caller: &Bearer<'_>,
+        action: &str,
+        roles: &[Role],
+    ) -> Result<(String, Role), ServiceError> {
+        match self.tokens.authorize_header(caller, roles) {
+            Ok((p, role)) => Ok((p.person, role)),
+            Err(e) => {
+                let person = self
+                    .tokens
+                    .identify_header(caller)
+                    .map_or("(unknown)".to_string(), |p| p.person.clone());
+                self.audit(&person, "", action, &Subject::default(), Err(&e))
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Parses and validates `json` against the policy set in force (it
+    /// replaces the document of the same kind and id).
+    fn check(&self, json: &str, expected_kind: Option<&str>) -> Result<Document, ServiceError> {
+        let doc = Document::parse("upload", json).map_err(|e| {
+            invalid(
+                e.issues
+                    .iter()
+                    .map(|i| (i.place.clone(), i.message.clone()))
+                    .collect(),
+            )
+        })?;
+        let v = doc.version_ref();
+        if let Some(kind) = expected_kind
+            && v.kind != kind
+        {
+            return Err(invalid(vec![(
+                "kind".into(),
+                format!("expected a {kind} document, found {}", v.kind),
+            )]));
+        }
+        let mut docs: Vec<Document> = self
+            .policies
+            .documents()
+            .iter()
+            .filter(|d| {
+                let o = d.version_ref();
+                !(o.kind == v.kind && o.id == v.id)
+            })
+            .cloned()
+            .collect();
+        docs.push(doc.clone());
+        PolicySet::from_documents(docs).map_err(|e| {
+            invalid(
+                e.issues
+                    .iter()
+                    .map(|i| (i.place.clone(), format!("{}: {}", i.document, i.message)))
+                    .collect(),
+            )
+        })?;
+        Ok(doc)
+    }
+
+    /// Publishes a `kind` document (`ruleset` or `scorecard`); publishing
+    /// the identical version again changes nothing.
+    pub async fn upload(
+        &self,
+        caller: &Bearer<'_>,
+        json: &str,
+        kind: &str,
+    ) -> Result<Published, ServiceError> {
+        let action = if kind == "ruleset" {
+            "UploadRuleset"
+        } else {
+            "UploadScorecard"
+        };
+        let (person, role) = self.authorize(caller, action, &[Role::Analyst]).await?;
+        let mut subject = Subject::default();
+        let result = self.publish(json, kind, &person, &mut subject).await;
+        let audit = match &result {
+            Ok(r) if r.created => Ok("published".to_string()),
+            Ok(_) => Ok("identical version already published".to_string()),
+            Err(e) => Err(e),
+        };
+        self.audit(&person, role.name(), action, &subject, audit)
+            .await;
+        result
+    }
+
+    async fn publish(
+        &self,
+        json: &str,
+        kind: &str,
+        person: &str,
+        subject: &mut Subject,
+    ) -> Result<Published, ServiceError> {
+        if let Ok(parsed) = Document::parse("upload", json) {
+            *subject = Subject::of(&parsed.version_ref());
+        }
+        let doc = self.check(json, Some(kind))?;
+        let v = doc.version_ref();
+        *subject = Subject::of(&v);
+        if let Some(existing) = self
+            .store
+            .find_document(&v.kind, &v.id, &v.version)
+            .await
+            .map_err(unavailable)?
+        {
+            if existing.hash == v.hash {
+                return Ok(Published {
+                    version: existing,
+                    created: false,
+                });
+            }
+            return Err(ServiceError::Conflict(format!(
+                "{} {} version {} is already published with other content ({}); publish the change as a new version",
+                v.kind, v.id, v.version, existing.hash
+            )));
+        }
+        let stored = StoredDocument {
+            hash: v.hash,
+            kind: v.kind,
+            id: v.id,
+            version: v.version,
+            json: doc.text().to_string(),
+            uploaded_by: person.to_string(),
+            uploaded_at: clock::now_seconds(),
+        };
+        self.store
+            .put_documents(vec![stored.clone()])
+            .await
+            .map_err(unavailable)?;
+        Ok(Published {
+            version: stored,
+            created: true,
+        })
+    }
+
+    /// Checks a document of any kind without publishing it.
+    pub async fn validate(
+        &self,
+        caller: &Bearer<'_>,
+        json: &str,
+    ) -> Result<Validation, ServiceError> {
+        let (person, role) = self
+            .authorize(caller, "ValidateDocument", &[Role::Analyst])
+            .await?;
+        let (validation, subject) = match self.check(json, None) {
+            Ok(doc) => {
+                let v = doc.version_ref();
+                (
+                    Validation {
+                        problems: Vec::new(),
+                        version: Some(v.clone()),
+                    },
+                    Subject::of(&v),
+                )
+            }
+            Err(e) => {
+                let problems = match &e {
+                    ServiceError::Invalid { fields, .. } if !fields.is_empty() => fields
+                        .iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect(),
+                    other => vec![other.to_string()],
+                };
+                (
+                    Validation {
+                        problems,
+                        version: None,
+                    },
+                    Subject::default(),
+                )
+            }
+        };
+        let detail = if validation.problems.is_empty() {
+            "valid".to_string()
+        } else {
+            format!("invalid: {}", validation.problems.join("; "))
+        };
+        self.audit(
+            &person,
+            role.name(),
+            "ValidateDocument",
+            &subject,
+            Ok(detail),
+        )
+        .await;
+        Ok(validation)
+    }
+
+    /// Published versions, optionally of one kind and id, oldest first.
+    pub async fn list_versions(
+        &self,
+        caller: &Bearer<'_>,
+        kind: Option<String>,
+        id: Option<String>,
+    ) -> Result<Vec<StoredDocument>, ServiceError> {
+        self.authorize(caller, "ListVersions", ANY_ROLE).await?;
+        self.store
+            .list_documents(kind, id)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// One published version with its document.
+    pub async fn get_version(
+        &self,
+        caller: &Bearer<'_>,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<StoredDocument, ServiceError> {
+        self.authorize(caller, "GetVersion", ANY_ROLE).await?;
+        self.published(kind, id, version).await
+    }
+
+    async fn published(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<StoredDocument, ServiceError> {
+        self.store
+            .find_document(kind, id, version)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("no {kind} `{id}` version `{version}` is published"))
+            })
+    }
+
+    /// What changed from one version of a document to another.
+    pub async fn diff(
+        &self,
+        caller: &Bearer<'_>,
+        kind: &str,
+        id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        self.authorize(caller, "DiffVersions", ANY_ROLE).await?;
+        let mut docs = Vec::new();
+        for version in [from, to] {
+            let doc = self.published(kind, id, version).await?;
+            docs.push(
+                serde_json::from_str::<serde_json::Value>(&doc.json)
+                    .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
+            );
+        }
+        Ok(decision_core::diff::diff(&docs[0], &docs[1]))
+    }
+
+    /// The audit log, newest first: `limit` entries (0: 100, at most 10,000).
+    pub async fn audit_log(
+        &self,
+        caller: &Bearer<'_>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, ServiceError> {
+        self.authorize(caller, "ListAuditLog", &[Role::Auditor])
+            .await?;
+        let limit = match limit {
+            0 => 100,
+            n => n.min(10_000) as usize,
+        };
+        self.store.list_audit(limit).await.map_err(unavailable)
+    }
+
+    /// The activation history, newest first, optionally of one institution
+    /// and product.
+    pub async fn list_activations(
+        &self,
+        caller: &Bearer<'_>,
+        institution: &str,
+        product: &str,
+    ) -> Result<Vec<ActivationRecord>, ServiceError> {
+        self.authorize(caller, "ListActivations", ANY_ROLE).await?;
+        let all = self.store.list_activations().await.map_err(unavailable)?;
+        Ok(all
+            .into_iter()
+            .rev()
+            .filter(|a| {
+                (institution.is_empty() || a.institution == institution)
+                    && (product.is_empty() || a.product == product)
+            })
+            .collect())
+    }
+}
+
+impl<S: Store> Registry<S> {
+    /// Asks for an activation (`rollback`: of versions that ran before),
+    /// pending a second approver.
+    pub async fn request_activation(
+        &self,
+        caller: &Bearer<'_>,
+        r: &ActivationRequest,
+        rollback: bool,
+    ) -> Result<ActivationRecord, ServiceError> {
+        let action = if rollback {
+            "Rollback"
+        } else {
+            "RequestActivation"
+        };
+        let (person, role) = self.authorize(caller, action, &[Role::Approver]).await?;
+        let subject = self
+            .activation_subject(
+                &r.institution,
+                &r.product,
+                (&r.ruleset_id, &r.ruleset_version),
+                (&r.scorecard_id, &r.scorecard_version),
+            )
+            .await;
+        let result = self.request(r, &person, rollback).await;
+        let audit = match &result {
+            Ok(a) => Ok(format!("requested {}", a.activation_id)),
+            Err(e) => Err(e),
+        };
+        self.audit(&person, role.name(), action, &subject, audit)
+            .await;
+        result
+    }
+
+    /// Checks and records an activation request.
+    async fn request(
+        &self,
+        r: &ActivationRequest,
+        person: &str,
+        rollback: bool,
+    ) -> Result<ActivationRecord, ServiceError> {
+        for (field, value) in [
+            ("institution", &r.institution),
+            ("product", &r.product),
+            ("ruleset_id", &r.ruleset_id),
+            ("ruleset_version", &r.ruleset_version),
+            ("scorecard_id", &r.scorecard_id),
+            ("scorecard_version", &r.scorecard_version),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(vec![(
+                    field.to_string(),
+                    "must not be empty".to_string(),
+                )]));
+            }
+        }
+        let effective_at = if r.effective_at.is_empty() {
+            String::new()
+        } else {
+            let t = clock::parse(&r.effective_at)
+                .map_err(|e| invalid(vec![("effective_at".into(), e)]))?;
+            if t < SystemTime::now() {
+                return Err(invalid(vec![(
+                    "effective_at".into(),
+                    "must not be in the past: an activation cannot rewrite what already ran; leave it empty for \"as soon as approved\"".into(),
+                )]));
+            }
+            clock::format(t)
+        };
+        let published = |kind: &'static str, id: String, version: String| async move {
+            self.store
+                .find_document(kind, &id, &version)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    ServiceError::Precondition(format!(
+                        "no {kind} `{id}` version `{version}` is published"
+                    ))
+                })
+        };
+        let ruleset = published("ruleset", r.ruleset_id.clone(), r.ruleset_version.clone()).await?;
+        let scorecard = published(
+            "scorecard",
+            r.scorecard_id.clone(),
+            r.scorecard_version.clone(),
+        )
+        .await?;
+        let parse = |stored: &StoredDocument| {
+            Document::parse(&format!("{}@{}", stored.id, stored.version), &stored.json)
+                .map_err(|e| ServiceError::Corrupt(e.to_string()))
+        };
+        let (ruleset_doc, scorecard_doc) = (parse(&ruleset)?, parse(&scorecard)?);
+        // The pair must compile with the province red lines and the schema
+        // in force.
+        let mut docs: Vec<Document> = self
+            .policies
+            .documents()
+            .iter()
+            .filter(|d| {
+                matches!(d, Document::Schema(_))
+                    || matches!(d, Document::Ruleset(x) if x.doc.layer == Layer::Province)
+            })
+            .cloned()
+            .collect();
+        docs.extend([ruleset_doc.clone(), scorecard_doc]);
+        let policy = compile_exact(&docs).map_err(|e| {
+            ServiceError::Precondition(format!("these versions cannot run together: {e}"))
+        })?;
+        let for_institution = match &ruleset_doc {
+            Document::Ruleset(x) if x.doc.layer == Layer::Province => {
+                return Err(ServiceError::Precondition(format!(
+                    "ruleset {}@{} holds province red lines; activate an institution (product) ruleset",
+                    r.ruleset_id, r.ruleset_version
+                )));
+            }
+            Document::Ruleset(x) => x.doc.institution.clone().unwrap_or_else(|| "*".to_string()),
+            _ => "*".to_string(),
+        };
+        if for_institution != "*" && for_institution != r.institution {
+            return Err(ServiceError::Precondition(format!(
+                "ruleset {}@{} is written for institution {for_institution}, not {}",
+                r.ruleset_id, r.ruleset_version, r.institution
+            )));
+        }
+        if policy.product != r.product {
+            return Err(ServiceError::Precondition(format!(
+                "ruleset {}@{} is for product {}, not {}",
+                r.ruleset_id, r.ruleset_version, policy.product, r.product
+            )));
+        }
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        if rollback && !ran_before(&history, r) {
+            return Err(ServiceError::Precondition(format!(
+                "{} {} never ran ruleset {}@{} with scorecard {}@{}: a rollback returns to versions that were active",
+                r.institution,
+                r.product,
+                r.ruleset_id,
+                r.ruleset_version,
+                r.scorecard_id,
+                r.scorecard_version
+            )));
+        }
+        let activation = ActivationRecord {
+            activation_id: clock::new_id("act", 16, &[&r.institution, &r.product, person]),
+            institution: r.institution.clone(),
+            product: r.product.clone(),
+            ruleset_id: r.ruleset_id.clone(),
+            ruleset_version: r.ruleset_version.clone(),
+            scorecard_id: r.scorecard_id.clone(),
+            scorecard_version: r.scorecard_version.clone(),
+            effective_at,
+            requested_by: person.to_string(),
+            requested_at: clock::now_seconds(),
+            status: ActivationStatus::Pending,
+            approved_by: String::new(),
+            approved_at: String::new(),
+            rollback,
+        };
+        self.store
+            .insert_activation(activation.clone())
+            .await
+            .map_err(unavailable)?;
+        Ok(activation)
+    }
+
+    /// Approves another approver's pending activation.
+    pub async fn approve(
+        &self,
+        caller: &Bearer<'_>,
+        activation_id: &str,
+    ) -> Result<ActivationRecord, ServiceError> {
+        let (person, role) = self
+            .authorize(caller, "ApproveActivation", &[Role::Approver])
+            .await?;
+        let result = self.approve_as(activation_id, &person).await;
+        // The activation as it stands, approved or not, for the audit log.
+        let record = match &result {
+            Ok(a) => Some(a.clone()),
+            Err(_) => self
+                .store
+                .list_activations()
+                .await
+                .ok()
+                .and_then(|all| all.into_iter().find(|a| a.activation_id == activation_id)),
+        };
+        let subject = match &record {
+            Some(a) => {
+                self.activation_subject(
+                    &a.institution,
+                    &a.product,
+                    (&a.ruleset_id, &a.ruleset_version),
+                    (&a.scorecard_id, &a.scorecard_version),
+                )
+                .await
+            }
+            None => Subject {
+                kind: "activation".into(),
+                id: activation_id.to_string(),
+                ..Subject::default()
+            },
+        };
+        let audit = match &result {
+            Ok(a) => Ok(format!(
+                "approved {} effective {}",
+                a.activation_id, a.effective_at
+            )),
+            Err(e) => Err(e),
+        };
+        self.audit(&person, role.name(), "ApproveActivation", &subject, audit)
+            .await;
+        result
+    }
+
+    async fn approve_as(&self, id: &str, person: &str) -> Result<ActivationRecord, ServiceError> {
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        let a = history
+            .iter()
+            .find(|a| a.activation_id == id)
+            .ok_or_else(|| ServiceError::NotFound(format!("no activation `{id}`")))?;
+        if a.status != ActivationStatus::Pending {
+            return Err(ServiceError::Precondition(format!(
+                "activation {id} is already {}",
+                a.status
+            )));
+        }
+        if a.requested_by == person {
+            return Err(ServiceError::Forbidden(format!(
+                "four-eyes: {person} requested activation {id} and cannot also approve it"
+            )));
+        }
+        for (kind, doc_id, version) in [
+            ("ruleset", &a.ruleset_id, &a.ruleset_version),
+            ("scorecard", &a.scorecard_id, &a.scorecard_version),
+        ] {
+            if let Some(d) = self
+                .store
+                .find_document(kind, doc_id, version)
+                .await
+                .map_err(unavailable)?
+                && d.uploaded_by == person
+            {
+                return Err(ServiceError::Forbidden(format!(
+                    "four-eyes: {person} uploaded {kind} {doc_id}@{version} and cannot approve its activation"
+                )));
+            }
+        }
+        self.store
+            .approve_activation(id, person, &clock::now_seconds())
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::Changed(format!(
+                    "activation {id} changed while approving it; list it and retry"
+                ))
+            })
+    }
+
+    /// What an activation touches: (institution, product), the two versions
+    /// and their content hashes.
+    async fn activation_subject(
+        &self,
+        institution: &str,
+        product: &str,
+        ruleset: (&str, &str),
+        scorecard: (&str, &str),
+    ) -> Subject {
+        let mut hashes = Vec::new();
+        for (kind, (id, version)) in [("ruleset", ruleset), ("scorecard", scorecard)] {
+            let hash = match self.store.find_document(kind, id, version).await {
+                Ok(Some(d)) => d.hash,
+                _ => "(not published)".to_string(),
+            };
+            hashes.push(hash);
+        }
+        Subject {
+            kind: "activation".into(),
+            id: format!("{institution}/{product}"),
+            version: format!(
+                "{}@{} + {}@{}",
+                ruleset.0, ruleset.1, scorecard.0, scorecard.1
+            ),
+            hash: hashes.join(" + "),
+        }
+    }
+}
+
+/// Whether (institution, product) ever ran this ruleset with this scorecard
+/// (an approved activation, in force or replaced since).
+pub fn ran_before(history: &[ActivationRecord], r: &ActivationRequest) -> bool {
+    history.iter().any(|a| {
+        a.status == ActivationStatus::Approved
+            && a.institution == r.institution
+            && a.product == r.product
+            && a.ruleset_id == r.ruleset_id
+            && a.ruleset_version == r.ruleset_version
+            && a.scorecard_id == r.scorecard_id
+            && a.scorecard_version == r.scorecard_version
+    })
+}

@@ -1,0 +1,114 @@
+//! Reading a stored decision back, and replaying it: the stored request,
+//! evaluated again under exactly the versions it recorded, must give the
+//! identical decision.
+
+use decision_core::{Decision, Options, Request, evaluate};
+use decision_store::{DecisionRecord, Store};
+
+use crate::ServiceError;
+use crate::find::{find_decision, parse_decision};
+use crate::prereview::Decisions;
+
+/// A stored decision with the record that holds it.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub record: DecisionRecord,
+    pub decision: Decision,
+}
+
+/// A replay's verdict.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// Where the stored and the replayed decisions differ, as
+    /// `path: stored X, replayed Y`; empty when identical.
+    pub differences: Vec<String>,
+    pub replayed: Decision,
+}
+
+impl<S: Store> Decisions<S> {
+    /// The stored decision `decision_id`, online or batch.
+    pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
+        let record = find_decision(&**self.policies().store(), decision_id).await?;
+        let decision = parse_decision(&record)?;
+        Ok(Stored { record, decision })
+    }
+
+    /// Evaluates the stored request of `decision_id` again under the
+    /// versions it recorded.
+    pub async fn replay(&self, decision_id: &str) -> Result<Replayed, ServiceError> {
+        let Stored { record, decision } = self.get(decision_id).await?;
+        let input: Request = serde_json::from_str(&record.request_json).map_err(|e| {
+            ServiceError::Corrupt(format!(
+                "stored request of {} does not parse: {e}",
+                record.decision_id
+            ))
+        })?;
+        let policy = self.policies().compile_versions(&decision.versions).await?;
+        let mut replayed = evaluate(&policy, &input, Options { trace: true }).map_err(|e| {
+            ServiceError::Precondition(format!("the stored request no longer evaluates: {e}"))
+        })?;
+        // The id names the record (a batch decision's is `dec_<batch>_<row>`),
+        // it is not an outcome to compare.
+        replayed.decision_id = decision.decision_id.clone();
+        let a =
+            serde_json::to_value(&decision).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let b =
+            serde_json::to_value(&replayed).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut differences = Vec::new();
+        diff("", &a, &b, &mut differences);
+        Ok(Replayed {
+            differences,
+            replayed,
+        })
+    }
+}
+
+/// Lists where two JSON values differ, as `path: stored X, replayed Y`.
+fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, va) in x {
+                diff(
+                    &format!("{path}.{k}"),
+                    va,
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+            for (k, vb) in y.iter().filter(|(k, _)| !x.contains_key(*k)) {
+                diff(&format!("{path}.{k}"), &Value::Null, vb, out);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (va, vb)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), va, vb, out);
+            }
+        }
+        _ if a != b => out.push(format!(
+            "{}: stored {a}, replayed {b}",
+            if path.is_empty() { "." } else { path }
+        )),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_names_the_paths_that_differ() {
+        let a = serde_json::json!({"limit": "1000", "reasons": [{"code": "A"}], "x": 1});
+        let b = serde_json::json!({"limit": "2000", "reasons": [{"code": "B"}], "x": 1});
+        let mut out = Vec::new();
+        diff("", &a, &b, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                ".limit: stored \"1000\", replayed \"2000\"",
+                ".reasons[0].code: stored \"A\", replayed \"B\""
+            ]
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! Durable records of the decision engine: decisions with their traces,
+//! policy documents, activations, the audit log and batch runs.
+//!
+//! [`Store`] is the interface every use case needs; each backend is a
+//! module of its own: [`sqlite`] (the embedded default: one file on local
+//! disk, no server to install) and [`memory`] (for tests of the business
+//! rules without a disk or a server). Nothing here assumes one process owns
+//! the data: uniqueness of a decision is enforced by the backend, not by a
+//! cache. [`traces`] is the batch trace file, the other durable format.
+//!
+//! Every stored format carries a version: a decision record its
+//! [`DecisionRecord::format`], a batch trace line its `format`, the SQLite
+//! file its schema version (see [`sqlite`]'s migrations).
+
+#![forbid(unsafe_code)]
+
+pub mod memory;
+mod migrate;
+mod records;
+pub mod sqlite;
+pub mod traces;
+
+use std::future::Future;
+
+pub use memory::MemoryStore;
+pub use records::{
+    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DECISION_FORMAT,
+    DecisionRecord, StoredDocument,
+};
+pub use sqlite::SqliteStore;
+
+/// What an insert found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Inserted {
+    /// Written and durable.
+    New,
+    /// A record with this decision id was already stored (by this or another
+    /// process); it is returned unchanged.
+    Existing(Box<DecisionRecord>),
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed (a constraint, a full disk, a
+    /// damaged file).
+    #[error("decision store: {0}")]
+    Database(String),
+    /// The store is shutting down.
+    #[error("decision store is closed")]
+    Closed,
+    /// The store was written by a newer release; opening it could lose
+    /// what that release wrote.
+    #[error("decision store {path}: {message}")]
+    TooNew { path: String, message: String },
+}
+
+/// Where decisions, policy documents, activations, the audit log and batch
+/// runs live. Every write resolves only once it is durable.
+pub trait Store: Send + Sync + 'static {
+    /// Stores `record` unless its decision id exists; resolves only once the
+    /// write is durable.
+    fn insert(
+        &self,
+        record: DecisionRecord,
+    ) -> impl Future<Output = Result<Inserted, StoreError>> + Send;
+
+    /// Stores many records in one durable write (batch runs).
+    fn insert_many(
+        &self,
+        records: Vec<DecisionRecord>,
+    ) -> impl Future<Output = Result<Vec<Inserted>, StoreError>> + Send;
+
+    fn get(
+        &self,
+        decision_id: &str,
+    ) -> impl Future<Output = Result<Option<DecisionRecord>, StoreError>> + Send;
+
+    /// Keeps documents by hash (an existing hash is left as it is).
+    fn put_documents(
+        &self,
+        documents: Vec<StoredDocument>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_document(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<StoredDocument>, StoreError>> + Send;
+
+    /// Published documents, optionally of one kind and id, oldest first.
+    fn list_documents(
+        &self,
+        kind: Option<String>,
+        id: Option<String>,
+    ) -> impl Future<Output = Result<Vec<StoredDocument>, StoreError>> + Send;
+
+    /// Records an admin action durably.
+    fn append_audit(
+        &self,
+        entry: AuditEntry,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The newest `limit` audit entries, newest first.
+    fn list_audit(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    fn insert_activation(
+        &self,
+        activation: ActivationRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Approves a pending activation; `effective_at` fills an empty one.
+    /// Returns the record, or `None` when no such pending activation exists.
+    fn approve_activation(
+        &self,
+        activation_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> impl Future<Output = Result<Option<ActivationRecord>, StoreError>> + Send;
+
+    /// Every activation, oldest first.
+    fn list_activations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<ActivationRecord>, StoreError>> + Send;
+
+    /// Stores a batch run's record, replacing the one with its id.
+    fn put_batch(&self, batch: BatchRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_batch(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<BatchRecord>, StoreError>> + Send;
+
+    /// The document of `kind`, `id` and `version`, if stored.
+    fn find_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<Option<StoredDocument>, StoreError>> + Send;
+}

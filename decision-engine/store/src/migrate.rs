@@ -1,0 +1,234 @@
+//! The SQLite file's schema, as an ordered list of migrations. A store's
+//! `PRAGMA user_version` says how many have been applied; opening a store
+//! applies the missing ones in ONE transaction, so an upgrade that fails or
+//! is interrupted (a crash, kill -9, a full disk) leaves the store exactly as
+//! it was. A store whose version is newer than this release knows is
+//! refused: opening it could lose what the newer release wrote.
+//!
+//! | version | release that wrote it | what it holds |
+//! |---|---|---|
+//! | 1 | gRPC service (first), then zstd records | decisions (`decision_json` text, later `decision_zstd`: both were version 1), policy documents |
+//! | 2 | policy registry | + uploader of documents, activations, audit log |
+//! | 3 | whole-village batch | + batch runs |
+//! | 4 | workspace split | + `decisions.format`, the record format ([`crate::DECISION_FORMAT`]) |
+
+use std::path::Path;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+
+use crate::StoreError;
+
+/// One step of the schema.
+struct Migration {
+    /// The version the store has after it.
+    to: i64,
+    apply: fn(&Transaction) -> rusqlite::Result<()>,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        to: 1,
+        apply: |tx| {
+            tx.execute_batch(V1_DECISIONS)?;
+            tx.execute_batch(V1_DOCUMENTS)
+        },
+    },
+    Migration {
+        to: 2,
+        apply: to_v2,
+    },
+    Migration {
+        to: 3,
+        apply: |tx| tx.execute_batch(V3),
+    },
+    Migration {
+        to: 4,
+        apply: |tx| {
+            tx.execute_batch("ALTER TABLE decisions ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")
+        },
+    },
+];
+
+/// The schema version this release writes.
+pub const LATEST: i64 = 4;
+
+const V1_DECISIONS: &str = "
+CREATE TABLE decisions (
+    decision_id       TEXT PRIMARY KEY,
+    institution       TEXT NOT NULL,
+    product           TEXT NOT NULL,
+    request_id        TEXT NOT NULL,
+    request_hash      TEXT NOT NULL,
+    request_json      TEXT NOT NULL,
+    outcome           TEXT NOT NULL,
+    -- the decision with its trace: JSON, zstd-compressed (~10 KB -> ~1.5 KB)
+    decision_zstd     BLOB NOT NULL,
+    batch_id          TEXT,
+    recorded_at       TEXT NOT NULL,
+    evaluation_micros INTEGER NOT NULL
+);
+CREATE INDEX decisions_batch ON decisions (batch_id) WHERE batch_id IS NOT NULL;
+";
+
+const V1_DOCUMENTS: &str = "
+CREATE TABLE policy_documents (
+    hash    TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    id      TEXT NOT NULL,
+    version TEXT NOT NULL,
+    json    TEXT NOT NULL
+);
+CREATE INDEX policy_documents_version ON policy_documents (kind, id, version);
+";
+
+const V2: &str = "
+ALTER TABLE policy_documents ADD COLUMN uploaded_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE policy_documents ADD COLUMN uploaded_at TEXT NOT NULL DEFAULT '';
+CREATE TABLE activations (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    activation_id     TEXT NOT NULL UNIQUE,
+    institution       TEXT NOT NULL,
+    product           TEXT NOT NULL,
+    ruleset_id        TEXT NOT NULL,
+    ruleset_version   TEXT NOT NULL,
+    scorecard_id      TEXT NOT NULL,
+    scorecard_version TEXT NOT NULL,
+    effective_at      TEXT NOT NULL,
+    requested_by      TEXT NOT NULL,
+    requested_at      TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    approved_by       TEXT NOT NULL,
+    approved_at       TEXT NOT NULL,
+    rollback          INTEGER NOT NULL
+);
+CREATE TABLE audit_log (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at       TEXT NOT NULL,
+    person   TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    id       TEXT NOT NULL,
+    version  TEXT NOT NULL,
+    hash     TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    detail   TEXT NOT NULL
+);
+-- A version names one content: a changed document needs a new version.
+CREATE UNIQUE INDEX policy_documents_kind_id_version ON policy_documents (kind, id, version);
+";
+
+const V3: &str = "
+-- Batch runs: the record as JSON (versions, trace file and its frame index).
+CREATE TABLE batches (
+    batch_id    TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    record_json TEXT NOT NULL
+);
+";
+
+/// Version 2, and the records of the first release: it stored
+/// `decision_json` as text under the same version 1 as the zstd release
+/// after it, so a version 1 store may hold either column.
+fn to_v2(tx: &Transaction) -> rusqlite::Result<()> {
+    let has_json: bool = tx.query_row(
+        "SELECT count(*) FROM pragma_table_info('decisions') WHERE name = 'decision_json'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_json {
+        tx.execute_batch(
+            "ALTER TABLE decisions RENAME TO decisions_v1_json;
+             DROP INDEX IF EXISTS decisions_batch;",
+        )?;
+        tx.execute_batch(V1_DECISIONS)?;
+        let mut read = tx.prepare(
+            "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
+                    decision_json, batch_id, recorded_at, evaluation_micros
+             FROM decisions_v1_json",
+        )?;
+        let mut write = tx.prepare(
+            "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
+                 outcome, decision_zstd, batch_id, recorded_at, evaluation_micros)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut rows = read.query([])?;
+        while let Some(r) = rows.next()? {
+            let json: String = r.get(7)?;
+            let compressed = zstd::bulk::compress(json.as_bytes(), 1)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            write.execute(params![
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+                compressed,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, i64>(10)?,
+            ])?;
+        }
+        drop(rows);
+        tx.execute_batch("DROP TABLE decisions_v1_json;")?;
+    }
+    tx.execute_batch(V2)
+}
+
+/// Brings the store to [`LATEST`], or leaves it as it was.
+pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    migrate_failing_at(conn, path, None)
+}
+
+/// [`migrate`], failing on purpose after the migration to `fail_at` (to
+/// test that a failed upgrade changes nothing).
+pub(crate) fn migrate_failing_at(
+    conn: &mut Connection,
+    path: &Path,
+    fail_at: Option<i64>,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > LATEST {
+        return Err(StoreError::TooNew {
+            path: path.display().to_string(),
+            message: format!(
+                "its schema version is {version}, and this release knows versions up to {LATEST}; \
+                 it was written by a newer release of decision-engine: run that release (or newer)"
+            ),
+        });
+    }
+    if version == LATEST {
+        return Ok(());
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.to > version) {
+        (m.apply)(&tx).map_err(|e| {
+            StoreError::Database(format!(
+                "{}: upgrading the schema from version {} to {}: {e}; the store was left as it was",
+                path.display(),
+                m.to - 1,
+                m.to
+            ))
+        })?;
+        if fail_at == Some(m.to) {
+            return Err(StoreError::Database(format!(
+                "upgrade stopped after version {} (test)",
+                m.to
+            )));
+        }
+    }
+    tx.pragma_update(None, "user_version", LATEST)?;
+    tx.commit()?;
+    if version > 0 {
+        tracing::info!(
+            from = version,
+            to = LATEST,
+            "upgraded the store schema of {}",
+            path.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! The records the store keeps. Timestamps are RFC 3339 strings in UTC, as
+//! written on the wire; statuses are enums, stored as their lower-case
+//! names.
+
+use decision_core::VersionRef;
+use serde::{Deserialize, Serialize};
+
+/// The format of [`DecisionRecord::decision_json`] this release writes:
+/// the JSON of a `decision_core::Decision` with its trace. Records from
+/// before formats were numbered (schema versions 1 to 3) are format 1.
+pub const DECISION_FORMAT: u32 = 1;
+
+/// One recorded decision: the request as received, the decision with its
+/// trace, and when it was made. Timestamps are kept apart from the decision,
+/// so the decision itself replays byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub decision_id: String,
+    pub institution: String,
+    pub product: String,
+    pub request_id: String,
+    /// sha256 of the canonical request (features, pins): two requests with
+    /// the same id are the same request only if this matches.
+    pub request_hash: String,
+    /// The request as received, as JSON.
+    pub request_json: String,
+    /// APPROVE, REFER or DECLINE.
+    pub outcome: String,
+    /// The decision with its trace, as JSON.
+    pub decision_json: String,
+    /// Ties the decisions of one batch run together.
+    pub batch_id: Option<String>,
+    /// RFC 3339, UTC.
+    pub recorded_at: String,
+    pub evaluation_micros: u64,
+    /// The format of `decision_json` ([`DECISION_FORMAT`] when written by
+    /// this release).
+    #[serde(default = "first_format")]
+    pub format: u32,
+}
+
+fn first_format() -> u32 {
+    1
+}
+
+/// A policy document as loaded, kept by content hash so every recorded
+/// version can be compiled again to replay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    pub hash: String,
+    pub kind: String,
+    pub id: String,
+    pub version: String,
+    pub json: String,
+    /// Who published it (`(shipped)` / `(policy dir)` for documents a
+    /// server loaded at start).
+    pub uploaded_by: String,
+    /// RFC 3339.
+    pub uploaded_at: String,
+}
+
+/// An activation: (institution, product) runs a ruleset and a scorecard
+/// version from `effective_at`, once approved by a second person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivationRecord {
+    pub activation_id: String,
+    pub institution: String,
+    pub product: String,
+    pub ruleset_id: String,
+    pub ruleset_version: String,
+    pub scorecard_id: String,
+    pub scorecard_version: String,
+    /// RFC 3339; empty until approved when asked for "as soon as approved".
+    pub effective_at: String,
+    pub requested_by: String,
+    pub requested_at: String,
+    pub status: ActivationStatus,
+    pub approved_by: String,
+    pub approved_at: String,
+    pub rollback: bool,
+}
+
+/// One admin action, accepted or refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: String,
+    pub person: String,
+    pub role: String,
+    pub action: String,
+    pub kind: String,
+    pub id: String,
+    pub version: String,
+    pub hash: String,
+    pub accepted: bool,
+    pub detail: String,
+}
+
+/// A batch run: what it read and wrote, which versions ran, where its
+/// decisions' traces are, and how it ended. Written when the run starts
+/// (`running`) and again when it ends (`finished` or `failed`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRecord {
+    pub batch_id: String,
+    pub status: BatchStatus,
+    pub started_at: String,
+    pub finished_at: String,
+    pub institution: String,
+    pub product: String,
+    pub as_of: String,
+    pub versions: Vec<VersionRef>,
+    pub input: String,
+    pub output: String,
+    pub errors_file: String,
+    /// The decisions with their traces: JSON lines, one a row, in zstd
+    /// frames (see `batch::traces`).
+    pub trace_file: String,
+    /// sha256 of the whole trace file (`sha256:<hex>`), to check it later.
+    #[serde(default)]
+    pub trace_sha256: String,
+    /// The first row of every frame.
+    pub frame_first_rows: Vec<u64>,
+    /// Byte offset of every frame in the trace file, then the file's length.
+    pub frame_offsets: Vec<u64>,
+    pub rows: u64,
+    pub approved: u64,
+    pub referred: u64,
+    pub declined: u64,
+    pub errors: u64,
+    /// Why a failed run stopped.
+    pub failure: String,
+}
+
+/// Where an activation stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationStatus {
+    /// Requested, waiting for a second approver.
+    Pending,
+    /// Approved: in force from its effective time.
+    Approved,
+    /// Was approved for a later time, then replaced by an approval of an
+    /// earlier effective time (a rollback, say) before it took effect.
+    Superseded,
+}
+
+/// How a batch run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    Running,
+    Finished,
+    Failed,
+}
+
+macro_rules! names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),*
+                }
+            }
+
+            /// The status a stored name names.
+            pub fn parse(name: &str) -> Option<$ty> {
+                match name {
+                    $($name => Some($ty::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(ActivationStatus { Pending => "pending", Approved => "approved", Superseded => "superseded" });
+names!(BatchStatus { Running => "running", Finished => "finished", Failed => "failed" });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_stored_by_the_names_serde_writes() {
+        for s in [
+            ActivationStatus::Pending,
+            ActivationStatus::Approved,
+            ActivationStatus::Superseded,
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+            assert_eq!(ActivationStatus::parse(s.as_str()), Some(s));
+        }
+        for s in [
+            BatchStatus::Running,
+            BatchStatus::Finished,
+            BatchStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
+            assert_eq!(BatchStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(ActivationStatus::parse("Approved"), None);
+    }
+}

@@ -1,0 +1,714 @@
+//! The embedded store: SQLite in WAL mode with `synchronous = FULL`, on
+//! local disk. One writer thread does group commit: it takes every write
+//! queued while the previous transaction was committing and commits them
+//! together, then answers each caller, so a reply is sent only after its
+//! record is durable and concurrent requests share one fsync. Opening a store
+//! brings its schema up to date in one transaction (see `migrate`).
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::migrate::migrate;
+use crate::{
+    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, Inserted, Store,
+    StoreError, StoredDocument,
+};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// Most records one transaction takes.
+const MAX_BATCH_ROWS: usize = 4096;
+/// Read connections kept open.
+const READERS: usize = 4;
+
+type WriteFn = Box<dyn FnOnce(&rusqlite::Transaction) -> Result<(), StoreError> + Send>;
+
+enum Job {
+    Insert(
+        Vec<DecisionRecord>,
+        oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
+    ),
+    Documents(Vec<StoredDocument>, oneshot::Sender<Result<(), StoreError>>),
+    Audit(Box<AuditEntry>, oneshot::Sender<Result<(), StoreError>>),
+    /// Any other write, run inside the next transaction.
+    Run(Option<WriteFn>, oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl Job {
+    fn rows(&self) -> usize {
+        match self {
+            Job::Insert(r, _) => r.len(),
+            Job::Documents(d, _) => d.len(),
+            Job::Audit(..) | Job::Run(..) => 1,
+        }
+    }
+}
+
+/// The SQLite decision store.
+pub struct SqliteStore {
+    writer: Mutex<Option<Sender<Job>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    /// Open read connections, and a permit for each: a read waits for a
+    /// free connection rather than opening another.
+    readers: Mutex<Vec<Connection>>,
+    reader_permits: tokio::sync::Semaphore,
+    path: std::path::PathBuf,
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/decisions.sqlite`, upgrading an
+    /// older schema; refuses a store written by a newer release.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let path = dir.join("decisions.sqlite");
+        let mut conn = open(&path)?;
+        migrate(&mut conn, &path)?;
+        let readers = (0..READERS)
+            .map(|_| open(&path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("decision-store-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(Some(tx)),
+            thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(readers),
+            reader_permits: tokio::sync::Semaphore::new(READERS),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits everything queued, stops the writer and waits for it.
+    pub fn close(&self) {
+        self.writer.lock().map(|mut w| w.take()).ok();
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+
+    /// Runs `write` in the next group-committed transaction.
+    async fn run(
+        &self,
+        write: impl FnOnce(&rusqlite::Transaction) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Run(Some(Box::new(write)), tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    fn send(&self, job: Job) -> Result<(), StoreError> {
+        let guard = self.writer.lock().map_err(|_| StoreError::Closed)?;
+        guard
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _permit = self
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let conn = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let path = self.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            // A connection is always free under a permit; reopen only if
+            // one was lost to a panicked read.
+            let conn = match conn {
+                Some(c) => c,
+                None => open(&path)?,
+            };
+            let result = f(&conn);
+            Ok::<_, StoreError>((conn, result))
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))??;
+        if let Ok(mut readers) = self.readers.lock() {
+            readers.push(conn);
+        }
+        result
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer(mut conn: Connection, rx: Receiver<Job>) {
+    let mut compressor = match zstd::bulk::Compressor::new(1) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot create the record compressor: {e}");
+            return;
+        }
+    };
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut rows = jobs[0].rows();
+        while rows < MAX_BATCH_ROWS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.rows();
+                    jobs.push(job);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let started = Instant::now();
+        let outcome = commit(&mut conn, &mut compressor, &mut jobs);
+        metrics::histogram!("decision_store_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("decision_store_commit_rows").record(rows as f64);
+        match outcome {
+            Ok(results) => {
+                for (job, result) in jobs.into_iter().zip(results) {
+                    match job {
+                        Job::Insert(_, reply) => {
+                            let _ = reply.send(result);
+                        }
+                        Job::Documents(_, reply) | Job::Audit(_, reply) | Job::Run(_, reply) => {
+                            let _ = reply.send(result.map(|_| ()));
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                let message = match e {
+                    StoreError::Database(m) => m,
+                    other => other.to_string(),
+                };
+                for job in jobs {
+                    match job {
+                        Job::Insert(_, reply) => {
+                            let _ = reply.send(Err(StoreError::Database(message.clone())));
+                        }
+                        Job::Documents(_, reply) | Job::Audit(_, reply) | Job::Run(_, reply) => {
+                            let _ = reply.send(Err(StoreError::Database(message.clone())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for all `jobs`, each in a savepoint of its own, so a
+/// refused job (a document version that exists with other content, say)
+/// fails alone and the others still commit. The result of each job, in order.
+fn commit(
+    conn: &mut Connection,
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    jobs: &mut [Job],
+) -> Result<Vec<Result<Vec<Inserted>, StoreError>>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs.iter_mut() {
+        tx.execute_batch("SAVEPOINT job")?;
+        match apply(&tx, compressor, job) {
+            Ok(out) => {
+                tx.execute_batch("RELEASE job")?;
+                results.push(Ok(out));
+            }
+            Err(e) => {
+                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
+                results.push(Err(e));
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn apply(
+    tx: &rusqlite::Transaction,
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    job: &mut Job,
+) -> Result<Vec<Inserted>, StoreError> {
+    match job {
+        Job::Insert(records, _) => {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
+                     outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (decision_id) DO NOTHING",
+            )?;
+            let mut out = Vec::with_capacity(records.len());
+            for r in records.iter() {
+                let changed = insert.execute(params![
+                    r.decision_id,
+                    r.institution,
+                    r.product,
+                    r.request_id,
+                    r.request_hash,
+                    r.request_json,
+                    r.outcome,
+                    compress(compressor, &r.decision_json)?,
+                    r.batch_id,
+                    r.recorded_at,
+                    r.evaluation_micros as i64,
+                    r.format,
+                ])?;
+                if changed == 1 {
+                    out.push(Inserted::New);
+                } else {
+                    let existing = select_decision(tx, &r.decision_id)?
+                        .ok_or_else(|| StoreError::Database("conflicting row vanished".into()))?;
+                    out.push(Inserted::Existing(Box::new(existing)));
+                }
+            }
+            Ok(out)
+        }
+        Job::Documents(documents, _) => {
+            for d in documents.iter() {
+                let stored: Option<String> = tx
+                    .prepare_cached("SELECT hash FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3")?
+                    .query_row(params![d.kind, d.id, d.version], |row| row.get(0))
+                    .optional()?;
+                if let Some(hash) = stored
+                    && hash != d.hash
+                {
+                    return Err(StoreError::Database(format!(
+                        "{} {} version {} is already stored with other content ({hash}, now {}); give the changed document a new version",
+                        d.kind, d.id, d.version, d.hash
+                    )));
+                }
+                tx.prepare_cached(
+                    "INSERT INTO policy_documents (hash, kind, id, version, json, uploaded_by, uploaded_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (hash) DO NOTHING",
+                )?
+                .execute(params![d.hash, d.kind, d.id, d.version, d.json, d.uploaded_by, d.uploaded_at])?;
+            }
+            Ok(Vec::new())
+        }
+        Job::Run(write, _) => {
+            if let Some(write) = write.take() {
+                write(tx)?;
+            }
+            Ok(Vec::new())
+        }
+        Job::Audit(e, _) => {
+            tx.prepare_cached(
+                "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?
+            .execute(params![e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash, e.accepted, e.detail])?;
+            Ok(Vec::new())
+        }
+    }
+}
+
+/// zstd level 1: most of the size gain for a fraction of the time of the
+/// default level; the writer thread keeps one compressor for every record.
+fn compress(
+    compressor: &mut zstd::bulk::Compressor<'static>,
+    json: &str,
+) -> Result<Vec<u8>, StoreError> {
+    compressor
+        .compress(json.as_bytes())
+        .map_err(|e| StoreError::Database(format!("cannot compress a record: {e}")))
+}
+
+fn decompress(blob: &[u8]) -> Result<String, rusqlite::Error> {
+    let bad = |e: String| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, e.into())
+    };
+    let bytes = zstd::stream::decode_all(blob).map_err(|e| bad(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| bad(e.to_string()))
+}
+
+fn select_decision(
+    conn: &Connection,
+    decision_id: &str,
+) -> Result<Option<DecisionRecord>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
+                    decision_zstd, batch_id, recorded_at, evaluation_micros, format
+             FROM decisions WHERE decision_id = ?1",
+        )?
+        .query_row([decision_id], |row| {
+            Ok(DecisionRecord {
+                decision_id: row.get(0)?,
+                institution: row.get(1)?,
+                product: row.get(2)?,
+                request_id: row.get(3)?,
+                request_hash: row.get(4)?,
+                request_json: row.get(5)?,
+                outcome: row.get(6)?,
+                decision_json: decompress(&row.get::<_, Vec<u8>>(7)?)?,
+                batch_id: row.get(8)?,
+                recorded_at: row.get(9)?,
+                evaluation_micros: row.get::<_, i64>(10)? as u64,
+                format: row.get(11)?,
+            })
+        })
+        .optional()?)
+}
+
+fn document_row(row: &rusqlite::Row) -> rusqlite::Result<StoredDocument> {
+    Ok(StoredDocument {
+        hash: row.get(0)?,
+        kind: row.get(1)?,
+        id: row.get(2)?,
+        version: row.get(3)?,
+        json: row.get(4)?,
+        uploaded_by: row.get(5)?,
+        uploaded_at: row.get(6)?,
+    })
+}
+
+fn select_document(
+    conn: &Connection,
+    sql: &str,
+    args: &[&str],
+) -> Result<Option<StoredDocument>, StoreError> {
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(rusqlite::params_from_iter(args.iter()), document_row)
+        .optional()?)
+}
+
+impl Store for SqliteStore {
+    async fn insert(&self, record: DecisionRecord) -> Result<Inserted, StoreError> {
+        let mut results = self.insert_many(vec![record]).await?;
+        results.pop().ok_or(StoreError::Closed)
+    }
+
+    async fn insert_many(&self, records: Vec<DecisionRecord>) -> Result<Vec<Inserted>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Insert(records, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn get(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
+        let id = decision_id.to_string();
+        self.read(move |c| select_decision(c, &id)).await
+    }
+
+    async fn put_documents(&self, documents: Vec<StoredDocument>) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Documents(documents, tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn get_document(&self, hash: &str) -> Result<Option<StoredDocument>, StoreError> {
+        let hash = hash.to_string();
+        self.read(move |c| {
+            select_document(
+                c,
+                "SELECT hash, kind, id, version, json, uploaded_by, uploaded_at FROM policy_documents WHERE hash = ?1",
+                &[&hash],
+            )
+        })
+        .await
+    }
+
+    async fn list_documents(
+        &self,
+        kind: Option<String>,
+        id: Option<String>,
+    ) -> Result<Vec<StoredDocument>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT hash, kind, id, version, json, uploaded_by, uploaded_at FROM policy_documents
+                 WHERE (?1 IS NULL OR kind = ?1) AND (?2 IS NULL OR id = ?2) ORDER BY rowid",
+            )?;
+            let rows = stmt.query_map(params![kind, id], document_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Job::Audit(Box::new(entry), tx))?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, person, role, action, kind, id, version, hash, accepted, detail FROM audit_log
+                 ORDER BY seq DESC LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |row| {
+                Ok(AuditEntry {
+                    at: row.get(0)?,
+                    person: row.get(1)?,
+                    role: row.get(2)?,
+                    action: row.get(3)?,
+                    kind: row.get(4)?,
+                    id: row.get(5)?,
+                    version: row.get(6)?,
+                    hash: row.get(7)?,
+                    accepted: row.get(8)?,
+                    detail: row.get(9)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn insert_activation(&self, a: ActivationRecord) -> Result<(), StoreError> {
+        self.run(move |tx| {
+            tx.execute(
+                "INSERT INTO activations (activation_id, institution, product, ruleset_id, ruleset_version,
+                     scorecard_id, scorecard_version, effective_at, requested_by, requested_at, status,
+                     approved_by, approved_at, rollback)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    a.activation_id, a.institution, a.product, a.ruleset_id, a.ruleset_version, a.scorecard_id,
+                    a.scorecard_version, a.effective_at, a.requested_by, a.requested_at, a.status.as_str(), a.approved_by,
+                    a.approved_at, a.rollback
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn approve_activation(
+        &self,
+        activation_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> Result<Option<ActivationRecord>, StoreError> {
+        let (id, by, at) = (
+            activation_id.to_string(),
+            approved_by.to_string(),
+            approved_at.to_string(),
+        );
+        let changed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = changed.clone();
+        self.run(move |tx| {
+            // Approved late, a scheduled time that has passed becomes the
+            // approval time: nothing is in force before it was approved.
+            let n = tx.execute(
+                "UPDATE activations SET status = 'approved', approved_by = ?2, approved_at = ?3,
+                     effective_at = CASE WHEN effective_at = '' OR effective_at < ?3 THEN ?3 ELSE effective_at END
+                 WHERE activation_id = ?1 AND status = 'pending'",
+                params![id, by, at],
+            )?;
+            if n == 1 {
+                // What is approved now replaces anything scheduled later for
+                // the same institution and product (e.g. a rollback).
+                tx.execute(
+                    "UPDATE activations SET status = 'superseded'
+                     WHERE status = 'approved' AND activation_id != ?1
+                       AND (institution, product) = (SELECT institution, product FROM activations WHERE activation_id = ?1)
+                       AND effective_at > (SELECT effective_at FROM activations WHERE activation_id = ?1)",
+                    params![id],
+                )?;
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            Ok(())
+        })
+        .await?;
+        if !changed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Ok(self
+            .list_activations()
+            .await?
+            .into_iter()
+            .find(|a| a.activation_id == activation_id))
+    }
+
+    async fn list_activations(&self) -> Result<Vec<ActivationRecord>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT activation_id, institution, product, ruleset_id, ruleset_version, scorecard_id,
+                        scorecard_version, effective_at, requested_by, requested_at, status, approved_by,
+                        approved_at, rollback
+                 FROM activations ORDER BY seq",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(ActivationRecord {
+                    activation_id: r.get(0)?,
+                    institution: r.get(1)?,
+                    product: r.get(2)?,
+                    ruleset_id: r.get(3)?,
+                    ruleset_version: r.get(4)?,
+                    scorecard_id: r.get(5)?,
+                    scorecard_version: r.get(6)?,
+                    effective_at: r.get(7)?,
+                    requested_by: r.get(8)?,
+                    requested_at: r.get(9)?,
+                    status: {
+                        let name: String = r.get(10)?;
+                        ActivationStatus::parse(&name).ok_or_else(|| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                10,
+                                rusqlite::types::Type::Text,
+                                format!("unknown activation status `{name}`").into(),
+                            )
+                        })?
+                    },
+                    approved_by: r.get(11)?,
+                    approved_at: r.get(12)?,
+                    rollback: r.get(13)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn put_batch(&self, batch: BatchRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(&batch)
+            .map_err(|e| StoreError::Database(format!("cannot encode a batch record: {e}")))?;
+        self.run(move |tx| {
+            tx.execute(
+                "INSERT INTO batches (batch_id, status, started_at, record_json) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (batch_id) DO UPDATE SET status = excluded.status, record_json = excluded.record_json",
+                params![batch.batch_id, batch.status.as_str(), batch.started_at, json],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_batch(&self, batch_id: &str) -> Result<Option<BatchRecord>, StoreError> {
+        let batch_id = batch_id.to_string();
+        self.read(move |c| {
+            let json: Option<String> = c
+                .prepare_cached("SELECT record_json FROM batches WHERE batch_id = ?1")?
+                .query_row(params![batch_id], |row| row.get(0))
+                .optional()?;
+            json.map(|j| {
+                serde_json::from_str(&j).map_err(|e| {
+                    StoreError::Database(format!("batch record {batch_id} does not parse: {e}"))
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn find_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Option<StoredDocument>, StoreError> {
+        let (kind, id, version) = (kind.to_string(), id.to_string(), version.to_string());
+        self.read(move |c| {
+            select_document(
+                c,
+                "SELECT hash, kind, id, version, json, uploaded_by, uploaded_at FROM policy_documents WHERE kind = ?1 AND id = ?2 AND version = ?3",
+                &[&kind, &id, &version],
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, hash: &str) -> DecisionRecord {
+        DecisionRecord {
+            decision_id: id.into(),
+            institution: "I".into(),
+            product: "P".into(),
+            request_id: id.into(),
+            request_hash: hash.into(),
+            request_json: "{}".into(),
+            outcome: "APPROVE".into(),
+            decision_json: "{}".into(),
+            batch_id: None,
+            recorded_at: "2026-11-22T00:00:00Z".into(),
+            evaluation_micros: 7,
+            format: crate::DECISION_FORMAT,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_inserts_commit_together_and_duplicates_return_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.insert(record(&format!("d{i}"), "h")).await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), Inserted::New);
+        }
+        match store.insert(record("d7", "other")).await.unwrap() {
+            Inserted::Existing(r) => assert_eq!(r.request_hash, "h"),
+            Inserted::New => panic!("a duplicate id must not be written twice"),
+        }
+        assert_eq!(
+            store.get("d199").await.unwrap().unwrap(),
+            record("d199", "h")
+        );
+        assert_eq!(store.get("nope").await.unwrap(), None);
+        // A version names one content.
+        let doc = |hash: &str| StoredDocument {
+            hash: hash.into(),
+            kind: "ruleset".into(),
+            id: "r".into(),
+            version: "1".into(),
+            json: "{}".into(),
+            uploaded_by: "tester".into(),
+            uploaded_at: "2026-11-22T00:00:00Z".into(),
+        };
+        store.put_documents(vec![doc("sha256:a")]).await.unwrap();
+        store.put_documents(vec![doc("sha256:a")]).await.unwrap();
+        let e = store
+            .put_documents(vec![doc("sha256:b")])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "decision store: ruleset r version 1 is already stored with other content (sha256:a, now sha256:b); give the changed document a new version"
+        );
+        store.close();
+        // Reopening sees everything.
+        let again = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(again.get("d0").await.unwrap().unwrap().evaluation_micros, 7);
+    }
+}
