@@ -1,0 +1,470 @@
+//! The registry's and the pre-review's rules, on the in-memory store: no
+//! server, no port, no disk. Four-eyes approval, rollback only to versions
+//! that ran, the activation in force at a time, pins limited to approved
+//! versions, idempotent retries. The outcomes are the shipped policy's; the
+//! end-to-end tests of the binary check the same rules over gRPC.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use decision_core::{Outcome, PolicySet, Request, Slot};
+use decision_service::{
+    ActivationRequest, Bearer, Decisions, Limits, Pin, Policies, PreReview, Registry, ServiceError,
+    Tokens,
+};
+use decision_store::{ActivationStatus, MemoryStore, Store};
+
+const ANALYST: &str = "dev-analyst-token-0001";
+const LI: &str = "dev-approver-token-0001";
+const ZHAO: &str = "dev-approver-token-0002";
+const LEAD: &str = "dev-lead-token-00000001";
+const AUDITOR: &str = "dev-auditor-token-00001";
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn who(token: &str) -> Bearer<'_> {
+    Bearer::Token(token)
+}
+
+struct World {
+    store: Arc<MemoryStore>,
+    shipped: Arc<PolicySet>,
+    registry: Registry<MemoryStore>,
+}
+
+async fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let shipped = Arc::new(PolicySet::shipped().unwrap());
+    // Stores the shipped documents, as a server does at start.
+    Policies::new(shipped.clone(), store.clone()).await.unwrap();
+    let tokens = Arc::new(Tokens::load(&repo("config/tokens.dev.toml")).unwrap());
+    let registry = Registry::new(shipped.clone(), store.clone(), tokens);
+    World {
+        store,
+        shipped,
+        registry,
+    }
+}
+
+impl World {
+    /// A fresh decision service: it reads the activation history anew.
+    async fn decisions(&self) -> Decisions<MemoryStore> {
+        let policies = Policies::new(self.shipped.clone(), self.store.clone())
+            .await
+            .unwrap();
+        Decisions::new(Arc::new(policies), Limits::default())
+    }
+
+    /// Publishes the shipped scorecard as `version` (same bins, new hash).
+    async fn publish_scorecard(&self, token: &str, version: &str) {
+        let mut card: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
+        )
+        .unwrap();
+        card["version"] = version.into();
+        let published = self
+            .registry
+            .upload(&who(token), &card.to_string(), "scorecard")
+            .await
+            .unwrap();
+        assert!(published.created);
+    }
+
+    async fn activate(
+        &self,
+        token: &str,
+        scorecard_version: &str,
+        rollback: bool,
+    ) -> Result<String, ServiceError> {
+        self.registry
+            .request_activation(&who(token), &target(scorecard_version), rollback)
+            .await
+            .map(|a| a.activation_id)
+    }
+}
+
+fn target(scorecard_version: &str) -> ActivationRequest {
+    ActivationRequest {
+        institution: "HB-JINGSHAN".into(),
+        product: "FARMER_CREDIT".into(),
+        ruleset_id: "farmer-credit-default".into(),
+        ruleset_version: "2026.1".into(),
+        scorecard_id: "farmer-scorecard".into(),
+        scorecard_version: scorecard_version.into(),
+        effective_at: String::new(),
+    }
+}
+
+fn request(file: &str, request_id: &str) -> PreReview {
+    let mut request = Request::from_json(
+        &std::fs::read_to_string(repo(&format!("examples/requests/{file}"))).unwrap(),
+    )
+    .unwrap();
+    request.request_id = request_id.into();
+    PreReview {
+        request,
+        pins: Vec::new(),
+        as_of: String::new(),
+        input_errors: Vec::new(),
+    }
+}
+
+fn scorecard_version(d: &decision_core::Decision) -> &str {
+    &d.versions[Slot::Scorecard.index()].version
+}
+
+#[tokio::test]
+async fn four_eyes_neither_the_requester_nor_an_uploader_may_approve() {
+    let w = world().await;
+    w.publish_scorecard(ANALYST, "2026.2").await;
+    let id = w.activate(LI, "2026.2", false).await.unwrap();
+
+    let e = w.registry.approve(&who(LI), &id).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Forbidden(format!(
+            "four-eyes: approver.li requested activation {id} and cannot also approve it"
+        ))
+    );
+    // The lead uploads a version; approving its activation is refused too.
+    w.publish_scorecard(LEAD, "2026.3").await;
+    let lead_id = w.activate(LI, "2026.3", false).await.unwrap();
+    let e = w.registry.approve(&who(LEAD), &lead_id).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Forbidden(
+            "four-eyes: lead.sun uploaded scorecard farmer-scorecard@2026.3 and cannot approve its activation".into()
+        )
+    );
+    // An analyst is no approver at all.
+    let e = w.registry.approve(&who(ANALYST), &id).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+
+    let approved = w.registry.approve(&who(ZHAO), &id).await.unwrap();
+    assert_eq!(approved.status, ActivationStatus::Approved);
+    assert_eq!(approved.approved_by, "approver.zhao");
+    // Approving twice is refused: it is no longer pending.
+    let e = w.registry.approve(&who(ZHAO), &id).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(format!("activation {id} is already approved"))
+    );
+
+    // Every refusal is in the audit log, with its code.
+    let log = w.registry.audit_log(&who(AUDITOR), 0).await.unwrap();
+    let approvals: Vec<String> = log
+        .iter()
+        .rev()
+        .filter(|e| e.action == "ApproveActivation")
+        .map(|e| {
+            let first_word = e.detail.split([':', ' ']).next().unwrap_or("");
+            format!("{} {} {first_word}", e.person, e.accepted)
+        })
+        .collect();
+    assert_eq!(
+        approvals,
+        vec![
+            "approver.li false PermissionDenied",
+            "lead.sun false PermissionDenied",
+            "analyst.wang false PermissionDenied",
+            "approver.zhao true approved",
+            "approver.zhao false FailedPrecondition",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_approved_activation_is_in_force_from_its_time_and_not_before() {
+    let w = world().await;
+    w.publish_scorecard(ANALYST, "2026.2").await;
+    let id = w.activate(LI, "2026.2", false).await.unwrap();
+
+    // Pending: the shipped version still runs.
+    let d = w.decisions().await;
+    let now = d
+        .pre_review(request("01-clean-approve.json", "P-1"), true, None)
+        .await
+        .unwrap();
+    assert_eq!(scorecard_version(&now.decision), "2026.1");
+
+    w.registry.approve(&who(ZHAO), &id).await.unwrap();
+    let d = w.decisions().await;
+    let now = d
+        .pre_review(request("01-clean-approve.json", "P-2"), true, None)
+        .await
+        .unwrap();
+    assert_eq!(scorecard_version(&now.decision), "2026.2");
+    assert_eq!(now.decision.decision, Outcome::Approve);
+    // Another institution runs the default.
+    let mut other = request("01-clean-approve.json", "P-3");
+    other.request.institution = "HB-ZHONGXIANG".into();
+    let there = d.pre_review(other, true, None).await.unwrap();
+    assert_eq!(scorecard_version(&there.decision), "2026.1");
+    // As of a time before the approval, the version then in force runs.
+    let mut before = request("01-clean-approve.json", "P-4");
+    before.as_of = "2026-01-01T00:00:00+08:00".into();
+    let then = d.pre_review(before, true, None).await.unwrap();
+    assert_eq!(scorecard_version(&then.decision), "2026.1");
+    // A time in the future is refused, naming the field.
+    let mut future = request("01-clean-approve.json", "P-5");
+    future.as_of = "2999-01-01T00:00:00Z".into();
+    match d.pre_review(future, true, None).await.unwrap_err() {
+        ServiceError::Invalid { fields, .. } => assert_eq!(fields[0].field, "as_of"),
+        e => panic!("expected the as_of field refused, got {e:?}"),
+    }
+}
+
+#[test]
+fn in_force_prefers_the_institution_then_the_latest_effective_time() {
+    use decision_service::policy::in_force;
+    use decision_store::ActivationRecord;
+    let at = |s: &str| decision_service::clock::parse(s).unwrap();
+    let record = |id: &str, institution: &str, effective: &str, status| ActivationRecord {
+        activation_id: id.into(),
+        institution: institution.into(),
+        product: "FARMER_CREDIT".into(),
+        ruleset_id: "r".into(),
+        ruleset_version: "1".into(),
+        scorecard_id: "c".into(),
+        scorecard_version: "1".into(),
+        effective_at: effective.into(),
+        requested_by: "a".into(),
+        requested_at: "2026-01-01T00:00:00Z".into(),
+        status,
+        approved_by: "b".into(),
+        approved_at: "2026-01-01T00:00:00Z".into(),
+        rollback: false,
+    };
+    use ActivationStatus::*;
+    let history = vec![
+        record("default", "*", "2026-01-01T00:00:00Z", Approved),
+        record("own-march", "HB-JINGSHAN", "2026-03-01T00:00:00Z", Approved),
+        record("own-june", "HB-JINGSHAN", "2026-06-01T00:00:00Z", Approved),
+        record(
+            "own-may-pending",
+            "HB-JINGSHAN",
+            "2026-05-01T00:00:00Z",
+            Pending,
+        ),
+        record(
+            "own-july-superseded",
+            "HB-JINGSHAN",
+            "2026-07-01T00:00:00Z",
+            Superseded,
+        ),
+    ];
+    let id = |inst: &str, t: &str| {
+        in_force(&history, inst, "FARMER_CREDIT", at(t)).map(|a| a.activation_id.as_str())
+    };
+    assert_eq!(id("HB-JINGSHAN", "2025-12-31T23:59:59Z"), None);
+    assert_eq!(id("HB-JINGSHAN", "2026-02-01T00:00:00Z"), Some("default"));
+    assert_eq!(id("HB-JINGSHAN", "2026-03-01T00:00:00Z"), Some("own-march"));
+    assert_eq!(id("HB-JINGSHAN", "2026-05-15T00:00:00Z"), Some("own-march"));
+    assert_eq!(id("HB-JINGSHAN", "2026-08-01T00:00:00Z"), Some("own-june"));
+    assert_eq!(id("HB-ZHONGXIANG", "2026-08-01T00:00:00Z"), Some("default"));
+    assert_eq!(
+        in_force(&history, "HB-JINGSHAN", "OTHER", at("2026-08-01T00:00:00Z")),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_rollback_returns_only_to_versions_that_ran() {
+    let w = world().await;
+    w.publish_scorecard(ANALYST, "2026.2").await;
+    w.publish_scorecard(ANALYST, "2026.3").await;
+    // 2026.3 never ran here: no rollback to it.
+    let e = w.activate(LI, "2026.3", true).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(
+            "HB-JINGSHAN FARMER_CREDIT never ran ruleset farmer-credit-default@2026.1 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active".into()
+        )
+    );
+    for version in ["2026.2", "2026.3"] {
+        let id = w.activate(LI, version, false).await.unwrap();
+        w.registry.approve(&who(ZHAO), &id).await.unwrap();
+    }
+    assert_eq!(
+        scorecard_version(
+            &w.decisions()
+                .await
+                .pre_review(request("02-grade-aa.json", "R-1"), true, None)
+                .await
+                .unwrap()
+                .decision
+        ),
+        "2026.3"
+    );
+    // Back to 2026.2, which ran: asked by one approver, approved by another.
+    let back = w
+        .registry
+        .request_activation(&who(ZHAO), &target("2026.2"), true)
+        .await
+        .unwrap();
+    assert!(back.rollback);
+    assert_eq!(back.status, ActivationStatus::Pending);
+    let e = w
+        .registry
+        .approve(&who(ZHAO), &back.activation_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+    w.registry
+        .approve(&who(LI), &back.activation_id)
+        .await
+        .unwrap();
+    // Approved within the same second as 2026.3: the latest requested wins.
+    let d = w
+        .decisions()
+        .await
+        .pre_review(request("02-grade-aa.json", "R-2"), true, None)
+        .await
+        .unwrap();
+    assert_eq!(scorecard_version(&d.decision), "2026.2");
+    // A version that is not published cannot even be asked for.
+    let e = w.activate(LI, "2099.1", false).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(
+            "no scorecard `farmer-scorecard` version `2099.1` is published".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_pin_may_choose_only_a_version_approved_for_the_institution() {
+    let w = world().await;
+    w.publish_scorecard(ANALYST, "2026.2").await;
+    w.publish_scorecard(ANALYST, "2026.3").await;
+    let id = w.activate(LI, "2026.2", false).await.unwrap();
+    w.registry.approve(&who(ZHAO), &id).await.unwrap();
+    let d = w.decisions().await;
+    let pinned = |version: &str, kind: &str, id: &str, request_id: &str| {
+        let mut r = request("01-clean-approve.json", request_id);
+        r.pins = vec![Pin {
+            kind: kind.into(),
+            id: id.into(),
+            version: version.into(),
+        }];
+        r
+    };
+    // The version loaded at start, and an approved one, may be pinned.
+    let old = d
+        .pre_review(
+            pinned("2026.1", "scorecard", "farmer-scorecard", "PIN-1"),
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(scorecard_version(&old.decision), "2026.1");
+    let new = d
+        .pre_review(
+            pinned("2026.2", "scorecard", "farmer-scorecard", "PIN-2"),
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(scorecard_version(&new.decision), "2026.2");
+    // Published but never approved: refused, naming the pin.
+    let refused = |e: ServiceError| match e {
+        ServiceError::Invalid { fields, .. } => {
+            (fields[0].field.clone(), fields[0].message.clone())
+        }
+        other => panic!("expected a refused pin, got {other:?}"),
+    };
+    let (field, message) = refused(
+        d.pre_review(
+            pinned("2026.3", "scorecard", "farmer-scorecard", "PIN-3"),
+            true,
+            None,
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(field, "pins[0]");
+    assert_eq!(
+        message,
+        "scorecard farmer-scorecard version 2026.3 has not been approved for HB-JINGSHAN FARMER_CREDIT; a pin may choose only a ruleset or scorecard version that was activated for it"
+    );
+    // Red lines are the province's: never pinned.
+    let (field, _) = refused(
+        d.pre_review(
+            pinned("2026.1", "ruleset", "province-red-lines", "PIN-4"),
+            true,
+            None,
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(field, "pins[0]");
+    // Nothing refused was recorded.
+    for id in ["PIN-3", "PIN-4"] {
+        let decision_id = decision_core::decision_id("HB-JINGSHAN", "FARMER_CREDIT", id);
+        assert_eq!(w.store.get(&decision_id).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn a_retry_returns_the_recorded_decision_and_other_content_is_a_conflict() {
+    let w = world().await;
+    let d = w.decisions().await;
+    let first = d
+        .pre_review(request("04-grade-b.json", "IDEM-1"), false, None)
+        .await
+        .unwrap();
+    assert!(!first.idempotent_replay);
+    let again = d
+        .pre_review(request("04-grade-b.json", "IDEM-1"), false, None)
+        .await
+        .unwrap();
+    assert!(again.idempotent_replay);
+    assert_eq!(again.decision.decision_id, first.decision.decision_id);
+    assert_eq!(again.recorded_at, first.recorded_at);
+    assert_eq!(again.decision.limit, first.decision.limit);
+    // From memory, without its trace; asked with the trace, from the store.
+    assert!(again.decision.trace.is_none());
+    let traced = d
+        .pre_review(request("04-grade-b.json", "IDEM-1"), true, None)
+        .await
+        .unwrap();
+    assert!(traced.idempotent_replay && traced.decision.trace.is_some());
+    // A new service (another replica) answers from the store alone.
+    let replica = w.decisions().await;
+    let there = replica
+        .pre_review(request("04-grade-b.json", "IDEM-1"), false, None)
+        .await
+        .unwrap();
+    assert!(there.idempotent_replay);
+    assert_eq!(there.decision.decision_id, first.decision.decision_id);
+
+    // The same id with other content.
+    let mut changed = request("04-grade-b.json", "IDEM-1");
+    changed.request.features.insert("age".into(), 50.into());
+    let e = d.pre_review(changed, false, None).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Conflict(format!(
+            "request_id `IDEM-1` was already used for institution HB-JINGSHAN and product FARMER_CREDIT with different content (decision {}); use a new request_id",
+            first.decision.decision_id
+        ))
+    );
+    // Bad input is refused with the field named, and nothing is recorded.
+    let mut bad = request("04-grade-b.json", "IDEM-2");
+    bad.request.features.insert("age".into(), "forty".into());
+    match d.pre_review(bad, false, None).await.unwrap_err() {
+        ServiceError::Invalid { fields, .. } => assert_eq!(fields[0].field, "features.age"),
+        e => panic!("expected features.age refused, got {e:?}"),
+    }
+    let id2 = decision_core::decision_id("HB-JINGSHAN", "FARMER_CREDIT", "IDEM-2");
+    assert_eq!(w.store.get(&id2).await.unwrap(), None);
+    // The stored decision replays to the identical result.
+    let replayed = d.replay(&first.decision.decision_id).await.unwrap();
+    assert_eq!(replayed.differences, Vec::<String>::new());
+}
