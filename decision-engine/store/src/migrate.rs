@@ -232,3 +232,94 @@ pub(crate) fn migrate_failing_at(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store as an earlier release left it: migrations up to `version`.
+    fn store_at(version: i64) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("decisions.sqlite")).unwrap();
+        let tx = conn.transaction().unwrap();
+        for m in MIGRATIONS.iter().filter(|m| m.to <= version) {
+            (m.apply)(&tx).unwrap();
+        }
+        tx.pragma_update(None, "user_version", version).unwrap();
+        tx.commit().unwrap();
+        (dir, conn)
+    }
+
+    fn schema(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT coalesce(sql, name) FROM sqlite_master ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn version(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_upgrade_that_fails_half_way_leaves_the_store_as_it_was() {
+        let (dir, mut conn) = store_at(2);
+        conn.execute(
+            "INSERT INTO policy_documents (hash, kind, id, version, json, uploaded_by, uploaded_at)
+             VALUES ('sha256:x', 'ruleset', 'r', '1', '{}', 'analyst.wang', '2026-11-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+        let before = schema(&conn);
+        let path = dir.path().join("decisions.sqlite");
+        // Fails after the batches table (3) and the format column (4) were
+        // made, inside the upgrade's transaction.
+        let e = migrate_failing_at(&mut conn, &path, Some(4)).unwrap_err();
+        assert!(e.to_string().contains("upgrade stopped"), "{e}");
+        assert_eq!(version(&conn), 2);
+        assert_eq!(schema(&conn), before, "no table or column was added");
+        // The next open upgrades it whole, keeping what it held.
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(version(&conn), LATEST);
+        let by: String = conn
+            .query_row("SELECT uploaded_by FROM policy_documents", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(by, "analyst.wang");
+    }
+
+    #[test]
+    fn a_store_newer_than_this_release_is_refused_untouched() {
+        let (dir, mut conn) = store_at(LATEST);
+        conn.pragma_update(None, "user_version", LATEST + 1)
+            .unwrap();
+        let before = schema(&conn);
+        let path = dir.path().join("decisions.sqlite");
+        let e = migrate(&mut conn, &path).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "decision store {}: its schema version is {}, and this release knows versions up to {LATEST}; \
+                 it was written by a newer release of decision-engine: run that release (or newer)",
+                path.display(),
+                LATEST + 1
+            )
+        );
+        assert_eq!(schema(&conn), before);
+        drop(conn);
+        // The same through the store's own open.
+        let e = crate::SqliteStore::open(dir.path()).err().unwrap();
+        assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_new_store_and_an_upgraded_one_have_the_same_tables_and_columns() {
+        let (_fresh_dir, fresh) = store_at(LATEST);
+        let (dir, mut old) = store_at(1);
+        migrate(&mut old, &dir.path().join("decisions.sqlite")).unwrap();
+        assert_eq!(schema(&old), schema(&fresh));
+    }
+}
