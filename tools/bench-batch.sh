@@ -3,7 +3,7 @@
 # the same run: `decision-engine batch` (read, validate, decide with full
 # trace, write decisions + errors + compressed trace file, record the batch)
 # against polars alone reading the same file the same way and writing a
-# decisions file of the same shape (examples/batch_floor.rs).
+# decisions file of the same shape (decision-engine/batch/examples/batch_floor.rs).
 #
 #   tools/bench-batch.sh [HOUSEHOLDS] [ROUNDS]     (default 1310000, 3)
 #
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 HOUSEHOLDS="${1:-1310000}"
 ROUNDS="${2:-3}"
 
-cargo build --release -q -p decision-engine -p village-gen --bins --examples
+cargo build --release -q -p decision-engine -p decision-batch -p village-gen --bins --examples
 BIN="${CARGO_TARGET_DIR:-target}/release"
 WORK="${BENCH_DIR:-$(mktemp -d)}"
 mkdir -p "$WORK"

@@ -43,9 +43,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         to: 4,
-        apply: |tx| {
-            tx.execute_batch("ALTER TABLE decisions ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")
-        },
+        apply: to_v4,
     },
 ];
 
@@ -132,12 +130,7 @@ CREATE TABLE batches (
 /// `decision_json` as text under the same version 1 as the zstd release
 /// after it, so a version 1 store may hold either column.
 fn to_v2(tx: &Transaction) -> rusqlite::Result<()> {
-    let has_json: bool = tx.query_row(
-        "SELECT count(*) FROM pragma_table_info('decisions') WHERE name = 'decision_json'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if has_json {
+    if has_column(tx, "decisions", "decision_json")? {
         tx.execute_batch(
             "ALTER TABLE decisions RENAME TO decisions_v1_json;
              DROP INDEX IF EXISTS decisions_batch;",
@@ -176,6 +169,23 @@ fn to_v2(tx: &Transaction) -> rusqlite::Result<()> {
         tx.execute_batch("DROP TABLE decisions_v1_json;")?;
     }
     tx.execute_batch(V2)
+}
+
+/// Version 4: the record format of each decision. Releases before this one
+/// did not refuse a newer store and wrote their own version (3) back into
+/// it, so a version 3 store may already have the column.
+fn to_v4(tx: &Transaction) -> rusqlite::Result<()> {
+    if !has_column(tx, "decisions", "format")? {
+        tx.execute_batch("ALTER TABLE decisions ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")?;
+    }
+    Ok(())
+}
+
+fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {
+    // `table` is one of ours, never user input.
+    let stmt = tx.prepare(&format!("SELECT * FROM {table} LIMIT 0"))?;
+    let found = stmt.column_names().any(|c| c == column);
+    Ok(found)
 }
 
 /// Brings the store to [`LATEST`], or leaves it as it was.
@@ -313,6 +323,16 @@ mod tests {
         // The same through the store's own open.
         let e = crate::SqliteStore::open(dir.path()).err().unwrap();
         assert!(matches!(e, StoreError::TooNew { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_store_an_older_release_set_back_to_version_3_upgrades_again() {
+        // Releases before schema version 4 wrote `user_version = 3` into
+        // any store they opened, even an upgraded one.
+        let (dir, mut conn) = store_at(LATEST);
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        migrate(&mut conn, &dir.path().join("decisions.sqlite")).unwrap();
+        assert_eq!(version(&conn), LATEST);
     }
 
     #[test]
