@@ -392,7 +392,10 @@ impl<S: Store> Registry<S> {
                     .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
             );
         }
-        Ok(decision_core::diff::diff(&docs[0], &docs[1]))
+        let [from_doc, to_doc] = &docs[..] else {
+            return Err(ServiceError::Internal("two versions were read".into()));
+        };
+        Ok(decision_core::diff::diff(from_doc, to_doc))
     }
 
     /// The audit log, newest first: `limit` entries (0: 100, at most 10,000).

@@ -468,3 +468,58 @@ async fn a_retry_returns_the_recorded_decision_and_other_content_is_a_conflict()
     let replayed = d.replay(&first.decision.decision_id).await.unwrap();
     assert_eq!(replayed.differences, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn decisions_recorded_by_earlier_releases_are_served_and_replay_identically() {
+    // Stores written by the registry and batch releases (see
+    // decision-store's fixtures); their documents are the shipped ones.
+    for name in ["v2", "v3"] {
+        let fixtures = repo("decision-engine/store/tests/fixtures").join(name);
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixtures.join("decisions.sqlite"),
+            dir.path().join("decisions.sqlite"),
+        )
+        .unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap())
+                .unwrap();
+        let store = Arc::new(decision_store::SqliteStore::open(dir.path()).unwrap());
+        let shipped = Arc::new(PolicySet::shipped().unwrap());
+        let policies = Policies::new(shipped, store.clone()).await.unwrap();
+        let d = Decisions::new(Arc::new(policies), Limits::default());
+        for want in expected["decisions"].as_array().unwrap() {
+            let id = want["decision_id"].as_str().unwrap();
+            let stored = d.get(id).await.unwrap();
+            assert_eq!(
+                stored.decision.decision.as_str(),
+                want["outcome"],
+                "{name} {id}"
+            );
+            let replayed = d.replay(id).await.unwrap();
+            assert_eq!(replayed.differences, Vec::<String>::new(), "{name} {id}");
+        }
+        // A retry of a request recorded by the earlier release is answered
+        // from its record.
+        let first = &expected["decisions"][0];
+        let retry = request(
+            "01-clean-approve.json",
+            first["request_id"].as_str().unwrap(),
+        );
+        let r = d.pre_review(retry, false, None).await.unwrap();
+        assert!(r.idempotent_replay, "{name}");
+        assert_eq!(
+            r.decision.decision_id,
+            first["decision_id"].as_str().unwrap()
+        );
+        assert_eq!(
+            r.recorded_at,
+            store
+                .get(&r.decision.decision_id)
+                .await
+                .unwrap()
+                .unwrap()
+                .recorded_at
+        );
+    }
+}

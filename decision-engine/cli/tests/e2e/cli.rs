@@ -205,3 +205,52 @@ fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
         "2,500,71,20,-19,-23,17,-14,purpose,credit_amount,"
     );
 }
+
+#[test]
+fn explain_reads_a_store_the_first_release_wrote_and_a_newer_store_is_refused() {
+    // The first release's store (decision_json text under schema version
+    // 1); see decision-engine/store/tests/fixtures.
+    let fixture = repo("decision-engine/store/tests/fixtures/v1-json");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("expected.json")).unwrap())
+            .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture.join("decisions.sqlite"),
+        data.path().join("decisions.sqlite"),
+    )
+    .unwrap();
+    let declined = &expected["decisions"][1];
+    assert_eq!(declined["outcome"], "DECLINE");
+    let id = declined["decision_id"].as_str().unwrap();
+    let (code, out, err) = run(bin()
+        .args(["explain", id, "--lang", "en", "--data-dir"])
+        .arg(data.path()));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().next().unwrap().ends_with(id), "{out}");
+    assert!(out.contains("DECLINE"), "{out}");
+
+    // A store from a release newer than this binary is refused.
+    let newer = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        data.path().join("decisions.sqlite"),
+        newer.path().join("decisions.sqlite"),
+    )
+    .unwrap();
+    set_user_version(&newer.path().join("decisions.sqlite"), 99);
+    let (code, out, err) = run(bin().args(["explain", id, "--data-dir"]).arg(newer.path()));
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        err.contains("its schema version is 99, and this release knows versions up to 4"),
+        "{err}"
+    );
+}
+
+/// Sets a SQLite file's `user_version` (bytes 60-63 of its header, big
+/// endian), as a newer release would have.
+fn set_user_version(path: &std::path::Path, version: u32) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.seek(SeekFrom::Start(60)).unwrap();
+    f.write_all(&version.to_be_bytes()).unwrap();
+}
