@@ -18,12 +18,16 @@ use crate::model::ruleset::{Layer, StepOp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
+    /// Pre-approved with a limit and a rate (预审通过).
     Approve,
+    /// Sent to a person to decide (转人工审批).
     Refer,
+    /// Declined: no limit and no rate.
     Decline,
 }
 
 impl Outcome {
+    /// `APPROVE`, `REFER` or `DECLINE`, as on the wire.
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Approve => "APPROVE",
@@ -37,21 +41,34 @@ impl Outcome {
 /// from (`rule:<id>`, `characteristic:<name>`, `grade:<grade>`, `limit`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reason {
+    /// The machine code, e.g. `R101`.
     pub code: String,
+    /// The reason in Chinese.
     pub message_zh: String,
+    /// The reason in English.
     pub message_en: String,
+    /// What produced it: `rule:<id>`, `characteristic:<name>`, `grade:<grade>`
+    /// or `limit`.
     pub source: String,
 }
 
 /// The result of one policy run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// Stable for a request: the same institution, product and request id
+    /// always give the same id.
     pub decision_id: String,
+    /// The caller's idempotency key.
     pub request_id: String,
+    /// The institution (法人机构) code.
     pub institution: String,
+    /// The product code, e.g. `FARMER_CREDIT`.
     pub product: String,
+    /// APPROVE, REFER or DECLINE.
     pub decision: Outcome,
+    /// Points: the base points plus each characteristic's bin points.
     pub score: Decimal,
+    /// The grade of the score's band, e.g. `AA`; given even when declined.
     pub grade: String,
     /// Yuan; `0` when declined.
     pub limit: Decimal,
@@ -63,6 +80,7 @@ pub struct Decision {
     pub flags: Vec<Reason>,
     /// Feature schema, province ruleset, institution ruleset, scorecard.
     pub versions: Vec<VersionRef>,
+    /// Every stage with the values it read; absent when not asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
 }
@@ -84,10 +102,15 @@ pub fn decision_id(institution: &str, product: &str, request_id: &str) -> String
 /// no strings.
 #[derive(Clone, Debug)]
 pub enum Scalar {
+    /// Absent.
     Null,
+    /// A yes/no value.
     Bool(bool),
+    /// A whole number.
     Int(i64),
+    /// An exact decimal, written as a string.
     Dec(Decimal),
+    /// Text, or a decimal read back from a stored trace.
     Str(Arc<str>),
 }
 
@@ -103,6 +126,7 @@ impl Scalar {
         }
     }
 
+    /// Whether the value is absent.
     pub fn is_null(&self) -> bool {
         matches!(self, Scalar::Null)
     }
@@ -175,22 +199,27 @@ pub fn trace_value(value: &EValue) -> Scalar {
 pub struct Values(pub Vec<(Arc<str>, Scalar)>);
 
 impl Values {
+    /// The value named `name`.
     pub fn get(&self, name: &str) -> Option<&Scalar> {
         self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
     }
 
+    /// Names and values, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Scalar)> {
         self.0.iter().map(|(n, v)| (n, v))
     }
 
+    /// How many values there are.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Appends `other`'s values.
     pub fn extend(&mut self, other: Values) {
         self.0.extend(other.0);
     }
 
+    /// Whether there are no values.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -228,121 +257,190 @@ impl<'de> Deserialize<'de> for Values {
     }
 }
 
+/// Every stage of one run in pipeline order: each rule, characteristic and
+/// step with the values it read and what it decided.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Trace {
     /// Every schema feature as evaluated (defaults applied, `null` absent).
     pub features: Values,
+    /// Each derived feature with its inputs and value.
     pub derived: Vec<DerivedTrace>,
+    /// Every knock-out rule, red lines first, hit or not.
     pub knockout: Vec<RuleTrace>,
+    /// Each characteristic's value, bin and points, and the score.
     pub scorecard: ScorecardTrace,
+    /// The band the score fell in.
     pub grade: GradeTrace,
+    /// Each limit step, the rounding and the minimum offer.
     pub limit: LimitTrace,
+    /// Each price step, the rounding, the floor and the cap.
     pub price: PriceTrace,
+    /// Every refer rule, hit or not.
     pub refer: Vec<RuleTrace>,
+    /// Every flag rule, hit or not.
     pub flags: Vec<RuleTrace>,
+    /// The outcome and the facts that decided it.
     pub outcome: OutcomeTrace,
 }
 
+/// One derived feature as computed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DerivedTrace {
+    /// The derived feature, e.g. `debt_to_income`.
     pub name: Arc<str>,
+    /// The formula as written in the ruleset.
     pub expression: Arc<str>,
+    /// The values the formula read.
     pub inputs: Values,
+    /// The result; `null` when an input was absent.
     pub value: Scalar,
+    /// Why the value is absent, e.g. `absent: bureau_total_debt absent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
 
+/// One rule as evaluated.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleTrace {
+    /// The rule's id, e.g. `RL_AGE`.
     pub id: Arc<str>,
+    /// Province red line or institution rule.
     pub layer: Layer,
+    /// The condition as written in the ruleset.
     pub expression: Arc<str>,
     /// The values the rule read.
     pub inputs: Values,
     /// Names that were absent; then `hit` is the rule's `when_missing`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing: Vec<Arc<str>>,
+    /// Whether the rule hit.
     pub hit: bool,
+    /// The code the rule reports when it hits.
     pub reason_code: Arc<str>,
 }
 
+/// The scorecard as scored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ScorecardTrace {
+    /// The scorecard's id.
     pub id: String,
+    /// The scorecard's version.
     pub version: String,
+    /// Points every household starts with.
     pub base_points: Decimal,
+    /// Each characteristic, in card order.
     pub characteristics: Vec<CharacteristicTrace>,
+    /// Points: the base points plus each characteristic's bin points.
     pub score: Decimal,
 }
 
+/// One characteristic as scored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CharacteristicTrace {
+    /// The characteristic, e.g. `age`.
     pub name: Arc<str>,
+    /// The feature it read.
     pub feature: Arc<str>,
+    /// The feature's value after any missing-value replacement; `null` when
+    /// absent.
     pub value: Scalar,
+    /// The label of the bin the value fell in, e.g. `[35, 50)` or `missing`.
     pub bin: Arc<str>,
+    /// The bin's points.
     pub points: Decimal,
+    /// The points reason codes are measured from.
     pub baseline: Decimal,
+    /// The code this characteristic reports (its bin's own, if it has one).
     pub reason_code: Arc<str>,
     /// baseline - points (points below) or points - baseline (points above).
     pub difference: Decimal,
 }
 
+/// The band the score fell in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GradeTrace {
+    /// The score graded.
     pub score: Decimal,
+    /// The grade, e.g. `AA`.
     pub grade: String,
+    /// The band's lowest score (inclusive); `null` on the lowest band.
     pub min_score: Option<Decimal>,
+    /// Whether this grade declines.
     pub decline: bool,
     /// The grade table's columns for this grade.
     pub columns: Values,
 }
 
+/// One limit or price step as run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepTrace {
+    /// The step's id, e.g. `grade_cap`.
     pub id: Arc<str>,
+    /// Set, add, cap or floor.
     pub op: StepOp,
+    /// The value expression as written in the ruleset.
     pub expression: Arc<str>,
+    /// The step's condition as written, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<Arc<str>>,
+    /// The values the expression and the condition read.
     pub inputs: Values,
     /// The step's value, when it was computed.
     pub value: Option<Decimal>,
+    /// Whether the step ran; false when skipped (see `note`).
     pub applied: bool,
+    /// The running amount before the step: yuan for the limit, a yearly
+    /// fraction for the price.
     pub before: Decimal,
+    /// The running amount after the step.
     pub after: Decimal,
     /// Why a step was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<Cow<'static, str>>,
 }
 
+/// How the credit limit was reached, in yuan.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LimitTrace {
+    /// Every limit step, applied or skipped.
     pub steps: Vec<StepTrace>,
     /// After the steps, never below zero.
     pub computed: Decimal,
+    /// The rounding unit, e.g. 1000.
     pub round_down_to: Decimal,
+    /// `computed` rounded down to a multiple of `round_down_to`.
     pub rounded: Decimal,
+    /// The smallest limit offered.
     pub minimum_offer: Decimal,
     /// Whether the rounded limit reaches the minimum offer.
     pub offered: bool,
+    /// The limit offered; 0 when below the minimum offer.
     pub limit: Decimal,
 }
 
+/// How the annual rate was reached, as yearly fractions (0.0345 = 3.45%).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PriceTrace {
+    /// Every price step, applied or skipped.
     pub steps: Vec<StepTrace>,
+    /// The rate after the steps.
     pub computed: Decimal,
+    /// The rounding unit; 0.0001 is a basis point.
     pub round_to: Decimal,
+    /// `computed` rounded half away from zero to a multiple of `round_to`.
     pub rounded: Decimal,
+    /// The lowest rate allowed, e.g. the LPR.
     pub floor: Decimal,
+    /// The highest rate allowed, e.g. four times the LPR.
     pub cap: Decimal,
+    /// The rate: `rounded` held within the floor and the cap.
     pub annual_rate: Decimal,
 }
 
+/// The outcome and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OutcomeTrace {
+    /// APPROVE, REFER or DECLINE.
     pub decision: Outcome,
     /// Each fact that decided the outcome, in order.
     pub because: Vec<String>,

@@ -15,10 +15,12 @@ pub struct FieldError {
 /// A request refused before evaluation, with every problem found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct InputError {
+    /// Every problem found, each naming its field.
     pub errors: Vec<FieldError>,
 }
 
 impl InputError {
+    /// A refusal with a single problem, on `field`.
     pub fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
         InputError {
             errors: vec![FieldError {
@@ -51,12 +53,14 @@ pub struct PolicyIssue {
     pub document: String,
     /// Where in the document: `rules[2] RL03_OVERDUE.expression`.
     pub place: String,
+    /// What is wrong and what was expected.
     pub message: String,
 }
 
 /// A policy refused at load, with every problem found.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub struct PolicyError {
+    /// Every problem found, each naming its document and place.
     pub issues: Vec<PolicyIssue>,
 }
 
@@ -82,10 +86,12 @@ impl fmt::Display for PolicyError {
 /// Collects policy issues for one document.
 #[derive(Debug, Default)]
 pub struct Issues {
+    /// The problems found so far.
     pub issues: Vec<PolicyIssue>,
 }
 
 impl Issues {
+    /// Records a problem at `place` in `document`.
     pub fn push(&mut self, document: &str, place: impl Into<String>, message: impl Into<String>) {
         self.issues.push(PolicyIssue {
             document: document.to_string(),
@@ -94,6 +100,7 @@ impl Issues {
         });
     }
 
+    /// `Ok` when no problem was found, else a [`PolicyError`] listing them all.
     pub fn into_result(self) -> Result<(), PolicyError> {
         if self.issues.is_empty() {
             Ok(())
@@ -108,12 +115,19 @@ impl Issues {
 /// Why an evaluation could not produce a decision.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EvaluateError {
+    /// The request was refused before evaluation: bad or missing input.
     #[error(transparent)]
     Input(#[from] InputError),
     /// The policy could not be applied to this household (e.g. a division
     /// by zero in a rule); names the rule.
     #[error("{place}: {message}")]
-    Policy { place: String, message: String },
+    Policy {
+        /// The rule, derived feature, step or characteristic, e.g.
+        /// `rule RL_AGE`.
+        place: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 fn plural(n: usize) -> &'static str {

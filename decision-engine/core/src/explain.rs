@@ -8,9 +8,12 @@ use rust_decimal::Decimal;
 
 use crate::decision::{Decision, Outcome, RuleTrace, StepTrace, Values};
 
+/// The language an explanation is written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
+    /// Chinese (中文).
     Zh,
+    /// English.
     En,
 }
 

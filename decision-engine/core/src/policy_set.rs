@@ -198,6 +198,7 @@ impl PolicySet {
         })
     }
 
+    /// Every compiled policy, one per (institution, product).
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.policies.iter().map(|(_, _, p)| p.as_ref())
     }

@@ -72,11 +72,16 @@ pub(crate) fn compile_expr(
 /// one with category bins is text.
 #[derive(Clone, Debug)]
 pub struct LoneScorecard {
+    /// The card's inputs by name: its fields and characteristic features, all
+    /// optional.
     pub layout: Layout,
+    /// The compiled card, scored over slots of `layout`.
     pub card: Scorecard,
 }
 
 impl LoneScorecard {
+    /// Compiles `doc` alone; an invalid card is refused with every problem
+    /// listed.
     pub fn compile(doc: &Loaded<ScorecardDoc>) -> Result<LoneScorecard, PolicyError> {
         let mut issues = Issues::default();
         let mut layout = Layout::default();
@@ -128,7 +133,10 @@ impl LoneScorecard {
 pub struct Loaded<T> {
     /// The file path, or `id@version`.
     pub source: String,
+    /// The content hash, `sha256:<hex>` of the canonical JSON: the same however
+    /// the file is formatted.
     pub hash: String,
+    /// The typed document.
     pub doc: T,
     /// The document's JSON text as read (its hash is of this content).
     pub text: std::sync::Arc<str>,
@@ -137,8 +145,11 @@ pub struct Loaded<T> {
 /// Any policy document.
 #[derive(Clone, Debug)]
 pub enum Document {
+    /// A feature schema (`"kind": "feature_schema"`).
     Schema(Loaded<SchemaDoc>),
+    /// A province or institution ruleset (`"kind": "ruleset"`).
     Ruleset(Box<Loaded<RulesetDoc>>),
+    /// A scorecard (`"kind": "scorecard"`).
     Scorecard(Loaded<ScorecardDoc>),
 }
 
@@ -184,6 +195,8 @@ impl Document {
         .map_err(fail)
     }
 
+    /// Where the document came from (file path or `id@version`), as errors
+    /// name it.
     pub fn source(&self) -> &str {
         match self {
             Document::Schema(d) => &d.source,
@@ -201,6 +214,7 @@ impl Document {
         }
     }
 
+    /// The kind, id, version and content hash a decision records for it.
     pub fn version_ref(&self) -> VersionRef {
         match self {
             Document::Schema(d) => {
@@ -217,9 +231,14 @@ impl Document {
 /// The exact version of one document a decision used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VersionRef {
+    /// `feature_schema`, `ruleset` or `scorecard`.
     pub kind: String,
+    /// The document's id, e.g. `farmer-credit-default`.
     pub id: String,
+    /// The document's version label, e.g. `2026.1`.
     pub version: String,
+    /// The content hash (`sha256:<hex>`): the exact content that ran, for
+    /// replay and audit.
     pub hash: String,
 }
 
@@ -281,39 +300,56 @@ impl Slot {
 /// The documents one policy run needs.
 #[derive(Clone, Copy, Debug)]
 pub struct PolicyDocuments<'a> {
+    /// The feature schema requests are checked against.
     pub schema: &'a Loaded<SchemaDoc>,
     /// Province red lines.
     pub province: &'a Loaded<RulesetDoc>,
     /// The institution's (or the province default) product ruleset.
     pub institution: &'a Loaded<RulesetDoc>,
+    /// The scorecard the institution ruleset names.
     pub scorecard: &'a Loaded<ScorecardDoc>,
 }
 
 /// The slots of the values the pipeline computes.
 #[derive(Clone, Copy, Debug)]
 pub struct ComputedSlots {
+    /// Where `score` is bound, for limit, price, refer and flag expressions.
     pub score: usize,
+    /// Where `grade` is bound, for limit, price, refer and flag expressions.
     pub grade: usize,
+    /// Where the credit limit is bound, for price, refer and flag expressions.
     pub limit: usize,
+    /// Where the annual rate is bound, for refer and flag expressions.
     pub annual_rate: usize,
 }
 
 /// An executable policy: everything checked and prepared at load.
 #[derive(Clone, Debug)]
 pub struct Policy {
+    /// The product code it decides, e.g. `FARMER_CREDIT`.
     pub product: String,
+    /// Every name its expressions read (features, parameters, derived features,
+    /// grade columns, computed values) with its slot.
     pub layout: Layout,
+    /// The feature schema requests are validated against.
     pub schema: Schema,
     /// Parameter values, bound into every evaluation.
     pub parameters: Vec<(usize, EValue)>,
+    /// Derived features, province ones first, computed in order before any
+    /// rule.
     pub derived: Vec<Derived>,
     /// Province red lines first, then the institution's rules, in document
     /// order.
     pub rules: Vec<Rule>,
+    /// The scorecard every household is scored with.
     pub scorecard: Scorecard,
+    /// Score bands to grades, with their limit and price columns.
     pub grades: Grades,
+    /// How the credit limit is computed.
     pub limit: LimitPolicy,
+    /// How the annual rate is computed.
     pub price: PricePolicy,
+    /// The slots of the score, grade, limit and annual rate.
     pub computed: ComputedSlots,
     /// One per [`Slot`], in [`Slot::ALL`] order: schema, province ruleset,
     /// institution ruleset, scorecard.
@@ -356,6 +392,9 @@ impl Policy {
         &self.versions[slot.index()]
     }
 
+    /// Compiles the documents of one policy: every expression, table and bin is
+    /// checked, and the institution may only tighten the red lines. An invalid
+    /// set is refused with every problem listed.
     pub fn compile(docs: PolicyDocuments<'_>) -> Result<Policy, PolicyError> {
         let mut issues = Issues::default();
         let mut layout = Layout::default();

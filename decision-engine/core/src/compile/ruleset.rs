@@ -19,70 +19,104 @@ use super::{Phase, compile_expr};
 /// A rule ready to run.
 #[derive(Clone, Debug)]
 pub struct Rule {
+    /// The rule's id, e.g. `RL_AGE`, as the trace and reasons name it.
     pub id: Arc<str>,
     /// The reason code, shared with every trace.
     pub code: Arc<str>,
+    /// Province red line or institution rule.
     pub layer: Layer,
+    /// Knock-out, refer or flag.
     pub stage: Stage,
+    /// The condition; true is a hit.
     pub expr: Expr,
+    /// The result when a value the condition reads is absent.
     pub when_missing: Option<bool>,
+    /// The code and the Chinese and English text a hit reports.
     pub reason: ReasonDef,
 }
 
 /// A derived feature ready to compute.
 #[derive(Clone, Debug)]
 pub struct Derived {
+    /// The name rules, steps and characteristics read, e.g. `debt_to_income`.
     pub name: Arc<str>,
+    /// Where its value is bound.
     pub slot: usize,
+    /// The declared type the result is brought to.
     pub ty: DerivedType,
+    /// The formula.
     pub expr: Expr,
+    /// Decimal places kept, rounded half away from zero.
     pub scale: Option<u32>,
 }
 
 /// One step of the limit or price calculation.
 #[derive(Clone, Debug)]
 pub struct Step {
+    /// The step's id, e.g. `grade_cap`, as the trace names it.
     pub id: Arc<str>,
+    /// How the step changes the running amount.
     pub op: StepOp,
+    /// The amount the step applies, in exact decimals.
     pub value: Expr,
+    /// The condition for the step to apply; `None` applies always.
     pub when: Option<Expr>,
 }
 
 /// One grade band.
 #[derive(Clone, Debug)]
 pub struct GradeBand {
+    /// The grade, e.g. `AA`.
     pub grade: String,
+    /// Lowest score (inclusive) of the band; `None` on the last, lowest band.
     pub min_score: Option<Decimal>,
+    /// Households in this grade are declined.
     pub decline: bool,
+    /// Why a declining grade declines.
     pub reason: Option<ReasonDef>,
     /// In the order of [`Grades::columns`].
     pub values: Vec<Decimal>,
 }
 
+/// The grade table: score bands to grades, with the per-grade values that
+/// limit and price expressions read.
 #[derive(Clone, Debug)]
 pub struct Grades {
     /// Column names and their slots.
     pub columns: Vec<(String, usize)>,
+    /// Highest band first; a score takes the first band whose `min_score` it
+    /// reaches.
     pub bands: Vec<GradeBand>,
 }
 
+/// The credit limit calculation, in yuan.
 #[derive(Clone, Debug)]
 pub struct LimitPolicy {
+    /// Applied in order to a running amount that starts at zero.
     pub steps: Vec<Step>,
+    /// The limit is rounded down to a multiple of this (yuan), e.g. 1,000.
     pub round_down_to: Decimal,
+    /// A rounded limit below this (yuan) is no offer.
     pub minimum_offer: Decimal,
+    /// The reason a household is declined when its limit is below the minimum
+    /// offer.
     pub below_minimum: ReasonDef,
 }
 
+/// The annual rate calculation, a yearly fraction (0.0345 = 3.45%).
 #[derive(Clone, Debug)]
 pub struct PricePolicy {
+    /// Applied in order to a running rate that starts at zero.
     pub steps: Vec<Step>,
+    /// The lowest rate, e.g. `lpr`.
     pub floor: Expr,
+    /// The highest rate, e.g. `4 * lpr`.
     pub cap: Expr,
+    /// The rate is rounded half away from zero to a multiple of this; 0.0001 is
+    /// a basis point.
     pub round_to: Decimal,
 }
 
-/// Adds the ruleset's parameters to the layout and binds their values.
 /// Adds the ruleset's parameters to the layout and binds their values. An
 /// institution ruleset may redeclare a province parameter only when the
 /// province allows it (`tighten`) and only with a value at least as strict:

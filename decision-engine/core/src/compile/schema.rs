@@ -14,16 +14,27 @@ use super::Phase;
 /// One feature, ready to validate request values.
 #[derive(Clone, Debug)]
 pub struct Feature {
+    /// The canonical name: the JSON key in a request's `features`.
     pub name: String,
+    /// The type, which fixes the accepted encoding.
     pub ty: FeatureType,
+    /// Where its value is bound for expressions.
     pub slot: usize,
+    /// The unit, for people, e.g. `yuan`.
     pub unit: Option<String>,
+    /// Inclusive lower bound of a numeric value.
     pub min: Option<Decimal>,
+    /// Inclusive upper bound of a numeric value.
     pub max: Option<Decimal>,
+    /// Most decimal places accepted; money defaults to 2.
     pub scale: Option<u32>,
+    /// The allowed values of an enum feature; empty for other types.
     pub values: Vec<String>,
+    /// Longest accepted string, in characters.
     pub max_length: Option<usize>,
+    /// A request without this feature is refused.
     pub required: bool,
+    /// The value used when the request omits the feature.
     pub default: Option<EValue>,
     /// Index (in `features`) of the boolean feature that must be true.
     pub only_if: Option<usize>,
@@ -56,9 +67,13 @@ impl Feature {
 /// The compiled schema.
 #[derive(Clone, Debug)]
 pub struct Schema {
+    /// The schema document's id.
     pub id: String,
+    /// The schema document's version.
     pub version: String,
+    /// The features in document order, the order the trace lists them.
     pub features: Vec<Feature>,
+    /// Each feature's index in `features`, by name.
     pub by_name: HashMap<String, usize>,
 }
 

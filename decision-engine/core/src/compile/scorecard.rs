@@ -16,9 +16,13 @@ use super::{Phase, compile_expr};
 /// A numeric interval with explicit ends; `None` is infinite.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interval {
+    /// Lower end; `None` is minus infinity.
     pub lo: Option<Decimal>,
+    /// The lower end belongs to the interval (`[`).
     pub lo_closed: bool,
+    /// Upper end; `None` is infinity.
     pub hi: Option<Decimal>,
+    /// The upper end belongs to the interval (`]`).
     pub hi_closed: bool,
 }
 
@@ -66,6 +70,7 @@ impl Interval {
         })
     }
 
+    /// Whether `x` lies in the interval.
     pub fn contains(&self, x: Decimal) -> bool {
         let above = match self.lo {
             None => true,
@@ -95,34 +100,57 @@ impl std::fmt::Display for Interval {
 /// What a bin holds.
 #[derive(Clone, Debug)]
 pub enum BinTest {
+    /// Numeric values in the interval.
     Interval(Interval),
+    /// These enum or string values, or `true` / `false`.
     Categories(Vec<String>),
+    /// An absent value.
     Missing,
+    /// A present value that no other bin holds.
     Otherwise,
+    /// Inputs for which the condition is true; the first such bin wins.
     Predicate(Pred),
 }
 
 /// A compiled [`Predicate`]: fields bound to slots, values typed.
 #[derive(Clone, Debug)]
 pub enum Pred {
+    /// Always true or always false.
     Const(bool),
+    /// A field compared with a value; unknown when the field is absent.
     Compare {
+        /// The field's slot.
         slot: usize,
+        /// The comparison.
         op: CompareOp,
+        /// The value compared with, typed as the field.
         value: EValue,
     },
+    /// Whether a field is absent (present, with `negate`); never unknown.
     Missing {
+        /// The field's slot.
         slot: usize,
+        /// Tests presence instead.
         negate: bool,
     },
+    /// Whether a field's value is among `values` (not among them, with
+    /// `negate`); unknown when the field is absent.
     In {
+        /// The field's slot.
         slot: usize,
+        /// The values, typed as the field.
         values: Vec<EValue>,
+        /// Tests that the value is not among `values`.
         negate: bool,
     },
+    /// True when every operand is true, false when any is false, else unknown.
     And(Vec<Pred>),
+    /// True when any operand is true, false when every one is false, else
+    /// unknown.
     Or(Vec<Pred>),
+    /// True when an odd number of operands are true; unknown when any is.
     Xor(Vec<Pred>),
+    /// The first operand that is not unknown decides.
     Surrogate(Vec<Pred>),
 }
 
@@ -207,10 +235,14 @@ impl Pred {
     }
 }
 
+/// One bin of a characteristic, ready to score.
 #[derive(Clone, Debug)]
 pub struct Bin {
+    /// How the trace names the bin, e.g. `[25, 35)` or `missing`.
     pub label: Arc<str>,
+    /// Which values fall in the bin.
     pub test: BinTest,
+    /// The points a household in this bin scores.
     pub points: Decimal,
     /// Points computed from inputs (PMML `ComplexPartialScore`).
     pub points_expr: Option<Expr>,
@@ -218,15 +250,24 @@ pub struct Bin {
     pub reason_code: Option<Arc<str>>,
 }
 
+/// One characteristic ready to score: a feature and its bins.
 #[derive(Clone, Debug)]
 pub struct Characteristic {
+    /// The characteristic's name, e.g. `age`, as the trace and reasons name it.
     pub name: Arc<str>,
+    /// The feature or derived feature it reads.
     pub feature: Arc<str>,
+    /// Where that feature's value is bound.
     pub slot: usize,
+    /// The code reported when this characteristic costs points.
     pub reason_code: Arc<str>,
+    /// The points reason codes are measured from.
     pub baseline: Decimal,
+    /// The reason in Chinese.
     pub message_zh: String,
+    /// The reason in English.
     pub message_en: String,
+    /// The bins, in document order.
     pub bins: Vec<Bin>,
     /// Bins are tried in order and the first that holds the value wins
     /// (when any bin is a predicate); otherwise bins never overlap.
@@ -272,16 +313,26 @@ impl Characteristic {
     }
 }
 
+/// A compiled scorecard: base points and characteristics, ready to score.
 #[derive(Clone, Debug)]
 pub struct Scorecard {
     /// Values used in place of missing inputs before any bin is tested.
     pub replacements: Vec<(usize, EValue)>,
+    /// The scorecard document's id.
     pub id: String,
+    /// The scorecard document's version.
     pub version: String,
+    /// Points every household starts with.
     pub base_points: Decimal,
+    /// How reason codes are ranked from each characteristic's points and
+    /// baseline.
     pub algorithm: ReasonCodeAlgorithm,
+    /// A characteristic scoring exactly its baseline still reports its reason
+    /// code.
     pub count_zero_differences: bool,
+    /// How many scorecard reasons a decision reports.
     pub max_reason_codes: usize,
+    /// The characteristics, in document order.
     pub characteristics: Vec<Characteristic>,
 }
 

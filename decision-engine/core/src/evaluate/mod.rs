@@ -24,6 +24,8 @@ use crate::validate;
 /// `trace` is absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
+    /// Build the trace: every rule, characteristic and step with the values it
+    /// read.
     pub trace: bool,
 }
 

@@ -13,6 +13,7 @@ use crate::model::scorecard::ReasonCodeAlgorithm;
 
 /// A scorecard's result for one set of values.
 pub struct Scored {
+    /// Points: the base points plus each characteristic's bin points.
     pub score: Decimal,
     /// Each characteristic's points, in order.
     pub points: Vec<Decimal>,

@@ -25,8 +25,11 @@ use rust_decimal::{Decimal, RoundingStrategy};
 /// What went wrong inside decimal arithmetic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ArithmeticFault {
+    /// A division by zero, e.g. a ratio over a zero income.
     DivisionByZero,
+    /// A result beyond the range of a decimal.
     Overflow,
+    /// A mathematical function policies may not use, e.g. `math::sin`.
     Unsupported,
 }
 

@@ -27,13 +27,18 @@ pub type EValue = evalexpr::Value<ExactNumbers>;
 /// The type of a named value, as expressions see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VarType {
+    /// `true` / `false`.
     Bool,
+    /// A whole number.
     Int,
+    /// An exact decimal: yuan, ratios, rates.
     Decimal,
+    /// A string: enum values, codes, grades.
     Text,
 }
 
 impl VarType {
+    /// The type's name, for error messages.
     pub fn name(self) -> &'static str {
         match self {
             VarType::Bool => "boolean",
@@ -47,14 +52,21 @@ impl VarType {
 /// What a name stands for, for error messages and the trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VarKind {
+    /// A feature of the schema, from the request.
     Feature,
+    /// A derived feature, computed from others.
     Derived,
+    /// A ruleset parameter, e.g. `lpr`.
     Parameter,
+    /// A grade table column, e.g. `income_multiple`.
     GradeColumn,
+    /// A value the pipeline computes: `score`, `grade`, `limit` or
+    /// `annual_rate`.
     Computed,
 }
 
 impl VarKind {
+    /// What the name stands for, in words, for error messages.
     pub fn name(self) -> &'static str {
         match self {
             VarKind::Feature => "feature",
@@ -69,8 +81,11 @@ impl VarKind {
 /// One named slot of the layout.
 #[derive(Clone, Debug)]
 pub struct Var {
+    /// The name expressions use.
     pub name: Arc<str>,
+    /// Its type, for load-time checks.
     pub ty: VarType,
+    /// What the name stands for.
     pub kind: VarKind,
     /// Whether a request may leave this value absent.
     pub optional: bool,
@@ -106,22 +121,27 @@ impl Layout {
         Ok(slot)
     }
 
+    /// The slot of `name`, if it is declared.
     pub fn slot(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
     }
 
+    /// The name in `slot`.
     pub fn var(&self, slot: usize) -> &Var {
         &self.vars[slot]
     }
 
+    /// Every name, in slot order.
     pub fn vars(&self) -> &[Var] {
         &self.vars
     }
 
+    /// How many names are declared.
     pub fn len(&self) -> usize {
         self.vars.len()
     }
 
+    /// Whether no name is declared.
     pub fn is_empty(&self) -> bool {
         self.vars.is_empty()
     }
@@ -146,20 +166,24 @@ pub struct Slots {
 }
 
 impl Slots {
+    /// `len` slots, every value absent.
     pub fn new(len: usize) -> Self {
         Slots {
             values: vec![EValue::Empty; len],
         }
     }
 
+    /// Binds `value` to `slot`.
     pub fn set(&mut self, slot: usize, value: EValue) {
         self.values[slot] = value;
     }
 
+    /// The value in `slot` (`Empty` when absent).
     pub fn get(&self, slot: usize) -> &EValue {
         &self.values[slot]
     }
 
+    /// Whether the value in `slot` is absent.
     pub fn is_missing(&self, slot: usize) -> bool {
         matches!(self.values[slot], EValue::Empty)
     }
@@ -343,6 +367,7 @@ impl Expr {
         }
     }
 
+    /// The expression as written in the document.
     pub fn source(&self) -> &Arc<str> {
         &self.source
     }
@@ -388,6 +413,7 @@ impl Expr {
         result.map_err(|e| EvalFailure(format!("`{}` failed: {e}", self.source)))
     }
 
+    /// Evaluates a condition (callers check [`Self::missing`] first).
     pub fn eval_bool(&self, slots: &Slots) -> Result<bool, EvalFailure> {
         match self.eval(slots)? {
             EValue::Boolean(b) => Ok(b),
@@ -399,6 +425,7 @@ impl Expr {
         }
     }
 
+    /// Evaluates an amount exactly (callers check [`Self::missing`] first).
     pub fn eval_decimal(&self, slots: &Slots) -> Result<Decimal, EvalFailure> {
         let value = self.eval(slots)?;
         as_decimal(&value).ok_or_else(|| {

@@ -20,8 +20,11 @@ pub use scorecard::ScorecardDoc;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReasonDef {
+    /// The machine code, e.g. `G401`.
     pub code: String,
+    /// The reason in Chinese, e.g. `综合评分低于准入线`.
     pub message_zh: String,
+    /// The reason in English, e.g. `Score below the approval cut-off`.
     pub message_en: String,
 }
 

@@ -13,16 +13,24 @@ use serde::{Deserialize, Serialize};
 
 use super::ReasonDef;
 
+/// `{"kind": "ruleset", "id": ..., "version": ..., "layer": ..., ...}`: either
+/// the province red lines or one institution's policy for one product.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesetDoc {
+    /// Always `"ruleset"`.
     pub kind: String,
+    /// The ruleset's id, e.g. `farmer-credit-default`.
     pub id: String,
+    /// The version label, e.g. `2026.1`; a published version never changes.
     pub version: String,
+    /// What the ruleset is for and how it was calibrated, for people.
     #[serde(default)]
     pub description: String,
+    /// Marks an example calibrated on no real data, such as the shipped default.
     #[serde(default)]
     pub illustrative: bool,
+    /// `province` for the red lines, `institution` for a product policy.
     pub layer: Layer,
     /// The institution code this ruleset is for; `*` is the province default.
     #[serde(default)]
@@ -33,24 +41,35 @@ pub struct RulesetDoc {
     /// The id of the scorecard this ruleset's grade table is calibrated for.
     #[serde(default)]
     pub scorecard: Option<String>,
+    /// Named constants the expressions read: the LPR, caps, cut-offs.
     #[serde(default)]
     pub parameters: Vec<ParameterDef>,
+    /// Features computed from the request before any rule runs.
     #[serde(default)]
     pub derived: Vec<DerivedDef>,
+    /// Knock-out, refer and flag rules; each stage runs them in document order.
     #[serde(default)]
     pub rules: Vec<RuleDef>,
+    /// Score bands to grades (institution layer only).
     #[serde(default)]
     pub grades: Option<GradeTable>,
+    /// How the credit limit is computed (institution layer only).
     #[serde(default)]
     pub limit: Option<LimitPolicy>,
+    /// How the annual rate is computed (institution layer only).
     #[serde(default)]
     pub price: Option<PricePolicy>,
 }
 
+/// Whose ruleset it is: the province union's or one institution's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
+    /// Province red lines (省联社红线): parameters and knock-out rules that bind
+    /// every institution and run first.
     Province,
+    /// One institution's policy for one product (`institution: "*"` is the
+    /// province default).
     Institution,
 }
 
@@ -61,6 +80,7 @@ impl std::fmt::Display for Layer {
 }
 
 impl Layer {
+    /// The layer as documents and traces write it.
     pub fn name(self) -> &'static str {
         match self {
             Layer::Province => "province",
@@ -73,10 +93,15 @@ impl Layer {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ParameterDef {
+    /// The name expressions use, e.g. `max_age`.
     pub name: String,
+    /// The value's type (JSON key `type`).
     #[serde(rename = "type")]
     pub ty: ParameterType,
+    /// The value in the JSON form of its type; a decimal may be a string, e.g.
+    /// `"0.0300"` for an LPR of 3.00%.
     pub value: serde_json::Value,
+    /// What the parameter means and its unit, for people.
     #[serde(default)]
     pub description: String,
     /// On a province parameter: which way is stricter, so an institution
@@ -96,12 +121,17 @@ pub enum Tighten {
     Higher,
 }
 
+/// The type of a parameter's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParameterType {
+    /// `true` / `false`.
     Bool,
+    /// A whole number, e.g. an age or a count of inquiries.
     Integer,
+    /// An exact decimal: yuan, a yearly rate, a multiple.
     Decimal,
+    /// Text, e.g. a code.
     String,
 }
 
@@ -110,9 +140,13 @@ pub enum ParameterType {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DerivedDef {
+    /// The name rules, steps and characteristics read, e.g. `debt_to_income`.
     pub name: String,
+    /// The result's type (JSON key `type`).
     #[serde(rename = "type")]
     pub ty: DerivedType,
+    /// The formula over features, parameters and earlier derived features, in
+    /// exact decimals.
     pub expression: String,
     /// Decimal places kept (half away from zero) for decimal results.
     #[serde(default)]
@@ -122,24 +156,33 @@ pub struct DerivedDef {
     /// it must be stated when the expression reads an optional input.
     #[serde(default)]
     pub when_missing: Option<WhenMissingValue>,
+    /// What the value means, for people.
     #[serde(default)]
     pub description: String,
 }
 
+/// The type of a derived feature's value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DerivedType {
+    /// A yes/no fact.
     Bool,
+    /// A whole number.
     Integer,
+    /// An exact decimal, e.g. a ratio.
     Decimal,
 }
 
+/// What a derived feature is when it cannot be computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenMissingValue {
+    /// Absent, like a feature the request does not carry: rules, steps and bins
+    /// then apply their own missing treatment.
     Missing,
 }
 
+/// When a rule runs and what a hit does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -152,6 +195,7 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage as documents and traces write it.
     pub fn name(self) -> &'static str {
         match self {
             Stage::Knockout => "knockout",
@@ -167,15 +211,22 @@ impl Stage {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleDef {
+    /// The rule's id, e.g. `RL_AGE`; an institution cannot reuse a red line's id.
     pub id: String,
+    /// When the rule runs; a province ruleset holds knock-outs only.
     pub stage: Stage,
+    /// The condition that is a hit when true, e.g.
+    /// `age < min_age || age > max_age`.
     pub expression: String,
     /// The rule's result when a value it reads is absent. Required when the
     /// expression reads an optional feature.
     #[serde(default)]
     pub when_missing: Option<bool>,
+    /// The machine code a hit reports, e.g. `R101`.
     pub reason_code: String,
+    /// The reason in Chinese, shown when the rule hits.
     pub message_zh: String,
+    /// The reason in English, shown when the rule hits.
     pub message_en: String,
 }
 
@@ -184,14 +235,18 @@ pub struct RuleDef {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradeTable {
+    /// The per-grade values' names, e.g. `income_multiple`; limit and price
+    /// expressions read them by these names.
     pub columns: Vec<String>,
     /// Highest band first; the last row has no `min_score`.
     pub rows: Vec<GradeRow>,
 }
 
+/// One grade: its score band, whether it declines, and its column values.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GradeRow {
+    /// The grade, e.g. `AAA` or `C`.
     pub grade: String,
     /// Lowest score (inclusive) of this band; absent on the last row.
     #[serde(default, deserialize_with = "super::exact_opt")]
@@ -199,8 +254,11 @@ pub struct GradeRow {
     /// Households in this grade are declined with `reason`.
     #[serde(default)]
     pub decline: bool,
+    /// Why a declining grade declines, e.g. a score below the cut-off.
     #[serde(default)]
     pub reason: Option<ReasonDef>,
+    /// This grade's value of every column as an exact decimal, e.g.
+    /// `"income_multiple": "3.0"`.
     pub values: BTreeMap<String, serde_json::Value>,
 }
 
@@ -225,6 +283,7 @@ impl std::fmt::Display for StepOp {
 }
 
 impl StepOp {
+    /// The operation as documents and traces write it.
     pub fn name(self) -> &'static str {
         match self {
             StepOp::Set => "set",
@@ -235,6 +294,7 @@ impl StepOp {
     }
 }
 
+/// What a limit or price step does when a value it reads is absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WhenMissingStep {
@@ -246,7 +306,9 @@ pub enum WhenMissingStep {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepDef {
+    /// The step's id, e.g. `grade_cap`, unique in its calculation.
     pub id: String,
+    /// How the step changes the running amount.
     pub op: StepOp,
     /// The value, an expression computed in exact decimals.
     pub value: String,
@@ -256,13 +318,17 @@ pub struct StepDef {
     /// Required when `value` or `when` reads an optional feature.
     #[serde(default)]
     pub when_missing: Option<WhenMissingStep>,
+    /// What the step means, for people, e.g. "Cap of the grade".
     #[serde(default)]
     pub description: String,
 }
 
+/// The credit limit in yuan: steps from zero, rounded down, and no offer
+/// below a minimum.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitPolicy {
+    /// The steps in order; the first must be `set` and always apply.
     pub steps: Vec<StepDef>,
     /// The limit is rounded down to a multiple of this (yuan).
     #[serde(deserialize_with = "super::exact")]
@@ -270,12 +336,18 @@ pub struct LimitPolicy {
     /// A rounded limit below this is no offer (declined with `below_minimum`).
     #[serde(deserialize_with = "super::exact")]
     pub minimum_offer: Decimal,
+    /// The reason a household is declined when its limit is below
+    /// `minimum_offer`.
     pub below_minimum: ReasonDef,
 }
 
+/// The annual rate, a yearly fraction (0.0345 = 3.45%): steps, rounded, then
+/// held within the floor and the cap.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PricePolicy {
+    /// The steps in order (e.g. LPR, plus the grade spread, minus discounts);
+    /// the first must be `set` and always apply.
     pub steps: Vec<StepDef>,
     /// Lowest rate, an expression (e.g. `lpr`).
     pub floor: String,

@@ -9,13 +9,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemaDoc {
+    /// Always `"feature_schema"`.
     pub kind: String,
+    /// The schema's id, e.g. `farmer-features`.
     pub id: String,
+    /// The version label, e.g. `2026.1`; a published version never changes.
     pub version: String,
+    /// What the schema covers, for people.
     #[serde(default)]
     pub description: String,
+    /// Marks an example calibrated on no real data, such as the shipped schema.
     #[serde(default)]
     pub illustrative: bool,
+    /// Every feature a request may carry; the trace lists them in this order.
     pub features: Vec<FeatureDef>,
 }
 
@@ -38,6 +44,7 @@ pub enum FeatureType {
 }
 
 impl FeatureType {
+    /// The type as documents write it (`bool`, `money`, ...).
     pub fn name(self) -> &'static str {
         match self {
             FeatureType::Bool => "bool",
@@ -54,16 +61,23 @@ impl FeatureType {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeatureDef {
+    /// The canonical name, e.g. `annual_net_income`: the JSON key in a request's
+    /// `features`, the batch-file column and the name expressions read.
     pub name: String,
+    /// The value type (JSON key `type`): `bool`, `integer`, `money`, `decimal`,
+    /// `enum` or `string`.
     #[serde(rename = "type")]
     pub ty: FeatureType,
     /// bureau, subsidy, repayment, household, review, or an analyst's own.
     #[serde(default)]
     pub group: Option<String>,
+    /// The unit, for people: `yuan`, `mu`, `days`, `years`...
     #[serde(default)]
     pub unit: Option<String>,
+    /// What the feature means, in English.
     #[serde(default)]
     pub description_en: Option<String>,
+    /// What the feature means, in Chinese.
     #[serde(default)]
     pub description_zh: Option<String>,
     /// Inclusive lower bound for numeric features.

