@@ -9,6 +9,10 @@
 //! | 2 | the request or input is invalid (nothing was evaluated or recorded) |
 //! | 3 | anything else failed: a file, the store, the network |
 //! | 4 | a batch finished, but some rows are ERROR (see its errors file) |
+//!
+//! One status is not chosen here: a second Ctrl-C or SIGTERM while a batch
+//! winds down ends the process at once with 130, from the signal handler
+//! `decision_batch` installs (the first one stops the run cleanly, exit 3).
 
 use std::process::ExitCode;
 

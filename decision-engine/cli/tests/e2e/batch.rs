@@ -258,6 +258,10 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
         let line: serde_json::Value = serde_json::from_slice(lines[i]).unwrap();
         assert_eq!(line["row"], row, "{at}");
         assert_eq!(
+            line["format"], 1,
+            "{at}: every trace line carries its format"
+        );
+        assert_eq!(
             line["decision"],
             serde_json::to_value(&online).unwrap(),
             "{at}: stored decision and trace differ from online"

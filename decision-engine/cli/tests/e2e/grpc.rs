@@ -525,6 +525,12 @@ async fn explain_prints_a_stored_decision_and_metrics_count_it() {
         scrape.contains("decision_store_commit_seconds_bucket"),
         "{scrape}"
     );
+    // A row count has buckets of rows, not of seconds.
+    assert!(
+        scrape.contains("decision_store_commit_rows_bucket{le=\"4096\"}")
+            && !scrape.contains("decision_store_commit_rows_bucket{le=\"0.0001\"}"),
+        "{scrape}"
+    );
 
     let status = tokio::task::spawn_blocking(move || server.terminate())
         .await
