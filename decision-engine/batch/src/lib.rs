@@ -466,10 +466,10 @@ async fn resolve(
         }]),
         other => BatchError::Policy(other.to_string()),
     };
-    let at = as_of_time(&config.as_of).map_err(refused)?;
     let policies = Policies::new(policies, store)
         .await
         .map_err(failed("decision store"))?;
+    let at = as_of_time(&config.as_of).map_err(refused)?;
     let pins: Vec<Pin> = config
         .pins
         .iter()

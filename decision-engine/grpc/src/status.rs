@@ -35,25 +35,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_audit_log_names_each_refusal_by_its_grpc_code() {
-        // The audit log's detail (`code_name`) and the status a caller gets
-        // must name the same code.
-        for e in [
-            ServiceError::field("x", "bad"),
-            ServiceError::NotFound(String::new()),
-            ServiceError::Conflict(String::new()),
-            ServiceError::Precondition(String::new()),
-            ServiceError::Unauthenticated(String::new()),
-            ServiceError::Forbidden(String::new()),
-            ServiceError::Changed(String::new()),
-            ServiceError::Unavailable(String::new()),
-            ServiceError::Corrupt(String::new()),
-            ServiceError::DeadlineExceeded(String::new()),
-            ServiceError::Overloaded(String::new()),
-            ServiceError::Internal(String::new()),
+    fn each_refusal_has_the_code_the_handlers_always_sent() {
+        // The codes the gRPC handlers sent before the use cases moved out
+        // of them; the audit log's `code_name` must name the same.
+        let m = String::new;
+        for (e, code) in [
+            (ServiceError::field("x", "bad"), Code::InvalidArgument),
+            (ServiceError::NotFound(m()), Code::NotFound),
+            (ServiceError::Conflict(m()), Code::AlreadyExists),
+            (ServiceError::Precondition(m()), Code::FailedPrecondition),
+            (ServiceError::Unauthenticated(m()), Code::Unauthenticated),
+            (ServiceError::Forbidden(m()), Code::PermissionDenied),
+            (ServiceError::Changed(m()), Code::Aborted),
+            (ServiceError::Unavailable(m()), Code::Unavailable),
+            (ServiceError::Corrupt(m()), Code::DataLoss),
+            (ServiceError::DeadlineExceeded(m()), Code::DeadlineExceeded),
+            (ServiceError::Overloaded(m()), Code::ResourceExhausted),
+            (ServiceError::Internal(m()), Code::Internal),
         ] {
             let name = e.code_name();
-            assert_eq!(format!("{:?}", to_status(e).code()), name);
+            assert_eq!(format!("{code:?}"), name);
+            assert_eq!(to_status(e).code(), code);
         }
     }
 

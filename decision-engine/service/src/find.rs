@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use decision_core::Decision;
-use decision_store::traces::read_line;
+use decision_store::traces::{TRACE_FORMAT, read_line};
 use decision_store::{BatchStatus, DECISION_FORMAT, DecisionRecord, Store};
 
 use crate::ServiceError;
@@ -17,18 +17,24 @@ pub fn batch_decision_id(batch_hex: &str, row: u64) -> String {
     format!("dec_{batch_hex}_{row}")
 }
 
-/// The stored decision `decision_id`, online or batch.
+/// The stored decision `decision_id`, online or batch. A failure to read
+/// the store is unavailable, with `consequence` (what the caller may do)
+/// after the store's own message when it is not empty.
 pub async fn find_decision<S: Store>(
     store: &S,
     decision_id: &str,
+    consequence: &str,
 ) -> Result<DecisionRecord, ServiceError> {
     if decision_id.trim().is_empty() {
         return Err(ServiceError::field("decision_id", "must not be empty"));
     }
-    let online = store
-        .get(decision_id)
-        .await
-        .map_err(|e| ServiceError::store(e, "nothing was read"))?;
+    let online = store.get(decision_id).await.map_err(|e| {
+        ServiceError::Unavailable(if consequence.is_empty() {
+            e.to_string()
+        } else {
+            format!("{e}; {consequence}")
+        })
+    })?;
     let found = match online {
         Some(r) => Some(r),
         None => find_batch_decision(store, decision_id).await?,
@@ -98,6 +104,12 @@ async fn find_batch_decision<S: Store>(
         .await
         .map_err(|e| ServiceError::Unavailable(e.to_string()))?
         .map_err(ServiceError::Corrupt)?;
+    if line.format > TRACE_FORMAT {
+        return Err(ServiceError::Precondition(format!(
+            "row {row} of {} has trace format {}; this release reads up to {TRACE_FORMAT}: upgrade it",
+            batch.trace_file, line.format
+        )));
+    }
     let Some(decision) = line.decision else {
         return Ok(None);
     };

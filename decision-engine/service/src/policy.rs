@@ -132,7 +132,7 @@ impl<S: Store> Policies<S> {
         store
             .put_documents(documents)
             .await
-            .map_err(|e| ServiceError::store(e, "the server did not start"))?;
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(Policies {
             loaded,
             store,

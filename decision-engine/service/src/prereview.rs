@@ -90,7 +90,7 @@ impl Recent {
 }
 
 /// What a store failure during a pre-review means to the caller.
-const RETRY: &str = "nothing was recorded, retry with the same request_id";
+pub(crate) const RETRY: &str = "nothing was recorded, retry with the same request_id";
 
 /// The decision use cases over a store `S`.
 pub struct Decisions<S> {
@@ -306,8 +306,12 @@ impl<S: Store> Decisions<S> {
             )));
         }
         if with_trace {
-            let record =
-                find_decision(&**self.policies.store(), &recent.decision.decision_id).await?;
+            let record = find_decision(
+                &**self.policies.store(),
+                &recent.decision.decision_id,
+                RETRY,
+            )
+            .await?;
             return Ok(Recorded {
                 decision: Arc::new(parse_decision(&record)?),
                 recorded_at: record.recorded_at,

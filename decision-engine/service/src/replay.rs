@@ -7,7 +7,7 @@ use decision_store::{DecisionRecord, Store};
 
 use crate::ServiceError;
 use crate::find::{find_decision, parse_decision};
-use crate::prereview::Decisions;
+use crate::prereview::{Decisions, RETRY};
 
 /// A stored decision with the record that holds it.
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ pub struct Replayed {
 impl<S: Store> Decisions<S> {
     /// The stored decision `decision_id`, online or batch.
     pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
-        let record = find_decision(&**self.policies().store(), decision_id).await?;
+        let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
         let decision = parse_decision(&record)?;
         Ok(Stored { record, decision })
     }

@@ -154,26 +154,50 @@ async fn four_eyes_neither_the_requester_nor_an_uploader_may_approve() {
         ServiceError::Precondition(format!("activation {id} is already approved"))
     );
 
-    // Every refusal is in the audit log, with its code.
+    // Every approval, refused or not, is in the audit log with its code
+    // and message (a stored format: `Code: message`).
     let log = w.registry.audit_log(&who(AUDITOR), 0).await.unwrap();
     let approvals: Vec<String> = log
         .iter()
         .rev()
         .filter(|e| e.action == "ApproveActivation")
-        .map(|e| {
-            let first_word = e.detail.split([':', ' ']).next().unwrap_or("");
-            format!("{} {} {first_word}", e.person, e.accepted)
-        })
+        .map(|e| format!("{} {} {} {}", e.person, e.role, e.accepted, e.detail))
         .collect();
     assert_eq!(
         approvals,
         vec![
-            "approver.li false PermissionDenied",
-            "lead.sun false PermissionDenied",
-            "analyst.wang false PermissionDenied",
-            "approver.zhao true approved",
-            "approver.zhao false FailedPrecondition",
+            format!(
+                "approver.li approver false PermissionDenied: four-eyes: approver.li requested activation {id} and cannot also approve it"
+            ),
+            format!(
+                "lead.sun approver false PermissionDenied: four-eyes: lead.sun uploaded scorecard farmer-scorecard@2026.3 and cannot approve its activation"
+            ),
+            "analyst.wang  false PermissionDenied: analyst.wang holds analyst but this call needs approver"
+                .to_string(),
+            format!(
+                "approver.zhao approver true approved {id} effective {}",
+                approved.effective_at
+            ),
+            format!(
+                "approver.zhao approver false FailedPrecondition: activation {id} is already approved"
+            ),
         ]
+    );
+    let subject = log
+        .iter()
+        .find(|e| e.action == "ApproveActivation" && e.accepted)
+        .unwrap();
+    assert_eq!(
+        (
+            subject.kind.as_str(),
+            subject.id.as_str(),
+            subject.version.as_str()
+        ),
+        (
+            "activation",
+            "HB-JINGSHAN/FARMER_CREDIT",
+            "farmer-credit-default@2026.1 + farmer-scorecard@2026.2"
+        )
     );
 }
 
@@ -318,7 +342,8 @@ async fn a_rollback_returns_only_to_versions_that_ran() {
         .approve(&who(LI), &back.activation_id)
         .await
         .unwrap();
-    // Approved within the same second as 2026.3: the latest requested wins.
+    // Approved after 2026.3, its effective time is the same or later; in a
+    // tie (within one second) the later request wins. Either way 2026.2 runs.
     let d = w
         .decisions()
         .await
@@ -394,7 +419,7 @@ async fn a_pin_may_choose_only_a_version_approved_for_the_institution() {
         "scorecard farmer-scorecard version 2026.3 has not been approved for HB-JINGSHAN FARMER_CREDIT; a pin may choose only a ruleset or scorecard version that was activated for it"
     );
     // Red lines are the province's: never pinned.
-    let (field, _) = refused(
+    let (field, message) = refused(
         d.pre_review(
             pinned("2026.1", "ruleset", "province-red-lines", "PIN-4"),
             true,
@@ -404,6 +429,10 @@ async fn a_pin_may_choose_only_a_version_approved_for_the_institution() {
         .unwrap_err(),
     );
     assert_eq!(field, "pins[0]");
+    assert_eq!(
+        message,
+        "ruleset province-red-lines version 2026.1 has not been approved for HB-JINGSHAN FARMER_CREDIT; a pin may choose only a ruleset or scorecard version that was activated for it"
+    );
     // Nothing refused was recorded.
     for id in ["PIN-3", "PIN-4"] {
         let decision_id = decision_core::decision_id("HB-JINGSHAN", "FARMER_CREDIT", id);

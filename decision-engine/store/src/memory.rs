@@ -72,8 +72,8 @@ impl Store for MemoryStore {
     async fn put_documents(&self, documents: Vec<StoredDocument>) -> Result<(), StoreError> {
         self.with(|s| {
             // All or nothing, as one savepoint of the SQLite store.
-            for d in &documents {
-                if let Some(other) = s.documents.iter().find(|o| {
+            for (i, d) in documents.iter().enumerate() {
+                if let Some(other) = s.documents.iter().chain(&documents[..i]).find(|o| {
                     o.kind == d.kind && o.id == d.id && o.version == d.version && o.hash != d.hash
                 }) {
                     return Err(StoreError::Database(format!(
@@ -127,10 +127,9 @@ impl Store for MemoryStore {
                 .iter()
                 .any(|a| a.activation_id == activation.activation_id)
             {
-                return Err(StoreError::Database(format!(
-                    "activation {} exists",
-                    activation.activation_id
-                )));
+                return Err(StoreError::Database(
+                    "UNIQUE constraint failed: activations.activation_id".into(),
+                ));
             }
             s.activations.push(activation);
             Ok(())

@@ -5,6 +5,13 @@
 //! it was. A store whose version is newer than this release knows is
 //! refused: opening it could lose what the newer release wrote.
 //!
+//! Releases before schema version 4 did not refuse a newer store: each wrote
+//! its own version (1, 2 or 3) back into any store it opened. So a store's
+//! version may be lower than what it holds, and every step tolerates finding
+//! its tables, columns and indexes already there. The first release's
+//! `decision_json` records are converted whenever they are found, whatever
+//! version the store says.
+//!
 //! | version | release that wrote it | what it holds |
 //! |---|---|---|
 //! | 1 | gRPC service (first), then zstd records | decisions (`decision_json` text, later `decision_zstd`: both were version 1), policy documents |
@@ -51,7 +58,7 @@ const MIGRATIONS: &[Migration] = &[
 pub const LATEST: i64 = 4;
 
 const V1_DECISIONS: &str = "
-CREATE TABLE decisions (
+CREATE TABLE IF NOT EXISTS decisions (
     decision_id       TEXT PRIMARY KEY,
     institution       TEXT NOT NULL,
     product           TEXT NOT NULL,
@@ -65,24 +72,21 @@ CREATE TABLE decisions (
     recorded_at       TEXT NOT NULL,
     evaluation_micros INTEGER NOT NULL
 );
-CREATE INDEX decisions_batch ON decisions (batch_id) WHERE batch_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS decisions_batch ON decisions (batch_id) WHERE batch_id IS NOT NULL;
 ";
 
 const V1_DOCUMENTS: &str = "
-CREATE TABLE policy_documents (
+CREATE TABLE IF NOT EXISTS policy_documents (
     hash    TEXT PRIMARY KEY,
     kind    TEXT NOT NULL,
     id      TEXT NOT NULL,
     version TEXT NOT NULL,
     json    TEXT NOT NULL
 );
-CREATE INDEX policy_documents_version ON policy_documents (kind, id, version);
 ";
 
 const V2: &str = "
-ALTER TABLE policy_documents ADD COLUMN uploaded_by TEXT NOT NULL DEFAULT '';
-ALTER TABLE policy_documents ADD COLUMN uploaded_at TEXT NOT NULL DEFAULT '';
-CREATE TABLE activations (
+CREATE TABLE IF NOT EXISTS activations (
     seq               INTEGER PRIMARY KEY AUTOINCREMENT,
     activation_id     TEXT NOT NULL UNIQUE,
     institution       TEXT NOT NULL,
@@ -99,7 +103,7 @@ CREATE TABLE activations (
     approved_at       TEXT NOT NULL,
     rollback          INTEGER NOT NULL
 );
-CREATE TABLE audit_log (
+CREATE TABLE IF NOT EXISTS audit_log (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     at       TEXT NOT NULL,
     person   TEXT NOT NULL,
@@ -113,12 +117,14 @@ CREATE TABLE audit_log (
     detail   TEXT NOT NULL
 );
 -- A version names one content: a changed document needs a new version.
-CREATE UNIQUE INDEX policy_documents_kind_id_version ON policy_documents (kind, id, version);
+CREATE UNIQUE INDEX IF NOT EXISTS policy_documents_kind_id_version ON policy_documents (kind, id, version);
+-- The version 1 releases' plain index on the same columns.
+DROP INDEX IF EXISTS policy_documents_version;
 ";
 
 const V3: &str = "
 -- Batch runs: the record as JSON (versions, trace file and its frame index).
-CREATE TABLE batches (
+CREATE TABLE IF NOT EXISTS batches (
     batch_id    TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
     started_at  TEXT NOT NULL,
@@ -126,59 +132,72 @@ CREATE TABLE batches (
 );
 ";
 
-/// Version 2, and the records of the first release: it stored
-/// `decision_json` as text under the same version 1 as the zstd release
-/// after it, so a version 1 store may hold either column.
+/// Version 2: who uploaded each document, activations, the audit log.
 fn to_v2(tx: &Transaction) -> rusqlite::Result<()> {
-    if has_column(tx, "decisions", "decision_json")? {
-        tx.execute_batch(
-            "ALTER TABLE decisions RENAME TO decisions_v1_json;
-             DROP INDEX IF EXISTS decisions_batch;",
-        )?;
-        tx.execute_batch(V1_DECISIONS)?;
-        let mut read = tx.prepare(
-            "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
-                    decision_json, batch_id, recorded_at, evaluation_micros
-             FROM decisions_v1_json",
-        )?;
-        let mut write = tx.prepare(
-            "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
-                 outcome, decision_zstd, batch_id, recorded_at, evaluation_micros)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )?;
-        let mut rows = read.query([])?;
-        while let Some(r) = rows.next()? {
-            let json: String = r.get(7)?;
-            let compressed = zstd::bulk::compress(json.as_bytes(), 1)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-            write.execute(params![
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-                compressed,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, String>(9)?,
-                r.get::<_, i64>(10)?,
-            ])?;
+    for column in ["uploaded_by", "uploaded_at"] {
+        if !has_column(tx, "policy_documents", column)? {
+            tx.execute_batch(&format!(
+                "ALTER TABLE policy_documents ADD COLUMN {column} TEXT NOT NULL DEFAULT '';"
+            ))?;
         }
-        drop(rows);
-        tx.execute_batch("DROP TABLE decisions_v1_json;")?;
     }
     tx.execute_batch(V2)
 }
 
-/// Version 4: the record format of each decision. Releases before this one
-/// did not refuse a newer store and wrote their own version (3) back into
-/// it, so a version 3 store may already have the column.
+/// The first release stored `decision_json` as text under the same version
+/// 1 as the zstd release after it, and 9cb7809 stamped such a store version
+/// 3 without converting it: wherever the column is found, its records are
+/// compressed into `decision_zstd`.
+fn convert_json_records(tx: &Transaction) -> rusqlite::Result<()> {
+    if !has_column(tx, "decisions", "decision_json")? {
+        return Ok(());
+    }
+    tx.execute_batch(
+        "ALTER TABLE decisions RENAME TO decisions_v1_json;
+         DROP INDEX IF EXISTS decisions_batch;",
+    )?;
+    tx.execute_batch(V1_DECISIONS)?;
+    let mut read = tx.prepare(
+        "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
+                decision_json, batch_id, recorded_at, evaluation_micros
+         FROM decisions_v1_json",
+    )?;
+    let mut write = tx.prepare(
+        "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
+             outcome, decision_zstd, batch_id, recorded_at, evaluation_micros)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let json: String = r.get(7)?;
+        let compressed = zstd::bulk::compress(json.as_bytes(), 1)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        write.execute(params![
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            compressed,
+            r.get::<_, Option<String>>(8)?,
+            r.get::<_, String>(9)?,
+            r.get::<_, i64>(10)?,
+        ])?;
+    }
+    drop(rows);
+    tx.execute_batch("DROP TABLE decisions_v1_json;")
+}
+
+/// Version 4: the record format of each decision. Also drops the version 1
+/// releases' plain document index wherever it survived (a first-release
+/// store that 9cb7809 stamped version 3 never ran version 2's step).
 fn to_v4(tx: &Transaction) -> rusqlite::Result<()> {
     if !has_column(tx, "decisions", "format")? {
         tx.execute_batch("ALTER TABLE decisions ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")?;
     }
-    Ok(())
+    tx.execute_batch("DROP INDEX IF EXISTS policy_documents_version;")
 }
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {
@@ -213,6 +232,14 @@ pub(crate) fn migrate_failing_at(
     }
     if version == LATEST {
         return Ok(());
+    }
+    if version >= 1 {
+        convert_json_records(&tx).map_err(|e| {
+            StoreError::Database(format!(
+                "{}: converting the first release's decision_json records: {e}; the store was left as it was",
+                path.display()
+            ))
+        })?;
     }
     for m in MIGRATIONS.iter().filter(|m| m.to > version) {
         (m.apply)(&tx).map_err(|e| {
@@ -326,20 +353,35 @@ mod tests {
     }
 
     #[test]
-    fn a_store_an_older_release_set_back_to_version_3_upgrades_again() {
-        // Releases before schema version 4 wrote `user_version = 3` into
-        // any store they opened, even an upgraded one.
-        let (dir, mut conn) = store_at(LATEST);
-        conn.pragma_update(None, "user_version", 3).unwrap();
-        migrate(&mut conn, &dir.path().join("decisions.sqlite")).unwrap();
-        assert_eq!(version(&conn), LATEST);
-    }
-
-    #[test]
-    fn a_new_store_and_an_upgraded_one_have_the_same_tables_and_columns() {
-        let (_fresh_dir, fresh) = store_at(LATEST);
-        let (dir, mut old) = store_at(1);
-        migrate(&mut old, &dir.path().join("decisions.sqlite")).unwrap();
-        assert_eq!(schema(&old), schema(&fresh));
+    fn a_step_that_fails_in_sql_leaves_the_store_as_it_was() {
+        // A version 1 store could hold one document version under two
+        // contents (that release kept documents by hash alone); the unique
+        // index of version 2 then cannot be made.
+        let (dir, mut conn) = store_at(1);
+        for hash in ["sha256:a", "sha256:b"] {
+            conn.execute(
+                "INSERT INTO policy_documents (hash, kind, id, version, json)
+                 VALUES (?1, 'ruleset', 'province-red-lines', '2026.1', '{}')",
+                [hash],
+            )
+            .unwrap();
+        }
+        let before = schema(&conn);
+        let e = migrate(&mut conn, &dir.path().join("decisions.sqlite")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("upgrading the schema from version 1 to 2: UNIQUE constraint failed"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().ends_with("the store was left as it was"),
+            "{e}"
+        );
+        assert_eq!(version(&conn), 1);
+        assert_eq!(schema(&conn), before);
+        let documents: i64 = conn
+            .query_row("SELECT count(*) FROM policy_documents", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(documents, 2);
     }
 }

@@ -156,13 +156,6 @@ pub fn read_line(
         .ok_or_else(|| format!("row {row} is not in {}", path.display()))?;
     let parsed: TraceLine = serde_json::from_slice(line)
         .map_err(|e| format!("row {row} of {} does not parse: {e}", path.display()))?;
-    if parsed.format > TRACE_FORMAT {
-        return Err(format!(
-            "row {row} of {} has trace format {}; this release reads up to {TRACE_FORMAT}: upgrade it",
-            path.display(),
-            parsed.format
-        ));
-    }
     if parsed.row != row {
         return Err(format!(
             "{} holds row {} where row {row} was expected",

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use decision_service::ServiceError;
 use decision_service::find::{find_decision, parse_decision};
 use decision_store::SqliteStore;
 
@@ -28,14 +29,16 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
     }
     let record = runtime()?.block_on(async {
         let store = SqliteStore::open(&args.data_dir).map_err(|e| Failure::Other(e.to_string()))?;
-        find_decision(&store, &args.decision_id)
+        find_decision(&store, &args.decision_id, "")
             .await
             .map_err(|e| match e {
-                decision_service::ServiceError::NotFound(_) => Failure::Input(format!(
-                    "no decision with id `{}` in {}",
-                    args.decision_id,
-                    args.data_dir.display()
-                )),
+                ServiceError::NotFound(_) | ServiceError::Invalid { .. } => {
+                    Failure::Input(format!(
+                        "no decision with id `{}` in {}",
+                        args.decision_id,
+                        args.data_dir.display()
+                    ))
+                }
                 other => Failure::lookup(other),
             })
     })?;
