@@ -374,3 +374,28 @@ fn decisions_record_the_exact_document_versions() {
         );
     }
 }
+
+/// The decisions the release before the workspace split (9cb7809) printed
+/// for every example household with `decision-engine evaluate`, trace and
+/// all: the engine must still give them byte for byte. Made with
+/// `decision-engine evaluate --request examples/requests/F` by that release
+/// (see `decision-engine/testdata/golden/README.md`).
+#[test]
+fn every_example_household_decides_as_the_release_before_the_split_did() {
+    let dir = format!("{}/../testdata/golden/examples", env!("CARGO_MANIFEST_DIR"));
+    let mut compared = 0;
+    for e in EXPECTED {
+        let path = format!("{dir}/{}", e.file);
+        let before: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("golden file")).unwrap();
+        let now = serde_json::to_value(decide(e.file)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&now).unwrap(),
+            serde_json::to_string(&before).unwrap(),
+            "{}: the decision or its trace changed",
+            e.file
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 17);
+}
