@@ -16,8 +16,6 @@
 
 use std::process::ExitCode;
 
-use decision_service::ServiceError;
-
 /// How a command that did its work ended.
 pub enum Exit {
     Done,
@@ -46,17 +44,6 @@ impl Failure {
     fn message(&self) -> &str {
         match self {
             Failure::Policy(m) | Failure::Input(m) | Failure::Other(m) => m,
-        }
-    }
-
-    /// A stored decision that could not be shown: not there is the caller's
-    /// mistake, anything else a failure of the store or its files.
-    pub fn lookup(e: ServiceError) -> Failure {
-        match e {
-            ServiceError::NotFound(_) | ServiceError::Invalid { .. } => {
-                Failure::Input(e.to_string())
-            }
-            other => Failure::Other(other.to_string()),
         }
     }
 }

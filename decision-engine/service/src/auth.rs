@@ -97,17 +97,25 @@ impl Tokens {
         Ok(Tokens { by_token })
     }
 
-    /// The caller, if `token` (the text after `Bearer `; `None` when the
-    /// request carried none) is known and holds one of `roles`.
+    /// The caller, if the request's `authorization` names a known token
+    /// that holds one of `roles`.
     pub fn authorize(
         &self,
-        token: Option<&str>,
+        caller: &Bearer<'_>,
         roles: &[Role],
     ) -> Result<(Principal, Role), ServiceError> {
-        let Some(token) = token else {
-            return Err(ServiceError::Unauthenticated(
-                "missing `authorization: Bearer TOKEN` metadata".into(),
-            ));
+        let token = match caller {
+            Bearer::Missing => {
+                return Err(ServiceError::Unauthenticated(
+                    "missing `authorization: Bearer TOKEN` metadata".into(),
+                ));
+            }
+            Bearer::Malformed => {
+                return Err(ServiceError::Unauthenticated(
+                    "expected `authorization: Bearer TOKEN`".into(),
+                ));
+            }
+            Bearer::Token(t) => t,
         };
         let principal = self
             .by_token
@@ -133,19 +141,23 @@ impl Tokens {
         }
     }
 
-    /// The person `token` names, if any (for the audit log of a refused
-    /// call).
-    pub fn identify(&self, token: Option<&str>) -> Option<&Principal> {
-        self.by_token.get(token?.trim())
+    /// The person the request's token names, if any (for the audit log of a
+    /// refused call).
+    pub fn identify(&self, caller: &Bearer<'_>) -> Option<&Principal> {
+        match caller {
+            Bearer::Token(t) => self.by_token.get(t.trim()),
+            _ => None,
+        }
     }
 }
 
-/// The token of an `authorization` value: `Bearer TOKEN`.
+/// A request's `authorization` value, as the front door read it.
 pub enum Bearer<'a> {
     /// No `authorization` at all.
     Missing,
     /// Present, but not `Bearer TOKEN`.
     Malformed,
+    /// The text after `Bearer `.
     Token(&'a str),
 }
 
@@ -157,31 +169,6 @@ impl<'a> Bearer<'a> {
             Some(v) => v
                 .strip_prefix("Bearer ")
                 .map_or(Bearer::Malformed, Bearer::Token),
-        }
-    }
-}
-
-impl Tokens {
-    /// [`Tokens::authorize`] for an `authorization` value as received.
-    pub fn authorize_header(
-        &self,
-        header: &Bearer<'_>,
-        roles: &[Role],
-    ) -> Result<(Principal, Role), ServiceError> {
-        match header {
-            Bearer::Missing => self.authorize(None, roles),
-            Bearer::Malformed => Err(ServiceError::Unauthenticated(
-                "expected `authorization: Bearer TOKEN`".into(),
-            )),
-            Bearer::Token(t) => self.authorize(Some(t), roles),
-        }
-    }
-
-    /// [`Tokens::identify`] for an `authorization` value as received.
-    pub fn identify_header(&self, header: &Bearer<'_>) -> Option<&Principal> {
-        match header {
-            Bearer::Token(t) => self.identify(Some(t)),
-            _ => None,
         }
     }
 }

@@ -70,22 +70,27 @@ struct Recent {
 }
 
 impl Recent {
-    fn new(request_hash: String, decision: &Decision, recorded_at: String) -> Recent {
-        let mut decision = decision.clone();
-        decision.trace = None;
+    /// Keeps `decision` without its trace (taken out and put back, so the
+    /// trace is never copied).
+    fn new(request_hash: String, decision: &mut Decision, recorded_at: String) -> Recent {
+        let trace = decision.trace.take();
+        let traceless = Arc::new(decision.clone());
+        decision.trace = trace;
         Recent {
             request_hash,
-            decision: Arc::new(decision),
+            decision: traceless,
             recorded_at,
         }
     }
 
     fn from_record(r: &DecisionRecord) -> Result<Recent, ServiceError> {
-        Ok(Recent::new(
-            r.request_hash.clone(),
-            &parse_decision(r)?,
-            r.recorded_at.clone(),
-        ))
+        let mut decision = parse_decision(r)?;
+        decision.trace = None;
+        Ok(Recent {
+            request_hash: r.request_hash.clone(),
+            decision: Arc::new(decision),
+            recorded_at: r.recorded_at.clone(),
+        })
     }
 }
 
@@ -139,7 +144,7 @@ impl<S: Store> Decisions<S> {
     /// Checks the caller when client tokens are required.
     pub fn authorize(&self, caller: &Bearer<'_>, roles: &[Role]) -> Result<(), ServiceError> {
         match &self.client_tokens {
-            Some(tokens) => tokens.authorize_header(caller, roles).map(|_| ()),
+            Some(tokens) => tokens.authorize(caller, roles).map(|_| ()),
             None => Ok(()),
         }
     }
@@ -232,7 +237,7 @@ impl<S: Store> Decisions<S> {
             .resolve(&request.institution, &request.product, at, &input.pins)
             .await?;
         let started = Instant::now();
-        let decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
+        let mut decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
             EvaluateError::Input(e) => ServiceError::from(e),
             EvaluateError::Policy { place, message } => ServiceError::Precondition(format!(
                 "the policy cannot be applied to this household: {place}: {message}; nothing was recorded"
@@ -269,7 +274,11 @@ impl<S: Store> Decisions<S> {
             Inserted::New => {
                 metrics::counter!("decisions_total", "outcome" => decision.decision.as_str())
                     .increment(1);
-                let recent = Arc::new(Recent::new(request_hash, &decision, recorded_at.clone()));
+                let recent = Arc::new(Recent::new(
+                    request_hash,
+                    &mut decision,
+                    recorded_at.clone(),
+                ));
                 self.recent.insert(decision_id, recent).await;
                 Ok(Recorded {
                     decision: Arc::new(decision),

@@ -149,12 +149,12 @@ impl<S: Store> Registry<S> {
         action: &str,
         roles: &[Role],
     ) -> Result<(String, Role), ServiceError> {
-        match self.tokens.authorize_header(caller, roles) {
+        match self.tokens.authorize(caller, roles) {
             Ok((p, role)) => Ok((p.person, role)),
             Err(e) => {
                 let person = self
                     .tokens
-                    .identify_header(caller)
+                    .identify(caller)
                     .map_or("(unknown)".to_string(), |p| p.person.clone());
                 self.audit(&person, "", action, &Subject::default(), Err(&e))
                     .await;

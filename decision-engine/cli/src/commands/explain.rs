@@ -39,7 +39,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                         args.data_dir.display()
                     ))
                 }
-                other => Failure::lookup(other),
+                other => Failure::Other(other.to_string()),
             })
     })?;
     let decision = parse_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
