@@ -9,7 +9,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proto_root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     println!("cargo:rerun-if-changed={}", proto_root.display());
     let fds = protox::compile(
-        ["decision/v1/decision.proto", "decision/v1/registry.proto"],
+        [
+            "decision/v1/decision.proto",
+            "decision/v1/registry.proto",
+            "decision/v1/precredit.proto",
+        ],
         [&proto_root],
     )?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

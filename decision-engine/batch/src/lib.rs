@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 pub mod columns;
+pub mod funnel;
 pub mod input;
 pub mod output;
 mod pipeline;

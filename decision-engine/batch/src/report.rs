@@ -17,7 +17,7 @@ const CHART_VILLAGES: usize = 40;
 /// Decline reasons shown.
 const TOP_REASONS: usize = 10;
 
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(255, 187, 51),
@@ -28,14 +28,14 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(127, 127, 127),
 ];
 
-type Plot = Result<String, String>;
+pub(crate) type Plot = Result<String, String>;
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(crate) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
 /// Escapes text for HTML.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -86,7 +86,7 @@ fn histogram(title: &str, x_desc: &str, buckets: &[(i64, u64)], width: i64, unit
 }
 
 /// Category labels for a segmented axis: each name at its bar's centre.
-fn category(names: &[String], v: &SegmentValue<i32>) -> String {
+pub(crate) fn category(names: &[String], v: &SegmentValue<i32>) -> String {
     match v {
         SegmentValue::CenterOf(i) => usize::try_from(*i)
             .ok()
@@ -99,7 +99,7 @@ fn category(names: &[String], v: &SegmentValue<i32>) -> String {
 
 /// One horizontal bar from `x0` to `x1` for the `i`th of `n` categories,
 /// the first at the top.
-fn bar<X: Copy>(
+pub(crate) fn bar<X: Copy>(
     (i, n): (usize, usize),
     x0: X,
     x1: X,
@@ -418,12 +418,12 @@ Input <code>{input}</code><br>Versions: {versions}</p>
 }
 
 /// A share (0.6571) as a percentage (65.71).
-fn percent(share: rust_decimal::Decimal) -> rust_decimal::Decimal {
+pub(crate) fn percent(share: rust_decimal::Decimal) -> rust_decimal::Decimal {
     (share * rust_decimal::Decimal::ONE_HUNDRED).normalize()
 }
 
 /// An amount with thousands separators (`279444000.5` -> `279,444,000.5`).
-fn grouped(amount: rust_decimal::Decimal) -> String {
+pub(crate) fn grouped(amount: rust_decimal::Decimal) -> String {
     let text = amount.to_string();
     let (sign, digits) = match text.strip_prefix('-') {
         Some(rest) => ("-", rest),

@@ -228,6 +228,7 @@ pub fn decision_to_proto(d: &Decision, include_trace: bool) -> pb::PreReviewResp
         },
         idempotent_replay: false,
         recorded_at: String::new(),
+        precredit: None,
     }
 }
 

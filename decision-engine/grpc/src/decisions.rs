@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 use crate::convert::{decision_to_proto, features_and_errors_from_proto};
 use crate::metadata::{bearer, deadline};
 use crate::pb;
+use crate::precredit::link_to_proto;
 use crate::status::to_status;
 
 /// The decision service's handlers over a store `S`.
@@ -51,6 +52,7 @@ fn pre_review_of(req: pb::PreReviewRequest) -> PreReview {
             .collect(),
         as_of: req.as_of,
         input_errors,
+        household_id: (!req.household_id.trim().is_empty()).then_some(req.household_id),
     }
 }
 
@@ -73,6 +75,7 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
                 let mut reply = decision_to_proto(&recorded.decision, include_trace);
                 reply.recorded_at = recorded.recorded_at;
                 reply.idempotent_replay = recorded.idempotent_replay;
+                reply.precredit = recorded.precredit.as_ref().map(link_to_proto);
                 reply
             })
             .map_err(to_status);
@@ -97,11 +100,18 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
             .map_err(to_status)?;
         let mut decision = decision_to_proto(&stored.decision, true);
         decision.recorded_at = stored.record.recorded_at.clone();
+        decision.precredit = stored.precredit.as_ref().map(link_to_proto);
+        let mut explanation_en = explain(&stored.decision, Lang::En);
+        let mut explanation_zh = explain(&stored.decision, Lang::Zh);
+        if let Some(link) = &stored.precredit {
+            explanation_en.push_str(&format!("\n{}\n", link.describe()));
+            explanation_zh.push_str(&format!("\n{}\n", link.describe_zh()));
+        }
         Ok(Response::new(pb::GetDecisionResponse {
             decision: Some(decision),
             request_json: stored.record.request_json,
-            explanation_en: explain(&stored.decision, Lang::En),
-            explanation_zh: explain(&stored.decision, Lang::Zh),
+            explanation_en,
+            explanation_zh,
         }))
     }
 

@@ -9,11 +9,13 @@
 pub mod convert;
 mod decisions;
 mod metadata;
+pub mod precredit;
 mod registry;
 pub mod server;
 pub mod status;
 
 pub use decisions::DecisionHandlers;
+pub use precredit::PreCreditHandlers;
 pub use registry::RegistryHandlers;
 pub use server::{ServerConfig, serve};
 

@@ -1,4 +1,5 @@
-//! The gRPC server: the decision service and the policy registry over the
+//! The gRPC server: the decision service, the policy registry and the
+//! pre-credit register over the
 //! embedded store, with health checking, server reflection, Prometheus
 //! metrics, TLS and graceful shutdown.
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use decision_core::PolicySet;
-use decision_service::{Decisions, Limits, Policies, Registry, Tokens};
+use decision_service::{Decisions, IdKey, Limits, Policies, PreCredits, Registry, Tokens};
 use decision_store::SqliteStore;
 use metrics_exporter_prometheus::Matcher;
 use tonic::transport::Server;
@@ -17,7 +18,8 @@ use tonic::transport::server::TcpIncoming;
 use crate::pb;
 use crate::pb::decision_service_server::DecisionServiceServer;
 use crate::pb::policy_registry_server::PolicyRegistryServer;
-use crate::{DecisionHandlers, RegistryHandlers};
+use crate::pb::pre_credit_service_server::PreCreditServiceServer;
+use crate::{DecisionHandlers, PreCreditHandlers, RegistryHandlers};
 
 /// Latency buckets, seconds: 100 us to 2.5 s.
 const SECONDS: &[f64] = &[
@@ -41,6 +43,9 @@ pub struct ServerConfig {
     pub require_client_token: bool,
     /// (certificate chain, private key), PEM files.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The key of national ID hashes in the pre-credit register (a secret
+    /// file, never in the store).
+    pub id_key_file: Option<PathBuf>,
 }
 
 fn load_policies(dir: Option<&Path>) -> anyhow::Result<PolicySet> {
@@ -100,6 +105,14 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     if config.require_client_token {
         decisions = decisions.require_client_tokens(tokens.clone());
     }
+    let id_key = match &config.id_key_file {
+        Some(path) => Some(Arc::new(IdKey::load(path).map_err(|e| anyhow::anyhow!(e))?)),
+        None => None,
+    };
+    let precredits = Arc::new(PreCredits::new(store.clone(), tokens.clone(), id_key));
+    let precredits = PreCreditServiceServer::new(PreCreditHandlers::new(precredits))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     let registry = Arc::new(Registry::new(policies, store.clone(), tokens));
     let registry = PolicyRegistryServer::new(RegistryHandlers::new(registry))
         .max_decoding_message_size(config.max_message_bytes)
@@ -160,6 +173,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .add_service(reflection)
         .add_service(decisions)
         .add_service(registry)
+        .add_service(precredits)
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
             TcpIncoming::from(listener).with_nodelay(Some(true)),

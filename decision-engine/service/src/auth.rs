@@ -23,6 +23,8 @@ pub enum Role {
     Auditor,
     /// A loan system calling the decision service (when it requires tokens).
     Client,
+    /// A loan officer: signs, records and revokes pre-credits.
+    Officer,
 }
 
 impl Role {
@@ -32,6 +34,7 @@ impl Role {
             Role::Approver => "approver",
             Role::Auditor => "auditor",
             Role::Client => "client",
+            Role::Officer => "officer",
         }
     }
 }
@@ -41,6 +44,30 @@ impl Role {
 pub struct Principal {
     pub person: String,
     pub roles: Vec<Role>,
+    /// The institutions this person acts for; `None`: the province (all).
+    pub institutions: Option<Vec<String>>,
+}
+
+impl Principal {
+    /// Whether this person may act for `institution`.
+    pub fn acts_for(&self, institution: &str) -> bool {
+        self.institutions
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|i| i == institution))
+    }
+
+    /// [`ServiceError::Forbidden`] naming the scope, unless this person
+    /// acts for `institution`.
+    pub fn require_scope(&self, institution: &str) -> Result<(), ServiceError> {
+        if self.acts_for(institution) {
+            return Ok(());
+        }
+        Err(ServiceError::Forbidden(format!(
+            "{} acts for {} and not for institution {institution}",
+            self.person,
+            self.institutions.as_deref().unwrap_or_default().join(", ")
+        )))
+    }
 }
 
 #[derive(Deserialize)]
@@ -55,6 +82,9 @@ struct TokenEntry {
     token: String,
     person: String,
     roles: Vec<Role>,
+    /// The institutions the token acts for; absent: the province (all).
+    #[serde(default)]
+    institutions: Option<Vec<String>>,
 }
 
 /// The configured tokens; empty means every admin call is refused.
@@ -64,7 +94,9 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    /// Reads `[[tokens]] token = "...", person = "...", roles = ["analyst"]`.
+    /// Reads `[[tokens]] token = "...", person = "...", roles = ["analyst"]`
+    /// and optionally `institutions = ["HB-A"]` (without it a token acts
+    /// for every institution: the province).
     pub fn load(path: &Path) -> Result<Tokens, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -91,6 +123,7 @@ impl Tokens {
                 Principal {
                     person: t.person,
                     roles: t.roles,
+                    institutions: t.institutions,
                 },
             );
         }

@@ -135,6 +135,7 @@ async fn find_batch_decision<S: Store>(
         recorded_at: batch.finished_at,
         evaluation_micros: 0,
         format: DECISION_FORMAT,
+        precredit: None,
     }))
 }
 

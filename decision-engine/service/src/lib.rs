@@ -9,6 +9,9 @@
 //! - [`prereview`] and [`replay`]: decide, record durably, answer retries
 //!   from the record (idempotency); read a decision back; replay it;
 //! - [`find`]: a stored decision, online or batch, found in one place;
+//! - [`precredit`] and [`identity`]: the pre-credit register (publish a
+//!   batch run, four-eyes approval, sign, draw, repay, revoke; national ID
+//!   numbers as keyed hashes only) and what an online decision meets there;
 //! - [`registry`]: publish, validate, four-eyes activation, rollback,
 //!   diff, audit;
 //! - [`auth`]: bearer tokens, people and roles;
@@ -20,7 +23,9 @@ pub mod auth;
 pub mod clock;
 mod error;
 pub mod find;
+pub mod identity;
 pub mod policy;
+pub mod precredit;
 pub mod prereview;
 pub mod registry;
 pub mod replay;
@@ -28,7 +33,9 @@ pub mod replay;
 pub use auth::{Bearer, Principal, Role, Tokens};
 pub use error::ServiceError;
 pub use find::find_decision;
+pub use identity::IdKey;
 pub use policy::{Pin, Policies};
+pub use precredit::{Operation, PreCreditLink, PreCredits, Publish};
 pub use prereview::{Decisions, Limits, PreReview, Recorded};
 pub use registry::{ActivationRequest, Published, Registry, Validation};
 pub use replay::{Replayed, Stored};

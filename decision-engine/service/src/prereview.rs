@@ -6,7 +6,7 @@
 //! command line and in batch runs.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use decision_core::{Decision, FieldError, InputError, Options, Request, evaluate, validate};
 use decision_core::{EvaluateError, content_hash, decision_id};
@@ -17,6 +17,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::auth::{Bearer, Role, Tokens};
 use crate::find::{find_decision, parse_decision};
 use crate::policy::{Pin, Policies, as_of_time};
+use crate::precredit::{PreCreditLink, PreCredits};
 use crate::{ServiceError, clock};
 
 /// Limits of the service.
@@ -47,6 +48,9 @@ pub struct PreReview {
     /// Problems the front door found while reading the request (such as a
     /// bad extra feature); reported with everything the schema finds.
     pub input_errors: Vec<FieldError>,
+    /// The household, when the caller names it: its live pre-credit is
+    /// linked (see [`crate::precredit`]).
+    pub household_id: Option<String>,
 }
 
 /// A decision as recorded.
@@ -58,6 +62,8 @@ pub struct Recorded {
     pub recorded_at: String,
     /// A retry answered with the stored decision.
     pub idempotent_replay: bool,
+    /// The household's live pre-credit, when it had one.
+    pub precredit: Option<PreCreditLink>,
 }
 
 /// A decision recently made or read, for idempotent retries: without its
@@ -67,12 +73,18 @@ struct Recent {
     request_hash: String,
     decision: Arc<Decision>,
     recorded_at: String,
+    precredit: Option<PreCreditLink>,
 }
 
 impl Recent {
     /// Keeps `decision` without its trace (taken out and put back, so the
     /// trace is never copied).
-    fn new(request_hash: String, decision: &mut Decision, recorded_at: String) -> Recent {
+    fn new(
+        request_hash: String,
+        decision: &mut Decision,
+        recorded_at: String,
+        precredit: Option<PreCreditLink>,
+    ) -> Recent {
         let trace = decision.trace.take();
         let traceless = Arc::new(decision.clone());
         decision.trace = trace;
@@ -80,16 +92,18 @@ impl Recent {
             request_hash,
             decision: traceless,
             recorded_at,
+            precredit,
         }
     }
 
     fn from_record(r: &DecisionRecord) -> Result<Recent, ServiceError> {
-        let mut decision = parse_decision(r)?;
+        let (mut decision, precredit) = shown_decision(r)?;
         decision.trace = None;
         Ok(Recent {
             request_hash: r.request_hash.clone(),
             decision: Arc::new(decision),
             recorded_at: r.recorded_at.clone(),
+            precredit,
         })
     }
 }
@@ -105,21 +119,62 @@ pub struct Decisions<S> {
     limits: Limits,
     /// When set, every call needs a token of a client (or auditor) role.
     client_tokens: Option<Arc<Tokens>>,
+    /// What an online decision meets in the pre-credit register.
+    precredits: PreCredits<S>,
+}
+
+/// A stored decision as callers see it: the engine's decision with the
+/// pre-credit it met applied (an online limit above the pre-credit is
+/// referred), and that pre-credit.
+pub fn shown_decision(
+    r: &DecisionRecord,
+) -> Result<(Decision, Option<PreCreditLink>), ServiceError> {
+    let mut decision = parse_decision(r)?;
+    let link = r
+        .precredit
+        .as_deref()
+        .map(|json| {
+            serde_json::from_str::<PreCreditLink>(json).map_err(|e| {
+                ServiceError::Corrupt(format!(
+                    "the pre-credit link of {} does not parse: {e}",
+                    r.decision_id
+                ))
+            })
+        })
+        .transpose()?;
+    if let Some(link) = &link {
+        link.apply(&mut decision);
+    }
+    Ok((decision, link))
 }
 
 /// The idempotency key of a request: its content, its pins and its time.
 /// (The JSON shape is what stores already hold: keep it.)
-fn request_hash(request: &serde_json::Value, pins: &[Pin], as_of: &str) -> String {
-    content_hash(&serde_json::json!({
+/// A named household is part of the content (absent, the hash is the one
+/// stores have always held).
+fn request_hash(
+    request: &serde_json::Value,
+    pins: &[Pin],
+    as_of: &str,
+    household_id: Option<&str>,
+) -> String {
+    let mut content = serde_json::json!({
         "request": request,
         "pins": pins.iter().map(|p| [&p.kind, &p.id, &p.version]).collect::<Vec<_>>(),
         "as_of": as_of,
-    }))
+    });
+    if let (Some(h), Some(map)) = (household_id, content.as_object_mut()) {
+        map.insert("household_id".into(), h.into());
+    }
+    content_hash(&content)
 }
 
 impl<S: Store> Decisions<S> {
     pub fn new(policies: Arc<Policies<S>>, limits: Limits) -> Self {
+        let precredits =
+            PreCredits::new(policies.store().clone(), Arc::new(Tokens::default()), None);
         Decisions {
+            precredits,
             policies,
             recent: Cache::builder()
                 .max_capacity(limits.recent_decisions)
@@ -222,7 +277,12 @@ impl<S: Store> Decisions<S> {
         }
         let request_json =
             serde_json::to_value(&request).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let request_hash = request_hash(&request_json, &input.pins, &input.as_of);
+        let household_id = input
+            .household_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty());
+        let request_hash = request_hash(&request_json, &input.pins, &input.as_of, household_id);
         let decision_id = decision_id(&request.institution, &request.product, &request.request_id);
 
         // Idempotency: a retry returns the stored decision, unevaluated.
@@ -244,6 +304,27 @@ impl<S: Store> Decisions<S> {
             )),
         })?;
         let evaluation_micros = started.elapsed().as_micros() as u64;
+        let link = match household_id {
+            Some(h) => {
+                self.precredits
+                    .meet(
+                        &request.institution,
+                        &request.product,
+                        h,
+                        &decision,
+                        SystemTime::now(),
+                    )
+                    .await?
+            }
+            None => None,
+        };
+        // The record keeps the engine's decision (it replays byte for
+        // byte) and the link; callers see the link applied.
+        let engine_json =
+            serde_json::to_string(&decision).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if let Some(link) = &link {
+            link.apply(&mut decision);
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(ServiceError::DeadlineExceeded(
                 "deadline expired before the decision was recorded; nothing was recorded".into(),
@@ -258,12 +339,16 @@ impl<S: Store> Decisions<S> {
             request_hash: request_hash.clone(),
             request_json: request_json.to_string(),
             outcome: decision.decision.as_str().to_string(),
-            decision_json: serde_json::to_string(&decision)
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            decision_json: engine_json,
             batch_id: None,
             recorded_at: recorded_at.clone(),
             evaluation_micros,
             format: DECISION_FORMAT,
+            precredit: link
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| ServiceError::Internal(e.to_string()))?,
         };
         let store = self.policies.store();
         match store
@@ -278,12 +363,14 @@ impl<S: Store> Decisions<S> {
                     request_hash,
                     &mut decision,
                     recorded_at.clone(),
+                    link.clone(),
                 ));
                 self.recent.insert(decision_id, recent).await;
                 Ok(Recorded {
                     decision: Arc::new(decision),
                     recorded_at,
                     idempotent_replay: false,
+                    precredit: link,
                 })
             }
             // Another replica or a concurrent retry recorded it first.
@@ -321,16 +408,19 @@ impl<S: Store> Decisions<S> {
                 RETRY,
             )
             .await?;
+            let (decision, precredit) = shown_decision(&record)?;
             return Ok(Recorded {
-                decision: Arc::new(parse_decision(&record)?),
+                decision: Arc::new(decision),
                 recorded_at: record.recorded_at,
                 idempotent_replay: true,
+                precredit,
             });
         }
         Ok(Recorded {
             decision: recent.decision.clone(),
             recorded_at: recent.recorded_at.clone(),
             idempotent_replay: true,
+            precredit: recent.precredit.clone(),
         })
     }
 

@@ -7,13 +7,17 @@ use decision_store::{DecisionRecord, Store};
 
 use crate::ServiceError;
 use crate::find::{find_decision, parse_decision};
-use crate::prereview::{Decisions, RETRY};
+use crate::precredit::PreCreditLink;
+use crate::prereview::{Decisions, RETRY, shown_decision};
 
 /// A stored decision with the record that holds it.
 #[derive(Clone, Debug)]
 pub struct Stored {
     pub record: DecisionRecord,
+    /// As callers see it: with the pre-credit it met applied.
     pub decision: Decision,
+    /// The household's pre-credit the online decision met.
+    pub precredit: Option<PreCreditLink>,
 }
 
 /// A replay's verdict.
@@ -29,14 +33,20 @@ impl<S: Store> Decisions<S> {
     /// The stored decision `decision_id`, online or batch.
     pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
-        let decision = parse_decision(&record)?;
-        Ok(Stored { record, decision })
+        let (decision, precredit) = shown_decision(&record)?;
+        Ok(Stored {
+            record,
+            decision,
+            precredit,
+        })
     }
 
     /// Evaluates the stored request of `decision_id` again under the
     /// versions it recorded.
     pub async fn replay(&self, decision_id: &str) -> Result<Replayed, ServiceError> {
-        let Stored { record, decision } = self.get(decision_id).await?;
+        let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
+        // The engine's decision, as recorded (before any pre-credit link).
+        let decision = parse_decision(&record)?;
         let input: Request = serde_json::from_str(&record.request_json).map_err(|e| {
             ServiceError::Corrupt(format!(
                 "stored request of {} does not parse: {e}",

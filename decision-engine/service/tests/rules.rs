@@ -110,6 +110,7 @@ fn request(file: &str, request_id: &str) -> PreReview {
         pins: Vec::new(),
         as_of: String::new(),
         input_errors: Vec::new(),
+        household_id: None,
     }
 }
 

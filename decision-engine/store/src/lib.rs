@@ -1,5 +1,6 @@
 //! Durable records of the decision engine: decisions with their traces,
-//! policy documents, activations, the audit log and batch runs.
+//! policy documents, activations, the audit log, batch runs and the
+//! pre-credit register.
 //!
 //! [`Store`] is the interface every use case needs; each backend is a
 //! module of its own: [`sqlite`] (the embedded default: one file on local
@@ -16,6 +17,7 @@
 
 pub mod memory;
 mod migrate;
+mod precredit;
 mod records;
 pub mod sqlite;
 pub mod traces;
@@ -23,6 +25,10 @@ pub mod traces;
 use std::future::Future;
 
 pub use memory::MemoryStore;
+pub use precredit::{
+    HouseholdIdentity, OpWritten, PRECREDIT_FORMAT, PreCreditEntry, PreCreditOp, PreCreditQuery,
+    PreCreditStatus, PublicationRecord, PublicationStatus,
+};
 pub use records::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DECISION_FORMAT,
     DecisionRecord, StoredDocument,
@@ -140,4 +146,90 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version: &str,
     ) -> impl Future<Output = Result<Option<StoredDocument>, StoreError>> + Send;
+
+    /// Stores a publication, replacing the one with its id.
+    fn put_publication(
+        &self,
+        publication: PublicationRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_publication(
+        &self,
+        publication_id: &str,
+    ) -> impl Future<Output = Result<Option<PublicationRecord>, StoreError>> + Send;
+
+    /// Publications, oldest first.
+    fn list_publications(
+        &self,
+    ) -> impl Future<Output = Result<Vec<PublicationRecord>, StoreError>> + Send;
+
+    /// Writes new entries (of a loading publication) durably; an entry id
+    /// that exists is an error.
+    fn insert_precredits(
+        &self,
+        entries: Vec<PreCreditEntry>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Sets the national ID hash and branch of a loading publication's
+    /// entries, by household id; returns how many entries matched.
+    fn identify_precredits(
+        &self,
+        publication_id: &str,
+        households: Vec<HouseholdIdentity>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// In one durable step: a pending publication becomes approved, its
+    /// entries live (offered, referred or declined by their outcome), and
+    /// the older entries of the same households, institution and product
+    /// that are not under contract superseded. Returns the publication
+    /// (with `superseded` counted), or `None` when it is not pending.
+    fn approve_publication(
+        &self,
+        publication_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> impl Future<Output = Result<Option<PublicationRecord>, StoreError>> + Send;
+
+    fn get_precredit(
+        &self,
+        entry_id: &str,
+    ) -> impl Future<Output = Result<Option<PreCreditEntry>, StoreError>> + Send;
+
+    /// A household's live (not pending) entries, newest publication first.
+    fn household_precredits(
+        &self,
+        institution: &str,
+        product: &str,
+        household_id: &str,
+    ) -> impl Future<Output = Result<Vec<PreCreditEntry>, StoreError>> + Send;
+
+    /// The live entries whose national ID hash is `id_hash`, newest first.
+    fn identified_precredits(
+        &self,
+        institution: &str,
+        product: &str,
+        id_hash: &str,
+    ) -> impl Future<Output = Result<Vec<PreCreditEntry>, StoreError>> + Send;
+
+    /// Live entries by `query`, in entry id order.
+    fn list_precredits(
+        &self,
+        query: PreCreditQuery,
+    ) -> impl Future<Output = Result<Vec<PreCreditEntry>, StoreError>> + Send;
+
+    fn get_precredit_op(
+        &self,
+        institution: &str,
+        op_id: &str,
+    ) -> impl Future<Output = Result<Option<PreCreditOp>, StoreError>> + Send;
+
+    /// In one durable step: the operation, its audit entry and the entry
+    /// as it left it, if the stored entry is still at `expected_revision`
+    /// and the operation id is new.
+    fn write_precredit_op(
+        &self,
+        op: PreCreditOp,
+        expected_revision: u64,
+        audit: AuditEntry,
+    ) -> impl Future<Output = Result<OpWritten, StoreError>> + Send;
 }

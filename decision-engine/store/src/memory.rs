@@ -5,12 +5,13 @@
 //! idempotency) be tested without a disk, a server or a port. Nothing
 //! survives the process: never a production backend.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::{
-    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, Inserted, Store,
-    StoreError, StoredDocument,
+    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity,
+    Inserted, OpWritten, PreCreditEntry, PreCreditOp, PreCreditQuery, PreCreditStatus,
+    PublicationRecord, PublicationStatus, Store, StoreError, StoredDocument,
 };
 
 #[derive(Default)]
@@ -22,6 +23,26 @@ struct State {
     activations: Vec<ActivationRecord>,
     audit: Vec<AuditEntry>,
     batches: HashMap<String, BatchRecord>,
+    /// In request order.
+    publications: Vec<PublicationRecord>,
+    /// By entry id (the SQLite store's order).
+    precredits: BTreeMap<String, PreCreditEntry>,
+    /// By (institution, op id).
+    precredit_ops: HashMap<(String, String), PreCreditOp>,
+}
+
+impl State {
+    /// Live entries matching `keep`, newest publication first.
+    fn live_entries(&self, keep: impl Fn(&PreCreditEntry) -> bool) -> Vec<PreCreditEntry> {
+        let mut found: Vec<PreCreditEntry> = self
+            .precredits
+            .values()
+            .filter(|e| e.status != PreCreditStatus::Pending && keep(e))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| (&b.published_at, &b.entry_id).cmp(&(&a.published_at, &a.entry_id)));
+        found
+    }
 }
 
 /// The in-memory store.
@@ -198,6 +219,221 @@ impl Store for MemoryStore {
                 .iter()
                 .find(|d| d.kind == kind && d.id == id && d.version == version)
                 .cloned())
+        })
+    }
+
+    async fn put_publication(&self, publication: PublicationRecord) -> Result<(), StoreError> {
+        self.with(|s| {
+            match s
+                .publications
+                .iter_mut()
+                .find(|p| p.publication_id == publication.publication_id)
+            {
+                Some(p) => *p = publication,
+                None => s.publications.push(publication),
+            }
+            Ok(())
+        })
+    }
+
+    async fn get_publication(
+        &self,
+        publication_id: &str,
+    ) -> Result<Option<PublicationRecord>, StoreError> {
+        self.with(|s| {
+            Ok(s.publications
+                .iter()
+                .find(|p| p.publication_id == publication_id)
+                .cloned())
+        })
+    }
+
+    async fn list_publications(&self) -> Result<Vec<PublicationRecord>, StoreError> {
+        self.with(|s| Ok(s.publications.clone()))
+    }
+
+    async fn insert_precredits(&self, entries: Vec<PreCreditEntry>) -> Result<(), StoreError> {
+        self.with(|s| {
+            // All or nothing, as one write of the SQLite store.
+            for (i, e) in entries.iter().enumerate() {
+                let twice = s.precredits.contains_key(&e.entry_id)
+                    || s.precredits.values().chain(&entries[..i]).any(|o| {
+                        o.publication_id == e.publication_id && o.household_id == e.household_id
+                    });
+                if twice {
+                    return Err(StoreError::Database(format!(
+                        "household {} appears more than once in publication {} (or entry {} exists)",
+                        e.household_id, e.publication_id, e.entry_id
+                    )));
+                }
+            }
+            for e in entries {
+                s.precredits.insert(e.entry_id.clone(), e);
+            }
+            Ok(())
+        })
+    }
+
+    async fn identify_precredits(
+        &self,
+        publication_id: &str,
+        households: Vec<HouseholdIdentity>,
+    ) -> Result<u64, StoreError> {
+        self.with(|s| {
+            let mut matched = 0;
+            for h in households {
+                if let Some(e) = s.precredits.values_mut().find(|e| {
+                    e.publication_id == publication_id
+                        && e.household_id == h.household_id
+                        && e.status == PreCreditStatus::Pending
+                }) {
+                    e.id_hash = h.id_hash;
+                    e.branch = h.branch;
+                    matched += 1;
+                }
+            }
+            Ok(matched)
+        })
+    }
+
+    async fn approve_publication(
+        &self,
+        publication_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> Result<Option<PublicationRecord>, StoreError> {
+        self.with(|s| {
+            let Some(p) = s
+                .publications
+                .iter()
+                .find(|p| {
+                    p.publication_id == publication_id && p.status == PublicationStatus::Pending
+                })
+                .cloned()
+            else {
+                return Ok(None);
+            };
+            let newer: HashMap<String, String> = s
+                .precredits
+                .values()
+                .filter(|e| e.publication_id == publication_id)
+                .map(|e| (e.household_id.clone(), e.entry_id.clone()))
+                .collect();
+            let mut superseded = 0;
+            for e in s.precredits.values_mut() {
+                if e.publication_id == publication_id {
+                    if e.status == PreCreditStatus::Pending {
+                        e.status = PreCreditStatus::published(&e.outcome);
+                        e.revision += 1;
+                        e.updated_at = approved_at.to_string();
+                    }
+                } else if e.institution == p.institution
+                    && e.product == p.product
+                    && e.status.supersedable()
+                    && let Some(by) = newer.get(&e.household_id)
+                {
+                    e.status = PreCreditStatus::Superseded;
+                    e.superseded_by = by.clone();
+                    e.revision += 1;
+                    e.updated_at = approved_at.to_string();
+                    superseded += 1;
+                }
+            }
+            let stored = s
+                .publications
+                .iter_mut()
+                .find(|p| p.publication_id == publication_id)
+                .ok_or(StoreError::Closed)?;
+            stored.status = PublicationStatus::Approved;
+            stored.approved_by = approved_by.to_string();
+            stored.approved_at = approved_at.to_string();
+            stored.superseded = superseded;
+            Ok(Some(stored.clone()))
+        })
+    }
+
+    async fn get_precredit(&self, entry_id: &str) -> Result<Option<PreCreditEntry>, StoreError> {
+        self.with(|s| Ok(s.precredits.get(entry_id).cloned()))
+    }
+
+    async fn household_precredits(
+        &self,
+        institution: &str,
+        product: &str,
+        household_id: &str,
+    ) -> Result<Vec<PreCreditEntry>, StoreError> {
+        self.with(|s| {
+            Ok(s.live_entries(|e| {
+                e.institution == institution
+                    && e.product == product
+                    && e.household_id == household_id
+            }))
+        })
+    }
+
+    async fn identified_precredits(
+        &self,
+        institution: &str,
+        product: &str,
+        id_hash: &str,
+    ) -> Result<Vec<PreCreditEntry>, StoreError> {
+        self.with(|s| {
+            Ok(s.live_entries(|e| {
+                e.institution == institution
+                    && e.product == product
+                    && e.id_hash.as_deref() == Some(id_hash)
+            }))
+        })
+    }
+
+    async fn list_precredits(&self, q: PreCreditQuery) -> Result<Vec<PreCreditEntry>, StoreError> {
+        self.with(|s| {
+            Ok(s.precredits
+                .values()
+                .filter(|e| {
+                    e.status != PreCreditStatus::Pending
+                        && e.institution == q.institution
+                        && q.product.as_ref().is_none_or(|p| &e.product == p)
+                        && q.status.is_none_or(|st| e.status == st)
+                        && q.village.as_ref().is_none_or(|v| &e.village == v)
+                        && q.after.as_ref().is_none_or(|a| &e.entry_id > a)
+                })
+                .take(q.limit)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn get_precredit_op(
+        &self,
+        institution: &str,
+        op_id: &str,
+    ) -> Result<Option<PreCreditOp>, StoreError> {
+        self.with(|s| {
+            Ok(s.precredit_ops
+                .get(&(institution.to_string(), op_id.to_string()))
+                .cloned())
+        })
+    }
+
+    async fn write_precredit_op(
+        &self,
+        op: PreCreditOp,
+        expected_revision: u64,
+        audit: AuditEntry,
+    ) -> Result<OpWritten, StoreError> {
+        self.with(|s| {
+            let key = (op.institution.clone(), op.op_id.clone());
+            if let Some(existing) = s.precredit_ops.get(&key) {
+                return Ok(OpWritten::Existing(Box::new(existing.clone())));
+            }
+            match s.precredits.get_mut(&op.entry_id) {
+                Some(e) if e.revision == expected_revision => *e = op.entry_after.clone(),
+                _ => return Ok(OpWritten::Stale),
+            }
+            s.precredit_ops.insert(key, op);
+            s.audit.push(audit);
+            Ok(OpWritten::Done)
         })
     }
 }

@@ -52,10 +52,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 4,
         apply: to_v4,
     },
+    Migration {
+        to: 5,
+        apply: to_v5,
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -198,6 +202,72 @@ fn to_v4(tx: &Transaction) -> rusqlite::Result<()> {
         tx.execute_batch("ALTER TABLE decisions ADD COLUMN format INTEGER NOT NULL DEFAULT 1;")?;
     }
     tx.execute_batch("DROP INDEX IF EXISTS policy_documents_version;")
+}
+
+const V5: &str = "
+-- The pre-credit register: publications of batch runs (the record as JSON),
+-- one row per household of each, and the ledger of operations on them.
+CREATE TABLE IF NOT EXISTS precredit_publications (
+    publication_id TEXT PRIMARY KEY,
+    status         TEXT NOT NULL,
+    requested_at   TEXT NOT NULL,
+    record_json    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS precredits (
+    entry_id       TEXT PRIMARY KEY,
+    format         INTEGER NOT NULL,
+    publication_id TEXT NOT NULL,
+    institution    TEXT NOT NULL,
+    product        TEXT NOT NULL,
+    household_id   TEXT NOT NULL,
+    -- HMAC-SHA256 of the head's national ID number; never the number
+    id_hash        TEXT,
+    village        TEXT NOT NULL,
+    branch         TEXT NOT NULL,
+    outcome        TEXT NOT NULL,
+    grade          TEXT NOT NULL,
+    score          TEXT NOT NULL,
+    limit_amount   TEXT NOT NULL,
+    annual_rate    TEXT,
+    valid_until    TEXT NOT NULL,
+    decision_id    TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    signed_limit   TEXT,
+    contract_id    TEXT NOT NULL,
+    signed_at      TEXT NOT NULL,
+    drawn_total    TEXT NOT NULL,
+    repaid_total   TEXT NOT NULL,
+    outstanding    TEXT NOT NULL,
+    revoked_reason TEXT NOT NULL,
+    review_flag    TEXT NOT NULL,
+    superseded_by  TEXT NOT NULL,
+    revision       INTEGER NOT NULL,
+    published_at   TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+-- A household appears once in a publication.
+CREATE UNIQUE INDEX IF NOT EXISTS precredits_publication_household ON precredits (publication_id, household_id);
+CREATE INDEX IF NOT EXISTS precredits_household ON precredits (institution, product, household_id);
+CREATE INDEX IF NOT EXISTS precredits_id_hash ON precredits (id_hash) WHERE id_hash IS NOT NULL;
+CREATE TABLE IF NOT EXISTS precredit_ops (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    institution TEXT NOT NULL,
+    op_id       TEXT NOT NULL,
+    entry_id    TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    op_json     TEXT NOT NULL,
+    UNIQUE (institution, op_id)
+);
+CREATE INDEX IF NOT EXISTS precredit_ops_entry ON precredit_ops (entry_id);
+";
+
+/// Version 5: the pre-credit register, and the pre-credit an online
+/// decision met.
+fn to_v5(tx: &Transaction) -> rusqlite::Result<()> {
+    if !has_column(tx, "decisions", "precredit_json")? {
+        tx.execute_batch("ALTER TABLE decisions ADD COLUMN precredit_json TEXT;")?;
+    }
+    tx.execute_batch(V5)
 }
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {

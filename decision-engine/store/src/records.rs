@@ -37,6 +37,10 @@ pub struct DecisionRecord {
     /// this release).
     #[serde(default = "first_format")]
     pub format: u32,
+    /// The pre-credit the online decision met (JSON, written by the
+    /// service), when the household had a live one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precredit: Option<String>,
 }
 
 fn first_format() -> u32 {

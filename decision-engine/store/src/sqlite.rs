@@ -14,9 +14,12 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+mod precredit;
+
 use crate::migrate::migrate;
 use crate::{
-    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, Inserted, Store,
+    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity,
+    Inserted, OpWritten, PreCreditEntry, PreCreditOp, PreCreditQuery, PublicationRecord, Store,
     StoreError, StoredDocument,
 };
 
@@ -123,6 +126,26 @@ impl SqliteStore {
         let (tx, rx) = oneshot::channel();
         self.send(Job::Run(Some(Box::new(write)), tx))?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `write` in the next group-committed transaction and returns
+    /// what it found once the transaction is durable.
+    async fn run_returning<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&rusqlite::Transaction) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let slot = std::sync::Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        self.run(move |tx| {
+            let value = write(tx)?;
+            if let Ok(mut o) = out.lock() {
+                *o = Some(value);
+            }
+            Ok(())
+        })
+        .await?;
+        let value = slot.lock().map_err(|_| StoreError::Closed)?.take();
+        value.ok_or_else(|| StoreError::Database("a committed write left no result".into()))
     }
 
     fn send(&self, job: Job) -> Result<(), StoreError> {
@@ -265,8 +288,8 @@ fn apply(
         Job::Insert(records, _) => {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
-                     outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
                  ON CONFLICT (decision_id) DO NOTHING",
             )?;
             let mut out = Vec::with_capacity(records.len());
@@ -284,6 +307,7 @@ fn apply(
                     r.recorded_at,
                     r.evaluation_micros as i64,
                     r.format,
+                    r.precredit,
                 ])?;
                 if changed == 1 {
                     out.push(Inserted::New);
@@ -325,14 +349,19 @@ fn apply(
             Ok(Vec::new())
         }
         Job::Audit(e, _) => {
-            tx.prepare_cached(
-                "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?
-            .execute(params![e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash, e.accepted, e.detail])?;
+            insert_audit(tx, e)?;
             Ok(Vec::new())
         }
     }
+}
+
+fn insert_audit(tx: &rusqlite::Transaction, e: &AuditEntry) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash, e.accepted, e.detail])?;
+    Ok(())
 }
 
 /// zstd level 1: most of the size gain for a fraction of the time of the
@@ -361,7 +390,7 @@ fn select_decision(
     Ok(conn
         .prepare_cached(
             "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
-                    decision_zstd, batch_id, recorded_at, evaluation_micros, format
+                    decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json
              FROM decisions WHERE decision_id = ?1",
         )?
         .query_row([decision_id], |row| {
@@ -378,6 +407,7 @@ fn select_decision(
                 recorded_at: row.get(9)?,
                 evaluation_micros: row.get::<_, i64>(10)? as u64,
                 format: row.get(11)?,
+                precredit: row.get(12)?,
             })
         })
         .optional()?)
@@ -640,6 +670,107 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn put_publication(&self, publication: PublicationRecord) -> Result<(), StoreError> {
+        self.run(move |tx| precredit::put_publication(tx, &publication))
+            .await
+    }
+
+    async fn get_publication(
+        &self,
+        publication_id: &str,
+    ) -> Result<Option<PublicationRecord>, StoreError> {
+        let id = publication_id.to_string();
+        self.read(move |c| precredit::publication(c, &id)).await
+    }
+
+    async fn list_publications(&self) -> Result<Vec<PublicationRecord>, StoreError> {
+        self.read(precredit::publications).await
+    }
+
+    async fn insert_precredits(&self, entries: Vec<PreCreditEntry>) -> Result<(), StoreError> {
+        self.run(move |tx| precredit::insert_entries(tx, &entries))
+            .await
+    }
+
+    async fn identify_precredits(
+        &self,
+        publication_id: &str,
+        households: Vec<HouseholdIdentity>,
+    ) -> Result<u64, StoreError> {
+        let id = publication_id.to_string();
+        self.run_returning(move |tx| precredit::identify(tx, &id, &households))
+            .await
+    }
+
+    async fn approve_publication(
+        &self,
+        publication_id: &str,
+        approved_by: &str,
+        approved_at: &str,
+    ) -> Result<Option<PublicationRecord>, StoreError> {
+        let (id, by, at) = (
+            publication_id.to_string(),
+            approved_by.to_string(),
+            approved_at.to_string(),
+        );
+        self.run_returning(move |tx| precredit::approve(tx, &id, &by, &at))
+            .await
+    }
+
+    async fn get_precredit(&self, entry_id: &str) -> Result<Option<PreCreditEntry>, StoreError> {
+        let id = entry_id.to_string();
+        self.read(move |c| precredit::entry(c, &id)).await
+    }
+
+    async fn household_precredits(
+        &self,
+        institution: &str,
+        product: &str,
+        household_id: &str,
+    ) -> Result<Vec<PreCreditEntry>, StoreError> {
+        let args = [institution, product, household_id].map(str::to_string);
+        self.read(move |c| precredit::entries_by(c, &args[0], &args[1], "household_id", &args[2]))
+            .await
+    }
+
+    async fn identified_precredits(
+        &self,
+        institution: &str,
+        product: &str,
+        id_hash: &str,
+    ) -> Result<Vec<PreCreditEntry>, StoreError> {
+        let args = [institution, product, id_hash].map(str::to_string);
+        self.read(move |c| precredit::entries_by(c, &args[0], &args[1], "id_hash", &args[2]))
+            .await
+    }
+
+    async fn list_precredits(
+        &self,
+        query: PreCreditQuery,
+    ) -> Result<Vec<PreCreditEntry>, StoreError> {
+        self.read(move |c| precredit::list(c, &query)).await
+    }
+
+    async fn get_precredit_op(
+        &self,
+        institution: &str,
+        op_id: &str,
+    ) -> Result<Option<PreCreditOp>, StoreError> {
+        let (institution, op_id) = (institution.to_string(), op_id.to_string());
+        self.read(move |c| precredit::op(c, &institution, &op_id))
+            .await
+    }
+
+    async fn write_precredit_op(
+        &self,
+        op: PreCreditOp,
+        expected_revision: u64,
+        audit: AuditEntry,
+    ) -> Result<OpWritten, StoreError> {
+        self.run_returning(move |tx| precredit::write_op(tx, &op, expected_revision, &audit))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -660,6 +791,7 @@ mod tests {
             recorded_at: "2026-11-22T00:00:00Z".into(),
             evaluation_micros: 7,
             format: crate::DECISION_FORMAT,
+            precredit: None,
         }
     }
 

@@ -165,3 +165,72 @@ pub fn read_line(
     }
     Ok(parsed)
 }
+
+/// Counts a file's sha256 while it is read.
+struct Hashing<R> {
+    inner: R,
+    sha256: sha2::Sha256,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        sha2::Digest::update(&mut self.sha256, &buf[..n]);
+        Ok(n)
+    }
+}
+
+type Frames = zstd::stream::read::Decoder<'static, std::io::BufReader<Hashing<File>>>;
+
+/// Reads a whole trace file line by line, in constant memory, and checks
+/// its sha256 at the end.
+pub struct TraceReader {
+    path: PathBuf,
+    lines: std::io::BufReader<Frames>,
+    line: Vec<u8>,
+}
+
+impl TraceReader {
+    pub fn open(path: &Path) -> Result<TraceReader, String> {
+        let file = File::open(path)
+            .map_err(|e| format!("cannot open the trace file {}: {e}", path.display()))?;
+        let hashing = Hashing {
+            inner: file,
+            sha256: sha2::Sha256::default(),
+        };
+        let frames = zstd::stream::read::Decoder::new(hashing)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Ok(TraceReader {
+            path: path.to_path_buf(),
+            lines: std::io::BufReader::with_capacity(1 << 20, frames),
+            line: Vec::with_capacity(1 << 16),
+        })
+    }
+
+    /// The next line, read as `T` (a type may take only the fields it
+    /// needs); `None` at the end of the file.
+    pub fn next_line<T: serde::de::DeserializeOwned>(&mut self) -> Result<Option<T>, String> {
+        use std::io::BufRead;
+        self.line.clear();
+        let n = self
+            .lines
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| format!("{} does not decompress: {e}", self.path.display()))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        serde_json::from_slice(&self.line)
+            .map(Some)
+            .map_err(|e| format!("a line of {} does not parse: {e}", self.path.display()))
+    }
+
+    /// The sha256 of everything read (`sha256:<hex>`): the whole file's
+    /// once every line was read.
+    pub fn finish(self) -> String {
+        let hashing = self.lines.into_inner().finish().into_inner();
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Digest::finalize(hashing.sha256))
+        )
+    }
+}

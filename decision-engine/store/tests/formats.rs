@@ -277,6 +277,7 @@ fn original_records(path: &Path) -> Vec<DecisionRecord> {
             recorded_at: r.get(9)?,
             evaluation_micros: r.get::<_, i64>(10)? as u64,
             format: 1,
+            precredit: None,
         })
     })
     .unwrap()

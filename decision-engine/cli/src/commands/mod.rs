@@ -2,10 +2,13 @@
 
 #[cfg(feature = "batch")]
 mod batch;
+mod client;
 mod evaluate;
 mod explain;
 mod import;
 mod policy;
+#[cfg(feature = "batch")]
+mod precredit;
 mod score;
 mod serve;
 mod validate;
@@ -55,6 +58,9 @@ enum Command {
     Batch(Box<batch::Args>),
     /// Print the explanation of a stored decision.
     Explain(explain::Args),
+    /// The pre-credit register: publish a batch run, approve, look up, sign, draw, repay, revoke, report.
+    #[cfg(feature = "batch")]
+    Precredit(precredit::Args),
 }
 
 /// Runs the command the arguments name.
@@ -69,6 +75,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         #[cfg(feature = "batch")]
         Command::Batch(args) => batch::run(*args),
         Command::Explain(args) => explain::run(args),
+        #[cfg(feature = "batch")]
+        Command::Precredit(args) => precredit::run(args),
     }
 }
 

@@ -3,42 +3,26 @@
 //! server exits 1 with its code and every field problem; a server that
 //! cannot be reached exits 3.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
 use decision_grpc::pb;
 use decision_grpc::pb::policy_registry_client::PolicyRegistryClient;
-use tonic_types::StatusExt;
 
+use super::client::{ServerArgs, refused};
 use super::runtime;
 use crate::exit::{Exit, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The server's gRPC address.
-    #[arg(
-        long,
-        env = "DECISION_ENGINE_SERVER",
-        default_value = "http://127.0.0.1:50051"
-    )]
-    server: String,
-    /// Your bearer token (prefer the environment variable: a flag shows in `ps`).
-    #[arg(long, env = "DECISION_ENGINE_TOKEN", hide_env_values = true)]
-    token: String,
-    /// PEM certificate of the authority that signed a TLS server's certificate (for https:// servers).
-    #[arg(long, env = "DECISION_ENGINE_CA_CERT")]
-    ca_cert: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
     #[command(subcommand)]
     action: PolicyAction,
 }
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
-    let lines = runtime()?.block_on(call(
-        &args.server,
-        &args.token,
-        args.ca_cert.as_deref(),
-        args.action,
-    ))?;
+    let lines = runtime()?.block_on(call(&args.server, args.action))?;
     for l in lines {
         println!("{l}");
     }
@@ -109,14 +93,6 @@ struct ActivationArgs {
     scorecard: String,
 }
 
-fn authed<T>(token: &str, message: T) -> Result<tonic::Request<T>, Failure> {
-    let mut r = tonic::Request::new(message);
-    let value = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| Failure::Policy("the token is not valid metadata".to_string()))?;
-    r.metadata_mut().insert("authorization", value);
-    Ok(r)
-}
 fn split(what: &str, s: &str) -> Result<(String, String), Failure> {
     s.split_once('@')
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -164,36 +140,9 @@ fn activation(a: &pb::Activation) -> String {
     )
 }
 
-async fn call(
-    server: &str,
-    token: &str,
-    ca_cert: Option<&Path>,
-    action: PolicyAction,
-) -> Result<Vec<String>, Failure> {
-    let unreachable =
-        |e: &dyn std::fmt::Display| Failure::Other(format!("cannot connect to {server}: {e}"));
-    let mut endpoint =
-        tonic::transport::Channel::from_shared(server.to_string()).map_err(|e| unreachable(&e))?;
-    if let Some(ca) = ca_cert {
-        let pem = std::fs::read(ca)
-            .map_err(|e| unreachable(&format!("cannot read {}: {e}", ca.display())))?;
-        let host = endpoint.uri().host().unwrap_or("localhost").to_string();
-        let tls = tonic::transport::ClientTlsConfig::new()
-            .ca_certificate(tonic::transport::Certificate::from_pem(pem))
-            .domain_name(host);
-        endpoint = endpoint.tls_config(tls).map_err(|e| unreachable(&e))?;
-    }
-    let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
-    let mut client = PolicyRegistryClient::new(channel);
-    let status = |s: tonic::Status| {
-        let mut text = format!("{:?}: {}", s.code(), s.message());
-        if let Some(bad) = s.get_details_bad_request() {
-            for v in bad.field_violations {
-                text.push_str(&format!("\n  {}: {}", v.field, v.description));
-            }
-        }
-        Failure::Policy(text)
-    };
+async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, Failure> {
+    let mut client = PolicyRegistryClient::new(server.connect().await?);
+    let status = refused;
     let lines: Vec<String> = match action {
         PolicyAction::Upload { file } => {
             let json = std::fs::read_to_string(&file)
@@ -202,12 +151,9 @@ async fn call(
                 .ok()
                 .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
                 .unwrap_or_default();
-            let req = authed(
-                token,
-                pb::UploadRequest {
-                    document_json: json,
-                },
-            )?;
+            let req = server.authed(pb::UploadRequest {
+                document_json: json,
+            })?;
             let reply = match kind.as_str() {
                 "ruleset" => client.upload_ruleset(req).await,
                 "scorecard" => client.upload_scorecard(req).await,
@@ -240,12 +186,9 @@ async fn call(
             let json = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::Policy(format!("cannot read {}: {e}", file.display())))?;
             let reply = client
-                .validate_document(authed(
-                    token,
-                    pb::UploadRequest {
-                        document_json: json,
-                    },
-                )?)
+                .validate_document(server.authed(pb::UploadRequest {
+                    document_json: json,
+                })?)
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -262,13 +205,10 @@ async fn call(
             )]
         }
         PolicyAction::List { kind, id } => client
-            .list_versions(authed(
-                token,
-                pb::ListVersionsRequest {
-                    kind: kind.unwrap_or_default(),
-                    id: id.unwrap_or_default(),
-                },
-            )?)
+            .list_versions(server.authed(pb::ListVersionsRequest {
+                kind: kind.unwrap_or_default(),
+                id: id.unwrap_or_default(),
+            })?)
             .await
             .map_err(status)?
             .into_inner()
@@ -283,15 +223,12 @@ async fn call(
             .collect(),
         PolicyAction::Diff { kind, id, from, to } => {
             client
-                .diff_versions(authed(
-                    token,
-                    pb::DiffVersionsRequest {
-                        kind,
-                        id,
-                        from_version: from,
-                        to_version: to,
-                    },
-                )?)
+                .diff_versions(server.authed(pb::DiffVersionsRequest {
+                    kind,
+                    id,
+                    from_version: from,
+                    to_version: to,
+                })?)
                 .await
                 .map_err(status)?
                 .into_inner()
@@ -302,7 +239,7 @@ async fn call(
             effective_at,
         } => {
             let a = client
-                .request_activation(authed(token, request(target, effective_at)?)?)
+                .request_activation(server.authed(request(target, effective_at)?)?)
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -310,7 +247,7 @@ async fn call(
         }
         PolicyAction::Rollback { target } => {
             let a = client
-                .rollback(authed(token, request(target, String::new())?)?)
+                .rollback(server.authed(request(target, String::new())?)?)
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -318,10 +255,7 @@ async fn call(
         }
         PolicyAction::Approve { activation_id } => {
             let a = client
-                .approve_activation(authed(
-                    token,
-                    pb::ApproveActivationRequest { activation_id },
-                )?)
+                .approve_activation(server.authed(pb::ApproveActivationRequest { activation_id })?)
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -331,13 +265,10 @@ async fn call(
             institution,
             product,
         } => client
-            .list_activations(authed(
-                token,
-                pb::ListActivationsRequest {
-                    institution,
-                    product,
-                },
-            )?)
+            .list_activations(server.authed(pb::ListActivationsRequest {
+                institution,
+                product,
+            })?)
             .await
             .map_err(status)?
             .into_inner()
@@ -346,7 +277,7 @@ async fn call(
             .map(activation)
             .collect(),
         PolicyAction::Audit { limit } => client
-            .list_audit_log(authed(token, pb::ListAuditLogRequest { limit })?)
+            .list_audit_log(server.authed(pb::ListAuditLogRequest { limit })?)
             .await
             .map_err(status)?
             .into_inner()

@@ -72,6 +72,11 @@ pub struct ServeConfig {
     /// The PEM private key of --tls-cert.
     #[arg(long, env = "DECISION_ENGINE_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// A secret file (at least 32 bytes) keying the hashes of national ID
+    /// numbers in the pre-credit register; without it ID look-ups are
+    /// refused. Keep it out of the data directory and its backups.
+    #[arg(long, env = "DECISION_ENGINE_ID_KEY_FILE")]
+    pub id_key_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -127,6 +132,7 @@ impl ServeConfig {
                 .or(file.require_client_token)
                 .unwrap_or(false),
             tls,
+            id_key_file: self.id_key_file.or(file.id_key_file),
             max_message_bytes: self
                 .max_message_bytes
                 .or(file.max_message_bytes)

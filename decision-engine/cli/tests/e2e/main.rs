@@ -1,10 +1,12 @@
 //! End-to-end tests of the `decision-engine` binary, in one test binary:
 //! the command line (`cli`), the gRPC service (`grpc`), the policy registry
-//! (`registry`) and whole-village batch runs (`batch`), each against the
+//! (`registry`), whole-village batch runs (`batch`) and the pre-credit
+//! register (`precredit`), each against the
 //! real binary and, where needed, a real server process (`common`).
 
 mod batch;
 mod cli;
 mod common;
 mod grpc;
+mod precredit;
 mod registry;
