@@ -47,9 +47,16 @@ impl IdKey {
     /// The keyed hash of a national ID number, after checking it (`field`
     /// names it in the error).
     pub fn hash(&self, field: &str, national_id: &str) -> Result<String, ServiceError> {
-        let id = normalize(national_id).map_err(|m| ServiceError::field(field, m))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
-            .map_err(|e| ServiceError::Internal(format!("the ID key: {e}")))?;
+        self.hash_number(national_id)
+            .map_err(|m| ServiceError::field(field, m))
+    }
+
+    /// [`IdKey::hash`], the error a sentence about the number.
+    pub fn hash_number(&self, national_id: &str) -> Result<String, String> {
+        let id = normalize(national_id)?;
+        // HMAC takes a key of any length.
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).map_err(|e| format!("the ID key: {e}"))?;
         mac.update(id.as_bytes());
         Ok(hex::encode(mac.finalize().into_bytes()))
     }

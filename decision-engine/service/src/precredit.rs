@@ -655,8 +655,8 @@ impl<S: Store> PreCredits<S> {
                         })?;
                         identified += 1;
                         Some(
-                            key.hash("national_id", n)
-                                .map_err(|e| bad(line, e.to_string()))?,
+                            key.hash_number(n)
+                                .map_err(|m| bad(line, format!("national_id: {m}")))?,
                         )
                     }
                     None => None,

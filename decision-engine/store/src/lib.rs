@@ -195,7 +195,8 @@ pub trait Store: Send + Sync + 'static {
         entry_id: &str,
     ) -> impl Future<Output = Result<Option<PreCreditEntry>, StoreError>> + Send;
 
-    /// A household's live (not pending) entries, newest publication first.
+    /// A household's live (not pending) entries, the latest written first
+    /// (the newest publication's).
     fn household_precredits(
         &self,
         institution: &str,

@@ -27,6 +27,8 @@ struct State {
     publications: Vec<PublicationRecord>,
     /// By entry id (the SQLite store's order).
     precredits: BTreeMap<String, PreCreditEntry>,
+    /// The order entries were written in (newest publication last).
+    precredit_order: HashMap<String, u64>,
     /// By (institution, op id).
     precredit_ops: HashMap<(String, String), PreCreditOp>,
 }
@@ -40,7 +42,7 @@ impl State {
             .filter(|e| e.status != PreCreditStatus::Pending && keep(e))
             .cloned()
             .collect();
-        found.sort_by(|a, b| (&b.published_at, &b.entry_id).cmp(&(&a.published_at, &a.entry_id)));
+        found.sort_by_key(|e| std::cmp::Reverse(self.precredit_order.get(&e.entry_id).copied()));
         found
     }
 }
@@ -268,6 +270,8 @@ impl Store for MemoryStore {
                 }
             }
             for e in entries {
+                let next = s.precredit_order.len() as u64;
+                s.precredit_order.insert(e.entry_id.clone(), next);
                 s.precredits.insert(e.entry_id.clone(), e);
             }
             Ok(())

@@ -226,7 +226,7 @@ pub(super) fn entries_by(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM precredits
          WHERE institution = ?1 AND product = ?2 AND {column} = ?3 AND status != 'pending'
-         ORDER BY published_at DESC, entry_id DESC"
+         ORDER BY rowid DESC"
     ))?;
     let rows = stmt.query_map(params![institution, product, value], entry_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -1,0 +1,486 @@
+//! The pre-credit register's rules on the in-memory store, with the clock
+//! in the test's hands: expiry, supersession by a newer publication,
+//! institution scope, and every refusal of publishing. The batch run is
+//! the 17 example households decided by the shipped policy and written as
+//! a real trace file; the end-to-end tests run the same rules over gRPC on
+//! a generated village.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use decision_core::{Options, PolicySet, Request, evaluate};
+use decision_service::precredit::{FunnelRow, date_at, funnel};
+use decision_service::{Bearer, IdKey, Operation, PreCredits, Publish, ServiceError, Tokens};
+use decision_store::traces::{TRACE_FORMAT, TraceLine, TraceWriter, compress_frame};
+use decision_store::{
+    BatchRecord, BatchStatus, MemoryStore, PreCreditStatus, PublicationStatus, Store,
+};
+use rust_decimal::Decimal;
+
+const LEAD: &str = "dev-lead-token-00000001";
+const ANALYST: &str = "dev-analyst-token-0001";
+const APPROVER: &str = "dev-approver-token-0001";
+const CLIENT: &str = "dev-client-token-000001";
+const INSTITUTION: &str = "HB-JINGSHAN";
+const PRODUCT: &str = "FARMER_CREDIT";
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// A finished batch run `batch_id` of the example households (household
+/// `H<row>`, villages V1 and V2), its trace file in `dir`.
+async fn batch_run(store: &MemoryStore, dir: &Path, batch_id: &str) -> BatchRecord {
+    let policies = PolicySet::shipped().unwrap();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo("examples/requests"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    let mut lines = Vec::new();
+    let (mut approved, mut referred, mut declined) = (0, 0, 0);
+    for (row, file) in files.iter().enumerate() {
+        let request = Request::from_json(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let policy = policies
+            .select(&request.institution, &request.product)
+            .unwrap();
+        let mut decision = evaluate(policy, &request, Options { trace: true }).unwrap();
+        decision.decision_id = format!("dec_{}_{row}", &batch_id[4..]);
+        match decision.decision.as_str() {
+            "APPROVE" => approved += 1,
+            "REFER" => referred += 1,
+            _ => declined += 1,
+        }
+        let line = TraceLine {
+            format: TRACE_FORMAT,
+            row: row as u64,
+            household_id: format!("H{row}"),
+            village_code: if row % 2 == 0 { "V1" } else { "V2" }.into(),
+            request: Some(request),
+            decision: Some(decision),
+            errors: Vec::new(),
+        };
+        lines.extend(serde_json::to_vec(&line).unwrap());
+        lines.push(b'\n');
+    }
+    let path = dir.join(format!("{batch_id}.traces.zst"));
+    let mut writer = TraceWriter::create(&path).unwrap();
+    writer.append(0, &compress_frame(&lines).unwrap()).unwrap();
+    let (frame_first_rows, frame_offsets, trace_sha256) = writer.finish().unwrap();
+    let versions = evaluate(
+        policies.select(INSTITUTION, PRODUCT).unwrap(),
+        &Request::from_json(
+            &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
+        )
+        .unwrap(),
+        Options { trace: false },
+    )
+    .unwrap()
+    .versions;
+    let batch = BatchRecord {
+        batch_id: batch_id.into(),
+        status: BatchStatus::Finished,
+        started_at: "2026-11-20T08:00:00Z".into(),
+        finished_at: "2026-11-20T08:00:01Z".into(),
+        institution: INSTITUTION.into(),
+        product: PRODUCT.into(),
+        as_of: String::new(),
+        versions,
+        input: "examples".into(),
+        output: "out.csv".into(),
+        errors_file: String::new(),
+        trace_file: path.display().to_string(),
+        trace_sha256,
+        frame_first_rows,
+        frame_offsets,
+        rows: files.len() as u64,
+        approved,
+        referred,
+        declined,
+        errors: 0,
+        failure: String::new(),
+    };
+    store.put_batch(batch.clone()).await.unwrap();
+    batch
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    store: Arc<MemoryStore>,
+    register: PreCredits<MemoryStore>,
+    now: SystemTime,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::new());
+    let tokens = Arc::new(Tokens::load(&repo("config/tokens.dev.toml")).unwrap());
+    let key = Arc::new(IdKey::new(b"a-test-only-key-of-32-bytes-or-more!".to_vec()).unwrap());
+    World {
+        dir: tempfile::tempdir().unwrap(),
+        register: PreCredits::new(store.clone(), tokens, Some(key)),
+        store,
+        now: SystemTime::now(),
+    }
+}
+
+fn day(now: SystemTime, days: u64) -> String {
+    date_at(now + DAY * days as u32).to_string()
+}
+
+impl World {
+    async fn publish(&self, batch_id: &str, valid_until: &str) -> Result<String, ServiceError> {
+        self.register
+            .publish(
+                &Bearer::Token(LEAD),
+                Publish {
+                    batch_id: batch_id.into(),
+                    valid_until: valid_until.into(),
+                    households: None,
+                },
+                self.now,
+            )
+            .await
+            .map(|p| p.publication_id)
+    }
+
+    async fn live(&self, batch_id: &str, valid_until: &str) -> String {
+        let id = self.publish(batch_id, valid_until).await.unwrap();
+        self.register
+            .approve(&Bearer::Token(APPROVER), &id, self.now)
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn op(
+        &self,
+        entry: &str,
+        op_id: &str,
+        operation: Operation,
+        at: SystemTime,
+    ) -> Result<decision_service::precredit::Operated, ServiceError> {
+        self.register
+            .operate(
+                &Bearer::Token(CLIENT),
+                INSTITUTION,
+                entry,
+                op_id,
+                operation,
+                at,
+            )
+            .await
+    }
+
+    async fn entries(
+        &self,
+        household: &str,
+        at: SystemTime,
+    ) -> Vec<decision_service::precredit::EntryView> {
+        self.register
+            .get(
+                &Bearer::Token(CLIENT),
+                INSTITUTION,
+                PRODUCT,
+                household,
+                "",
+                at,
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn funnel(&self, at: SystemTime) -> FunnelRow {
+        funnel(&*self.store, &[], None, date_at(at))
+            .await
+            .unwrap()
+            .remove(0)
+    }
+}
+
+fn draw(amount: &str) -> Operation {
+    Operation::Drawdown {
+        amount: amount.into(),
+    }
+}
+
+#[tokio::test]
+async fn an_entry_expires_after_its_day_and_can_still_be_repaid() {
+    let w = world();
+    let batch = batch_run(&w.store, w.dir.path(), "bat_0001").await;
+    w.live(&batch.batch_id, &day(w.now, 10)).await;
+    // H0 (01-clean-approve) is offered.
+    let h0 = w.entries("H0", w.now).await.remove(0);
+    assert_eq!(h0.entry.status, PreCreditStatus::Offered);
+    let id = h0.entry.entry_id.clone();
+    let sign = Operation::Sign {
+        signed_limit: h0.entry.limit.to_string(),
+        contract_id: "HT-1".into(),
+    };
+    w.op(&id, "s1", sign, w.now).await.unwrap();
+    w.op(&id, "d1", draw("1000.00"), w.now).await.unwrap();
+    // On its last day it is still valid; the day after it is expired.
+    let last = w.now + DAY * 10;
+    assert!(!w.entries("H0", last).await[0].expired);
+    let after = w.now + DAY * 11;
+    let view = w.entries("H0", after).await.remove(0);
+    assert!(view.expired);
+    assert_eq!(view.available, Decimal::ZERO);
+    let e = w.op(&id, "d2", draw("1.00"), after).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(format!(
+            "pre-credit {id} expired: it was valid until {} and today is {} (China Standard Time); no more draw-downs",
+            day(w.now, 10),
+            day(w.now, 11)
+        ))
+    );
+    let repaid = w
+        .op(
+            &id,
+            "r1",
+            Operation::Repayment {
+                amount: "400.00".into(),
+            },
+            after,
+        )
+        .await
+        .unwrap();
+    assert_eq!(repaid.entry.entry.outstanding, dec("600.00"));
+    // An offered entry can no longer be signed once expired.
+    let h1 = w.entries("H1", after).await.remove(0);
+    assert_eq!(h1.entry.status, PreCreditStatus::Offered, "{h1:?}");
+    let e = w
+        .op(
+            &h1.entry.entry_id,
+            "s2",
+            Operation::Sign {
+                signed_limit: "1000".into(),
+                contract_id: "HT-2".into(),
+            },
+            after,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Precondition(m) if m.ends_with("; it can no longer be signed")),
+        "{e:?}"
+    );
+    // The funnel: everything live expires within 30 days; after the day,
+    // it is expired.
+    let offered = w
+        .store
+        .list_precredits(decision_store::PreCreditQuery {
+            institution: INSTITUTION.into(),
+            status: Some(PreCreditStatus::Offered),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len() as u64;
+    let before = w.funnel(w.now).await;
+    assert_eq!((before.expiring_30d, before.expired), (offered + 1, 0));
+    let later = w.funnel(after).await;
+    assert_eq!((later.expiring_30d, later.expired), (0, offered + 1));
+    assert_eq!(later.outstanding, dec("600.00"));
+}
+
+#[tokio::test]
+async fn a_newer_publication_supersedes_offers_but_not_contracts() {
+    let w = world();
+    let first = batch_run(&w.store, w.dir.path(), "bat_0001").await;
+    w.live(&first.batch_id, &day(w.now, 30)).await;
+    let h0 = w.entries("H0", w.now).await.remove(0).entry;
+    w.op(
+        &h0.entry_id,
+        "s1",
+        Operation::Sign {
+            signed_limit: "5000".into(),
+            contract_id: "HT-1".into(),
+        },
+        w.now,
+    )
+    .await
+    .unwrap();
+    // The same run cannot be published twice; a new run can.
+    let e = w
+        .publish(&first.batch_id, &day(w.now, 30))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Conflict(m) if m.starts_with("batch bat_0001 is already published as pub_")),
+        "{e:?}"
+    );
+    let second = batch_run(&w.store, w.dir.path(), "bat_0002").await;
+    let id = w.live(&second.batch_id, &day(w.now, 60)).await;
+    let p = w.store.get_publication(&id).await.unwrap().unwrap();
+    // Every household but the signed one had its older entry superseded.
+    assert_eq!(p.superseded, second.rows - 1);
+    let h0s = w.entries("H0", w.now).await;
+    assert_eq!(h0s.len(), 2);
+    assert_eq!(h0s[0].entry.publication_id, id);
+    assert_eq!(h0s[0].entry.status, PreCreditStatus::Offered);
+    assert_eq!(h0s[1].entry.status, PreCreditStatus::Signed);
+    let h1s = w.entries("H1", w.now).await;
+    assert_eq!(h1s[1].entry.status, PreCreditStatus::Superseded);
+    assert_eq!(h1s[1].entry.superseded_by, h1s[0].entry.entry_id);
+    // A superseded entry refuses operations with the newer entry's id.
+    let e = w
+        .op(
+            &h1s[1].entry.entry_id,
+            "s2",
+            Operation::Sign {
+                signed_limit: "1000".into(),
+                contract_id: "HT-2".into(),
+            },
+            w.now,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(format!(
+            "pre-credit {} was superseded by {}; only an offered pre-credit can be signed",
+            h1s[1].entry.entry_id, h1s[0].entry.entry_id
+        ))
+    );
+    // The funnel counts current entries: the new ones and the contract.
+    let f = w.funnel(w.now).await;
+    assert_eq!(f.households, second.rows + 1);
+    assert_eq!(f.signed, 1);
+}
+
+#[tokio::test]
+async fn publishing_refuses_bad_dates_unknown_or_unfinished_runs_and_changed_trace_files() {
+    let w = world();
+    let batch = batch_run(&w.store, w.dir.path(), "bat_0001").await;
+    let field = |e: ServiceError| match e {
+        ServiceError::Invalid { fields, .. } => {
+            format!("{}: {}", fields[0].field, fields[0].message)
+        }
+        other => panic!("{other:?}"),
+    };
+    let yesterday = day(w.now - DAY, 0);
+    assert_eq!(
+        field(w.publish(&batch.batch_id, &yesterday).await.unwrap_err()),
+        format!(
+            "valid_until: {yesterday} is in the past (today is {} in China Standard Time)",
+            day(w.now, 0)
+        )
+    );
+    assert!(
+        field(
+            w.publish(&batch.batch_id, &day(w.now, 1200))
+                .await
+                .unwrap_err()
+        )
+        .contains("is more than three years from today")
+    );
+    assert!(
+        field(w.publish(&batch.batch_id, "2027-02-30").await.unwrap_err())
+            .starts_with("valid_until: expected a date as YYYY-MM-DD")
+    );
+    assert_eq!(
+        w.publish("bat_none", &day(w.now, 30)).await.unwrap_err(),
+        ServiceError::NotFound("no batch run with id `bat_none`".into())
+    );
+    let mut running = batch.clone();
+    running.batch_id = "bat_0009".into();
+    running.status = BatchStatus::Running;
+    w.store.put_batch(running).await.unwrap();
+    assert_eq!(
+        w.publish("bat_0009", &day(w.now, 30)).await.unwrap_err(),
+        ServiceError::Precondition(
+            "batch bat_0009 is running: only a finished run can be published".into()
+        )
+    );
+    // Roles: an approver cannot publish, an analyst cannot approve.
+    let e = w
+        .register
+        .publish(
+            &Bearer::Token(APPROVER),
+            Publish {
+                batch_id: batch.batch_id.clone(),
+                valid_until: day(w.now, 30),
+                households: None,
+            },
+            w.now,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::Forbidden(_)), "{e:?}");
+    // A changed trace file: refused, the publication failed, nothing live.
+    let mut bytes = std::fs::read(&batch.trace_file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let changed = w.dir.path().join("changed.zst");
+    std::fs::write(&changed, &bytes).unwrap();
+    let mut tampered = batch.clone();
+    tampered.batch_id = "bat_0003".into();
+    tampered.trace_file = changed.display().to_string();
+    w.store.put_batch(tampered).await.unwrap();
+    let e = w.publish("bat_0003", &day(w.now, 30)).await.unwrap_err();
+    assert!(matches!(e, ServiceError::Corrupt(_)), "{e:?}");
+    let failed = w.store.list_publications().await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].status, PublicationStatus::Failed);
+    let e = w
+        .register
+        .approve(&Bearer::Token(APPROVER), &failed[0].publication_id, w.now)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(format!(
+            "publication {} is failed: only a pending one can be approved",
+            failed[0].publication_id
+        ))
+    );
+    assert!(
+        w.register
+            .get(
+                &Bearer::Token(CLIENT),
+                INSTITUTION,
+                PRODUCT,
+                "H0",
+                "",
+                w.now
+            )
+            .await
+            .is_err()
+    );
+    // A households file with a mistyped national ID number names its line.
+    let households = w.dir.path().join("households.csv");
+    std::fs::write(
+        &households,
+        "household_id,national_id,branch\nH0,11010519491231002X,B1\nH1,110105194912310021,B1\n",
+    )
+    .unwrap();
+    let e = w
+        .register
+        .publish(
+            &Bearer::Token(ANALYST),
+            Publish {
+                batch_id: batch.batch_id.clone(),
+                valid_until: day(w.now, 30),
+                households: Some(households),
+            },
+            w.now,
+        )
+        .await
+        .unwrap_err();
+    let text = field(e);
+    assert!(
+        text.starts_with("households: ") && text.contains("households.csv line 3: national_id:"),
+        "{text}"
+    );
+    assert!(text.contains("check character"), "{text}");
+}
