@@ -62,7 +62,13 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
         &self,
         request: Request<pb::PreReviewRequest>,
     ) -> Result<Response<pb::PreReviewResponse>, Status> {
-        self.authorize(&request, &[Role::Client])?;
+        self.decisions
+            .authorize_for(
+                &bearer(request.metadata()),
+                &[Role::Client],
+                &request.get_ref().institution,
+            )
+            .map_err(to_status)?;
         let started = Instant::now();
         let deadline = deadline(request.metadata(), started);
         let req = request.into_inner();

@@ -268,6 +268,24 @@ impl<S: Store> pb::pre_credit_service_server::PreCreditService for PreCreditHand
         .await
     }
 
+    async fn clear_review_flag(
+        &self,
+        request: Request<pb::ClearReviewFlagRequest>,
+    ) -> Result<Response<pb::PreCreditReply>, Status> {
+        let r = request.get_ref();
+        let operation = Operation::ClearFlag {
+            note: r.note.clone(),
+        };
+        self.operate(
+            request.metadata(),
+            &r.institution,
+            &r.entry_id,
+            &r.op_id,
+            operation,
+        )
+        .await
+    }
+
     async fn list_pre_credits(
         &self,
         request: Request<pb::ListPreCreditsRequest>,

@@ -46,6 +46,9 @@ pub struct ServerConfig {
     /// The key of national ID hashes in the pre-credit register (a secret
     /// file, never in the store).
     pub id_key_file: Option<PathBuf>,
+    /// The only directory households files of pre-credit publications are
+    /// read from.
+    pub import_dir: Option<PathBuf>,
 }
 
 fn load_policies(dir: Option<&Path>) -> anyhow::Result<PolicySet> {
@@ -109,7 +112,18 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         Some(path) => Some(Arc::new(IdKey::load(path).map_err(|e| anyhow::anyhow!(e))?)),
         None => None,
     };
-    let precredits = Arc::new(PreCredits::new(store.clone(), tokens.clone(), id_key));
+    let mut precredits = PreCredits::new(store.clone(), tokens.clone(), id_key);
+    if let Some(dir) = &config.import_dir {
+        precredits = precredits.with_import_dir(dir.clone());
+    }
+    let interrupted = precredits.recover().await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "publications left loading by a stopped server are marked failed"
+        );
+    }
+    let precredits = Arc::new(precredits);
     let precredits = PreCreditServiceServer::new(PreCreditHandlers::new(precredits))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);

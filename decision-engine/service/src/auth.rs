@@ -111,6 +111,13 @@ impl Tokens {
                     t.person
                 ));
             }
+            if t.institutions.as_ref().is_some_and(Vec::is_empty) {
+                return Err(format!(
+                    "{}: tokens[{i}] ({}): `institutions = []` acts for nobody; list institutions, or leave it out to act for every institution",
+                    path.display(),
+                    t.person
+                ));
+            }
             if by_token.contains_key(&t.token) {
                 return Err(format!(
                     "{}: tokens[{i}] ({}): this token is given twice",
@@ -203,5 +210,55 @@ impl<'a> Bearer<'a> {
                 .strip_prefix("Bearer ")
                 .map_or(Bearer::Malformed, Bearer::Token),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Tokens, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, text).unwrap();
+        Tokens::load(&path)
+    }
+
+    #[test]
+    fn a_token_acts_for_the_institutions_it_lists_or_for_all() {
+        let tokens = load(
+            r#"
+[[tokens]]
+token = "county-officer-token-1"
+person = "officer.zhou"
+roles = ["officer"]
+institutions = ["3201", "3202"]
+
+[[tokens]]
+token = "province-officer-token"
+person = "officer.sheng"
+roles = ["officer"]
+"#,
+        )
+        .unwrap();
+        let (county, _) = tokens
+            .authorize(&Bearer::Token("county-officer-token-1"), &[Role::Officer])
+            .unwrap();
+        assert!(county.require_scope("3202").is_ok());
+        assert_eq!(
+            county.require_scope("3203").unwrap_err(),
+            ServiceError::Forbidden(
+                "officer.zhou acts for 3201, 3202 and not for institution 3203".into()
+            )
+        );
+        let (province, _) = tokens
+            .authorize(&Bearer::Token("province-officer-token"), &[Role::Officer])
+            .unwrap();
+        assert!(province.acts_for("3203") && province.acts_for("*"));
+        let e = load(
+            "[[tokens]]\ntoken = \"county-officer-token-1\"\nperson = \"x\"\nroles = [\"officer\"]\ninstitutions = []\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("`institutions = []` acts for nobody"), "{e}");
     }
 }

@@ -28,6 +28,11 @@ pub fn now_seconds() -> String {
     format(SystemTime::now())
 }
 
+/// `t` to the microsecond (`2026-11-30T16:00:00.123456Z`).
+pub fn format_micros(t: SystemTime) -> String {
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
 /// Now, to the microsecond (`2026-11-30T16:00:00.123456Z`): when a decision
 /// or a batch run was recorded.
 pub fn now_micros() -> String {

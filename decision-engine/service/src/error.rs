@@ -62,6 +62,7 @@ impl ServiceError {
     pub fn store(e: StoreError, consequence: &str) -> ServiceError {
         match e {
             StoreError::TooNew { .. } => ServiceError::Precondition(e.to_string()),
+            StoreError::Duplicate(m) => ServiceError::Precondition(m),
             other => ServiceError::Unavailable(format!("{other}; {consequence}")),
         }
     }

@@ -39,6 +39,9 @@ const MAX_VALID_DAYS: i64 = 3 * 366;
 /// The most entries a page of `list` holds (a page stays well under the
 /// server's 1 MiB message limit).
 pub const MAX_PAGE: usize = 1000;
+/// The service's own operation ids (a flag by an online decision) start
+/// with this; callers' may not.
+const FLAG_PREFIX: &str = "flag:";
 /// Tries of an operation whose entry changed under it.
 const TRIES: usize = 32;
 
@@ -114,6 +117,10 @@ pub enum Operation {
     Revoke {
         reason: String,
     },
+    /// An officer reviewed a flag (an online decline) and keeps the entry.
+    ClearFlag {
+        note: String,
+    },
 }
 
 impl Operation {
@@ -123,12 +130,13 @@ impl Operation {
             Operation::Drawdown { .. } => "drawdown",
             Operation::Repayment { .. } => "repayment",
             Operation::Revoke { .. } => "revoke",
+            Operation::ClearFlag { .. } => "clear_flag",
         }
     }
 
     fn roles(&self) -> &'static [Role] {
         match self {
-            Operation::Revoke { .. } => &[Role::Officer],
+            Operation::Revoke { .. } | Operation::ClearFlag { .. } => &[Role::Officer],
             _ => &[Role::Client, Role::Officer],
         }
     }
@@ -276,6 +284,8 @@ pub struct PreCredits<S> {
     store: Arc<S>,
     tokens: Arc<Tokens>,
     id_key: Option<Arc<IdKey>>,
+    /// The only directory households files are read from.
+    import_dir: Option<PathBuf>,
 }
 
 fn unavailable(e: StoreError) -> ServiceError {
@@ -288,7 +298,55 @@ impl<S: Store> PreCredits<S> {
             store,
             tokens,
             id_key,
+            import_dir: None,
         }
+    }
+
+    /// Reads households files only from under `dir` (a publish request
+    /// names a file there); without it none is read.
+    pub fn with_import_dir(mut self, dir: PathBuf) -> Self {
+        self.import_dir = Some(dir);
+        self
+    }
+
+    /// Marks publications left loading by a server that stopped as failed
+    /// (their entries never go live); run at start, before serving.
+    pub async fn recover(&self) -> Result<usize, ServiceError> {
+        let mut failed = 0;
+        for mut p in self.store.list_publications().await.map_err(unavailable)? {
+            if p.status == PublicationStatus::Loading {
+                p.status = PublicationStatus::Failed;
+                p.failure = "the server stopped while loading it; publish the run again".into();
+                self.store.put_publication(p).await.map_err(unavailable)?;
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// The households file a request names, if it is under the import
+    /// directory.
+    fn households_file(&self, named: &Path) -> Result<PathBuf, ServiceError> {
+        let dir = self.import_dir.as_ref().ok_or_else(|| {
+            ServiceError::Precondition(
+                "this server reads no households files: start it with --import-dir DIR and put the file there".into(),
+            )
+        })?;
+        let outside = || {
+            ServiceError::field(
+                "households_file",
+                format!(
+                    "expected a readable file under the server's import directory {}",
+                    dir.display()
+                ),
+            )
+        };
+        let dir = dir.canonicalize().map_err(|_| outside())?;
+        let path = dir.join(named).canonicalize().map_err(|_| outside())?;
+        if !path.starts_with(&dir) || !path.is_file() {
+            return Err(outside());
+        }
+        Ok(path)
     }
 
     async fn audit(
@@ -419,10 +477,16 @@ impl<S: Store> PreCredits<S> {
         if request.batch_id.trim().is_empty() {
             return Err(ServiceError::field("batch_id", "must not be empty"));
         }
-        if request.households.is_some() && self.id_key.is_none() {
-            // Refuse before reading anything rather than storing no hash.
-            self.id_hash("")?;
-        }
+        let households = match &request.households {
+            Some(named) => {
+                if self.id_key.is_none() {
+                    // Refuse before reading anything rather than store no hash.
+                    self.id_hash("")?;
+                }
+                Some(self.households_file(named)?)
+            }
+            None => None,
+        };
         let batch = self
             .store
             .get_batch(&request.batch_id)
@@ -453,7 +517,8 @@ impl<S: Store> PreCredits<S> {
                 batch.batch_id, p.publication_id, p.status
             )));
         }
-        let at = clock::format(now);
+        // Micro-seconds: the newest publication's entries come first.
+        let at = clock::format_micros(now);
         let mut publication = PublicationRecord {
             publication_id: clock::new_id("pub", 16, &[&batch.batch_id]),
             batch_id: batch.batch_id.clone(),
@@ -474,6 +539,10 @@ impl<S: Store> PreCredits<S> {
             offered_amount: Decimal::ZERO,
             superseded: 0,
             failure: String::new(),
+            id_key: match (&households, &self.id_key) {
+                (Some(_), Some(key)) => key.fingerprint(),
+                _ => String::new(),
+            },
         };
         self.store
             .put_publication(publication.clone())
@@ -484,7 +553,7 @@ impl<S: Store> PreCredits<S> {
                 &mut publication,
                 Path::new(&batch.trace_file),
                 &batch.trace_sha256,
-                request.households.as_deref(),
+                households.as_deref(),
                 &at,
             )
             .await;
@@ -590,7 +659,7 @@ impl<S: Store> PreCredits<S> {
                 self.store
                     .insert_precredits(entries)
                     .await
-                    .map_err(|e| ServiceError::Precondition(e.to_string()))?;
+                    .map_err(|e| ServiceError::store(e, "nothing is published"))?;
             }
             if done {
                 break;
@@ -621,12 +690,14 @@ impl<S: Store> PreCredits<S> {
             .map_err(|e| bad(1, format!("cannot read: {e}")))?;
         let headers = reader.headers().map_err(|e| bad(1, e.to_string()))?.clone();
         let column = |name: &str| headers.iter().position(|h| h == name);
+        // The header is not quoted back: the file may not be what it
+        // should (a key, say), and errors reach the audit log.
         let household = column("household_id").ok_or_else(|| {
             bad(
                 1,
                 format!(
-                    "expected a header with household_id (and optionally national_id, branch), found {}",
-                    headers.iter().collect::<Vec<_>>().join(",")
+                    "expected a CSV header with a household_id column (and optionally national_id, branch); found {} columns without it",
+                    headers.len()
                 ),
             )
         })?;
@@ -653,7 +724,6 @@ impl<S: Store> PreCredits<S> {
                         let key = self.id_key.as_ref().ok_or_else(|| {
                             ServiceError::Internal("no ID key while identifying".into())
                         })?;
-                        identified += 1;
                         Some(
                             key.hash_number(n)
                                 .map_err(|m| bad(line, format!("national_id: {m}")))?,
@@ -672,7 +742,8 @@ impl<S: Store> PreCredits<S> {
             }
             if chunk.len() >= CHUNK || (!more && !chunk.is_empty()) {
                 let households = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                self.store
+                identified += self
+                    .store
                     .identify_precredits(publication_id, households)
                     .await
                     .map_err(unavailable)?;
@@ -738,6 +809,18 @@ impl<S: Store> PreCredits<S> {
             return Err(ServiceError::Precondition(format!(
                 "publication {publication_id} is {}: only a pending one can be approved",
                 p.status
+            )));
+        }
+        let all = self.store.list_publications().await.map_err(unavailable)?;
+        if let Some(newer) = all.iter().find(|o| {
+            o.status == PublicationStatus::Approved
+                && o.institution == p.institution
+                && o.product == p.product
+                && o.requested_at > p.requested_at
+        }) {
+            return Err(ServiceError::Precondition(format!(
+                "publication {} of a later run is already live for {} {}; approving the older {publication_id} would supersede its offers: publish the run again",
+                newer.publication_id, p.institution, p.product
             )));
         }
         let today = date_at(now);
@@ -818,6 +901,7 @@ impl<S: Store> PreCredits<S> {
             }
             ("", n) => {
                 let hash = self.id_hash(n)?;
+                self.check_key(institution, product).await?;
                 self.store
                     .identified_precredits(institution, product, &hash)
                     .await
@@ -840,6 +924,31 @@ impl<S: Store> PreCredits<S> {
             .into_iter()
             .map(|e| EntryView::new(e, today))
             .collect())
+    }
+
+    /// Refuses national ID look-ups when a live publication hashed its
+    /// numbers with another key than this server's (they would all be
+    /// NOT_FOUND).
+    async fn check_key(&self, institution: &str, product: &str) -> Result<(), ServiceError> {
+        let mine = self
+            .id_key
+            .as_ref()
+            .map(|k| k.fingerprint())
+            .unwrap_or_default();
+        let all = self.store.list_publications().await.map_err(unavailable)?;
+        if let Some(other) = all.iter().find(|p| {
+            p.status == PublicationStatus::Approved
+                && p.institution == institution
+                && p.product == product
+                && !p.id_key.is_empty()
+                && p.id_key != mine
+        }) {
+            return Err(ServiceError::Precondition(format!(
+                "publication {} hashed its national ID numbers with key {}, and this server has key {mine}: start it with that publication's --id-key-file",
+                other.publication_id, other.id_key
+            )));
+        }
+        Ok(())
     }
 
     /// Entries of an institution, in id order from after `query.after`.
@@ -892,6 +1001,7 @@ impl<S: Store> PreCredits<S> {
             Operation::Drawdown { .. } => "RecordDrawdown",
             Operation::Repayment { .. } => "RecordRepayment",
             Operation::Revoke { .. } => "RevokePreCredit",
+            Operation::ClearFlag { .. } => "ClearReviewFlag",
         };
         let (principal, role) = self
             .authorize(caller, action, operation.roles(), institution, entry_id)
@@ -933,14 +1043,34 @@ impl<S: Store> PreCredits<S> {
                 "expected the caller's operation id (1 to 128 characters), the same on every retry",
             ));
         }
+        if op_id.starts_with(FLAG_PREFIX) {
+            return Err(ServiceError::field(
+                "op_id",
+                format!("`{FLAG_PREFIX}` starts the service's own operation ids; choose another"),
+            ));
+        }
+        // Amounts by value: a retry may write 5000 as 5000.00.
+        let amount = |field: &str, text: &str| -> Result<String, ServiceError> {
+            Ok(parse_amount(field, text)?.normalize().to_string())
+        };
+        let content = match operation {
+            Operation::Sign {
+                signed_limit,
+                contract_id,
+            } => vec![
+                amount("signed_limit", signed_limit)?,
+                contract_id.trim().to_string(),
+            ],
+            Operation::Drawdown { amount: a } | Operation::Repayment { amount: a } => {
+                vec![amount("amount", a)?]
+            }
+            Operation::Revoke { reason } => vec![reason.trim().to_string()],
+            Operation::ClearFlag { note } => vec![note.trim().to_string()],
+        };
         let request_hash = content_hash(&serde_json::json!({
             "entry_id": entry_id,
             "kind": operation.kind(),
-            "content": match operation {
-                Operation::Sign { signed_limit, contract_id } => vec![signed_limit.trim(), contract_id.trim()],
-                Operation::Drawdown { amount } | Operation::Repayment { amount } => vec![amount.trim()],
-                Operation::Revoke { reason } => vec![reason.trim()],
-            },
+            "content": content,
         }));
         let today = date_at(now);
         let at = clock::format(now);
@@ -964,6 +1094,9 @@ impl<S: Store> PreCredits<S> {
                         "no pre-credit `{entry_id}` of institution {institution}"
                     ))
                 })?;
+            if matches!(operation, Operation::Sign { .. }) {
+                self.refuse_second_contract(&entry, today).await?;
+            }
             let (after, amount, detail) = next_state(&entry, operation, today, &at)?;
             let op = PreCreditOp {
                 format: PRECREDIT_FORMAT,
@@ -1014,6 +1147,32 @@ impl<S: Store> PreCredits<S> {
         )))
     }
 
+    /// One contract a household at a time: signing is refused while another
+    /// of its entries (same institution and product) is signed or drawn and
+    /// not expired.
+    async fn refuse_second_contract(
+        &self,
+        entry: &PreCreditEntry,
+        today: NaiveDate,
+    ) -> Result<(), ServiceError> {
+        let all = self
+            .store
+            .household_precredits(&entry.institution, &entry.product, &entry.household_id)
+            .await
+            .map_err(unavailable)?;
+        if let Some(other) = all.into_iter().find(|o| {
+            o.entry_id != entry.entry_id
+                && matches!(o.status, PreCreditStatus::Signed | PreCreditStatus::Drawn)
+                && !EntryView::new(o.clone(), today).expired
+        }) {
+            return Err(ServiceError::Precondition(format!(
+                "household {} already has a contract on pre-credit {} ({}, until {}); one contract at a time: revoke it or let it expire first",
+                entry.household_id, other.entry_id, other.status, other.valid_until
+            )));
+        }
+        Ok(())
+    }
+
     /// The live pre-credit of a household that an online decision meets,
     /// flagging it for revocation review when the decision declined. `None`
     /// when the household has no live entry.
@@ -1032,12 +1191,14 @@ impl<S: Store> PreCredits<S> {
             .map_err(|e| {
                 ServiceError::store(e, "nothing was recorded, retry with the same request_id")
             })?;
-        let Some(entry) = entries.into_iter().find(|e| {
-            matches!(
-                e.status,
-                PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
-            )
-        }) else {
+        // A contract first, else the newest offer.
+        let contract = entries
+            .iter()
+            .position(|e| matches!(e.status, PreCreditStatus::Signed | PreCreditStatus::Drawn));
+        let offer = entries
+            .iter()
+            .position(|e| e.status == PreCreditStatus::Offered);
+        let Some(entry) = contract.or(offer).map(|i| entries[i].clone()) else {
             return Ok(None);
         };
         let today = date_at(now);
@@ -1082,7 +1243,7 @@ impl<S: Store> PreCredits<S> {
             after.updated_at = at.clone();
             let op = PreCreditOp {
                 format: PRECREDIT_FORMAT,
-                op_id: format!("flag:{}", decision.decision_id),
+                op_id: format!("{FLAG_PREFIX}{}", decision.decision_id),
                 institution: entry.institution.clone(),
                 entry_id: entry.entry_id.clone(),
                 kind: "flag".into(),
@@ -1301,6 +1462,28 @@ fn next_state(
                     "revoked ({}); outstanding {} still to be repaid",
                     reason.trim(),
                     entry.outstanding
+                ),
+            )
+        }
+        Operation::ClearFlag { note } => {
+            if note.trim().is_empty() {
+                return Err(ServiceError::field(
+                    "note",
+                    "expected why the entry is kept despite the flag",
+                ));
+            }
+            if entry.review_flag.is_empty() {
+                return Err(ServiceError::Precondition(format!(
+                    "pre-credit {id} is not flagged for review"
+                )));
+            }
+            after.review_flag = String::new();
+            (
+                None,
+                format!(
+                    "kept after review ({}); the flag was: {}",
+                    note.trim(),
+                    entry.review_flag
                 ),
             )
         }

@@ -204,6 +204,22 @@ impl<S: Store> Decisions<S> {
         }
     }
 
+    /// [`Decisions::authorize`], and the caller must act for
+    /// `institution` (a pre-review may flag its pre-credits).
+    pub fn authorize_for(
+        &self,
+        caller: &Bearer<'_>,
+        roles: &[Role],
+        institution: &str,
+    ) -> Result<(), ServiceError> {
+        match &self.client_tokens {
+            Some(tokens) => tokens
+                .authorize(caller, roles)
+                .and_then(|(p, _)| p.require_scope(institution)),
+            None => Ok(()),
+        }
+    }
+
     /// A place among the requests evaluated at once, or overloaded.
     fn admit(&self) -> Result<OwnedSemaphorePermit, ServiceError> {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {

@@ -123,9 +123,11 @@ fn world() -> World {
     let store = Arc::new(MemoryStore::new());
     let tokens = Arc::new(Tokens::load(&repo("config/tokens.dev.toml")).unwrap());
     let key = Arc::new(IdKey::new(b"a-test-only-key-of-32-bytes-or-more!".to_vec()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
     World {
-        dir: tempfile::tempdir().unwrap(),
-        register: PreCredits::new(store.clone(), tokens, Some(key)),
+        register: PreCredits::new(store.clone(), tokens, Some(key))
+            .with_import_dir(dir.path().join("imports")),
+        dir,
         store,
         now: SystemTime::now(),
     }
@@ -320,6 +322,10 @@ async fn a_newer_publication_supersedes_offers_but_not_contracts() {
         "{e:?}"
     );
     let second = batch_run(&w.store, w.dir.path(), "bat_0002").await;
+    let w = World {
+        now: w.now + Duration::from_secs(1),
+        ..w
+    };
     let id = w.live(&second.batch_id, &day(w.now, 60)).await;
     let p = w.store.get_publication(&id).await.unwrap().unwrap();
     // Every household but the signed one had its older entry superseded.
@@ -352,6 +358,42 @@ async fn a_newer_publication_supersedes_offers_but_not_contracts() {
             h1s[1].entry.entry_id, h1s[0].entry.entry_id
         ))
     );
+    // One contract at a time: H0's new offer cannot be signed while the
+    // old contract runs.
+    let e = w
+        .op(
+            &h0s[0].entry.entry_id,
+            "s3",
+            Operation::Sign {
+                signed_limit: "1000".into(),
+                contract_id: "HT-3".into(),
+            },
+            w.now,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(format!(
+            "household H0 already has a contract on pre-credit {} (signed, until {}); one contract at a time: revoke it or let it expire first",
+            h0s[1].entry.entry_id,
+            day(w.now, 30)
+        ))
+    );
+    // A retry with the amount written otherwise is the same operation.
+    let again = w
+        .op(
+            &h0s[1].entry.entry_id,
+            "s1",
+            Operation::Sign {
+                signed_limit: "5000.00".into(),
+                contract_id: "HT-1".into(),
+            },
+            w.now,
+        )
+        .await
+        .unwrap();
+    assert!(again.idempotent_replay);
     // The funnel counts current entries: the new ones and the contract.
     let f = w.funnel(w.now).await;
     assert_eq!(f.households, second.rows + 1);
@@ -457,8 +499,27 @@ async fn publishing_refuses_bad_dates_unknown_or_unfinished_runs_and_changed_tra
             .await
             .is_err()
     );
+    // Households files only from the import directory.
+    std::fs::create_dir_all(w.dir.path().join("imports")).unwrap();
+    std::fs::write(w.dir.path().join("secret.key"), "household_id\n").unwrap();
+    let e = w
+        .register
+        .publish(
+            &Bearer::Token(ANALYST),
+            Publish {
+                batch_id: batch.batch_id.clone(),
+                valid_until: day(w.now, 30),
+                households: Some("../secret.key".into()),
+            },
+            w.now,
+        )
+        .await
+        .unwrap_err();
+    assert!(field(e).starts_with(
+        "households_file: expected a readable file under the server's import directory"
+    ),);
     // A households file with a mistyped national ID number names its line.
-    let households = w.dir.path().join("households.csv");
+    let households = w.dir.path().join("imports/households.csv");
     std::fs::write(
         &households,
         "household_id,national_id,branch\nH0,11010519491231002X,B1\nH1,110105194912310021,B1\n",

@@ -35,6 +35,9 @@ pub use records::{
 };
 pub use sqlite::SqliteStore;
 
+/// The schema version of the SQLite store this release writes.
+pub const SCHEMA_VERSION: i64 = migrate::LATEST;
+
 /// What an insert found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -55,6 +58,10 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("decision store is closed")]
     Closed,
+    /// What was written names a record that exists (a household twice in
+    /// one publication).
+    #[error("{0}")]
+    Duplicate(String),
     /// The store was written by a newer release; opening it could lose
     /// what that release wrote.
     #[error("decision store {path}: {message}")]
@@ -171,7 +178,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Sets the national ID hash and branch of a loading publication's
-    /// entries, by household id; returns how many entries matched.
+    /// entries, by household id; returns how many entries got an ID hash.
     fn identify_precredits(
         &self,
         publication_id: &str,
@@ -195,8 +202,8 @@ pub trait Store: Send + Sync + 'static {
         entry_id: &str,
     ) -> impl Future<Output = Result<Option<PreCreditEntry>, StoreError>> + Send;
 
-    /// A household's live (not pending) entries, the latest written first
-    /// (the newest publication's).
+    /// A household's live (not pending) entries, newest publication first
+    /// (by `published_at`, then entry id).
     fn household_precredits(
         &self,
         institution: &str,

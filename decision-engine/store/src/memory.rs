@@ -27,8 +27,6 @@ struct State {
     publications: Vec<PublicationRecord>,
     /// By entry id (the SQLite store's order).
     precredits: BTreeMap<String, PreCreditEntry>,
-    /// The order entries were written in (newest publication last).
-    precredit_order: HashMap<String, u64>,
     /// By (institution, op id).
     precredit_ops: HashMap<(String, String), PreCreditOp>,
 }
@@ -42,7 +40,7 @@ impl State {
             .filter(|e| e.status != PreCreditStatus::Pending && keep(e))
             .cloned()
             .collect();
-        found.sort_by_key(|e| std::cmp::Reverse(self.precredit_order.get(&e.entry_id).copied()));
+        found.sort_by(|a, b| (&b.published_at, &b.entry_id).cmp(&(&a.published_at, &a.entry_id)));
         found
     }
 }
@@ -263,15 +261,13 @@ impl Store for MemoryStore {
                         o.publication_id == e.publication_id && o.household_id == e.household_id
                     });
                 if twice {
-                    return Err(StoreError::Database(format!(
+                    return Err(StoreError::Duplicate(format!(
                         "household {} appears more than once in publication {} (or entry {} exists)",
                         e.household_id, e.publication_id, e.entry_id
                     )));
                 }
             }
             for e in entries {
-                let next = s.precredit_order.len() as u64;
-                s.precredit_order.insert(e.entry_id.clone(), next);
                 s.precredits.insert(e.entry_id.clone(), e);
             }
             Ok(())
@@ -291,9 +287,11 @@ impl Store for MemoryStore {
                         && e.household_id == h.household_id
                         && e.status == PreCreditStatus::Pending
                 }) {
+                    if h.id_hash.is_some() {
+                        matched += 1;
+                    }
                     e.id_hash = h.id_hash;
                     e.branch = h.branch;
-                    matched += 1;
                 }
             }
             Ok(matched)

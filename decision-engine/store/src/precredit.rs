@@ -45,6 +45,10 @@ pub struct PublicationRecord {
     pub superseded: u64,
     /// Why loading failed.
     pub failure: String,
+    /// The fingerprint of the key that hashed its national ID numbers
+    /// (empty: none were given).
+    #[serde(default)]
+    pub id_key: String,
 }
 
 /// Where a publication stands.

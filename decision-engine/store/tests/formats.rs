@@ -200,7 +200,7 @@ async fn a_store_of_every_earlier_format_opens_and_serves_its_decisions() {
         drop(store);
         assert_eq!(
             schema_version(dir.path()),
-            4,
+            decision_store::SCHEMA_VERSION,
             "{name}: upgraded to this release's schema"
         );
         // Opening it again changes nothing.

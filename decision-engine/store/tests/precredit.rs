@@ -32,10 +32,13 @@ fn publication(id: &str) -> PublicationRecord {
         offered_amount: Decimal::ZERO,
         superseded: 0,
         failure: String::new(),
+        id_key: String::new(),
     }
 }
 
 fn entry(publication: &str, household: &str, outcome: &str) -> PreCreditEntry {
+    // Publications are a second apart.
+    let published_at = format!("2026-11-23T00:00:0{}.000000Z", &publication[1..]);
     PreCreditEntry {
         format: 1,
         entry_id: format!("{publication}_{household}"),
@@ -68,7 +71,7 @@ fn entry(publication: &str, household: &str, outcome: &str) -> PreCreditEntry {
         review_flag: String::new(),
         superseded_by: String::new(),
         revision: 0,
-        published_at: "2026-11-23T00:00:00Z".into(),
+        published_at,
         updated_at: "2026-11-23T00:00:00Z".into(),
     }
 }
@@ -116,6 +119,11 @@ async fn the_register_rules_hold<S: Store>(store: S) {
                     household_id: "H1".into(),
                     id_hash: Some("abc".into()),
                     branch: "B1".into(),
+                },
+                HouseholdIdentity {
+                    household_id: "H2".into(),
+                    id_hash: None,
+                    branch: "B2".into(),
                 },
                 HouseholdIdentity {
                     household_id: "H9".into(),

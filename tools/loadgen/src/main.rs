@@ -1,8 +1,8 @@
-//! `loadgen`: drives unary PreReview calls at a fixed concurrency for a
-//! fixed duration or request count and reports throughput and latency
-//! percentiles; `loadgen bare` serves the same RPC from a bare tonic service
-//! (a canned reply of the same size, no evaluation, no storage), the
-//! reference our service is measured against in the same run.
+//! `loadgen`: drives unary PreReview (or GetPreCredit) calls at a fixed
+//! concurrency for a fixed duration or request count and reports throughput
+//! and latency percentiles; `loadgen bare` serves the same RPCs from a bare
+//! tonic service (a canned reply of the same size, no evaluation, no
+//! storage), the reference our service is measured against in the same run.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,6 +18,8 @@ use decision_grpc::convert::{decision_to_proto, features_to_proto};
 use decision_grpc::pb;
 use decision_grpc::pb::decision_service_client::DecisionServiceClient;
 use decision_grpc::pb::decision_service_server::{DecisionService, DecisionServiceServer};
+use decision_grpc::pb::pre_credit_service_client::PreCreditServiceClient;
+use decision_grpc::pb::pre_credit_service_server::{PreCreditService, PreCreditServiceServer};
 use hdrhistogram::Histogram;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -60,8 +62,20 @@ enum Cmd {
         /// A label for the report line.
         #[arg(long, default_value = "")]
         label: String,
+        /// The RPC to call.
+        #[arg(long, value_enum, default_value = "pre-review")]
+        call: Call,
+        /// GetPreCredit: look up households H00000001 to H<N> (village-gen's ids) in turn.
+        #[arg(long, default_value_t = 5000)]
+        households: u64,
+        /// GetPreCredit: the institution.
+        #[arg(long, default_value = "3201")]
+        institution: String,
+        /// GetPreCredit: a bearer token (client, officer or auditor).
+        #[arg(long, env = "DECISION_ENGINE_TOKEN", default_value = "")]
+        token: String,
     },
-    /// Serve a bare DecisionService that returns a canned reply of the same size.
+    /// Serve a bare DecisionService (and PreCreditService.GetPreCredit) that returns a canned reply of the same size.
     Bare {
         #[arg(long, default_value = "127.0.0.1:50061")]
         listen: std::net::SocketAddr,
@@ -94,6 +108,21 @@ fn load_requests(files: &[PathBuf]) -> anyhow::Result<Vec<(Request, pb::Features
         .collect()
 }
 
+/// The RPC a run calls.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Call {
+    PreReview,
+    GetPrecredit,
+}
+
+/// What one worker calls with.
+struct Target {
+    call: Call,
+    households: u64,
+    institution: String,
+    token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
 struct Stats {
     histogram: Histogram<u64>,
     ok: u64,
@@ -110,6 +139,7 @@ async fn run(
     prefix: String,
     connections: usize,
     label: String,
+    what: Arc<Target>,
 ) -> anyhow::Result<()> {
     let bodies = Arc::new(load_requests(&files)?);
     let mut channels = Vec::new();
@@ -128,6 +158,8 @@ async fn run(
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
         let mut client = DecisionServiceClient::new(channels[worker % channels.len()].clone());
+        let mut register = PreCreditServiceClient::new(channels[worker % channels.len()].clone());
+        let what = what.clone();
         let bodies = bodies.clone();
         let counter = counter.clone();
         let prefix = prefix.clone();
@@ -144,16 +176,32 @@ async fn run(
                     None if Instant::now() >= stop_at => break,
                     _ => {}
                 }
-                let (request, features) = &bodies[n as usize % bodies.len()];
-                let call = pb::PreReviewRequest {
-                    request_id: format!("{prefix}-{n}"),
-                    institution: request.institution.clone(),
-                    product: request.product.clone(),
-                    features: Some(features.clone()),
-                    ..Default::default()
-                };
                 let t = Instant::now();
-                let result = client.pre_review(call).await;
+                let result = match what.call {
+                    Call::PreReview => {
+                        let (request, features) = &bodies[n as usize % bodies.len()];
+                        let call = pb::PreReviewRequest {
+                            request_id: format!("{prefix}-{n}"),
+                            institution: request.institution.clone(),
+                            product: request.product.clone(),
+                            features: Some(features.clone()),
+                            ..Default::default()
+                        };
+                        client.pre_review(call).await.map(|_| ())
+                    }
+                    Call::GetPrecredit => {
+                        let mut call = tonic::Request::new(pb::GetPreCreditRequest {
+                            institution: what.institution.clone(),
+                            product: "FARMER_CREDIT".into(),
+                            household_id: format!("H{:08}", n % what.households.max(1) + 1),
+                            national_id: String::new(),
+                        });
+                        if let Some(t) = &what.token {
+                            call.metadata_mut().insert("authorization", t.clone());
+                        }
+                        register.get_pre_credit(call).await.map(|_| ())
+                    }
+                };
                 let micros = t.elapsed().as_micros() as u64;
                 match result {
                     Ok(_) => {
@@ -217,6 +265,112 @@ impl DecisionService for Bare {
     }
 }
 
+/// The bare register: returns a canned entry of a real entry's size.
+struct BareRegister {
+    reply: pb::GetPreCreditResponse,
+}
+
+#[tonic::async_trait]
+impl PreCreditService for BareRegister {
+    async fn get_pre_credit(
+        &self,
+        request: tonic::Request<pb::GetPreCreditRequest>,
+    ) -> Result<tonic::Response<pb::GetPreCreditResponse>, tonic::Status> {
+        let mut reply = self.reply.clone();
+        if let Some(e) = reply.entries.first_mut() {
+            e.household_id = request.into_inner().household_id;
+        }
+        Ok(tonic::Response::new(reply))
+    }
+    async fn publish_pre_credits(
+        &self,
+        _: tonic::Request<pb::PublishPreCreditsRequest>,
+    ) -> Result<tonic::Response<pb::Publication>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn approve_pre_credits(
+        &self,
+        _: tonic::Request<pb::ApprovePreCreditsRequest>,
+    ) -> Result<tonic::Response<pb::Publication>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn list_publications(
+        &self,
+        _: tonic::Request<pb::ListPublicationsRequest>,
+    ) -> Result<tonic::Response<pb::ListPublicationsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn sign_pre_credit(
+        &self,
+        _: tonic::Request<pb::SignPreCreditRequest>,
+    ) -> Result<tonic::Response<pb::PreCreditReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn record_drawdown(
+        &self,
+        _: tonic::Request<pb::AmountRequest>,
+    ) -> Result<tonic::Response<pb::PreCreditReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn record_repayment(
+        &self,
+        _: tonic::Request<pb::AmountRequest>,
+    ) -> Result<tonic::Response<pb::PreCreditReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn revoke_pre_credit(
+        &self,
+        _: tonic::Request<pb::RevokePreCreditRequest>,
+    ) -> Result<tonic::Response<pb::PreCreditReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn clear_review_flag(
+        &self,
+        _: tonic::Request<pb::ClearReviewFlagRequest>,
+    ) -> Result<tonic::Response<pb::PreCreditReply>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+    async fn list_pre_credits(
+        &self,
+        _: tonic::Request<pb::ListPreCreditsRequest>,
+    ) -> Result<tonic::Response<pb::ListPreCreditsResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("bare service"))
+    }
+}
+
+/// An entry with the field sizes of a published one.
+fn canned_entry() -> pb::PreCredit {
+    pb::PreCredit {
+        entry_id: "pub_0123456789abcdef_123456".into(),
+        publication_id: "pub_0123456789abcdef".into(),
+        institution: "3201".into(),
+        product: "FARMER_CREDIT".into(),
+        household_id: "H00123456".into(),
+        village: "V00042".into(),
+        branch: "B-EAST".into(),
+        outcome: "APPROVE".into(),
+        grade: "A".into(),
+        score: "652.40".into(),
+        limit: "50000.00".into(),
+        annual_rate: Some("0.0435".into()),
+        valid_until: "2027-05-31".into(),
+        status: "offered".into(),
+        expired: false,
+        signed_limit: None,
+        contract_id: String::new(),
+        drawn_total: "0".into(),
+        repaid_total: "0".into(),
+        outstanding: "0".into(),
+        available: "0".into(),
+        revoked_reason: String::new(),
+        review_flag: String::new(),
+        superseded_by: String::new(),
+        decision_id: "dec_0123456789abcdef01234567_123456".into(),
+        revision: 1,
+        updated_at: "2026-11-23T08:00:00Z".into(),
+    }
+}
+
 async fn bare(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     // A real decision's reply, so the payload has the same size as ours.
     let (request, _) = load_requests(&[])?.remove(0);
@@ -235,6 +389,11 @@ async fn bare(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     );
     Server::builder()
         .add_service(DecisionServiceServer::new(Bare { reply }))
+        .add_service(PreCreditServiceServer::new(BareRegister {
+            reply: pb::GetPreCreditResponse {
+                entries: vec![canned_entry()],
+            },
+        }))
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -258,7 +417,21 @@ async fn main() -> anyhow::Result<()> {
             id_prefix,
             connections,
             label,
+            call,
+            households,
+            institution,
+            token,
         } => {
+            let what = Arc::new(Target {
+                call,
+                households,
+                institution,
+                token: if token.is_empty() {
+                    None
+                } else {
+                    Some(format!("Bearer {token}").parse()?)
+                },
+            });
             run(
                 target,
                 concurrency,
@@ -268,6 +441,7 @@ async fn main() -> anyhow::Result<()> {
                 id_prefix,
                 connections,
                 label,
+                what,
             )
             .await
         }

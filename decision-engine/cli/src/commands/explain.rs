@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use decision_service::ServiceError;
-use decision_service::find::{find_decision, parse_decision};
+use decision_service::find::find_decision;
+use decision_service::prereview::shown_decision;
 use decision_store::SqliteStore;
 
 use super::{ExplainLang, print_explanation, runtime};
@@ -42,8 +43,18 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                 other => Failure::Other(other.to_string()),
             })
     })?;
-    let decision = parse_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
+    // As callers saw it: with the pre-credit it met, if any.
+    let (decision, precredit) =
+        shown_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
     println!("{} {}", record.recorded_at, record.decision_id);
     print_explanation(&decision, args.lang, "");
+    if let Some(link) = precredit {
+        if matches!(args.lang, ExplainLang::En | ExplainLang::Both) {
+            println!("{}", link.describe());
+        }
+        if matches!(args.lang, ExplainLang::Zh | ExplainLang::Both) {
+            println!("{}", link.describe_zh());
+        }
+    }
     Ok(Exit::Done)
 }

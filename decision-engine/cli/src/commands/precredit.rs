@@ -32,7 +32,7 @@ enum Action {
         /// The last day entries can be signed or drawn on (YYYY-MM-DD, China Standard Time).
         #[arg(long)]
         valid_until: String,
-        /// A CSV on the server's machine: household_id, and optionally national_id and branch.
+        /// A CSV under the server's --import-dir (relative to it): household_id, and optionally national_id and branch.
         #[arg(long)]
         households: Option<PathBuf>,
     },
@@ -57,8 +57,9 @@ enum Action {
         product: String,
         #[arg(long, default_value = "")]
         household: String,
-        #[arg(long, default_value = "")]
-        national_id: String,
+        /// Read the head's national ID number from standard input (never a flag: it would show in `ps` and the shell's history).
+        #[arg(long)]
+        national_id_stdin: bool,
     },
     /// Record a signed contract (client or officer).
     Sign {
@@ -90,6 +91,13 @@ enum Action {
         op: OpArgs,
         #[arg(long)]
         reason: String,
+    },
+    /// Keep an entry an online decline flagged, with a note (officer).
+    ClearFlag {
+        #[command(flatten)]
+        op: OpArgs,
+        #[arg(long)]
+        note: String,
     },
     /// An institution's entries in id order, a page at a time.
     List {
@@ -241,7 +249,7 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
                         batch_id,
                         valid_until,
                         households_file: households
-                            .map(|h| std::path::absolute(&h).unwrap_or(h).display().to_string())
+                            .map(|h| h.display().to_string())
                             .unwrap_or_default(),
                     })?,
                 )
@@ -278,8 +286,16 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
             institution,
             product,
             household,
-            national_id,
+            national_id_stdin,
         } => {
+            let national_id = if national_id_stdin {
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| Failure::Input(format!("cannot read standard input: {e}")))?
+                    .trim()
+                    .to_string()
+            } else {
+                String::new()
+            };
             let mut client = PreCreditServiceClient::new(server.connect().await?);
             let found = client
                 .get_pre_credit(server.authed(pb::GetPreCreditRequest {
@@ -321,6 +337,19 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
                     entry_id: op.entry_id,
                     op_id: op.op_id,
                     reason,
+                })?)
+                .await
+                .map_err(refused)?;
+            Ok(reply(r.into_inner()))
+        }
+        Action::ClearFlag { op, note } => {
+            let mut client = PreCreditServiceClient::new(op.server.connect().await?);
+            let r = client
+                .clear_review_flag(op.server.authed(pb::ClearReviewFlagRequest {
+                    institution: op.institution,
+                    entry_id: op.entry_id,
+                    op_id: op.op_id,
+                    note,
                 })?)
                 .await
                 .map_err(refused)?;

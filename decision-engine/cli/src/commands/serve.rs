@@ -77,6 +77,10 @@ pub struct ServeConfig {
     /// refused. Keep it out of the data directory and its backups.
     #[arg(long, env = "DECISION_ENGINE_ID_KEY_FILE")]
     pub id_key_file: Option<PathBuf>,
+    /// The only directory the server reads households files of pre-credit
+    /// publications from [default: none: publications carry no identities].
+    #[arg(long, env = "DECISION_ENGINE_IMPORT_DIR")]
+    pub import_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -133,6 +137,7 @@ impl ServeConfig {
                 .unwrap_or(false),
             tls,
             id_key_file: self.id_key_file.or(file.id_key_file),
+            import_dir: self.import_dir.or(file.import_dir),
             max_message_bytes: self
                 .max_message_bytes
                 .or(file.max_message_bytes)

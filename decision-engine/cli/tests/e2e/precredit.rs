@@ -235,6 +235,8 @@ fn start(dir: &Path) -> Server {
             &tokens_file(),
             "--id-key-file",
             key.to_str().unwrap(),
+            "--import-dir",
+            dir.to_str().unwrap(),
         ],
     )
 }
@@ -963,6 +965,27 @@ async fn an_online_pre_review_meets_the_register() {
         .unwrap()
         .into_inner();
     assert!(replay.identical, "{:?}", replay.differences);
+    let (code, out, err) = cli(&[
+        "explain",
+        &reply.decision_id,
+        "--lang",
+        "both",
+        "--data-dir",
+        &reg.path("data"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("PRECREDIT_LIMIT_EXCEEDED") || out.contains("above the pre-credited"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "pre-credit {} (signed, limit {lower}",
+            entry.entry_id
+        )),
+        "{out}"
+    );
+    assert!(out.contains("线上额度高于预授信额度,转人工审查"), "{out}");
     // A retry answers the same.
     let retry = decisions
         .pre_review(pb::PreReviewRequest {
@@ -1025,6 +1048,32 @@ async fn an_online_pre_review_meets_the_register() {
             entry.entry_id, entry.review_flag
         )
     );
+    // An officer reviews the flag, keeps the entry, and it can be signed.
+    let kept = client
+        .clear_review_flag(as_user(
+            OFFICER,
+            pb::ClearReviewFlagRequest {
+                institution: INSTITUTION.into(),
+                entry_id: entry.entry_id.clone(),
+                op_id: "E-keep".into(),
+                note: "法院执行已结案 enforcement closed".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .entry
+        .unwrap();
+    assert_eq!(kept.review_flag, "");
+    sign(
+        &mut client,
+        OFFICER,
+        &entry.entry_id,
+        "E-sign-2",
+        &entry.limit,
+    )
+    .await
+    .unwrap();
     // A household with no pre-credit: no link.
     let reply = decisions
         .pre_review(pb::PreReviewRequest {

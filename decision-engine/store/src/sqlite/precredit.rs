@@ -114,7 +114,7 @@ pub(super) fn insert_entries(
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                 {
-                    StoreError::Database(format!(
+                    StoreError::Duplicate(format!(
                         "household {} appears more than once in publication {} (or entry {} exists)",
                         e.household_id, e.publication_id, e.entry_id
                     ))
@@ -226,7 +226,7 @@ pub(super) fn entries_by(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM precredits
          WHERE institution = ?1 AND product = ?2 AND {column} = ?3 AND status != 'pending'
-         ORDER BY rowid DESC"
+         ORDER BY published_at DESC, entry_id DESC"
     ))?;
     let rows = stmt.query_map(params![institution, product, value], entry_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
