@@ -39,16 +39,83 @@ fn dec(s: &str) -> Decimal {
 /// A finished batch run `batch_id` of the example households (household
 /// `H<row>`, villages V1 and V2), its trace file in `dir`.
 async fn batch_run(store: &MemoryStore, dir: &Path, batch_id: &str) -> BatchRecord {
-    let policies = PolicySet::shipped().unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo("examples/requests"))
         .unwrap()
         .map(|f| f.unwrap().path())
         .collect();
     files.sort();
+    let households = files
+        .iter()
+        .enumerate()
+        .map(|(row, file)| {
+            let request = Request::from_json(&std::fs::read_to_string(file).unwrap()).unwrap();
+            let village = if row % 2 == 0 { "V1" } else { "V2" };
+            (format!("H{row}"), village.to_string(), request)
+        })
+        .collect();
+    run_of(store, dir, batch_id, INSTITUTION, households).await
+}
+
+/// A generated village (village-gen, seed 2026) as requests of institution
+/// 3201, typed by the feature schema as a loan system would send them.
+fn generated_village(households: u64, villages: u64) -> Vec<(String, String, Request)> {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("rulesets/feature-schema.json")).unwrap(),
+    )
+    .unwrap();
+    let types: std::collections::HashMap<String, String> = schema["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    village_gen::Village::new(village_gen::Config {
+        households,
+        villages,
+        seed: 2026,
+    })
+    .map(|row| {
+        let mut features = serde_json::Map::new();
+        for (name, cell) in village_gen::COLUMNS.iter().zip(&row) {
+            let value = match (types.get(*name).map(String::as_str), cell.is_empty()) {
+                (_, true) | (None, _) => continue,
+                (Some("bool"), _) => serde_json::Value::Bool(cell == "true"),
+                (Some("integer"), _) => serde_json::Value::from(cell.parse::<i64>().unwrap()),
+                (Some(_), _) => serde_json::Value::String(cell.clone()),
+            };
+            features.insert(name.to_string(), value);
+        }
+        let request = Request {
+            request_id: row[0].clone(),
+            institution: "3201".into(),
+            product: PRODUCT.into(),
+            features,
+        };
+        (row[0].clone(), row[1].clone(), request)
+    })
+    .collect()
+}
+
+/// A finished batch run of `households` (id, village, request) decided by
+/// the shipped policy, its trace file written in `dir`.
+async fn run_of(
+    store: &MemoryStore,
+    dir: &Path,
+    batch_id: &str,
+    institution: &str,
+    households: Vec<(String, String, Request)>,
+) -> BatchRecord {
+    let policies = PolicySet::shipped().unwrap();
+    let rows = households.len() as u64;
     let mut lines = Vec::new();
     let (mut approved, mut referred, mut declined) = (0, 0, 0);
-    for (row, file) in files.iter().enumerate() {
-        let request = Request::from_json(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut versions = Vec::new();
+    for (row, (household_id, village_code, request)) in households.into_iter().enumerate() {
         let policy = policies
             .select(&request.institution, &request.product)
             .unwrap();
@@ -59,11 +126,12 @@ async fn batch_run(store: &MemoryStore, dir: &Path, batch_id: &str) -> BatchReco
             "REFER" => referred += 1,
             _ => declined += 1,
         }
+        versions = decision.versions.clone();
         let line = TraceLine {
             format: TRACE_FORMAT,
             row: row as u64,
-            household_id: format!("H{row}"),
-            village_code: if row % 2 == 0 { "V1" } else { "V2" }.into(),
+            household_id,
+            village_code,
             request: Some(request),
             decision: Some(decision),
             errors: Vec::new(),
@@ -75,33 +143,23 @@ async fn batch_run(store: &MemoryStore, dir: &Path, batch_id: &str) -> BatchReco
     let mut writer = TraceWriter::create(&path).unwrap();
     writer.append(0, &compress_frame(&lines).unwrap()).unwrap();
     let (frame_first_rows, frame_offsets, trace_sha256) = writer.finish().unwrap();
-    let versions = evaluate(
-        policies.select(INSTITUTION, PRODUCT).unwrap(),
-        &Request::from_json(
-            &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
-        )
-        .unwrap(),
-        Options { trace: false },
-    )
-    .unwrap()
-    .versions;
     let batch = BatchRecord {
         batch_id: batch_id.into(),
         status: BatchStatus::Finished,
         started_at: "2026-11-20T08:00:00Z".into(),
         finished_at: "2026-11-20T08:00:01Z".into(),
-        institution: INSTITUTION.into(),
+        institution: institution.into(),
         product: PRODUCT.into(),
         as_of: String::new(),
         versions,
-        input: "examples".into(),
+        input: "households".into(),
         output: "out.csv".into(),
         errors_file: String::new(),
         trace_file: path.display().to_string(),
         trace_sha256,
         frame_first_rows,
         frame_offsets,
-        rows: files.len() as u64,
+        rows,
         approved,
         referred,
         declined,
@@ -544,4 +602,201 @@ async fn publishing_refuses_bad_dates_unknown_or_unfinished_runs_and_changed_tra
         "{text}"
     );
     assert!(text.contains("check character"), "{text}");
+}
+
+#[tokio::test]
+async fn a_generated_village_of_5000_signs_draws_repays_and_expires_with_exact_amounts() {
+    let w = world();
+    let batch = run_of(
+        &w.store,
+        w.dir.path(),
+        "bat_5000",
+        "3201",
+        generated_village(5000, 8),
+    )
+    .await;
+    assert_eq!(batch.rows, 5000);
+    w.live(&batch.batch_id, &day(w.now, 30)).await;
+    let client = Bearer::Token(CLIENT);
+    let offered: Vec<_> = w
+        .store
+        .list_precredits(decision_store::PreCreditQuery {
+            institution: "3201".into(),
+            status: Some(PreCreditStatus::Offered),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(offered.len() as u64, batch.approved);
+    let op = |entry: &str, op_id: &str, operation: Operation, at: SystemTime| {
+        let (entry, op_id) = (entry.to_string(), op_id.to_string());
+        let register = &w.register;
+        let client = &client;
+        async move {
+            register
+                .operate(client, "3201", &entry, &op_id, operation, at)
+                .await
+        }
+    };
+    let (a, b, c) = (&offered[0], &offered[1], &offered[2]);
+    // A: signed for 20,000.00 (or its limit, if lower), drawn twice, repaid once.
+    let signed = a.limit.min(dec("20000.00"));
+    op(
+        &a.entry_id,
+        "a-sign",
+        Operation::Sign {
+            signed_limit: signed.to_string(),
+            contract_id: "HT-A".into(),
+        },
+        w.now,
+    )
+    .await
+    .unwrap();
+    op(&a.entry_id, "a-d1", draw("1234.56"), w.now)
+        .await
+        .unwrap();
+    op(&a.entry_id, "a-d2", draw("765.44"), w.now)
+        .await
+        .unwrap();
+    let after = op(
+        &a.entry_id,
+        "a-r1",
+        Operation::Repayment {
+            amount: "500.00".into(),
+        },
+        w.now,
+    )
+    .await
+    .unwrap()
+    .entry;
+    assert_eq!(
+        (
+            after.entry.drawn_total,
+            after.entry.repaid_total,
+            after.entry.outstanding,
+            after.available
+        ),
+        (
+            dec("2000.00"),
+            dec("500.00"),
+            dec("1500.00"),
+            signed - dec("1500.00")
+        )
+    );
+    // B: signed, then revoked by an officer.
+    op(
+        &b.entry_id,
+        "b-sign",
+        Operation::Sign {
+            signed_limit: b.limit.to_string(),
+            contract_id: "HT-B".into(),
+        },
+        w.now,
+    )
+    .await
+    .unwrap();
+    w.register
+        .operate(
+            &Bearer::Token("dev-officer-token-3201"),
+            "3201",
+            &b.entry_id,
+            "b-revoke",
+            Operation::Revoke {
+                reason: "迁出本县 moved away".into(),
+            },
+            w.now,
+        )
+        .await
+        .unwrap();
+    // 31 days on: expired. A can no longer draw, but repays; C cannot sign.
+    let later = w.now + DAY * 31;
+    let e = op(&a.entry_id, "a-d3", draw("1.00"), later)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(format!(
+            "pre-credit {} expired: it was valid until {} and today is {} (China Standard Time); no more draw-downs",
+            a.entry_id,
+            day(w.now, 30),
+            day(w.now, 31)
+        ))
+    );
+    let repaid = op(
+        &a.entry_id,
+        "a-r2",
+        Operation::Repayment {
+            amount: "1500.00".into(),
+        },
+        later,
+    )
+    .await
+    .unwrap()
+    .entry;
+    assert_eq!(repaid.entry.outstanding, dec("0.00"));
+    assert!(repaid.expired);
+    let e = op(
+        &c.entry_id,
+        "c-sign",
+        Operation::Sign {
+            signed_limit: "1000".into(),
+            contract_id: "HT-C".into(),
+        },
+        later,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Precondition(m) if m.ends_with("; it can no longer be signed")),
+        "{e:?}"
+    );
+    // The funnel, recomputed from the register's entries.
+    let f = funnel(&*w.store, &[], None, date_at(later)).await.unwrap();
+    let total = &f[0];
+    assert_eq!((total.level, total.key.as_str()), ("institution", "3201"));
+    assert_eq!(total.households, 5000);
+    assert_eq!(
+        (total.precredited, total.referred, total.declined),
+        (batch.approved, batch.referred, batch.declined)
+    );
+    let all = w
+        .store
+        .list_precredits(decision_store::PreCreditQuery {
+            institution: "3201".into(),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let offered_amount: Decimal = all.iter().map(|e| e.limit).sum();
+    assert_eq!(total.offered_amount, offered_amount);
+    assert_eq!(
+        (total.signed, total.drawn, total.revoked),
+        (2, 1, 1),
+        "{total:?}"
+    );
+    assert_eq!(total.signed_amount, signed + b.limit);
+    assert_eq!(
+        (total.drawn_amount, total.repaid_amount, total.outstanding),
+        (dec("2000.00"), dec("2000.00"), dec("0.00"))
+    );
+    // Offered (less C? no: C stayed offered) and A's contract are expired;
+    // B is revoked, not expired.
+    assert_eq!(total.expired, batch.approved - 1);
+    assert_eq!(total.expiring_30d, 0);
+    for v in f.iter().filter(|r| r.level == "village") {
+        let of: Vec<_> = all.iter().filter(|e| e.village == v.key).collect();
+        assert_eq!(v.households, of.len() as u64);
+        assert_eq!(
+            v.precredited,
+            of.iter().filter(|e| e.outcome == "APPROVE").count() as u64
+        );
+        assert_eq!(
+            v.offered_amount,
+            of.iter().map(|e| e.limit).sum::<Decimal>()
+        );
+    }
+    assert_eq!(f.iter().filter(|r| r.level == "village").count(), 8);
+    let _ = client;
 }

@@ -327,10 +327,13 @@ pub(super) fn identify(
         "UPDATE precredits SET id_hash = ?3, branch = ?4
          WHERE publication_id = ?1 AND household_id = ?2 AND status = 'pending'",
     )?;
-    let mut matched = 0;
+    let mut identified = 0;
     for h in households {
-        matched +=
-            update.execute(params![publication_id, h.household_id, h.id_hash, h.branch])? as u64;
+        let matched =
+            update.execute(params![publication_id, h.household_id, h.id_hash, h.branch])?;
+        if matched > 0 && h.id_hash.is_some() {
+            identified += 1;
+        }
     }
-    Ok(matched)
+    Ok(identified)
 }
