@@ -142,6 +142,11 @@ fn villages_chart(villages: &[&FunnelRow]) -> Plot {
     Ok(svg)
 }
 
+/// A count with thousands separators.
+fn count(n: u64) -> String {
+    grouped(rust_decimal::Decimal::from(n))
+}
+
 /// Villages drawn in the chart (all are in the table).
 const CHART_VILLAGES: usize = 40;
 
@@ -178,20 +183,17 @@ th{{background:#f3f5f8}} td.l,th.l{{text-align:left}}
             inst = esc(&total.institution)
         );
         for (label, value) in [
-            ("户数 Households", total.households.to_string()),
-            ("预授信 Pre-credited", total.precredited.to_string()),
-            ("签约 Signed", total.signed.to_string()),
-            ("用信 Drawn", total.drawn.to_string()),
+            ("户数 Households", count(total.households)),
+            ("预授信 Pre-credited", count(total.precredited)),
+            ("签约 Signed", count(total.signed)),
+            ("用信 Drawn", count(total.drawn)),
             ("授信额 Offered", grouped(total.offered_amount)),
             ("签约额 Signed", grouped(total.signed_amount)),
             ("累计用信 Drawn", grouped(total.drawn_amount)),
             ("余额 Outstanding", grouped(total.outstanding)),
-            (
-                "30天内到期 Expiring ≤30 days",
-                total.expiring_30d.to_string(),
-            ),
-            ("已过期 Expired", total.expired.to_string()),
-            ("已撤销 Revoked", total.revoked.to_string()),
+            ("30天内到期 Expiring ≤30 days", count(total.expiring_30d)),
+            ("已过期 Expired", count(total.expired)),
+            ("已撤销 Revoked", count(total.revoked)),
         ] {
             let _ = write!(
                 w,

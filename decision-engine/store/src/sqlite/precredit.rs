@@ -236,24 +236,45 @@ pub(super) fn list(
     conn: &Connection,
     q: &PreCreditQuery,
 ) -> Result<Vec<PreCreditEntry>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM precredits
-         WHERE institution = ?1 AND status != 'pending'
-           AND (?2 IS NULL OR product = ?2) AND (?3 IS NULL OR status = ?3)
-           AND (?4 IS NULL OR village = ?4) AND (?5 IS NULL OR entry_id > ?5)
-         ORDER BY entry_id LIMIT ?6"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            q.institution,
-            q.product,
-            q.status.map(|s| s.as_str()),
-            q.village,
-            q.after,
-            q.limit as i64
-        ],
-        entry_row,
-    )?;
+    // Only the conditions asked for, so the page starts with a seek in
+    // (institution, entry_id) rather than a scan from the first entry. The
+    // text is made of our column names only; every value is bound.
+    let mut sql =
+        format!("SELECT {COLUMNS} FROM precredits WHERE institution = ?1 AND status != 'pending'");
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&q.institution];
+    let status = q.status.map(|s| s.as_str());
+    for (column, op, value) in [
+        (
+            "product",
+            "=",
+            q.product.as_ref().map(|v| v as &dyn rusqlite::ToSql),
+        ),
+        (
+            "status",
+            "=",
+            status.as_ref().map(|v| v as &dyn rusqlite::ToSql),
+        ),
+        (
+            "village",
+            "=",
+            q.village.as_ref().map(|v| v as &dyn rusqlite::ToSql),
+        ),
+        (
+            "entry_id",
+            ">",
+            q.after.as_ref().map(|v| v as &dyn rusqlite::ToSql),
+        ),
+    ] {
+        if let Some(v) = value {
+            values.push(v);
+            sql.push_str(&format!(" AND {column} {op} ?{}", values.len()));
+        }
+    }
+    let limit = q.limit as i64;
+    values.push(&limit);
+    sql.push_str(&format!(" ORDER BY entry_id LIMIT ?{}", values.len()));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(values.as_slice(), entry_row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
