@@ -5,7 +5,7 @@
 //! | status | meaning |
 //! |---|---|
 //! | 0 | done |
-//! | 1 | a policy document is invalid, or the registry refused the call |
+//! | 1 | a policy document is invalid, or the server refused the call (policy registry, pre-credit register) |
 //! | 2 | the request or input is invalid (nothing was evaluated or recorded) |
 //! | 3 | anything else failed: a file, the store, the network |
 //! | 4 | a batch finished, but some rows are ERROR (see its errors file) |
