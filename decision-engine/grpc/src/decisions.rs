@@ -104,6 +104,14 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
             .get(&request.get_ref().decision_id)
             .await
             .map_err(to_status)?;
+        // A token acting for some institutions reads only their decisions.
+        self.decisions
+            .authorize_for(
+                &bearer(request.metadata()),
+                &[Role::Client, Role::Auditor],
+                &stored.record.institution,
+            )
+            .map_err(to_status)?;
         let mut decision = decision_to_proto(&stored.decision, true);
         decision.recorded_at = stored.record.recorded_at.clone();
         decision.precredit = stored.precredit.as_ref().map(link_to_proto);
@@ -130,6 +138,13 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
             .decisions
             .replay(&request.get_ref().decision_id)
             .await
+            .map_err(to_status)?;
+        self.decisions
+            .authorize_for(
+                &bearer(request.metadata()),
+                &[Role::Client, Role::Auditor],
+                &replayed.replayed.institution,
+            )
             .map_err(to_status)?;
         Ok(Response::new(pb::ReplayResponse {
             identical: replayed.differences.is_empty(),

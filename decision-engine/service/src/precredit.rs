@@ -901,10 +901,15 @@ impl<S: Store> PreCredits<S> {
             }
             ("", n) => {
                 let hash = self.id_hash(n)?;
-                self.check_key(institution, product).await?;
-                self.store
+                let found = self
+                    .store
                     .identified_precredits(institution, product, &hash)
-                    .await
+                    .await;
+                if found.as_ref().is_ok_and(Vec::is_empty) {
+                    // Nothing found: say so if the key may be why.
+                    self.check_key(institution, product).await?;
+                }
+                found
             }
             _ => {
                 return Err(ServiceError::field(
@@ -926,9 +931,9 @@ impl<S: Store> PreCredits<S> {
             .collect())
     }
 
-    /// Refuses national ID look-ups when a live publication hashed its
-    /// numbers with another key than this server's (they would all be
-    /// NOT_FOUND).
+    /// When a national ID look-up found nothing: refuses it if a live
+    /// publication hashed its numbers with another key than this server's
+    /// (the number may be there, unfindable with this key).
     async fn check_key(&self, institution: &str, product: &str) -> Result<(), ServiceError> {
         let mine = self
             .id_key
@@ -1162,12 +1167,17 @@ impl<S: Store> PreCredits<S> {
             .map_err(unavailable)?;
         if let Some(other) = all.into_iter().find(|o| {
             o.entry_id != entry.entry_id
-                && matches!(o.status, PreCreditStatus::Signed | PreCreditStatus::Drawn)
-                && !EntryView::new(o.clone(), today).expired
+                && ((matches!(o.status, PreCreditStatus::Signed | PreCreditStatus::Drawn)
+                    && !EntryView::new(o.clone(), today).expired)
+                    || o.outstanding > Decimal::ZERO)
         }) {
             return Err(ServiceError::Precondition(format!(
-                "household {} already has a contract on pre-credit {} ({}, until {}); one contract at a time: revoke it or let it expire first",
-                entry.household_id, other.entry_id, other.status, other.valid_until
+                "household {} already has a contract on pre-credit {} ({}, until {}, outstanding {}); one contract at a time: it must be revoked or expired, and repaid, first",
+                entry.household_id,
+                other.entry_id,
+                other.status,
+                other.valid_until,
+                other.outstanding
             )));
         }
         Ok(())
@@ -1214,7 +1224,16 @@ impl<S: Store> PreCredits<S> {
                 && decision.limit > view.entry.signed_limit.unwrap_or(view.entry.limit),
         };
         if decision.decision == Outcome::Decline {
-            self.flag(&view.entry, decision, now).await?;
+            // Every live entry of the household, so revoking one does not
+            // leave another to be signed.
+            for e in entries.iter().filter(|e| {
+                matches!(
+                    e.status,
+                    PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
+                )
+            }) {
+                self.flag(e, decision, now).await?;
+            }
             link.flagged_for_review = true;
         }
         Ok(Some(link))
@@ -1476,6 +1495,14 @@ fn next_state(
                 return Err(ServiceError::Precondition(format!(
                     "pre-credit {id} is not flagged for review"
                 )));
+            }
+            if !matches!(
+                entry.status,
+                PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
+            ) {
+                return Err(refuse_status(
+                    "only a live pre-credit's flag can be cleared",
+                ));
             }
             after.review_flag = String::new();
             (

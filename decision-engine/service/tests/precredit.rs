@@ -433,7 +433,7 @@ async fn a_newer_publication_supersedes_offers_but_not_contracts() {
     assert_eq!(
         e,
         ServiceError::Precondition(format!(
-            "household H0 already has a contract on pre-credit {} (signed, until {}); one contract at a time: revoke it or let it expire first",
+            "household H0 already has a contract on pre-credit {} (signed, until {}, outstanding 0); one contract at a time: it must be revoked or expired, and repaid, first",
             h0s[1].entry.entry_id,
             day(w.now, 30)
         ))

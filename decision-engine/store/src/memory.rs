@@ -315,6 +315,14 @@ impl Store for MemoryStore {
             else {
                 return Ok(None);
             };
+            if s.publications.iter().any(|o| {
+                o.status == PublicationStatus::Approved
+                    && o.institution == p.institution
+                    && o.product == p.product
+                    && o.requested_at > p.requested_at
+            }) {
+                return Ok(None);
+            }
             let newer: HashMap<String, String> = s
                 .precredits
                 .values()

@@ -83,6 +83,9 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
+    // Room for every statement of the store (the register's list has a
+    // text for each combination of filters).
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 

@@ -178,6 +178,16 @@ pub(super) fn approve(
     if p.status != PublicationStatus::Pending {
         return Ok(None);
     }
+    // Checked again inside the write: a later publication approved in the
+    // meantime must not see its offers superseded by this older one.
+    if publications(tx)?.iter().any(|o| {
+        o.status == PublicationStatus::Approved
+            && o.institution == p.institution
+            && o.product == p.product
+            && o.requested_at > p.requested_at
+    }) {
+        return Ok(None);
+    }
     let superseded = tx.execute(
         "UPDATE precredits SET status = 'superseded',
              superseded_by = (SELECT n.entry_id FROM precredits n
