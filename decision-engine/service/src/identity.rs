@@ -65,8 +65,6 @@ impl IdKey {
 /// An 18-character national ID number (GB 11643-1999): 17 digits and a
 /// check character (a digit or X), checked; returned with an upper-case X.
 pub fn normalize(text: &str) -> Result<String, String> {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
     let id = text.trim().to_ascii_uppercase();
     let bytes = id.as_bytes();
     if bytes.len() != 18 {
@@ -75,17 +73,13 @@ pub fn normalize(text: &str) -> Result<String, String> {
             id.chars().count()
         ));
     }
-    let mut sum = 0;
-    for (i, b) in bytes[..17].iter().enumerate() {
-        if !b.is_ascii_digit() {
-            return Err(format!(
-                "expected 17 digits then a check digit or X; character {} is not a digit",
-                i + 1
-            ));
-        }
-        sum += u32::from(b - b'0') * WEIGHTS[i];
+    if let Some(i) = bytes[..17].iter().position(|b| !b.is_ascii_digit()) {
+        return Err(format!(
+            "expected 17 digits then a check digit or X; character {} is not a digit",
+            i + 1
+        ));
     }
-    let expected = CHECK[(sum % 11) as usize];
+    let expected = check_character(&bytes[..17]);
     if bytes[17] != expected {
         return Err(format!(
             "the check character is `{}` but the first 17 digits give `{}`: a mistyped number",
@@ -98,17 +92,24 @@ pub fn normalize(text: &str) -> Result<String, String> {
 /// A valid national ID number for tests and generators: the 17 digits
 /// given and their check character.
 pub fn with_check_character(first17: &str) -> Option<String> {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
     if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let sum: u32 = first17
-        .bytes()
+    Some(format!(
+        "{first17}{}",
+        check_character(first17.as_bytes()) as char
+    ))
+}
+
+/// The GB 11643 check character of 17 ASCII digits.
+fn check_character(digits: &[u8]) -> u8 {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = digits
+        .iter()
         .zip(WEIGHTS)
         .map(|(b, w)| u32::from(b - b'0') * w)
         .sum();
-    Some(format!("{first17}{}", CHECK[(sum % 11) as usize] as char))
+    b"10X98765432"[(sum % 11) as usize]
 }
 
 #[cfg(test)]

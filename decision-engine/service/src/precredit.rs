@@ -151,11 +151,31 @@ pub struct EntryView {
     pub expired: bool,
 }
 
+/// Whether `entry` is past its last day (an unreadable date, written by
+/// nothing but a damaged store, counts as past).
+fn expired(entry: &PreCreditEntry, today: NaiveDate) -> bool {
+    NaiveDate::parse_from_str(&entry.valid_until, "%Y-%m-%d").map_or(true, |until| today > until)
+}
+
+/// The audit entry of an operation, written in the same transaction.
+fn audit_of(op: &PreCreditOp, role: &str) -> AuditEntry {
+    AuditEntry {
+        at: op.at.clone(),
+        person: op.person.clone(),
+        role: role.to_string(),
+        action: op.kind.clone(),
+        kind: "precredit".into(),
+        id: op.entry_id.clone(),
+        version: op.op_id.clone(),
+        hash: String::new(),
+        accepted: true,
+        detail: op.detail.clone(),
+    }
+}
+
 impl EntryView {
     fn new(entry: PreCreditEntry, today: NaiveDate) -> EntryView {
-        let expired = NaiveDate::parse_from_str(&entry.valid_until, "%Y-%m-%d")
-            .map(|until| today > until)
-            .unwrap_or(true);
+        let expired = expired(&entry, today);
         let available = if expired || entry.status == PreCreditStatus::Revoked {
             Decimal::ZERO
         } else {
@@ -1110,24 +1130,13 @@ impl<S: Store> PreCredits<S> {
                 entry_id: entry_id.to_string(),
                 kind: operation.kind().to_string(),
                 amount,
-                detail: detail.clone(),
+                detail,
                 request_hash: request_hash.clone(),
                 person: principal.person.clone(),
                 at: at.clone(),
                 entry_after: after,
             };
-            let audit = AuditEntry {
-                at: at.clone(),
-                person: principal.person.clone(),
-                role: role.name().to_string(),
-                action: operation.kind().to_string(),
-                kind: "precredit".into(),
-                id: entry_id.to_string(),
-                version: op_id.to_string(),
-                hash: String::new(),
-                accepted: true,
-                detail,
-            };
+            let audit = audit_of(&op, role.name());
             let entry_after = op.entry_after.clone();
             match self
                 .store
@@ -1167,8 +1176,7 @@ impl<S: Store> PreCredits<S> {
             .map_err(unavailable)?;
         if let Some(other) = all.into_iter().find(|o| {
             o.entry_id != entry.entry_id
-                && ((matches!(o.status, PreCreditStatus::Signed | PreCreditStatus::Drawn)
-                    && !EntryView::new(o.clone(), today).expired)
+                && ((o.status.under_contract() && !EntryView::new(o.clone(), today).expired)
                     || o.outstanding > Decimal::ZERO)
         }) {
             return Err(ServiceError::Precondition(format!(
@@ -1202,9 +1210,7 @@ impl<S: Store> PreCredits<S> {
                 ServiceError::store(e, "nothing was recorded, retry with the same request_id")
             })?;
         // A contract first, else the newest offer.
-        let contract = entries
-            .iter()
-            .position(|e| matches!(e.status, PreCreditStatus::Signed | PreCreditStatus::Drawn));
+        let contract = entries.iter().position(|e| e.status.under_contract());
         let offer = entries
             .iter()
             .position(|e| e.status == PreCreditStatus::Offered);
@@ -1226,12 +1232,7 @@ impl<S: Store> PreCredits<S> {
         if decision.decision == Outcome::Decline {
             // Every live entry of the household, so revoking one does not
             // leave another to be signed.
-            for e in entries.iter().filter(|e| {
-                matches!(
-                    e.status,
-                    PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
-                )
-            }) {
+            for e in entries.iter().filter(|e| e.status.is_live()) {
                 self.flag(e, decision, now).await?;
             }
             link.flagged_for_review = true;
@@ -1273,18 +1274,7 @@ impl<S: Store> PreCredits<S> {
                 at: at.clone(),
                 entry_after: after,
             };
-            let audit = AuditEntry {
-                at: at.clone(),
-                person: "(decision service)".into(),
-                role: String::new(),
-                action: "flag".into(),
-                kind: "precredit".into(),
-                id: entry.entry_id.clone(),
-                version: decision.decision_id.clone(),
-                hash: String::new(),
-                accepted: true,
-                detail: why.clone(),
-            };
+            let audit = audit_of(&op, "");
             match self
                 .store
                 .write_precredit_op(op, current.revision, audit)
@@ -1338,9 +1328,7 @@ fn next_state(
     at: &str,
 ) -> Result<(PreCreditEntry, Option<Decimal>, String), ServiceError> {
     let id = &entry.entry_id;
-    let expired = NaiveDate::parse_from_str(&entry.valid_until, "%Y-%m-%d")
-        .map(|until| today > until)
-        .unwrap_or(true);
+    let expired = expired(entry, today);
     let refuse_status = |wanted: &str| {
         ServiceError::Precondition(match entry.status {
             PreCreditStatus::Revoked => format!(
@@ -1407,10 +1395,7 @@ fn next_state(
         }
         Operation::Drawdown { amount } => {
             let amount = parse_amount("amount", amount)?;
-            if !matches!(
-                entry.status,
-                PreCreditStatus::Signed | PreCreditStatus::Drawn
-            ) {
+            if !entry.status.under_contract() {
                 return Err(refuse_status("only a signed pre-credit can be drawn"));
             }
             if expired {
@@ -1496,10 +1481,7 @@ fn next_state(
                     "pre-credit {id} is not flagged for review"
                 )));
             }
-            if !matches!(
-                entry.status,
-                PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
-            ) {
+            if !entry.status.is_live() {
                 return Err(refuse_status(
                     "only a live pre-credit's flag can be cleared",
                 ));
@@ -1572,10 +1554,7 @@ impl FunnelRow {
         self.drawn_amount += e.drawn_total;
         self.repaid_amount += e.repaid_total;
         self.outstanding += e.outstanding;
-        let live = matches!(
-            e.status,
-            PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
-        );
+        let live = e.status.is_live();
         if let (true, Ok(until)) = (live, NaiveDate::parse_from_str(&e.valid_until, "%Y-%m-%d")) {
             if until < today {
                 self.expired += 1;

@@ -268,6 +268,20 @@ impl PreCreditStatus {
         }
     }
 
+    /// Offered or under contract: what a household can still sign or draw
+    /// on (until its validity ends).
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            PreCreditStatus::Offered | PreCreditStatus::Signed | PreCreditStatus::Drawn
+        )
+    }
+
+    /// Signed or drawn.
+    pub fn under_contract(self) -> bool {
+        matches!(self, PreCreditStatus::Signed | PreCreditStatus::Drawn)
+    }
+
     /// Replaced by a newer publication when it is approved: an entry not
     /// under contract.
     pub fn supersedable(self) -> bool {

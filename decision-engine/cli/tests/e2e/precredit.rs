@@ -863,17 +863,21 @@ async fn an_online_pre_review_meets_the_register() {
         decision_grpc::convert::features_to_proto(&typed(json)).unwrap()
     };
 
+    // A pre-review of a household, as a loan system sends one.
+    let online =
+        |request_id: &str, household_id: String, features: pb::Features| pb::PreReviewRequest {
+            request_id: request_id.into(),
+            institution: INSTITUTION.into(),
+            product: PRODUCT.into(),
+            features: Some(features),
+            household_id,
+            ..Default::default()
+        };
+
     // D: offered; the same features online: linked, not flagged, not referred.
     let d = reg.household("APPROVE", 0);
     let reply = decisions
-        .pre_review(pb::PreReviewRequest {
-            request_id: "ONLINE-D".into(),
-            institution: INSTITUTION.into(),
-            product: PRODUCT.into(),
-            features: Some(features(&d, None)),
-            household_id: d.clone(),
-            ..Default::default()
-        })
+        .pre_review(online("ONLINE-D", d.clone(), features(&d, None)))
         .await
         .unwrap()
         .into_inner();
@@ -909,14 +913,7 @@ async fn an_online_pre_review_meets_the_register() {
     .await
     .unwrap();
     let reply = decisions
-        .pre_review(pb::PreReviewRequest {
-            request_id: "ONLINE-D2".into(),
-            institution: INSTITUTION.into(),
-            product: PRODUCT.into(),
-            features: Some(features(&d, None)),
-            household_id: d.clone(),
-            ..Default::default()
-        })
+        .pre_review(online("ONLINE-D2", d.clone(), features(&d, None)))
         .await
         .unwrap()
         .into_inner();
@@ -988,14 +985,7 @@ async fn an_online_pre_review_meets_the_register() {
     assert!(out.contains("线上额度高于预授信额度,转人工审查"), "{out}");
     // A retry answers the same.
     let retry = decisions
-        .pre_review(pb::PreReviewRequest {
-            request_id: "ONLINE-D2".into(),
-            institution: INSTITUTION.into(),
-            product: PRODUCT.into(),
-            features: Some(features(&d, None)),
-            household_id: d.clone(),
-            ..Default::default()
-        })
+        .pre_review(online("ONLINE-D2", d.clone(), features(&d, None)))
         .await
         .unwrap()
         .into_inner();
@@ -1009,14 +999,11 @@ async fn an_online_pre_review_meets_the_register() {
     // its entry is flagged for revocation review and can no longer be signed.
     let e = reg.household("APPROVE", 1);
     let reply = decisions
-        .pre_review(pb::PreReviewRequest {
-            request_id: "ONLINE-E".into(),
-            institution: INSTITUTION.into(),
-            product: PRODUCT.into(),
-            features: Some(features(&e, Some(("court_enforcement_flag", "true")))),
-            household_id: e.clone(),
-            ..Default::default()
-        })
+        .pre_review(online(
+            "ONLINE-E",
+            e.clone(),
+            features(&e, Some(("court_enforcement_flag", "true"))),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -1076,14 +1063,11 @@ async fn an_online_pre_review_meets_the_register() {
     .unwrap();
     // A household with no pre-credit: no link.
     let reply = decisions
-        .pre_review(pb::PreReviewRequest {
-            request_id: "ONLINE-NONE".into(),
-            institution: INSTITUTION.into(),
-            product: PRODUCT.into(),
-            features: Some(features(&d, None)),
-            household_id: "H99999999".into(),
-            ..Default::default()
-        })
+        .pre_review(online(
+            "ONLINE-NONE",
+            "H99999999".into(),
+            features(&d, None),
+        ))
         .await
         .unwrap()
         .into_inner();
