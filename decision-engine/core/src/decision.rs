@@ -78,8 +78,13 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
     /// Flag rules that hit (informational).
     pub flags: Vec<Reason>,
-    /// Feature schema, province ruleset, institution ruleset, scorecard.
+    /// Feature schema, province ruleset, institution ruleset, scorecard,
+    /// and the authority matrix when the policy has one.
     pub versions: Vec<VersionRef>,
+    /// Where the decision goes for a person to decide, by the authority
+    /// matrix; absent when the policy has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
     /// Every stage with the values it read; absent when not asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<Trace>,
@@ -281,6 +286,36 @@ pub struct Trace {
     pub flags: Vec<RuleTrace>,
     /// The outcome and the facts that decided it.
     pub outcome: OutcomeTrace,
+    /// The review level the authority matrix routes the decision to, and
+    /// why; absent when the policy has no matrix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+}
+
+/// Where the authority matrix sends a decision: the level that must
+/// decide it (none for a decline or an approval within the auto-approval
+/// bounds) and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Routing {
+    /// The matrix, `id@version`.
+    pub matrix: String,
+    /// The limit at stake (yuan).
+    pub amount: Decimal,
+    /// The requested term in months, when given.
+    pub term_months: Option<i64>,
+    /// The guarantee type, when given.
+    pub guarantee_type: Option<String>,
+    /// The level that must decide, e.g. `county_approver`; `null` when no
+    /// review is required.
+    pub level: Option<String>,
+    /// The level's name in Chinese.
+    pub level_name_zh: Option<String>,
+    /// The level's name in English.
+    pub level_name_en: Option<String>,
+    /// Why, in English, in order.
+    pub because: Vec<String>,
+    /// Why, in Chinese, in order.
+    pub because_zh: Vec<String>,
 }
 
 /// One derived feature as computed.

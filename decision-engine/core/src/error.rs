@@ -100,6 +100,16 @@ impl Issues {
         });
     }
 
+    /// How many problems were found so far.
+    pub fn len(&self) -> usize {
+        self.issues.len()
+    }
+
+    /// Whether no problem was found so far.
+    pub fn is_empty(&self) -> bool {
+        self.issues.is_empty()
+    }
+
     /// `Ok` when no problem was found, else a [`PolicyError`] listing them all.
     pub fn into_result(self) -> Result<(), PolicyError> {
         if self.issues.is_empty() {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
 use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
 use crate::model::ruleset::Layer;
-use crate::model::{RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{AuthorityDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
 
 /// The shipped documents: (name, JSON text).
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -30,6 +30,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "scorecards/farmer-scorecard.json",
         include_str!("../../../scorecards/farmer-scorecard.json"),
+    ),
+    (
+        "rulesets/farmer-authority.json",
+        include_str!("../../../rulesets/farmer-authority.json"),
     ),
 ];
 
@@ -65,6 +69,7 @@ impl PolicySet {
         let mut provinces: Vec<&Loaded<RulesetDoc>> = Vec::new();
         let mut institutions: Vec<&Loaded<RulesetDoc>> = Vec::new();
         let mut scorecards: Vec<&Loaded<ScorecardDoc>> = Vec::new();
+        let mut authorities: Vec<&Loaded<AuthorityDoc>> = Vec::new();
         for d in &docs {
             match d {
                 Document::Schema(s) => schemas.push(s),
@@ -73,6 +78,22 @@ impl PolicySet {
                 }
                 Document::Ruleset(r) => institutions.push(r.as_ref()),
                 Document::Scorecard(s) => scorecards.push(s),
+                Document::Authority(a) => authorities.push(a),
+            }
+        }
+        for (n, a) in authorities.iter().enumerate() {
+            if authorities[..n]
+                .iter()
+                .any(|b| b.doc.institution == a.doc.institution && b.doc.product == a.doc.product)
+            {
+                issues.push(
+                    &a.source,
+                    "",
+                    format!(
+                        "a second authority matrix for institution {}, product {}",
+                        a.doc.institution, a.doc.product
+                    ),
+                );
             }
         }
         let one = |what: &str, sources: Vec<&str>, issues: &mut Issues| match sources.len() {
@@ -149,11 +170,18 @@ impl PolicySet {
                     );
                     continue;
                 }
+                let authority = [institution.as_str(), "*"].into_iter().find_map(|who| {
+                    authorities
+                        .iter()
+                        .find(|a| a.doc.institution == who && a.doc.product == product)
+                        .copied()
+                });
                 match Policy::compile(PolicyDocuments {
                     schema: schemas[0],
                     province: provinces[0],
                     institution: inst,
                     scorecard: cards[0],
+                    authority,
                 }) {
                     Ok(policy) => policies.push((institution, product, Arc::new(policy))),
                     Err(e) => issues.issues.extend(e.issues),
@@ -210,12 +238,14 @@ impl PolicySet {
 }
 
 /// Compiles exactly one feature schema, province ruleset, institution
-/// ruleset and scorecard (e.g. the recorded versions of a decision).
+/// ruleset and scorecard, and at most one authority matrix (e.g. the
+/// recorded versions of a decision).
 pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
     let mut schema = None;
     let mut province = None;
     let mut institution = None;
     let mut scorecard = None;
+    let mut authority = None;
     let mut issues = Issues::default();
     for d in docs {
         let slot = match d {
@@ -225,6 +255,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             }
             Document::Ruleset(r) => institution.replace(r.as_ref()).is_some(),
             Document::Scorecard(c) => scorecard.replace(c).is_some(),
+            Document::Authority(a) => authority.replace(a).is_some(),
         };
         if slot {
             issues.push(d.source(), "", "a second document of this kind was given");
@@ -237,6 +268,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             province,
             institution,
             scorecard,
+            authority,
         }),
         _ => Err(PolicyError {
             issues: vec![PolicyIssue {

@@ -27,7 +27,10 @@ macro_rules! with_feature_groups {
                 age, household_size, labor_count, land_area_mu, annual_net_income, main_crop, has_livestock,
                 coop_member, non_agri_income, village_code
             },
-            review: Review { review_rating, review_veto, review_indicative_limit }
+            review: Review { review_rating, review_veto, review_indicative_limit },
+            application: Application {
+                requested_amount, requested_term_months, loan_purpose, guarantee_type
+            }
         )
     };
 }
@@ -38,8 +41,28 @@ macro_rules! canonical_names {
     };
 }
 
-/// The canonical feature names (DESIGN.md section 3).
+/// The canonical feature names (DESIGN.md section 3) carried in typed
+/// groups; the guarantors' are in [`GUARANTOR_FEATURES`].
 pub const CANONICAL: &[&str] = with_feature_groups!(canonical_names!());
+
+/// Most guarantors an application carries.
+pub const MAX_GUARANTORS: usize = 2;
+
+/// A guarantor's features, as `guarantor<N>_<name>` in the feature schema.
+pub const GUARANTOR_FEATURES: &[&str] = &[
+    "bureau_has_record",
+    "current_overdue_count",
+    "max_dpd_24m",
+    "court_enforcement_flag",
+];
+
+/// Whether `name` is a guarantor feature (`guarantor1_max_dpd_24m`).
+fn is_guarantor_feature(name: &str) -> bool {
+    (1..=MAX_GUARANTORS).any(|n| {
+        name.strip_prefix(&format!("guarantor{n}_"))
+            .is_some_and(|rest| GUARANTOR_FEATURES.contains(&rest))
+    })
+}
 
 macro_rules! groups_into_map {
     ($map:ident, $features:ident; $($group:ident : $msg:ident { $($field:ident),+ }),+) => {
@@ -74,11 +97,38 @@ pub fn features_and_errors_from_proto(
     };
     with_feature_groups!(groups_into_map!(map, f;));
     let mut errors = Vec::new();
+    if let Some(app) = &f.application {
+        for (i, g) in app.guarantors.iter().enumerate() {
+            if i >= MAX_GUARANTORS {
+                errors.push(FieldError {
+                    field: format!("features.application.guarantors[{i}]"),
+                    message: format!("expected at most {MAX_GUARANTORS} guarantors"),
+                });
+                continue;
+            }
+            let n = i + 1;
+            let mut put = |name: &str, v: Option<Value>| {
+                if let Some(v) = v {
+                    map.insert(format!("guarantor{n}_{name}"), v);
+                }
+            };
+            put("bureau_has_record", g.bureau_has_record.map(Value::from));
+            put(
+                "current_overdue_count",
+                g.current_overdue_count.map(Value::from),
+            );
+            put("max_dpd_24m", g.max_dpd_24m.map(Value::from));
+            put(
+                "court_enforcement_flag",
+                g.court_enforcement_flag.map(Value::from),
+            );
+        }
+    }
     let mut extra: Vec<_> = f.extra.iter().collect();
     extra.sort_by(|a, b| a.0.cmp(b.0));
     for (name, value) in extra {
         let field = format!("features.extra.{name}");
-        if CANONICAL.contains(&name.as_str()) {
+        if CANONICAL.contains(&name.as_str()) || is_guarantor_feature(name) {
             errors.push(FieldError {
                 field,
                 message: format!(
@@ -161,6 +211,31 @@ pub fn features_to_proto(features: &Map<String, Value>) -> Result<pb::Features, 
     let mut map = features.clone();
     let mut errors = Vec::new();
     let mut proto = with_feature_groups!(map_into_groups!(map, errors;));
+    let mut guarantors = Vec::new();
+    for n in 1..=MAX_GUARANTORS {
+        let mut take = |name: &str| {
+            map.remove(&format!("guarantor{n}_{name}"))
+                .filter(|v| !v.is_null())
+        };
+        let g = pb::Guarantor {
+            bureau_has_record: take("bureau_has_record").and_then(|v| v.as_bool()),
+            current_overdue_count: take("current_overdue_count").and_then(|v| v.as_i64()),
+            max_dpd_24m: take("max_dpd_24m").and_then(|v| v.as_i64()),
+            court_enforcement_flag: take("court_enforcement_flag").and_then(|v| v.as_bool()),
+        };
+        if g != pb::Guarantor::default() {
+            // A second guarantor keeps its place even when the first is
+            // empty.
+            guarantors.resize(n - 1, pb::Guarantor::default());
+            guarantors.push(g);
+        }
+    }
+    if !guarantors.is_empty() {
+        proto
+            .application
+            .get_or_insert_with(Default::default)
+            .guarantors = guarantors;
+    }
     for (name, v) in map {
         let kind = match v {
             Value::Bool(b) => pb::feature_value::Kind::BoolValue(b),
@@ -229,6 +304,21 @@ pub fn decision_to_proto(d: &Decision, include_trace: bool) -> pb::PreReviewResp
         idempotent_replay: false,
         recorded_at: String::new(),
         precredit: None,
+        routing: d.routing.as_ref().map(routing_to_proto),
+    }
+}
+
+fn routing_to_proto(r: &decision_core::decision::Routing) -> pb::Routing {
+    pb::Routing {
+        matrix: r.matrix.clone(),
+        amount: r.amount.to_string(),
+        term_months: r.term_months,
+        guarantee_type: r.guarantee_type.clone(),
+        level: r.level.clone(),
+        level_name_zh: r.level_name_zh.clone(),
+        level_name_en: r.level_name_en.clone(),
+        because: r.because.clone(),
+        because_zh: r.because_zh.clone(),
     }
 }
 
@@ -246,6 +336,14 @@ pub fn decision_from_proto(r: &pb::PreReviewResponse) -> Result<Decision, String
         "annual_rate": r.annual_rate, "reasons": reasons(&r.reasons), "flags": reasons(&r.flags),
         "versions": r.versions.iter().map(|v| serde_json::json!({"kind": v.kind, "id": v.id, "version": v.version, "hash": v.hash})).collect::<Vec<_>>(),
     });
+    if let Some(routing) = &r.routing {
+        v["routing"] = serde_json::json!({
+            "matrix": routing.matrix, "amount": routing.amount, "term_months": routing.term_months,
+            "guarantee_type": routing.guarantee_type, "level": routing.level,
+            "level_name_zh": routing.level_name_zh, "level_name_en": routing.level_name_en,
+            "because": routing.because, "because_zh": routing.because_zh,
+        });
+    }
     if !r.trace_json.is_empty() {
         v["trace"] = serde_json::from_str(&r.trace_json).map_err(|e| format!("trace_json: {e}"))?;
     }
@@ -260,12 +358,18 @@ mod tests {
     fn features_round_trip_through_proto() {
         let json = serde_json::json!({
             "age": 42, "annual_net_income": "68000", "bureau_has_record": true, "bureau_total_debt": "20000.00",
-            "review_rating": "A", "subsidy_years": 4, "my_extra_flag": true, "my_extra_amount": "12.50"
+            "review_rating": "A", "subsidy_years": 4, "my_extra_flag": true, "my_extra_amount": "12.50",
+            "requested_amount": "30000", "guarantee_type": "natural_person",
+            "guarantor2_bureau_has_record": true, "guarantor2_current_overdue_count": 0,
+            "guarantor1_court_enforcement_flag": false
         });
         let map = json.as_object().unwrap();
         let proto = features_to_proto(map).unwrap();
         assert_eq!(proto.household.as_ref().unwrap().age, Some(42));
         assert_eq!(proto.repayment, None, "absent groups stay absent");
+        let app = proto.application.as_ref().unwrap();
+        assert_eq!(app.guarantors.len(), 2);
+        assert_eq!(app.guarantors[1].current_overdue_count, Some(0));
         let back = features_from_proto(Some(&proto)).unwrap();
         let mut a: Vec<_> = back.iter().collect();
         let mut b: Vec<_> = map.iter().collect();
@@ -284,7 +388,15 @@ mod tests {
             .iter()
             .map(|f| f.name.as_str())
             .collect();
+        let guarantors: Vec<String> = (1..=MAX_GUARANTORS)
+            .flat_map(|n| {
+                GUARANTOR_FEATURES
+                    .iter()
+                    .map(move |f| format!("guarantor{n}_{f}"))
+            })
+            .collect();
         let mut proto: Vec<&str> = CANONICAL.to_vec();
+        proto.extend(guarantors.iter().map(String::as_str));
         schema.sort();
         proto.sort();
         assert_eq!(proto, schema);

@@ -53,6 +53,8 @@ fn pre_review_of(req: pb::PreReviewRequest) -> PreReview {
         as_of: req.as_of,
         input_errors,
         household_id: (!req.household_id.trim().is_empty()).then_some(req.household_id),
+        application_id: (!req.application_id.trim().is_empty()).then_some(req.application_id),
+        stage: (!req.stage.trim().is_empty()).then_some(req.stage),
     }
 }
 

@@ -136,6 +136,9 @@ async fn find_batch_decision<S: Store>(
         evaluation_micros: 0,
         format: DECISION_FORMAT,
         precredit: None,
+        application_id: None,
+        stage: None,
+        routed_level: None,
     }))
 }
 

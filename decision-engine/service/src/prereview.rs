@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use decision_core::{Decision, FieldError, InputError, Options, Request, evaluate, validate};
+use decision_core::{
+    Decision, FieldError, InputError, Options, Outcome, Request, evaluate, validate,
+};
 use decision_core::{EvaluateError, content_hash, decision_id};
 use decision_store::{DECISION_FORMAT, DecisionRecord, Inserted, Store};
 use moka::future::Cache;
@@ -51,6 +53,55 @@ pub struct PreReview {
     /// The household, when the caller names it: its live pre-credit is
     /// linked (see [`crate::precredit`]).
     pub household_id: Option<String>,
+    /// The application the decision belongs to: a pre-review and the
+    /// decision after the field investigation share it.
+    pub application_id: Option<String>,
+    /// `pre_review` or `investigation` (empty: `pre_review` when an
+    /// application is named).
+    pub stage: Option<String>,
+}
+
+/// The stages of an application's decisions.
+pub const STAGES: [&str; 2] = ["pre_review", "investigation"];
+
+/// The application id and stage of `input`, checked.
+fn application_of(input: &PreReview) -> Result<Option<(String, String)>, ServiceError> {
+    let id = input
+        .application_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty());
+    let stage = input
+        .stage
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    match (id, stage) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(ServiceError::field(
+            "stage",
+            "a stage belongs to an application: give application_id too",
+        )),
+        (Some(id), stage) => {
+            if id.chars().count() > validate::MAX_KEY_LENGTH || id.chars().any(char::is_control) {
+                return Err(ServiceError::field(
+                    "application_id",
+                    format!(
+                        "expected at most {} printable characters",
+                        validate::MAX_KEY_LENGTH
+                    ),
+                ));
+            }
+            let stage = stage.unwrap_or("pre_review");
+            if !STAGES.contains(&stage) {
+                return Err(ServiceError::field(
+                    "stage",
+                    format!("expected one of {}, found `{stage}`", STAGES.join(", ")),
+                ));
+            }
+            Ok(Some((id.to_string(), stage.to_string())))
+        }
+    }
 }
 
 /// A decision as recorded.
@@ -157,6 +208,7 @@ fn request_hash(
     pins: &[Pin],
     as_of: &str,
     household_id: Option<&str>,
+    application: Option<&(String, String)>,
 ) -> String {
     let mut content = serde_json::json!({
         "request": request,
@@ -165,6 +217,10 @@ fn request_hash(
     });
     if let (Some(h), Some(map)) = (household_id, content.as_object_mut()) {
         map.insert("household_id".into(), h.into());
+    }
+    if let (Some((id, stage)), Some(map)) = (application, content.as_object_mut()) {
+        map.insert("application_id".into(), id.as_str().into());
+        map.insert("stage".into(), stage.as_str().into());
     }
     content_hash(&content)
 }
@@ -276,6 +332,7 @@ impl<S: Store> Decisions<S> {
         deadline: Option<Instant>,
     ) -> Result<Recorded, ServiceError> {
         let at = as_of_time(&input.as_of)?;
+        let application = application_of(&input)?;
         let request = input.request;
         if !input.input_errors.is_empty() {
             // Report the front door's problems together with everything
@@ -298,7 +355,13 @@ impl<S: Store> Decisions<S> {
             .as_deref()
             .map(str::trim)
             .filter(|h| !h.is_empty());
-        let request_hash = request_hash(&request_json, &input.pins, &input.as_of, household_id);
+        let request_hash = request_hash(
+            &request_json,
+            &input.pins,
+            &input.as_of,
+            household_id,
+            application.as_ref(),
+        );
         let decision_id = decision_id(&request.institution, &request.product, &request.request_id);
 
         // Idempotency: a retry returns the stored decision, unevaluated.
@@ -341,6 +404,29 @@ impl<S: Store> Decisions<S> {
         if let Some(link) = &link {
             link.apply(&mut decision);
         }
+        // The level a person must decide at: the engine's routing, or, when
+        // the pre-credit turned an approval into a referral, the matrix's
+        // route for that referral.
+        let routed_level = match (&policy.authority, &decision.routing) {
+            (Some(authority), Some(routing))
+                if routing.level.is_none() && decision.decision == Outcome::Refer =>
+            {
+                let case = decision_core::compile::authority::Case {
+                    amount: routing.amount,
+                    term_months: routing.term_months,
+                    guarantee_type: routing.guarantee_type.clone(),
+                };
+                let codes: Vec<&str> = decision
+                    .reasons
+                    .iter()
+                    .filter(|r| r.source.starts_with("rule:") || r.source.starts_with("precredit:"))
+                    .map(|r| r.code.as_str())
+                    .collect();
+                authority.route(Outcome::Refer, &case, &codes).level
+            }
+            (_, Some(routing)) => routing.level.clone(),
+            _ => None,
+        };
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(ServiceError::DeadlineExceeded(
                 "deadline expired before the decision was recorded; nothing was recorded".into(),
@@ -365,6 +451,9 @@ impl<S: Store> Decisions<S> {
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(|e| ServiceError::Internal(e.to_string()))?,
+            application_id: application.as_ref().map(|(id, _)| id.clone()),
+            stage: application.map(|(_, stage)| stage),
+            routed_level,
         };
         let store = self.policies.store();
         match store

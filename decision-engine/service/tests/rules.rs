@@ -92,7 +92,7 @@ fn target(scorecard_version: &str) -> ActivationRequest {
         institution: "HB-JINGSHAN".into(),
         product: "FARMER_CREDIT".into(),
         ruleset_id: "farmer-credit-default".into(),
-        ruleset_version: "2026.1".into(),
+        ruleset_version: "2026.2".into(),
         scorecard_id: "farmer-scorecard".into(),
         scorecard_version: scorecard_version.into(),
         effective_at: String::new(),
@@ -111,6 +111,8 @@ fn request(file: &str, request_id: &str) -> PreReview {
         as_of: String::new(),
         input_errors: Vec::new(),
         household_id: None,
+        application_id: None,
+        stage: None,
     }
 }
 
@@ -197,7 +199,7 @@ async fn four_eyes_neither_the_requester_nor_an_uploader_may_approve() {
         (
             "activation",
             "HB-JINGSHAN/FARMER_CREDIT",
-            "farmer-credit-default@2026.1 + farmer-scorecard@2026.2"
+            "farmer-credit-default@2026.2 + farmer-scorecard@2026.2"
         )
     );
 }
@@ -307,7 +309,7 @@ async fn a_rollback_returns_only_to_versions_that_ran() {
     assert_eq!(
         e,
         ServiceError::Precondition(
-            "HB-JINGSHAN FARMER_CREDIT never ran ruleset farmer-credit-default@2026.1 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active".into()
+            "HB-JINGSHAN FARMER_CREDIT never ran ruleset farmer-credit-default@2026.2 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active".into()
         )
     );
     for version in ["2026.2", "2026.3"] {

@@ -19,6 +19,7 @@ pub mod memory;
 mod migrate;
 mod precredit;
 mod records;
+mod reviews;
 pub mod sqlite;
 pub mod traces;
 
@@ -33,6 +34,7 @@ pub use records::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DECISION_FORMAT,
     DecisionRecord, StoredDocument,
 };
+pub use reviews::{CaseStatus, REVIEW_FORMAT, ReviewCase, ReviewStep, ReviewWritten, StepEffect};
 pub use sqlite::SqliteStore;
 
 /// The schema version of the SQLite store this release writes.
@@ -240,4 +242,58 @@ pub trait Store: Send + Sync + 'static {
         expected_revision: u64,
         audit: AuditEntry,
     ) -> impl Future<Output = Result<OpWritten, StoreError>> + Send;
+
+    /// The review case of a decision, if it has one.
+    fn get_review_case(
+        &self,
+        decision_id: &str,
+    ) -> impl Future<Output = Result<Option<ReviewCase>, StoreError>> + Send;
+
+    /// A decision's review steps, in order.
+    fn list_reviews(
+        &self,
+        decision_id: &str,
+    ) -> impl Future<Output = Result<Vec<ReviewStep>, StoreError>> + Send;
+
+    /// The step an institution's review id names, if any.
+    fn get_review(
+        &self,
+        institution: &str,
+        review_id: &str,
+    ) -> impl Future<Output = Result<Option<ReviewStep>, StoreError>> + Send;
+
+    /// In one durable step: the review step, its case as the step leaves
+    /// it and the audit entry, if the stored case is still at
+    /// `expected_revision` (`None`: the case must not exist yet) and the
+    /// review id is new.
+    fn write_review(
+        &self,
+        step: ReviewStep,
+        case: ReviewCase,
+        expected_revision: Option<u64>,
+        audit: AuditEntry,
+    ) -> impl Future<Output = Result<ReviewWritten, StoreError>> + Send;
+
+    /// Open cases of `institutions` (every one when empty) waiting for
+    /// `level` (any when `None`), oldest first, at most `limit`.
+    fn pending_reviews(
+        &self,
+        institutions: Vec<String>,
+        level: Option<String>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ReviewCase>, StoreError>> + Send;
+
+    /// Every case and every step of `institutions` (every one when empty),
+    /// for the override report.
+    fn all_reviews(
+        &self,
+        institutions: Vec<String>,
+    ) -> impl Future<Output = Result<(Vec<ReviewCase>, Vec<ReviewStep>), StoreError>> + Send;
+
+    /// The ids of an application's decisions, oldest first.
+    fn application_decisions(
+        &self,
+        institution: &str,
+        application_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }

@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use crate::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity,
     Inserted, OpWritten, PreCreditEntry, PreCreditOp, PreCreditQuery, PreCreditStatus,
-    PublicationRecord, PublicationStatus, Store, StoreError, StoredDocument,
+    PublicationRecord, PublicationStatus, ReviewCase, ReviewStep, ReviewWritten, Store, StoreError,
+    StoredDocument,
 };
 
 #[derive(Default)]
@@ -29,6 +30,12 @@ struct State {
     precredits: BTreeMap<String, PreCreditEntry>,
     /// By (institution, op id).
     precredit_ops: HashMap<(String, String), PreCreditOp>,
+    /// Review cases by decision id.
+    review_cases: HashMap<String, ReviewCase>,
+    /// Review steps in the order written.
+    reviews: Vec<ReviewStep>,
+    /// Decision ids in the order inserted (an application's chain).
+    decision_order: Vec<String>,
 }
 
 impl State {
@@ -78,6 +85,44 @@ impl Store for MemoryStore {
                 .map(|r| match s.decisions.get(&r.decision_id) {
                     Some(existing) => Inserted::Existing(Box::new(existing.clone())),
                     None => {
+                        if let Some(level) = &r.routed_level {
+                            s.review_cases
+                                .entry(r.decision_id.clone())
+                                .or_insert_with(|| ReviewCase {
+                                    decision_id: r.decision_id.clone(),
+                                    institution: r.institution.clone(),
+                                    product: r.product.clone(),
+                                    application_id: r.application_id.clone(),
+                                    system_outcome: r.outcome.clone(),
+                                    routed_level: Some(level.clone()),
+                                    waiting_level: Some(level.clone()),
+                                    status: crate::CaseStatus::Pending,
+                                    final_outcome: None,
+                                    final_limit: None,
+                                    final_rate: None,
+                                    steps: 0,
+                                    revision: 0,
+                                    created_at: r.recorded_at.clone(),
+                                    updated_at: r.recorded_at.clone(),
+                                    superseded_by: None,
+                                });
+                        }
+                        if let Some(app) = &r.application_id {
+                            for c in s.review_cases.values_mut() {
+                                if c.institution == r.institution
+                                    && c.application_id.as_ref() == Some(app)
+                                    && c.decision_id != r.decision_id
+                                    && c.status.is_open()
+                                {
+                                    c.status = crate::CaseStatus::Superseded;
+                                    c.waiting_level = None;
+                                    c.superseded_by = Some(r.decision_id.clone());
+                                    c.revision += 1;
+                                    c.updated_at = r.recorded_at.clone();
+                                }
+                            }
+                        }
+                        s.decision_order.push(r.decision_id.clone());
                         s.decisions.insert(r.decision_id.clone(), r);
                         Inserted::New
                     }
@@ -444,6 +489,133 @@ impl Store for MemoryStore {
             s.precredit_ops.insert(key, op);
             s.audit.push(audit);
             Ok(OpWritten::Done)
+        })
+    }
+
+    async fn get_review_case(&self, decision_id: &str) -> Result<Option<ReviewCase>, StoreError> {
+        self.with(|s| Ok(s.review_cases.get(decision_id).cloned()))
+    }
+
+    async fn list_reviews(&self, decision_id: &str) -> Result<Vec<ReviewStep>, StoreError> {
+        self.with(|s| {
+            let mut steps: Vec<ReviewStep> = s
+                .reviews
+                .iter()
+                .filter(|r| r.decision_id == decision_id)
+                .cloned()
+                .collect();
+            steps.sort_by_key(|r| r.step);
+            Ok(steps)
+        })
+    }
+
+    async fn get_review(
+        &self,
+        institution: &str,
+        review_id: &str,
+    ) -> Result<Option<ReviewStep>, StoreError> {
+        self.with(|s| {
+            Ok(s.reviews
+                .iter()
+                .find(|r| r.institution == institution && r.review_id == review_id)
+                .cloned())
+        })
+    }
+
+    async fn write_review(
+        &self,
+        step: ReviewStep,
+        case: ReviewCase,
+        expected_revision: Option<u64>,
+        audit: AuditEntry,
+    ) -> Result<ReviewWritten, StoreError> {
+        self.with(|s| {
+            if let Some(existing) = s
+                .reviews
+                .iter()
+                .find(|r| r.institution == step.institution && r.review_id == step.review_id)
+            {
+                return Ok(ReviewWritten::Existing(Box::new(existing.clone())));
+            }
+            match (s.review_cases.get_mut(&case.decision_id), expected_revision) {
+                (None, None) => {
+                    s.review_cases.insert(case.decision_id.clone(), case);
+                }
+                (Some(c), Some(revision)) if c.revision == revision => *c = case,
+                _ => return Ok(ReviewWritten::Stale),
+            }
+            s.reviews.push(step);
+            s.audit.push(audit);
+            Ok(ReviewWritten::Written)
+        })
+    }
+
+    async fn pending_reviews(
+        &self,
+        institutions: Vec<String>,
+        level: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ReviewCase>, StoreError> {
+        self.with(|s| {
+            let mut open: Vec<ReviewCase> = s
+                .review_cases
+                .values()
+                .filter(|c| {
+                    c.status.is_open()
+                        && (institutions.is_empty() || institutions.contains(&c.institution))
+                        && (level.is_none() || c.waiting_level == level)
+                })
+                .cloned()
+                .collect();
+            open.sort_by(|a, b| {
+                (&a.created_at, &a.decision_id).cmp(&(&b.created_at, &b.decision_id))
+            });
+            open.truncate(limit);
+            Ok(open)
+        })
+    }
+
+    async fn all_reviews(
+        &self,
+        institutions: Vec<String>,
+    ) -> Result<(Vec<ReviewCase>, Vec<ReviewStep>), StoreError> {
+        self.with(|s| {
+            let mine = |i: &String| institutions.is_empty() || institutions.contains(i);
+            let mut cases: Vec<ReviewCase> = s
+                .review_cases
+                .values()
+                .filter(|c| mine(&c.institution))
+                .cloned()
+                .collect();
+            cases.sort_by(|a, b| {
+                (&a.created_at, &a.decision_id).cmp(&(&b.created_at, &b.decision_id))
+            });
+            let steps = s
+                .reviews
+                .iter()
+                .filter(|r| mine(&r.institution))
+                .cloned()
+                .collect();
+            Ok((cases, steps))
+        })
+    }
+
+    async fn application_decisions(
+        &self,
+        institution: &str,
+        application_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|s| {
+            Ok(s.decision_order
+                .iter()
+                .filter(|id| {
+                    s.decisions.get(*id).is_some_and(|d| {
+                        d.institution == institution
+                            && d.application_id.as_deref() == Some(application_id)
+                    })
+                })
+                .cloned()
+                .collect())
         })
     }
 }

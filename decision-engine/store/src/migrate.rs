@@ -18,6 +18,8 @@
 //! | 2 | policy registry | + uploader of documents, activations, audit log |
 //! | 3 | whole-village batch | + batch runs |
 //! | 4 | workspace split | + `decisions.format`, the record format ([`crate::DECISION_FORMAT`]) |
+//! | 5 | pre-credit register | + publications, entries, the operation ledger, `decisions.precredit_json` |
+//! | 6 | reviews | + `decisions.application_id`, `stage`, `routed_level`; review cases and steps |
 
 use std::path::Path;
 
@@ -56,10 +58,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 5,
         apply: to_v5,
     },
+    Migration {
+        to: 6,
+        apply: to_v6,
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 5;
+pub const LATEST: i64 = 6;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -273,6 +279,55 @@ fn to_v5(tx: &Transaction) -> rusqlite::Result<()> {
         tx.execute_batch("ALTER TABLE decisions ADD COLUMN precredit_json TEXT;")?;
     }
     tx.execute_batch(V5)
+}
+
+const V6: &str = "
+-- Reviews: one case per decision a person must decide (its queue), and
+-- every review step on it (the body as JSON, with its format).
+CREATE TABLE IF NOT EXISTS review_cases (
+    decision_id    TEXT PRIMARY KEY,
+    institution    TEXT NOT NULL,
+    product        TEXT NOT NULL,
+    application_id TEXT,
+    system_outcome TEXT NOT NULL,
+    routed_level   TEXT,
+    waiting_level  TEXT,
+    status         TEXT NOT NULL,
+    final_outcome  TEXT,
+    final_limit    TEXT,
+    final_rate     TEXT,
+    steps          INTEGER NOT NULL,
+    revision       INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL,
+    superseded_by  TEXT
+);
+-- A level's queue, oldest first.
+CREATE INDEX IF NOT EXISTS review_cases_queue ON review_cases (status, waiting_level, created_at);
+CREATE INDEX IF NOT EXISTS review_cases_application ON review_cases (institution, application_id);
+CREATE TABLE IF NOT EXISTS reviews (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    review_id   TEXT NOT NULL,
+    institution TEXT NOT NULL,
+    decision_id TEXT NOT NULL,
+    step        INTEGER NOT NULL,
+    at          TEXT NOT NULL,
+    review_json TEXT NOT NULL,
+    UNIQUE (institution, review_id),
+    UNIQUE (decision_id, step)
+);
+CREATE INDEX IF NOT EXISTS decisions_application ON decisions (institution, application_id);
+";
+
+/// Version 6: application ids and stages of decisions, the level a
+/// decision was routed to, review cases and review steps.
+fn to_v6(tx: &Transaction) -> rusqlite::Result<()> {
+    for column in ["application_id", "stage", "routed_level"] {
+        if !has_column(tx, "decisions", column)? {
+            tx.execute_batch(&format!("ALTER TABLE decisions ADD COLUMN {column} TEXT;"))?;
+        }
+    }
+    tx.execute_batch(V6)
 }
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {

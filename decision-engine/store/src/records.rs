@@ -41,6 +41,18 @@ pub struct DecisionRecord {
     /// service), when the household had a live one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precredit: Option<String>,
+    /// The application the decision belongs to (a pre-review and the
+    /// decision after the field investigation share it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
+    /// `pre_review` or `investigation`, when the request named an
+    /// application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The review level the authority matrix routed the decision to: a
+    /// review case waiting for that level is written with the decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routed_level: Option<String>,
 }
 
 fn first_format() -> u32 {
@@ -182,6 +194,8 @@ macro_rules! names {
         }
     };
 }
+
+pub(crate) use names;
 
 names!(ActivationStatus { Pending => "pending", Approved => "approved", Superseded => "superseded" });
 names!(BatchStatus { Running => "running", Finished => "finished", Failed => "failed" });

@@ -15,12 +15,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
 mod precredit;
+mod reviews;
 
 use crate::migrate::migrate;
 use crate::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity,
-    Inserted, OpWritten, PreCreditEntry, PreCreditOp, PreCreditQuery, PublicationRecord, Store,
-    StoreError, StoredDocument,
+    Inserted, OpWritten, PreCreditEntry, PreCreditOp, PreCreditQuery, PublicationRecord,
+    ReviewCase, ReviewStep, ReviewWritten, Store, StoreError, StoredDocument,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -301,8 +302,9 @@ fn apply(
         Job::Insert(records, _) => {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
-                     outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
+                     application_id, stage, routed_level)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (decision_id) DO NOTHING",
             )?;
             let mut out = Vec::with_capacity(records.len());
@@ -321,8 +323,14 @@ fn apply(
                     r.evaluation_micros as i64,
                     r.format,
                     r.precredit,
+                    r.application_id,
+                    r.stage,
+                    r.routed_level,
                 ])?;
                 if changed == 1 {
+                    if r.routed_level.is_some() || r.application_id.is_some() {
+                        reviews::on_new_decision(tx, r)?;
+                    }
                     out.push(Inserted::New);
                 } else {
                     let existing = select_decision(tx, &r.decision_id)?
@@ -403,7 +411,8 @@ fn select_decision(
     Ok(conn
         .prepare_cached(
             "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
-                    decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json
+                    decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
+                    application_id, stage, routed_level
              FROM decisions WHERE decision_id = ?1",
         )?
         .query_row([decision_id], |row| {
@@ -421,6 +430,9 @@ fn select_decision(
                 evaluation_micros: row.get::<_, i64>(10)? as u64,
                 format: row.get(11)?,
                 precredit: row.get(12)?,
+                application_id: row.get(13)?,
+                stage: row.get(14)?,
+                routed_level: row.get(15)?,
             })
         })
         .optional()?)
@@ -784,6 +796,64 @@ impl Store for SqliteStore {
         self.run_returning(move |tx| precredit::write_op(tx, &op, expected_revision, &audit))
             .await
     }
+
+    async fn get_review_case(&self, decision_id: &str) -> Result<Option<ReviewCase>, StoreError> {
+        let id = decision_id.to_string();
+        self.read(move |c| reviews::case(c, &id)).await
+    }
+
+    async fn list_reviews(&self, decision_id: &str) -> Result<Vec<ReviewStep>, StoreError> {
+        let id = decision_id.to_string();
+        self.read(move |c| reviews::steps(c, &id)).await
+    }
+
+    async fn get_review(
+        &self,
+        institution: &str,
+        review_id: &str,
+    ) -> Result<Option<ReviewStep>, StoreError> {
+        let (institution, review_id) = (institution.to_string(), review_id.to_string());
+        self.read(move |c| reviews::step(c, &institution, &review_id))
+            .await
+    }
+
+    async fn write_review(
+        &self,
+        step: ReviewStep,
+        case: ReviewCase,
+        expected_revision: Option<u64>,
+        audit: AuditEntry,
+    ) -> Result<ReviewWritten, StoreError> {
+        self.run_returning(move |tx| reviews::write(tx, &step, &case, expected_revision, &audit))
+            .await
+    }
+
+    async fn pending_reviews(
+        &self,
+        institutions: Vec<String>,
+        level: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<ReviewCase>, StoreError> {
+        self.read(move |c| reviews::pending(c, &institutions, level.as_deref(), limit))
+            .await
+    }
+
+    async fn all_reviews(
+        &self,
+        institutions: Vec<String>,
+    ) -> Result<(Vec<ReviewCase>, Vec<ReviewStep>), StoreError> {
+        self.read(move |c| reviews::all(c, &institutions)).await
+    }
+
+    async fn application_decisions(
+        &self,
+        institution: &str,
+        application_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (institution, application_id) = (institution.to_string(), application_id.to_string());
+        self.read(move |c| reviews::application(c, &institution, &application_id))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -805,6 +875,9 @@ mod tests {
             evaluation_micros: 7,
             format: crate::DECISION_FORMAT,
             precredit: None,
+            application_id: None,
+            stage: None,
+            routed_level: None,
         }
     }
 

@@ -278,6 +278,9 @@ fn original_records(path: &Path) -> Vec<DecisionRecord> {
             evaluation_micros: r.get::<_, i64>(10)? as u64,
             format: 1,
             precredit: None,
+            application_id: None,
+            stage: None,
+            routed_level: None,
         })
     })
     .unwrap()

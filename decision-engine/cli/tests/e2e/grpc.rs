@@ -269,7 +269,7 @@ async fn invalid_input_is_refused_field_by_field_and_nothing_is_recorded() {
             ("features.extra.broken".to_string(), "expected one of bool_value, int_value, decimal_value or string_value".to_string()),
             ("features.bureau_total_debt".to_string(), "expected an amount in yuan with at most 2 decimal places, as a decimal string or number between 0 and 100000000, found \"12.345\"".to_string()),
             ("features.age".to_string(), "expected an integer between 16 and 100, found 130".to_string()),
-            ("features.mystery".to_string(), "unknown feature; the feature schema farmer-features@2026.1 declares no such name".to_string()),
+            ("features.mystery".to_string(), "unknown feature; the feature schema farmer-features@2026.2 declares no such name".to_string()),
         ]
     );
     let id = decision_core::decision::decision_id("HB-JINGSHAN", "FARMER_CREDIT", "BAD-1");

@@ -2,6 +2,7 @@
 //! parsed and checked once, every name bound to a slot, every table and bin
 //! checked. An invalid set of documents is refused with every problem listed.
 
+pub mod authority;
 pub mod ruleset;
 pub mod schema;
 pub mod scorecard;
@@ -14,8 +15,9 @@ use crate::error::{Issues, PolicyError, PolicyIssue};
 use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, Var, VarKind, VarType};
 use crate::hash::content_hash;
 use crate::model::ruleset::Layer;
-use crate::model::{RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{AuthorityDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
 
+pub use authority::Authority;
 pub use ruleset::{Derived, GradeBand, Grades, LimitPolicy, PricePolicy, Rule, Step};
 pub use schema::{Feature, Schema};
 pub use scorecard::{Bin, BinTest, Characteristic, Interval, Scorecard};
@@ -151,6 +153,8 @@ pub enum Document {
     Ruleset(Box<Loaded<RulesetDoc>>),
     /// A scorecard (`"kind": "scorecard"`).
     Scorecard(Loaded<ScorecardDoc>),
+    /// An authority matrix (`"kind": "authority_matrix"`).
+    Authority(Loaded<AuthorityDoc>),
 }
 
 impl Document {
@@ -184,11 +188,12 @@ impl Document {
             Some("feature_schema") => typed(source, text, hash).map(Document::Schema),
             Some("ruleset") => typed(source, text, hash).map(|r| Document::Ruleset(Box::new(r))),
             Some("scorecard") => typed(source, text, hash).map(Document::Scorecard),
+            Some("authority_matrix") => typed(source, text, hash).map(Document::Authority),
             Some(other) => Err(format!(
-                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""
+                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\" or \"authority_matrix\""
             )),
             None => Err(
-                "missing `kind`: expected \"feature_schema\", \"ruleset\" or \"scorecard\""
+                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\" or \"authority_matrix\""
                     .to_string(),
             ),
         }
@@ -202,6 +207,7 @@ impl Document {
             Document::Schema(d) => &d.source,
             Document::Ruleset(d) => &d.source,
             Document::Scorecard(d) => &d.source,
+            Document::Authority(d) => &d.source,
         }
     }
 
@@ -211,6 +217,7 @@ impl Document {
             Document::Schema(d) => &d.text,
             Document::Ruleset(d) => &d.text,
             Document::Scorecard(d) => &d.text,
+            Document::Authority(d) => &d.text,
         }
     }
 
@@ -224,6 +231,9 @@ impl Document {
             Document::Scorecard(d) => {
                 VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash)
             }
+            Document::Authority(d) => {
+                VersionRef::new("authority_matrix", &d.doc.id, &d.doc.version, &d.hash)
+            }
         }
     }
 }
@@ -231,7 +241,7 @@ impl Document {
 /// The exact version of one document a decision used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct VersionRef {
-    /// `feature_schema`, `ruleset` or `scorecard`.
+    /// `feature_schema`, `ruleset`, `scorecard` or `authority_matrix`.
     pub kind: String,
     /// The document's id, e.g. `farmer-credit-default`.
     pub id: String,
@@ -272,6 +282,9 @@ pub enum Slot {
     Ruleset,
     /// The scorecard.
     Scorecard,
+    /// The authority matrix (a policy may have none; decisions recorded
+    /// before matrices existed list only the first four).
+    Authority,
 }
 
 impl Slot {
@@ -280,7 +293,7 @@ impl Slot {
 
     /// The slots an activation or a pin may choose: red lines and the
     /// schema are the province's.
-    pub const CHOSEN: [Slot; 2] = [Slot::Ruleset, Slot::Scorecard];
+    pub const CHOSEN: [Slot; 3] = [Slot::Ruleset, Slot::Scorecard, Slot::Authority];
 
     /// The position in [`Policy::versions`].
     pub fn index(self) -> usize {
@@ -293,6 +306,7 @@ impl Slot {
             Slot::Schema => "feature_schema",
             Slot::RedLines | Slot::Ruleset => "ruleset",
             Slot::Scorecard => "scorecard",
+            Slot::Authority => "authority_matrix",
         }
     }
 }
@@ -308,6 +322,9 @@ pub struct PolicyDocuments<'a> {
     pub institution: &'a Loaded<RulesetDoc>,
     /// The scorecard the institution ruleset names.
     pub scorecard: &'a Loaded<ScorecardDoc>,
+    /// The authority matrix of the institution (or the province default)
+    /// for the product, if there is one.
+    pub authority: Option<&'a Loaded<AuthorityDoc>>,
 }
 
 /// The slots of the values the pipeline computes.
@@ -351,8 +368,11 @@ pub struct Policy {
     pub price: PricePolicy,
     /// The slots of the score, grade, limit and annual rate.
     pub computed: ComputedSlots,
+    /// Routes decisions to review levels; `None` when the policy has no
+    /// authority matrix (then nothing is routed).
+    pub authority: Option<Authority>,
     /// One per [`Slot`], in [`Slot::ALL`] order: schema, province ruleset,
-    /// institution ruleset, scorecard.
+    /// institution ruleset, scorecard, then the authority matrix if any.
     pub versions: Vec<VersionRef>,
     /// Slots with the parameters bound: each evaluation starts from a copy.
     template: Slots,
@@ -387,9 +407,15 @@ fn computed_var(
 }
 
 impl Policy {
-    /// The version in `slot`.
+    /// The version in `slot`. The authority matrix, which a policy may
+    /// lack, is read with [`Policy::authority_version`].
     pub fn version(&self, slot: Slot) -> &VersionRef {
         &self.versions[slot.index()]
+    }
+
+    /// The authority matrix's version, when the policy has one.
+    pub fn authority_version(&self) -> Option<&VersionRef> {
+        self.versions.get(Slot::Authority.index())
     }
 
     /// Compiles the documents of one policy: every expression, table and bin is
@@ -558,6 +584,19 @@ impl Policy {
                 None
             }
         };
+        let authority = docs.authority.and_then(|a| {
+            if a.doc.product != product {
+                issues.push(
+                    &a.source,
+                    "product",
+                    format!(
+                        "governs product `{}`, but the ruleset decides `{product}`",
+                        a.doc.product
+                    ),
+                );
+            }
+            authority::compile(&a.doc, &a.source, Some(&schema), &mut issues)
+        });
         let price = match &i.doc.price {
             Some(pr) => ruleset::price(pr, &i.source, &layout, &mut issues),
             None => {
@@ -595,12 +634,20 @@ impl Policy {
             limit,
             price,
             computed,
-            versions: vec![
+            authority,
+            versions: [
                 VersionRef::new("feature_schema", &s.doc.id, &s.doc.version, &s.hash),
                 VersionRef::new("ruleset", &p.doc.id, &p.doc.version, &p.hash),
                 VersionRef::new("ruleset", &i.doc.id, &i.doc.version, &i.hash),
                 VersionRef::new("scorecard", &c.doc.id, &c.doc.version, &c.hash),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                docs.authority.map(|a| {
+                    VersionRef::new("authority_matrix", &a.doc.id, &a.doc.version, &a.hash)
+                }),
+            )
+            .collect(),
             layout,
             template,
         })

@@ -9,7 +9,7 @@ mod steps;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::compile::{Derived, Policy};
+use crate::compile::{Derived, Policy, authority};
 use crate::decision::{
     Decision, DerivedTrace, GradeTrace, LimitTrace, OutcomeTrace, PriceTrace, Reason,
     ScorecardTrace, Trace, decision_id, trace_value,
@@ -149,6 +149,27 @@ pub fn evaluate(
     };
     reasons.extend(scored.reasons);
     let declined = outcome == crate::decision::Outcome::Decline;
+    let routing = policy.authority.as_ref().map(|authority| {
+        let case = authority::Case {
+            amount: if declined {
+                Decimal::ZERO
+            } else {
+                limit.limit.normalize()
+            },
+            term_months: feature(policy, &slots, authority::TERM_FEATURE).and_then(|v| match v {
+                EValue::Int(i) => Some(*i),
+                _ => None,
+            }),
+            guarantee_type: feature(policy, &slots, authority::GUARANTEE_FEATURE).and_then(|v| {
+                match v {
+                    EValue::String(s) => Some(s.clone()),
+                    _ => None,
+                }
+            }),
+        };
+        let codes: Vec<&str> = refers.iter().map(|r| r.reason.code.as_str()).collect();
+        authority.route(outcome, &case, &codes)
+    });
 
     if let Some(t) = trace.as_mut() {
         t.features = policy
@@ -185,6 +206,7 @@ pub fn evaluate(
             decision: outcome,
             because,
         };
+        t.routing = routing.clone();
     }
 
     Ok(Decision {
@@ -204,8 +226,15 @@ pub fn evaluate(
         reasons,
         flags: flags.iter().map(|r| rule_reason(r)).collect(),
         versions: policy.versions.clone(),
+        routing,
         trace,
     })
+}
+
+/// The value of schema feature `name`, when the schema declares it.
+fn feature<'s>(policy: &Policy, slots: &'s Slots, name: &str) -> Option<&'s EValue> {
+    let index = *policy.schema.by_name.get(name)?;
+    Some(slots.get(policy.schema.features[index].slot))
 }
 
 /// Computes one derived feature into its slot.
@@ -324,5 +353,6 @@ fn empty_trace(policy: &Policy) -> Trace {
             decision: crate::decision::Outcome::Decline,
             because: Vec::new(),
         },
+        routing: None,
     }
 }

@@ -2,6 +2,7 @@
 //! scorecards, in JSON. These types only describe the documents; turning them
 //! into something that runs is [`crate::compile`]'s job.
 
+pub mod authority;
 pub mod ruleset;
 pub mod schema;
 pub mod scorecard;
@@ -11,6 +12,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use authority::AuthorityDoc;
 pub use ruleset::RulesetDoc;
 pub use schema::SchemaDoc;
 pub use scorecard::ScorecardDoc;

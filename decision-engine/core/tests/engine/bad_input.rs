@@ -115,7 +115,7 @@ fn unknown_and_missing_required_features_are_named() {
         vec![
             field(
                 "features.favourite_colour",
-                "unknown feature; the feature schema farmer-features@2026.1 declares no such name"
+                "unknown feature; the feature schema farmer-features@2026.2 declares no such name"
             ),
             field(
                 "features.age",

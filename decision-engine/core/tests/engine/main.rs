@@ -3,6 +3,7 @@
 //! layering of red lines and institution rules (`layers`) and properties
 //! that hold for any household (`properties`).
 
+mod application;
 mod bad_input;
 mod examples;
 mod layers;
