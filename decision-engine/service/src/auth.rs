@@ -25,6 +25,9 @@ pub enum Role {
     Client,
     /// A loan officer: signs, records and revokes pre-credits.
     Officer,
+    /// Reviews referred and routed decisions at a level of the authority
+    /// matrix (the token names the level and the branch).
+    Reviewer,
 }
 
 impl Role {
@@ -35,6 +38,7 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Client => "client",
             Role::Officer => "officer",
+            Role::Reviewer => "reviewer",
         }
     }
 }
@@ -46,6 +50,10 @@ pub struct Principal {
     pub roles: Vec<Role>,
     /// The institutions this person acts for; `None`: the province (all).
     pub institutions: Option<Vec<String>>,
+    /// A reviewer's level in the authority matrix, e.g. `branch_officer`.
+    pub review_level: Option<String>,
+    /// The branch the person works at (reports group reviews by it).
+    pub branch: Option<String>,
 }
 
 impl Principal {
@@ -85,6 +93,12 @@ struct TokenEntry {
     /// The institutions the token acts for; absent: the province (all).
     #[serde(default)]
     institutions: Option<Vec<String>>,
+    /// A reviewer's level in the authority matrix.
+    #[serde(default)]
+    review_level: Option<String>,
+    /// The person's branch.
+    #[serde(default)]
+    branch: Option<String>,
 }
 
 /// The configured tokens; empty means every admin call is refused.
@@ -118,6 +132,13 @@ impl Tokens {
                     t.person
                 ));
             }
+            if t.roles.contains(&Role::Reviewer) && t.review_level.is_none() {
+                return Err(format!(
+                    "{}: tokens[{i}] ({}): a reviewer needs `review_level`, a level of the authority matrix (e.g. \"branch_officer\")",
+                    path.display(),
+                    t.person
+                ));
+            }
             if by_token.contains_key(&t.token) {
                 return Err(format!(
                     "{}: tokens[{i}] ({}): this token is given twice",
@@ -131,6 +152,8 @@ impl Tokens {
                     person: t.person,
                     roles: t.roles,
                     institutions: t.institutions,
+                    review_level: t.review_level,
+                    branch: t.branch,
                 },
             );
         }

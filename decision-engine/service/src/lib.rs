@@ -12,6 +12,8 @@
 //! - [`precredit`] and [`identity`]: the pre-credit register (publish a
 //!   batch run, four-eyes approval, sign, draw, repay, revoke; national ID
 //!   numbers as keyed hashes only) and what an online decision meets there;
+//! - [`reviews`]: the human decision beside the system's (review steps at
+//!   the authority matrix's levels, four-eyes on overrides, the queue);
 //! - [`registry`]: publish, validate, four-eyes activation, rollback,
 //!   diff, audit;
 //! - [`auth`]: bearer tokens, people and roles;
@@ -29,6 +31,7 @@ pub mod precredit;
 pub mod prereview;
 pub mod registry;
 pub mod replay;
+pub mod reviews;
 
 pub use auth::{Bearer, Principal, Role, Tokens};
 pub use error::ServiceError;
@@ -39,3 +42,4 @@ pub use precredit::{Operation, PreCreditLink, PreCredits, Publish};
 pub use prereview::{Decisions, Limits, PreReview, Recorded};
 pub use registry::{ActivationRequest, Published, Registry, Validation};
 pub use replay::{Replayed, Stored};
+pub use reviews::{Pending, ReviewInput, Reviewed, Reviews};
