@@ -197,6 +197,30 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
             r.source
         );
     }
+    if let Some(routing) = &decision.routing {
+        let level = match lang {
+            Lang::Zh => routing.level_name_zh.as_deref(),
+            Lang::En => routing.level_name_en.as_deref(),
+        };
+        let because = match lang {
+            Lang::Zh => routing.because_zh.join("；"),
+            Lang::En => routing.because.join("; "),
+        };
+        let _ = match level {
+            Some(level) => writeln!(
+                out,
+                "{} {level} ({}): {because}",
+                t(lang, "Routed to", "审批路由：交"),
+                routing.matrix
+            ),
+            None => writeln!(
+                out,
+                "{} ({}): {because}",
+                t(lang, "No review required", "无需人工审批"),
+                routing.matrix
+            ),
+        };
+    }
     let Some(trace) = &decision.trace else {
         let _ = writeln!(
             out,

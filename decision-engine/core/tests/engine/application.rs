@@ -132,9 +132,19 @@ fn a_joint_liability_group_loan_goes_to_the_county_approver() {
     assert_eq!(d.decision, Outcome::Approve);
     assert_eq!(d.limit, dec("80000"));
     assert_eq!(d.annual_rate, Some(dec("0.0330")));
-    let routing = d.routing.unwrap();
+    let routing = d.routing.clone().unwrap();
     assert_eq!(routing.level.as_deref(), Some("county_approver"));
     assert_eq!(routing.level_name_zh.as_deref(), Some("县行联社审批人"));
+    let en = decision_core::explain(&d, decision_core::Lang::En);
+    assert!(
+        en.contains("Routed to county approver (farmer-authority@2026.1): approval beyond the auto-approval bounds: term of 24 months above 12; county approver is the lowest level"),
+        "{en}"
+    );
+    let zh = decision_core::explain(&d, decision_core::Lang::Zh);
+    assert!(
+        zh.contains("审批路由：交 县行联社审批人 (farmer-authority@2026.1): 超出自动审批权限：期限24个月超过12个月；县行联社审批人是可审批80000元、期限24个月、担保方式joint_liability_group的最低层级"),
+        "{zh}"
+    );
     assert_eq!(
         routing.because,
         [
