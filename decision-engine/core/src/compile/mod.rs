@@ -293,7 +293,7 @@ impl Slot {
 
     /// The slots an activation or a pin may choose: red lines and the
     /// schema are the province's.
-    pub const CHOSEN: [Slot; 3] = [Slot::Ruleset, Slot::Scorecard, Slot::Authority];
+    pub const CHOSEN: [Slot; 2] = [Slot::Ruleset, Slot::Scorecard];
 
     /// The position in [`Policy::versions`].
     pub fn index(self) -> usize {
