@@ -144,8 +144,6 @@ impl Authority {
     /// the auto-approval bounds; otherwise the lowest level that may approve
     /// the case and that every hit refer reason allows.
     pub fn route(&self, outcome: Outcome, case: &Case, refer_codes: &[&str]) -> Routing {
-        let mut because = Vec::new();
-        let mut because_zh = Vec::new();
         let mut routing = Routing {
             matrix: format!("{}@{}", self.id, self.version),
             amount: case.amount,
@@ -157,84 +155,91 @@ impl Authority {
             because: Vec::new(),
             because_zh: Vec::new(),
         };
+        let mut say = |en: String, zh: String| {
+            routing.because.push(en);
+            routing.because_zh.push(zh);
+        };
         match outcome {
             Outcome::Decline => {
-                because.push("the system declined: no review is required".to_string());
-                because_zh.push("系统拒绝，无需人工审批".to_string());
-                routing.because = because;
-                routing.because_zh = because_zh;
+                say(
+                    "the system declined: no review is required".into(),
+                    "系统拒绝，无需人工审批".into(),
+                );
                 return routing;
             }
             Outcome::Approve => match self.auto_approve.exceeded(case) {
                 None => {
-                    because.push("within the auto-approval bounds".to_string());
-                    because_zh.push("在自动审批权限之内".to_string());
-                    routing.because = because;
-                    routing.because_zh = because_zh;
+                    say(
+                        "within the auto-approval bounds".into(),
+                        "在自动审批权限之内".into(),
+                    );
                     return routing;
                 }
-                Some((en, zh)) => {
-                    because.push(format!("approval beyond the auto-approval bounds: {en}"));
-                    because_zh.push(format!("超出自动审批权限：{zh}"));
-                }
+                Some((en, zh)) => say(
+                    format!("approval beyond the auto-approval bounds: {en}"),
+                    format!("超出自动审批权限：{zh}"),
+                ),
             },
-            Outcome::Refer => {
-                because.push(format!("the system referred ({})", refer_codes.join(", ")));
-                because_zh.push(format!("系统转人工（{}）", refer_codes.join("、")));
-            }
+            Outcome::Refer => say(
+                format!("the system referred ({})", refer_codes.join(", ")),
+                format!("系统转人工（{}）", refer_codes.join("、")),
+            ),
         }
         let mut from = 0;
         for (code, level) in &self.refer_routes {
             if refer_codes.contains(&code.as_str()) && *level > from {
                 from = *level;
-                because.push(format!(
-                    "reason {code} goes at least to {}",
-                    self.levels[*level].name_en
-                ));
-                because_zh.push(format!(
-                    "原因{code}至少由{}审批",
-                    self.levels[*level].name_zh
-                ));
+                say(
+                    format!(
+                        "reason {code} goes at least to {}",
+                        self.levels[*level].name_en
+                    ),
+                    format!("原因{code}至少由{}审批", self.levels[*level].name_zh),
+                );
             }
         }
         let index = match self.lowest_covering(from, Outcome::Approve, case) {
             Some(i) => {
-                because.push(format!(
-                    "{} is the lowest level that may approve {} yuan{}{}",
-                    self.levels[i].name_en,
-                    case.amount,
-                    case.term_months
-                        .map(|t| format!(" over {t} months"))
-                        .unwrap_or_default(),
-                    case.guarantee_type
-                        .as_ref()
-                        .map(|g| format!(" with guarantee type {g}"))
-                        .unwrap_or_default(),
-                ));
-                because_zh.push(format!(
-                    "{}是可审批{}元{}{}的最低层级",
-                    self.levels[i].name_zh,
-                    case.amount,
-                    case.term_months
-                        .map(|t| format!("、期限{t}个月"))
-                        .unwrap_or_default(),
-                    case.guarantee_type
-                        .as_ref()
-                        .map(|g| format!("、担保方式{g}"))
-                        .unwrap_or_default(),
-                ));
+                let term_en = case.term_months.map(|t| format!(" over {t} months"));
+                let term_zh = case.term_months.map(|t| format!("、期限{t}个月"));
+                let guarantee_en = case
+                    .guarantee_type
+                    .as_ref()
+                    .map(|g| format!(" with guarantee type {g}"));
+                let guarantee_zh = case
+                    .guarantee_type
+                    .as_ref()
+                    .map(|g| format!("、担保方式{g}"));
+                say(
+                    format!(
+                        "{} is the lowest level that may approve {} yuan{}{}",
+                        self.levels[i].name_en,
+                        case.amount,
+                        term_en.unwrap_or_default(),
+                        guarantee_en.unwrap_or_default(),
+                    ),
+                    format!(
+                        "{}是可审批{}元{}{}的最低层级",
+                        self.levels[i].name_zh,
+                        case.amount,
+                        term_zh.unwrap_or_default(),
+                        guarantee_zh.unwrap_or_default(),
+                    ),
+                );
                 i
             }
             None => {
                 let top = self.levels.len() - 1;
-                because.push(format!(
-                    "beyond every level's approval authority: the highest level, {}, decides",
-                    self.levels[top].name_en
-                ));
-                because_zh.push(format!(
-                    "超出各层级审批权限，由最高层级{}决定",
-                    self.levels[top].name_zh
-                ));
+                say(
+                    format!(
+                        "beyond every level's approval authority: the highest level, {}, decides",
+                        self.levels[top].name_en
+                    ),
+                    format!(
+                        "超出各层级审批权限，由最高层级{}决定",
+                        self.levels[top].name_zh
+                    ),
+                );
                 top
             }
         };
@@ -242,8 +247,6 @@ impl Authority {
         routing.level = Some(level.code.clone());
         routing.level_name_zh = Some(level.name_zh.clone());
         routing.level_name_en = Some(level.name_en.clone());
-        routing.because = because;
-        routing.because_zh = because_zh;
         routing
     }
 }
@@ -253,7 +256,7 @@ impl Authority {
 pub fn compile(
     doc: &AuthorityDoc,
     source: &str,
-    schema: Option<&Schema>,
+    schema: &Schema,
     issues: &mut Issues,
 ) -> Option<Authority> {
     let before = issues.len();
@@ -267,11 +270,10 @@ pub fn compile(
     if doc.levels.is_empty() {
         issues.push(source, "levels", "name at least one review level");
     }
-    let guarantee_values: Option<Vec<String>> = schema.and_then(|s| {
-        s.by_name
-            .get(GUARANTEE_FEATURE)
-            .map(|&i| s.features[i].values.clone())
-    });
+    let guarantee_values: Option<&[String]> = schema
+        .by_name
+        .get(GUARANTEE_FEATURE)
+        .map(|&i| schema.features[i].values.as_slice());
     let check_bounds = |b: &BoundsDef, place: String, issues: &mut Issues| {
         if let Some(m) = b.max_amount
             && m < Decimal::ZERO
@@ -292,7 +294,7 @@ pub fn compile(
             );
         }
         for (n, g) in b.guarantee_types.iter().enumerate() {
-            match &guarantee_values {
+            match guarantee_values {
                 Some(values) if !values.contains(g) => issues.push(
                     source,
                     format!("{place}.guarantee_types[{n}]"),

@@ -595,7 +595,7 @@ impl Policy {
                     ),
                 );
             }
-            authority::compile(&a.doc, &a.source, Some(&schema), &mut issues)
+            authority::compile(&a.doc, &a.source, &schema, &mut issues)
         });
         let price = match &i.doc.price {
             Some(pr) => ruleset::price(pr, &i.source, &layout, &mut issues),
