@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "decision/v1/decision.proto",
             "decision/v1/registry.proto",
             "decision/v1/precredit.proto",
+            "decision/v1/review.proto",
         ],
         [&proto_root],
     )?;

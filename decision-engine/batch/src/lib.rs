@@ -22,6 +22,7 @@ pub mod input;
 pub mod output;
 mod pipeline;
 pub mod report;
+pub mod review_report;
 pub mod row;
 pub mod summary;
 

@@ -31,7 +31,8 @@ fn values(v: &Values) -> String {
         .join(", ")
 }
 
-fn percent(rate: Decimal) -> String {
+/// A yearly rate as a percentage with two decimals: `0.041` is `4.10%`.
+pub fn percent(rate: Decimal) -> String {
     let mut p = rate * Decimal::ONE_HUNDRED;
     p.rescale(2);
     format!("{p}%")

@@ -13,6 +13,7 @@ use crate::convert::{decision_to_proto, features_and_errors_from_proto};
 use crate::metadata::{bearer, deadline};
 use crate::pb;
 use crate::precredit::link_to_proto;
+use crate::reviews::{case_to_proto, chain_to_proto, step_to_proto};
 use crate::status::to_status;
 
 /// The decision service's handlers over a store `S`.
@@ -123,11 +124,17 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
             explanation_en.push_str(&format!("\n{}\n", link.describe()));
             explanation_zh.push_str(&format!("\n{}\n", link.describe_zh()));
         }
+        explanation_en.push_str(&stored.reviews.describe(&stored.decision, Lang::En));
+        explanation_zh.push_str(&stored.reviews.describe(&stored.decision, Lang::Zh));
+        let reviews = stored.reviews;
         Ok(Response::new(pb::GetDecisionResponse {
             decision: Some(decision),
             request_json: stored.record.request_json,
             explanation_en,
             explanation_zh,
+            review_case: reviews.case.map(case_to_proto),
+            reviews: reviews.steps.into_iter().map(step_to_proto).collect(),
+            application_chain: reviews.chain.into_iter().map(chain_to_proto).collect(),
         }))
     }
 

@@ -11,12 +11,14 @@ mod decisions;
 mod metadata;
 pub mod precredit;
 mod registry;
+pub mod reviews;
 pub mod server;
 pub mod status;
 
 pub use decisions::DecisionHandlers;
 pub use precredit::PreCreditHandlers;
 pub use registry::RegistryHandlers;
+pub use reviews::ReviewHandlers;
 pub use server::{ServerConfig, serve};
 
 /// Generated messages, client and server of `decision.v1`.

@@ -1,6 +1,5 @@
-//! The gRPC server: the decision service, the policy registry and the
-//! pre-credit register over the
-//! embedded store, with health checking, server reflection, Prometheus
+//! The gRPC server: the decision service, the policy registry, the
+//! pre-credit register and the reviews over the embedded store, with health checking, server reflection, Prometheus
 //! metrics, TLS and graceful shutdown.
 
 use std::net::SocketAddr;
@@ -9,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use decision_core::PolicySet;
-use decision_service::{Decisions, IdKey, Limits, Policies, PreCredits, Registry, Tokens};
+use decision_service::{Decisions, IdKey, Limits, Policies, PreCredits, Registry, Reviews, Tokens};
 use decision_store::SqliteStore;
 use metrics_exporter_prometheus::Matcher;
 use tonic::transport::Server;
@@ -19,7 +18,8 @@ use crate::pb;
 use crate::pb::decision_service_server::DecisionServiceServer;
 use crate::pb::policy_registry_server::PolicyRegistryServer;
 use crate::pb::pre_credit_service_server::PreCreditServiceServer;
-use crate::{DecisionHandlers, PreCreditHandlers, RegistryHandlers};
+use crate::pb::review_service_server::ReviewServiceServer;
+use crate::{DecisionHandlers, PreCreditHandlers, RegistryHandlers, ReviewHandlers};
 
 /// Latency buckets, seconds: 100 us to 2.5 s.
 const SECONDS: &[f64] = &[
@@ -104,6 +104,12 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         "require_client_token needs a tokens_file with client tokens"
     );
     let in_force = Arc::new(Policies::new(policies.clone(), store.clone()).await?);
+    let reviews = ReviewServiceServer::new(ReviewHandlers::new(Arc::new(Reviews::new(
+        in_force.clone(),
+        tokens.clone(),
+    ))))
+    .max_decoding_message_size(config.max_message_bytes)
+    .max_encoding_message_size(config.max_message_bytes);
     let mut decisions = Decisions::new(in_force, limits);
     if config.require_client_token {
         decisions = decisions.require_client_tokens(tokens.clone());
@@ -188,6 +194,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .add_service(decisions)
         .add_service(registry)
         .add_service(precredits)
+        .add_service(reviews)
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
             TcpIncoming::from(listener).with_nodelay(Some(true)),

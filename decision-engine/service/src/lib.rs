@@ -13,7 +13,8 @@
 //!   batch run, four-eyes approval, sign, draw, repay, revoke; national ID
 //!   numbers as keyed hashes only) and what an online decision meets there;
 //! - [`reviews`]: the human decision beside the system's (review steps at
-//!   the authority matrix's levels, four-eyes on overrides, the queue);
+//!   the authority matrix's levels, four-eyes on overrides, the queue,
+//!   the account beside the system decision, the override report);
 //! - [`registry`]: publish, validate, four-eyes activation, rollback,
 //!   diff, audit;
 //! - [`auth`]: bearer tokens, people and roles;
@@ -42,4 +43,6 @@ pub use precredit::{Operation, PreCreditLink, PreCredits, Publish};
 pub use prereview::{Decisions, Limits, PreReview, Recorded};
 pub use registry::{ActivationRequest, Published, Registry, Validation};
 pub use replay::{Replayed, Stored};
+pub use reviews::account::{ChainLink, ReviewAccount};
+pub use reviews::report::{ReportRow, ReviewReport};
 pub use reviews::{Pending, ReviewInput, Reviewed, Reviews};

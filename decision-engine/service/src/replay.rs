@@ -9,6 +9,7 @@ use crate::ServiceError;
 use crate::find::{find_decision, parse_decision};
 use crate::precredit::PreCreditLink;
 use crate::prereview::{Decisions, RETRY, shown_decision};
+use crate::reviews::account::{ReviewAccount, account};
 
 /// A stored decision with the record that holds it.
 #[derive(Clone, Debug)]
@@ -18,6 +19,8 @@ pub struct Stored {
     pub decision: Decision,
     /// The household's pre-credit the online decision met.
     pub precredit: Option<PreCreditLink>,
+    /// Its reviews and its application's chain of decisions.
+    pub reviews: ReviewAccount,
 }
 
 /// A replay's verdict.
@@ -34,10 +37,12 @@ impl<S: Store> Decisions<S> {
     pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
         let (decision, precredit) = shown_decision(&record)?;
+        let reviews = account(&**self.policies().store(), &record, &decision).await?;
         Ok(Stored {
             record,
             decision,
             precredit,
+            reviews,
         })
     }
 

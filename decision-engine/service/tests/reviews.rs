@@ -202,13 +202,14 @@ async fn a_referred_household_is_approved_within_authority_and_the_system_decisi
     // The system decision is kept as it was.
     let stored = w.store.get(&d.decision_id).await.unwrap().unwrap();
     assert_eq!(stored.outcome, "REFER");
-    let (case, steps) = w
+    let (shown, account) = w
         .reviews
         .get(&Bearer::Token(AUDITOR), &d.decision_id)
         .await
         .unwrap();
-    assert_eq!(case.unwrap().system_outcome, "REFER");
-    assert_eq!(steps.len(), 1);
+    assert_eq!(shown.decision, Outcome::Refer);
+    assert_eq!(account.case.unwrap().system_outcome, "REFER");
+    assert_eq!(account.steps.len(), 1);
 
     // A retry is answered with the stored step; another review under the
     // same id is refused; a decided case is final.
@@ -570,6 +571,306 @@ async fn the_decision_after_investigation_supersedes_the_pre_reviews_case<S: Sto
     );
 }
 
+/// The account beside the system decision, as GetDecision and explain tell
+/// it, and the application's chain.
+async fn the_reviews_are_told_beside_the_unchanged_system_decision_in_both_languages<S: Store>(
+    store: S,
+) {
+    let w = world(store).await;
+    let d = w
+        .decide(
+            request("R-20", guaranteed_40000()),
+            Some(("APP-20", "pre_review")),
+        )
+        .await;
+    assert_eq!(d.reasons[0].code, "F306");
+    w.review(
+        QIAN,
+        "RV-20",
+        &d.decision_id,
+        "APPROVE",
+        "45000",
+        "0.0340",
+        &["O101"],
+    )
+    .await
+    .unwrap();
+    let stored = w.decisions.get(&d.decision_id).await.unwrap();
+    assert_eq!(stored.decision.decision, Outcome::Refer);
+    assert_eq!(stored.decision.limit, dec("40000"));
+    let en = stored
+        .reviews
+        .describe(&stored.decision, decision_core::Lang::En);
+    let lines: Vec<&str> = en.lines().map(str::trim).collect();
+    assert_eq!(lines[1], "Human review:");
+    assert_eq!(
+        lines[2],
+        format!(
+            "The system referred the household because {} (referred (40000 yuan at 3.40% proposed)).",
+            d.reasons
+                .iter()
+                .map(|r| format!("[{}] {}", r.code, r.message_en))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    );
+    assert_eq!(
+        lines[3],
+        "Step 1: officer.qian (branch officer, branch 3201-02) approved 45000 yuan at 3.40% because [O101] The field investigation verified a higher income than declared; note: 实地调查：养殖规模属实 / field visit: the herd is as declared — needs a county approver to confirm: limit 45000 above the system's 40000: a second reviewer, at least a county approver, confirms (four-eyes)"
+    );
+    assert!(
+        lines[4].starts_with("Waiting for a county approver since "),
+        "{en}"
+    );
+
+    // The county approver confirms the same terms: final.
+    w.review(
+        MA,
+        "RV-21",
+        &d.decision_id,
+        "APPROVE",
+        "45000",
+        "0.0340",
+        &[],
+    )
+    .await
+    .unwrap();
+    let stored = w.decisions.get(&d.decision_id).await.unwrap();
+    assert_eq!(stored.decision.decision, Outcome::Refer, "never changed");
+    let en = stored
+        .reviews
+        .describe(&stored.decision, decision_core::Lang::En);
+    let zh = stored
+        .reviews
+        .describe(&stored.decision, decision_core::Lang::Zh);
+    let lines: Vec<&str> = en.lines().map(str::trim).collect();
+    assert!(
+        lines[4].starts_with(
+            "Step 2: approver.ma (county approver, branch 3201) confirmed: approved 45000 yuan at 3.40%; note: 实地调查：养殖规模属实 / field visit: the herd is as declared — final ("
+        ),
+        "{en}"
+    );
+    assert_eq!(
+        lines[5],
+        "Decided by review: approved 45000 yuan at 3.40% (the system decision is kept unchanged: referred (40000 yuan at 3.40% proposed))"
+    );
+    let zh_lines: Vec<&str> = zh.lines().map(str::trim).collect();
+    assert_eq!(zh_lines[1], "人工审批（系统决策与人工调整）：");
+    assert_eq!(
+        zh_lines[2],
+        format!(
+            "系统决策：转人工审批，原因：{}（转人工（建议额度 40000 元，年利率 3.40%））。",
+            d.reasons
+                .iter()
+                .map(|r| format!("[{}] {}", r.code, r.message_zh))
+                .collect::<Vec<_>>()
+                .join("；")
+        )
+    );
+    assert_eq!(
+        zh_lines[3],
+        "第1步：officer.qian（支行客户经理，网点 3201-02）批准 45000 元，年利率 3.40%，理由：[O101] 实地调查核实收入高于申报；备注：实地调查：养殖规模属实 / field visit: the herd is as declared。超出本级权限或调整了系统结果，需县行联社审批人另一人复核确认（双人审批）"
+    );
+    assert!(
+        zh_lines[4].starts_with(
+            "第2步：approver.ma（县行联社审批人，网点 3201）复核确认：批准 45000 元，年利率 3.40%"
+        ),
+        "{zh}"
+    );
+    assert_eq!(
+        zh_lines[5],
+        "人工审批结论：批准 45000 元，年利率 3.40%（系统决策保持不变：转人工（建议额度 40000 元，年利率 3.40%））"
+    );
+
+    // The decision after investigation is told with the chain.
+    let mut verified = guaranteed_40000();
+    verified["guarantor1_bureau_has_record"] = false.into();
+    verified["guarantor1_court_enforcement_flag"] = false.into();
+    let after = w
+        .decide(request("R-22", verified), Some(("APP-20", "investigation")))
+        .await;
+    let stored = w.decisions.get(&after.decision_id).await.unwrap();
+    assert_eq!(
+        stored
+            .reviews
+            .chain
+            .iter()
+            .map(|c| (c.decision_id.as_str(), c.stage.as_deref()))
+            .collect::<Vec<_>>(),
+        [
+            (d.decision_id.as_str(), Some("pre_review")),
+            (after.decision_id.as_str(), Some("investigation"))
+        ]
+    );
+    let en = stored
+        .reviews
+        .describe(&stored.decision, decision_core::Lang::En);
+    assert!(en.contains("Decisions of application APP-20:"), "{en}");
+    assert!(
+        en.contains(&format!(
+            "2. after investigation {} {} ",
+            after.decision_id,
+            after.decision.as_str()
+        )) && en.contains("(this decision)"),
+        "{en}"
+    );
+    let zh = stored
+        .reviews
+        .describe(&stored.decision, decision_core::Lang::Zh);
+    assert!(zh.contains("同一申请的决策链 APP-20:"), "{zh}");
+    assert!(
+        zh.contains(&format!("1. 预审 {} REFER", d.decision_id)),
+        "{zh}"
+    );
+}
+
+/// The report's figures, worked by hand from the reviews below and
+/// recounted from the stored cases and steps.
+async fn the_override_report_counts_what_the_reviews_say<S: Store>(store: S) {
+    let w = world(store).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let d = w
+            .decide(request(&format!("R-3{i}"), guaranteed_40000()), None)
+            .await;
+        assert_eq!(d.decision, Outcome::Refer);
+        ids.push(d.decision_id.clone());
+    }
+    // 150,000 on credit over 12 months: APPROVE above auto-approval, to
+    // the county approver.
+    let g = w
+        .decide(
+            request(
+                "R-39",
+                serde_json::json!({
+                    "requested_amount": "150000",
+                    "requested_term_months": 12,
+                    "loan_purpose": "livestock",
+                    "guarantee_type": "credit"
+                }),
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(g.decision, Outcome::Approve);
+    assert_eq!(
+        g.routing.as_ref().unwrap().level.as_deref(),
+        Some("county_approver")
+    );
+    let (a, b, c, dd, f) = (&ids[0], &ids[1], &ids[2], &ids[3], &ids[5]);
+    // A: approved as proposed. B: declined. C: raised, confirmed.
+    // D: rate raised (an override within authority). E (ids[4]): open.
+    // F: raised, awaiting confirmation. G: the system's approval declined.
+    for (token, rid, id, outcome, limit, rate, reasons) in [
+        (ZHOU, "A", a, "APPROVE", "40000", "0.0340", &["O301"][..]),
+        (ZHOU, "B", b, "DECLINE", "", "", &["O201"][..]),
+        (QIAN, "C1", c, "APPROVE", "45000", "0.0340", &["O101"][..]),
+        (MA, "C2", c, "APPROVE", "45000", "0.0340", &[][..]),
+        (ZHOU, "D", dd, "APPROVE", "40000", "0.0380", &["O205"][..]),
+        (QIAN, "F", f, "APPROVE", "50000", "0.0340", &["O101"][..]),
+        (MA, "G", &g.decision_id, "DECLINE", "", "", &["O201"][..]),
+    ] {
+        w.review(token, rid, id, outcome, limit, rate, reasons)
+            .await
+            .unwrap();
+    }
+    let report = decision_service::reviews::report::report(&*w.store, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.pending,
+            report.awaiting_confirmation,
+            report.superseded
+        ),
+        (1, 1, 0)
+    );
+    let got: Vec<(&str, &str, u64, u64, Decimal, u64, Decimal)> = report
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.dimension,
+                r.key.as_str(),
+                r.cases,
+                r.approved,
+                r.approval_rate,
+                r.overridden,
+                r.override_rate,
+            )
+        })
+        .collect();
+    let d4 = dec;
+    assert_eq!(
+        got,
+        [
+            ("all", "decided", 5, 3, d4("0.6"), 3, d4("0.6")),
+            ("institution", "3201", 5, 3, d4("0.6"), 3, d4("0.6")),
+            ("system_outcome", "APPROVE", 1, 0, d4("0"), 1, d4("1")),
+            ("system_outcome", "REFER", 4, 3, d4("0.75"), 2, d4("0.5")),
+            ("reason_code", "O101", 1, 1, d4("1"), 1, d4("1")),
+            ("reason_code", "O201", 2, 0, d4("0"), 1, d4("0.5")),
+            ("reason_code", "O205", 1, 1, d4("1"), 1, d4("1")),
+            ("reason_code", "O301", 1, 1, d4("1"), 0, d4("0")),
+            ("referring_rule", "F306", 4, 3, d4("0.75"), 2, d4("0.5")),
+            ("reviewer", "approver.ma", 1, 0, d4("0"), 1, d4("1")),
+            ("reviewer", "officer.qian", 1, 1, d4("1"), 1, d4("1")),
+            (
+                "reviewer",
+                "officer.zhou",
+                3,
+                2,
+                d4("0.6667"),
+                1,
+                d4("0.3333")
+            ),
+            ("branch", "3201", 1, 0, d4("0"), 1, d4("1")),
+            ("branch", "3201-01", 3, 2, d4("0.6667"), 1, d4("0.3333")),
+            ("branch", "3201-02", 1, 1, d4("1"), 1, d4("1")),
+        ]
+    );
+    let o101 = report.rows.iter().find(|r| r.key == "O101").unwrap();
+    assert_eq!(
+        o101.label,
+        "The field investigation verified a higher income than declared"
+    );
+
+    // Recounted from the stored cases and steps alone: decided cases and
+    // approvals, and each reviewer's share of the final terms.
+    let (cases, steps) = w.store.all_reviews(Vec::new()).await.unwrap();
+    let decided: Vec<_> = cases
+        .iter()
+        .filter(|c| c.status == CaseStatus::Decided)
+        .collect();
+    let all = &report.rows[0];
+    assert_eq!(all.cases, decided.len() as u64);
+    assert_eq!(
+        all.approved,
+        decided
+            .iter()
+            .filter(|c| c.final_outcome.as_deref() == Some("APPROVE"))
+            .count() as u64
+    );
+    for row in report.rows.iter().filter(|r| r.dimension == "reviewer") {
+        let proposed = decided
+            .iter()
+            .filter(|c| {
+                steps
+                    .iter()
+                    .filter(|s| s.decision_id == c.decision_id && s.effect != StepEffect::Confirmed)
+                    .max_by_key(|s| s.step)
+                    .is_some_and(|s| s.reviewer == row.key)
+            })
+            .count() as u64;
+        assert_eq!(row.cases, proposed, "{}", row.key);
+    }
+    // Only the product's cases, and none of another institution.
+    let other = decision_service::reviews::report::report(&*w.store, &["3202".into()], None)
+        .await
+        .unwrap();
+    assert!(other.rows.is_empty());
+}
+
 /// Each scenario on both backends: in memory, and SQLite on disk.
 macro_rules! on_both_stores {
     ($($name:ident),+ $(,)?) => {
@@ -595,4 +896,6 @@ on_both_stores!(
     another_institutions_reviewer_is_refused_and_nothing_is_recorded,
     an_override_without_a_reason_and_bad_fields_are_refused_naming_the_field,
     the_decision_after_investigation_supersedes_the_pre_reviews_case,
+    the_reviews_are_told_beside_the_unchanged_system_decision_in_both_languages,
+    the_override_report_counts_what_the_reviews_say,
 );

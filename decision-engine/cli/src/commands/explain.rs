@@ -8,7 +8,10 @@ use decision_service::find::find_decision;
 use decision_service::prereview::shown_decision;
 use decision_store::SqliteStore;
 
-use super::{ExplainLang, print_explanation, runtime};
+use decision_core::{Lang, explain};
+use decision_service::reviews::account::account;
+
+use super::{ExplainLang, runtime};
 use crate::exit::{Exit, Failure};
 
 #[derive(clap::Args)]
@@ -43,18 +46,42 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                 other => Failure::Other(other.to_string()),
             })
     })?;
-    // As callers saw it: with the pre-credit it met, if any.
+    // As callers saw it: with the pre-credit it met, if any, and its
+    // reviews beside it.
     let (decision, precredit) =
         shown_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
+    let reviews = runtime()?
+        .block_on(async {
+            let store = SqliteStore::open(&args.data_dir)?;
+            Ok::<_, decision_store::StoreError>(account(&store, &record, &decision).await)
+        })
+        .map_err(|e| Failure::Other(e.to_string()))?
+        .map_err(|e| Failure::Other(e.to_string()))?;
     println!("{} {}", record.recorded_at, record.decision_id);
-    print_explanation(&decision, args.lang, "");
-    if let Some(link) = precredit {
-        if matches!(args.lang, ExplainLang::En | ExplainLang::Both) {
-            println!("{}", link.describe());
+    for (lang, wanted) in [
+        (
+            Lang::En,
+            matches!(args.lang, ExplainLang::En | ExplainLang::Both),
+        ),
+        (
+            Lang::Zh,
+            matches!(args.lang, ExplainLang::Zh | ExplainLang::Both),
+        ),
+    ] {
+        if !wanted {
+            continue;
         }
-        if matches!(args.lang, ExplainLang::Zh | ExplainLang::Both) {
-            println!("{}", link.describe_zh());
+        print!("{}", explain(&decision, lang));
+        if let Some(link) = &precredit {
+            println!(
+                "{}",
+                match lang {
+                    Lang::En => link.describe(),
+                    Lang::Zh => link.describe_zh(),
+                }
+            );
         }
+        println!("{}", reviews.describe(&decision, lang));
     }
     Ok(Exit::Done)
 }

@@ -9,6 +9,8 @@ mod import;
 mod policy;
 #[cfg(feature = "batch")]
 mod precredit;
+#[cfg(feature = "batch")]
+mod review;
 mod score;
 mod serve;
 mod validate;
@@ -61,6 +63,9 @@ enum Command {
     /// The pre-credit register: publish a batch run, approve, look up, sign, draw, repay, revoke, report.
     #[cfg(feature = "batch")]
     Precredit(precredit::Args),
+    /// Reviews (人工审批): record a review step, a level's queue, a decision's reviews, the override report.
+    #[cfg(feature = "batch")]
+    Review(review::Args),
 }
 
 /// Runs the command the arguments name.
@@ -77,6 +82,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Explain(args) => explain::run(args),
         #[cfg(feature = "batch")]
         Command::Precredit(args) => precredit::run(args),
+        #[cfg(feature = "batch")]
+        Command::Review(args) => review::run(args),
     }
 }
 

@@ -8,6 +8,9 @@
 //! the stored decision: both are kept, with every step, each written with
 //! its audit entry in one durable transaction before the reply.
 
+pub mod account;
+pub mod report;
+
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use crate::auth::{Bearer, Principal, Role, Tokens};
 use crate::policy::Policies;
 use crate::prereview::shown_decision;
 use crate::{ServiceError, clock};
+use account::ReviewAccount;
 
 /// The longest note accepted, in characters.
 pub const MAX_NOTE: usize = 2000;
@@ -418,12 +422,13 @@ impl<S: Store> Reviews<S> {
             .collect())
     }
 
-    /// A decision's case and review steps (both empty when it has none).
+    /// A decision as shown, with its review account (no case and no steps
+    /// when nobody needed to or did review it).
     pub async fn get(
         &self,
         caller: &Bearer<'_>,
         decision_id: &str,
-    ) -> Result<(Option<ReviewCase>, Vec<ReviewStep>), ServiceError> {
+    ) -> Result<(Decision, ReviewAccount), ServiceError> {
         let (who, _) = self
             .tokens
             .authorize(caller, &[Role::Reviewer, Role::Auditor, Role::Client])?;
@@ -434,7 +439,9 @@ impl<S: Store> Reviews<S> {
             .map_err(|e| ServiceError::store(e, "nothing was read"))?
             .ok_or_else(|| ServiceError::NotFound(format!("no decision {decision_id}")))?;
         who.require_scope(&record.institution)?;
-        self.of(&record.decision_id).await
+        let (decision, _) = shown_decision(&record)?;
+        let account = account::account(&**self.store(), &record, &decision).await?;
+        Ok((decision, account))
     }
 
     /// A decision's case and steps, unchecked (for GetDecision and
