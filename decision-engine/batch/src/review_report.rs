@@ -29,19 +29,31 @@ const CHART_ROWS: usize = 30;
 fn rates_chart(title: &str, rows: &[&ReportRow]) -> Plot {
     let mut svg = String::new();
     {
-        let n = rows.len().max(1);
-        let root = SVGBackend::with_string(&mut svg, (760, 90 + 40 * n as u32)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let names: Vec<String> = rows
+        // Bars from the top: each line's approval rate, then its override
+        // rate (plotting only: the exact figures are in the table).
+        let bars: Vec<(String, f64, RGBColor)> = rows
             .iter()
-            .rev()
-            .map(|r| format!("{} ({})", r.key, r.cases))
+            .flat_map(|r| {
+                let to_f64 = |d| percent(d).to_string().parse::<f64>().unwrap_or(0.0);
+                [
+                    (
+                        format!("{} ({}) approved", r.key, r.cases),
+                        to_f64(r.approval_rate),
+                        PALETTE[1],
+                    ),
+                    ("overrode".to_string(), to_f64(r.override_rate), PALETTE[4]),
+                ]
+            })
             .collect();
+        let n = bars.len().max(1);
+        let root = SVGBackend::with_string(&mut svg, (760, 80 + 22 * n as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let names: Vec<String> = bars.iter().rev().map(|b| b.0.clone()).collect();
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(30)
-            .y_label_area_size(170)
+            .y_label_area_size(220)
             .build_cartesian_2d(0f64..100f64, (0..n as i32).into_segmented())
             .map_err(err)?;
         chart
@@ -49,37 +61,15 @@ fn rates_chart(title: &str, rows: &[&ReportRow]) -> Plot {
             .disable_y_mesh()
             .y_labels(n)
             .y_label_formatter(&|v| category(&names, v))
-            .x_desc("% of decided cases (cases in brackets)")
+            .x_desc("% of decided cases (decided cases in brackets)")
             .draw()
             .map_err(err)?;
-        let to_f64 =
-            |d: rust_decimal::Decimal| percent(d).to_string().parse::<f64>().unwrap_or(0.0);
-        // Approval rate on the upper half of each band, override rate on
-        // the lower: plotting only, the figures are the exact ones below.
         chart
-            .draw_series(rows.iter().enumerate().map(|(i, r)| {
-                let mut b = bar((i, n), 0.0, to_f64(r.approval_rate), PALETTE[1]);
-                b.set_margin(4, 20, 0, 0);
-                b
-            }))
-            .map_err(err)?
-            .label("approved")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], PALETTE[1].filled()));
-        chart
-            .draw_series(rows.iter().enumerate().map(|(i, r)| {
-                let mut b = bar((i, n), 0.0, to_f64(r.override_rate), PALETTE[4]);
-                b.set_margin(20, 4, 0, 0);
-                b
-            }))
-            .map_err(err)?
-            .label("overrode the system")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], PALETTE[4].filled()));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
+            .draw_series(
+                bars.iter()
+                    .enumerate()
+                    .map(|(i, b)| bar((i, n), 0.0, b.1, b.2)),
+            )
             .map_err(err)?;
         root.present().map_err(err)?;
     }

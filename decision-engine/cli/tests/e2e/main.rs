@@ -1,7 +1,7 @@
 //! End-to-end tests of the `decision-engine` binary, in one test binary:
 //! the command line (`cli`), the gRPC service (`grpc`), the policy registry
-//! (`registry`), whole-village batch runs (`batch`) and the pre-credit
-//! register (`precredit`), each against the
+//! (`registry`), whole-village batch runs (`batch`), the pre-credit
+//! register (`precredit`) and reviews (`reviews`), each against the
 //! real binary and, where needed, a real server process (`common`).
 
 mod batch;
@@ -10,3 +10,4 @@ mod common;
 mod grpc;
 mod precredit;
 mod registry;
+mod reviews;
