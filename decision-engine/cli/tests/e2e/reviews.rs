@@ -406,7 +406,11 @@ async fn after_kill_9_under_review_load_every_acknowledged_review_is_there() {
             .await
             .unwrap()
             .into_inner();
-        assert_eq!(got.steps.as_slice(), [step.clone()], "{review_id} lost");
+        assert_eq!(
+            got.steps.as_slice(),
+            std::slice::from_ref(step),
+            "{review_id} lost"
+        );
         assert_eq!(got.case.unwrap().status, "decided");
         // A retry is answered from the store.
         let again = client
