@@ -31,9 +31,11 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
             args.data_dir.display()
         )));
     }
-    let record = runtime()?.block_on(async {
+    // As callers saw it: with the pre-credit it met, if any, and its
+    // reviews beside it.
+    let (record, decision, precredit, reviews) = runtime()?.block_on(async {
         let store = SqliteStore::open(&args.data_dir).map_err(|e| Failure::Other(e.to_string()))?;
-        find_decision(&store, &args.decision_id, "")
+        let record = find_decision(&store, &args.decision_id, "")
             .await
             .map_err(|e| match e {
                 ServiceError::NotFound(_) | ServiceError::Invalid { .. } => {
@@ -44,19 +46,14 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                     ))
                 }
                 other => Failure::Other(other.to_string()),
-            })
+            })?;
+        let (decision, precredit) =
+            shown_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
+        let reviews = account(&store, &record, &decision)
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        Ok::<_, Failure>((record, decision, precredit, reviews))
     })?;
-    // As callers saw it: with the pre-credit it met, if any, and its
-    // reviews beside it.
-    let (decision, precredit) =
-        shown_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
-    let reviews = runtime()?
-        .block_on(async {
-            let store = SqliteStore::open(&args.data_dir)?;
-            Ok::<_, decision_store::StoreError>(account(&store, &record, &decision).await)
-        })
-        .map_err(|e| Failure::Other(e.to_string()))?
-        .map_err(|e| Failure::Other(e.to_string()))?;
     println!("{} {}", record.recorded_at, record.decision_id);
     for (lang, wanted) in [
         (

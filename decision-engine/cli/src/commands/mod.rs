@@ -127,6 +127,28 @@ fn read_input(path: &Path) -> Result<String, Failure> {
 
 /// A single-threaded runtime for a command that talks to a store or a
 /// server.
+/// Runs a command's calls and prints the lines they answer with.
+fn print_lines(
+    call: impl std::future::Future<Output = Result<Vec<String>, Failure>>,
+) -> Result<Exit, Failure> {
+    for line in runtime()?.block_on(call)? {
+        println!("{line}");
+    }
+    Ok(Exit::Done)
+}
+
+/// The store a server keeps in `data_dir`, opened beside it (reports,
+/// explain); a directory without one is refused.
+fn open_store(data_dir: &Path) -> Result<decision_store::SqliteStore, Failure> {
+    if !data_dir.join("decisions.sqlite").exists() {
+        return Err(Failure::Input(format!(
+            "no store in {} (give the server's --data-dir)",
+            data_dir.display()
+        )));
+    }
+    decision_store::SqliteStore::open(data_dir).map_err(|e| Failure::Other(e.to_string()))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -10,10 +10,9 @@ use clap::Subcommand;
 use decision_grpc::pb;
 use decision_grpc::pb::pre_credit_service_client::PreCreditServiceClient;
 use decision_service::precredit::{date_at, funnel};
-use decision_store::SqliteStore;
 
 use super::client::{ServerArgs, refused};
-use super::runtime;
+use super::{open_store, print_lines};
 use crate::exit::{Exit, Failure};
 
 #[derive(clap::Args)]
@@ -148,11 +147,7 @@ struct OpArgs {
 }
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
-    let lines = runtime()?.block_on(call(args.action))?;
-    for l in lines {
-        println!("{l}");
-    }
-    Ok(Exit::Done)
+    print_lines(call(args.action))
 }
 
 fn publication(p: &pb::Publication) -> String {
@@ -407,13 +402,7 @@ async fn report(
     csv: Option<PathBuf>,
     html: Option<PathBuf>,
 ) -> Result<Vec<String>, Failure> {
-    if !data_dir.join("decisions.sqlite").exists() {
-        return Err(Failure::Input(format!(
-            "no store in {} (give the server's --data-dir)",
-            data_dir.display()
-        )));
-    }
-    let store = SqliteStore::open(&data_dir).map_err(|e| Failure::Other(e.to_string()))?;
+    let store = open_store(&data_dir)?;
     let today = date_at(std::time::SystemTime::now());
     let rows = funnel(&store, &institutions, product.as_deref(), today)
         .await

@@ -10,10 +10,9 @@ use clap::Subcommand;
 use decision_grpc::pb;
 use decision_grpc::pb::review_service_client::ReviewServiceClient;
 use decision_service::reviews::report::report as count_report;
-use decision_store::SqliteStore;
 
 use super::client::{ServerArgs, refused};
-use super::runtime;
+use super::{open_store, print_lines};
 use crate::exit::{Exit, Failure};
 
 #[derive(clap::Args)]
@@ -84,11 +83,7 @@ enum Action {
 }
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
-    let lines = runtime()?.block_on(call(args.action))?;
-    for l in lines {
-        println!("{l}");
-    }
-    Ok(Exit::Done)
+    print_lines(call(args.action))
 }
 
 fn case_line(c: &pb::ReviewCase) -> String {
@@ -251,13 +246,7 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
             csv,
             html,
         } => {
-            if !data_dir.join("decisions.sqlite").exists() {
-                return Err(Failure::Input(format!(
-                    "no store in {} (give the server's --data-dir)",
-                    data_dir.display()
-                )));
-            }
-            let store = SqliteStore::open(&data_dir).map_err(|e| Failure::Other(e.to_string()))?;
+            let store = open_store(&data_dir)?;
             let report = count_report(&store, &institution, product.as_deref())
                 .await
                 .map_err(|e| Failure::Other(e.to_string()))?;

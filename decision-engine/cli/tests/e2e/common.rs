@@ -59,6 +59,27 @@ impl Server {
             .unwrap()
     }
 
+    /// Once `acknowledged()` reaches `at_least` (or after 30 s), kills the
+    /// server with SIGKILL mid-load and waits for it and the `workers`.
+    pub async fn kill_9_under_load<T>(
+        &mut self,
+        acknowledged: impl Fn() -> usize,
+        at_least: usize,
+        workers: Vec<tokio::task::JoinHandle<T>>,
+    ) {
+        for _ in 0..1500 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if acknowledged() >= at_least {
+                break;
+            }
+        }
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        for w in workers {
+            w.await.unwrap();
+        }
+    }
+
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         Command::new("kill")
             .arg("-TERM")

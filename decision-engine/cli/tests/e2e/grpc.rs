@@ -449,18 +449,10 @@ async fn after_kill_9_every_decision_a_client_received_is_stored() {
         }));
     }
     // Let the load run, then kill -9 mid-flight.
-    for _ in 0..1500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if received.lock().unwrap().len() >= 300 {
-            break;
-        }
-    }
     let mut server = server;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    server
+        .kill_9_under_load(|| received.lock().unwrap().len(), 300, tasks)
+        .await;
     let received = std::mem::take(&mut *received.lock().unwrap());
     assert!(received.len() >= 300);
 

@@ -1161,17 +1161,9 @@ async fn after_kill_9_under_draw_down_load_every_acknowledged_operation_is_there
             }
         }));
     }
-    for _ in 0..1500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if acked.lock().unwrap().len() >= 400 {
-            break;
-        }
-    }
-    reg.server.child.kill().unwrap();
-    reg.server.child.wait().unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    reg.server
+        .kill_9_under_load(|| acked.lock().unwrap().len(), 400, tasks)
+        .await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(acked.len() >= 400, "{}", acked.len());
 

@@ -12,7 +12,6 @@ use crate::common::Server;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use decision_grpc::convert::features_to_proto;
 use decision_grpc::pb;
@@ -378,18 +377,10 @@ async fn after_kill_9_under_review_load_every_acknowledged_review_is_there() {
             }
         }));
     }
-    for _ in 0..1500 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if acked.lock().unwrap().len() >= 200 {
-            break;
-        }
-    }
     let mut server = server;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    server
+        .kill_9_under_load(|| acked.lock().unwrap().len(), 200, tasks)
+        .await;
     let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(acked.len() >= 200, "{}", acked.len());
 
