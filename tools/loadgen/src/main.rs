@@ -1,8 +1,12 @@
-//! `loadgen`: drives unary PreReview (or GetPreCredit) calls at a fixed
+//! `loadgen`: drives unary PreReview (or GetPreCredit, or RecordReview) calls at a fixed
 //! concurrency for a fixed duration or request count and reports throughput
 //! and latency percentiles; `loadgen bare` serves the same RPCs from a bare
 //! tonic service (a canned reply of the same size, no evaluation, no
 //! storage), the reference our service is measured against in the same run.
+//! RecordReview first decides `--requests` households by PreReview (that
+//! phase is reported too: the durable pre-review on the same server is the
+//! review's reference) and then reviews each routed decision once, at the
+//! system's terms, as the token's reviewer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use decision_grpc::pb::decision_service_client::DecisionServiceClient;
 use decision_grpc::pb::decision_service_server::{DecisionService, DecisionServiceServer};
 use decision_grpc::pb::pre_credit_service_client::PreCreditServiceClient;
 use decision_grpc::pb::pre_credit_service_server::{PreCreditService, PreCreditServiceServer};
+use decision_grpc::pb::review_service_client::ReviewServiceClient;
 use hdrhistogram::Histogram;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
@@ -71,7 +76,7 @@ enum Cmd {
         /// GetPreCredit: the institution.
         #[arg(long, default_value = "3201")]
         institution: String,
-        /// GetPreCredit: a bearer token (client, officer or auditor).
+        /// GetPreCredit: a bearer token (client, officer or auditor); RecordReview: a reviewer whose level decides the routed cases alone (e.g. the province's).
         #[arg(long, env = "DECISION_ENGINE_TOKEN", default_value = "")]
         token: String,
     },
@@ -113,11 +118,14 @@ fn load_requests(files: &[PathBuf]) -> anyhow::Result<Vec<(Request, pb::Features
 enum Call {
     PreReview,
     GetPrecredit,
+    RecordReview,
 }
 
 /// What one worker calls with.
 struct Target {
     call: Call,
+    /// RecordReview: the decisions to review (id, limit, rate), by call.
+    to_review: Vec<(String, String, String)>,
     households: u64,
     institution: String,
     token: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
@@ -142,6 +150,22 @@ async fn run(
     what: Arc<Target>,
 ) -> anyhow::Result<()> {
     let bodies = Arc::new(load_requests(&files)?);
+    let mut what = what;
+    if matches!(what.call, Call::RecordReview) {
+        what = Arc::new(
+            prepare_reviews(
+                &target,
+                concurrency,
+                requests,
+                &files,
+                &prefix,
+                connections,
+                &label,
+                what,
+            )
+            .await?,
+        );
+    }
     let mut channels = Vec::new();
     for _ in 0..connections.max(1) {
         channels.push(
@@ -159,6 +183,7 @@ async fn run(
     for worker in 0..concurrency {
         let mut client = DecisionServiceClient::new(channels[worker % channels.len()].clone());
         let mut register = PreCreditServiceClient::new(channels[worker % channels.len()].clone());
+        let mut reviews = ReviewServiceClient::new(channels[worker % channels.len()].clone());
         let what = what.clone();
         let bodies = bodies.clone();
         let counter = counter.clone();
@@ -201,6 +226,25 @@ async fn run(
                         }
                         register.get_pre_credit(call).await.map(|_| ())
                     }
+                    Call::RecordReview => {
+                        let Some((decision_id, limit, rate)) = what.to_review.get(n as usize)
+                        else {
+                            break;
+                        };
+                        let mut call = tonic::Request::new(pb::RecordReviewRequest {
+                            review_id: format!("{prefix}-RV-{n}"),
+                            decision_id: decision_id.clone(),
+                            outcome: "APPROVE".into(),
+                            limit: limit.clone(),
+                            annual_rate: rate.clone(),
+                            reason_codes: vec!["O301".into()],
+                            note: "loadgen: as the system proposed".into(),
+                        });
+                        if let Some(t) = &what.token {
+                            call.metadata_mut().insert("authorization", t.clone());
+                        }
+                        reviews.record_review(call).await.map(|_| ())
+                    }
                 };
                 let micros = t.elapsed().as_micros() as u64;
                 match result {
@@ -234,6 +278,104 @@ async fn run(
     });
     println!("{report}");
     Ok(())
+}
+
+/// A decision routed to a reviewer: (call, decision id, limit, rate).
+type Routed = (u64, String, String, String);
+
+/// RecordReview's first phase: `requests` pre-reviews (reported as their
+/// own line, the reference), each asking for the trace-free reply; the
+/// decisions routed to a level are the ones reviewed.
+#[allow(clippy::too_many_arguments)]
+async fn prepare_reviews(
+    target: &str,
+    concurrency: usize,
+    requests: Option<u64>,
+    files: &[PathBuf],
+    prefix: &str,
+    connections: usize,
+    label: &str,
+    what: Arc<Target>,
+) -> anyhow::Result<Target> {
+    let Some(n) = requests else {
+        anyhow::bail!("--call record-review needs --requests N: each decision is reviewed once");
+    };
+    let routed: Arc<std::sync::Mutex<Vec<Routed>>> = Arc::default();
+    let mut channels = Vec::new();
+    for _ in 0..connections.max(1) {
+        channels.push(
+            Channel::from_shared(target.to_string())?
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .with_context(|| format!("cannot connect to {target}"))?,
+        );
+    }
+    let bodies = Arc::new(load_requests(files)?);
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let mut client = DecisionServiceClient::new(channels[worker % channels.len()].clone());
+        let (bodies, counter, routed, prefix) = (
+            bodies.clone(),
+            counter.clone(),
+            routed.clone(),
+            prefix.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<_, tonic::Status>(());
+                }
+                let (request, features) = &bodies[i as usize % bodies.len()];
+                let reply = client
+                    .pre_review(pb::PreReviewRequest {
+                        request_id: format!("{prefix}-{i}"),
+                        institution: request.institution.clone(),
+                        product: request.product.clone(),
+                        features: Some(features.clone()),
+                        application_id: format!("{prefix}-APP-{i}"),
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                if reply.routing.as_ref().is_some_and(|r| r.level.is_some())
+                    && reply.decision != "DECLINE"
+                {
+                    routed.lock().expect("not poisoned").push((
+                        i,
+                        reply.decision_id,
+                        reply.limit,
+                        reply.annual_rate.unwrap_or_default(),
+                    ));
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({"label": format!("{label}-prereview"), "target": target, "concurrency": concurrency,
+            "seconds": elapsed, "ok": n, "throughput_per_s": n as f64 / elapsed})
+    );
+    let mut routed = std::mem::take(&mut *routed.lock().expect("not poisoned"));
+    routed.sort();
+    anyhow::ensure!(
+        !routed.is_empty(),
+        "none of the {n} decisions was routed to a reviewer"
+    );
+    Ok(Target {
+        call: what.call,
+        to_review: routed.into_iter().map(|(_, id, l, r)| (id, l, r)).collect(),
+        households: what.households,
+        institution: what.institution.clone(),
+        token: what.token.clone(),
+    })
 }
 
 /// The bare reference service: decodes the request, returns a canned reply.
@@ -424,6 +566,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let what = Arc::new(Target {
                 call,
+                to_review: Vec::new(),
                 households,
                 institution,
                 token: if token.is_empty() {
