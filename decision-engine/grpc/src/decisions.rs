@@ -124,9 +124,9 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
             explanation_en.push_str(&format!("\n{}\n", link.describe()));
             explanation_zh.push_str(&format!("\n{}\n", link.describe_zh()));
         }
-        explanation_en.push_str(&stored.reviews.describe(&stored.decision, Lang::En));
-        explanation_zh.push_str(&stored.reviews.describe(&stored.decision, Lang::Zh));
-        let reviews = stored.reviews;
+        let reviews = self.decisions.reviews(&stored).await.map_err(to_status)?;
+        explanation_en.push_str(&reviews.describe(&stored.decision, Lang::En));
+        explanation_zh.push_str(&reviews.describe(&stored.decision, Lang::Zh));
         Ok(Response::new(pb::GetDecisionResponse {
             decision: Some(decision),
             request_json: stored.record.request_json,

@@ -19,8 +19,6 @@ pub struct Stored {
     pub decision: Decision,
     /// The household's pre-credit the online decision met.
     pub precredit: Option<PreCreditLink>,
-    /// Its reviews and its application's chain of decisions.
-    pub reviews: ReviewAccount,
 }
 
 /// A replay's verdict.
@@ -37,13 +35,17 @@ impl<S: Store> Decisions<S> {
     pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
         let (decision, precredit) = shown_decision(&record)?;
-        let reviews = account(&**self.policies().store(), &record, &decision).await?;
         Ok(Stored {
             record,
             decision,
             precredit,
-            reviews,
         })
+    }
+
+    /// A stored decision's reviews and its application's chain (read once
+    /// the caller may see the decision).
+    pub async fn reviews(&self, stored: &Stored) -> Result<ReviewAccount, ServiceError> {
+        account(&**self.policies().store(), &stored.record, &stored.decision).await
     }
 
     /// Evaluates the stored request of `decision_id` again under the

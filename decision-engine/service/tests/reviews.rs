@@ -596,32 +596,26 @@ async fn the_reviews_are_told_beside_the_unchanged_system_decision_in_both_langu
     .await
     .unwrap();
     let stored = w.decisions.get(&d.decision_id).await.unwrap();
+    let reviews = w.decisions.reviews(&stored).await.unwrap();
     assert_eq!(stored.decision.decision, Outcome::Refer);
     assert_eq!(stored.decision.limit, dec("40000"));
-    let en = stored
-        .reviews
-        .describe(&stored.decision, decision_core::Lang::En);
+    let en = reviews.describe(&stored.decision, decision_core::Lang::En);
     let lines: Vec<&str> = en.lines().map(str::trim).collect();
     assert_eq!(lines[1], "Human review:");
+    // The scorecard's reasons explain the score, not the referral.
     assert_eq!(
         lines[2],
-        format!(
-            "The system referred the household because {} (referred (40000 yuan at 3.40% proposed)).",
-            d.reasons
-                .iter()
-                .map(|r| format!("[{}] {}", r.code, r.message_en))
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
+        "The system referred the household, proposing 40000 yuan at 3.40%, because [F306] A guaranteed loan without the guarantor's details."
     );
     assert_eq!(
         lines[3],
         "Step 1: officer.qian (branch officer, branch 3201-02) approved 45000 yuan at 3.40% because [O101] The field investigation verified a higher income than declared; note: 实地调查：养殖规模属实 / field visit: the herd is as declared — needs a county approver to confirm: limit 45000 above the system's 40000: a second reviewer, at least a county approver, confirms (four-eyes)"
     );
     assert!(
-        lines[4].starts_with("Waiting for a county approver since "),
+        lines[4].starts_with("Waiting for a county approver to confirm since 20"),
         "{en}"
     );
+    assert!(lines[4].ends_with(" UTC"), "{en}");
 
     // The county approver confirms the same terms: final.
     w.review(
@@ -636,50 +630,42 @@ async fn the_reviews_are_told_beside_the_unchanged_system_decision_in_both_langu
     .await
     .unwrap();
     let stored = w.decisions.get(&d.decision_id).await.unwrap();
+    let reviews = w.decisions.reviews(&stored).await.unwrap();
     assert_eq!(stored.decision.decision, Outcome::Refer, "never changed");
-    let en = stored
-        .reviews
-        .describe(&stored.decision, decision_core::Lang::En);
-    let zh = stored
-        .reviews
-        .describe(&stored.decision, decision_core::Lang::Zh);
+    let en = reviews.describe(&stored.decision, decision_core::Lang::En);
+    let zh = reviews.describe(&stored.decision, decision_core::Lang::Zh);
     let lines: Vec<&str> = en.lines().map(str::trim).collect();
     assert!(
         lines[4].starts_with(
-            "Step 2: approver.ma (county approver, branch 3201) confirmed: approved 45000 yuan at 3.40%; note: 实地调查：养殖规模属实 / field visit: the herd is as declared — final ("
+            "Step 2: approver.ma (county approver, branch 3201) confirmed: approved 45000 yuan at 3.40%; note: 实地调查：养殖规模属实 / field visit: the herd is as declared — final (20"
         ),
         "{en}"
     );
     assert_eq!(
         lines[5],
-        "Decided by review: approved 45000 yuan at 3.40% (the system decision is kept unchanged: referred (40000 yuan at 3.40% proposed))"
+        "Decided by review: approved 45000 yuan at 3.40%; the system decision is kept unchanged (REFER proposing 40000 yuan at 3.40%)"
     );
     let zh_lines: Vec<&str> = zh.lines().map(str::trim).collect();
-    assert_eq!(zh_lines[1], "人工审批（系统决策与人工调整）：");
+    assert_eq!(zh_lines[1], "人工审批记录：");
     assert_eq!(
         zh_lines[2],
         format!(
-            "系统决策：转人工审批，原因：{}（转人工（建议额度 40000 元，年利率 3.40%））。",
-            d.reasons
-                .iter()
-                .map(|r| format!("[{}] {}", r.code, r.message_zh))
-                .collect::<Vec<_>>()
-                .join("；")
+            "系统决策：转人工审批（建议额度 40000 元，年利率 3.40%），原因：[F306] {}。",
+            d.reasons[0].message_zh
         )
     );
     assert_eq!(
         zh_lines[3],
-        "第1步：officer.qian（支行客户经理，网点 3201-02）批准 45000 元，年利率 3.40%，理由：[O101] 实地调查核实收入高于申报；备注：实地调查：养殖规模属实 / field visit: the herd is as declared。超出本级权限或调整了系统结果，需县行联社审批人另一人复核确认（双人审批）"
+        "第1步：officer.qian（支行客户经理，所属机构 3201-02）批准 45000 元，年利率 3.40%，理由：[O101] 实地调查核实收入高于申报；备注：实地调查：养殖规模属实 / field visit: the herd is as declared。需另一名县行联社审批人复核确认（双人复核）：额度 45000 元高于系统建议 40000 元"
     );
     assert!(
-        zh_lines[4].starts_with(
-            "第2步：approver.ma（县行联社审批人，网点 3201）复核确认：批准 45000 元，年利率 3.40%"
-        ),
+        zh_lines[4].starts_with("第2步：approver.ma（县行联社审批人，所属机构 3201）复核确认：批准 45000 元，年利率 3.40%"),
         "{zh}"
     );
+    assert!(zh_lines[4].ends_with(" 北京时间）"), "{zh}");
     assert_eq!(
         zh_lines[5],
-        "人工审批结论：批准 45000 元，年利率 3.40%（系统决策保持不变：转人工（建议额度 40000 元，年利率 3.40%））"
+        "人工审批结论：批准 45000 元，年利率 3.40%；系统决策保持不变（转人工，建议额度 40000 元，年利率 3.40%）"
     );
 
     // The decision after investigation is told with the chain.
@@ -690,9 +676,9 @@ async fn the_reviews_are_told_beside_the_unchanged_system_decision_in_both_langu
         .decide(request("R-22", verified), Some(("APP-20", "investigation")))
         .await;
     let stored = w.decisions.get(&after.decision_id).await.unwrap();
+    let reviews = w.decisions.reviews(&stored).await.unwrap();
     assert_eq!(
-        stored
-            .reviews
+        reviews
             .chain
             .iter()
             .map(|c| (c.decision_id.as_str(), c.stage.as_deref()))
@@ -702,10 +688,14 @@ async fn the_reviews_are_told_beside_the_unchanged_system_decision_in_both_langu
             (after.decision_id.as_str(), Some("investigation"))
         ]
     );
-    let en = stored
-        .reviews
-        .describe(&stored.decision, decision_core::Lang::En);
-    assert!(en.contains("Decisions of application APP-20:"), "{en}");
+    let en = reviews.describe(&stored.decision, decision_core::Lang::En);
+    assert!(en.contains("\nDecisions of application APP-20:\n"), "{en}");
+    // Nobody reviews the decision after investigation: no review is told.
+    assert_eq!(
+        reviews.case.is_none(),
+        !en.contains("Human review:"),
+        "{en}"
+    );
     assert!(
         en.contains(&format!(
             "2. after investigation {} {} ",
@@ -714,12 +704,10 @@ async fn the_reviews_are_told_beside_the_unchanged_system_decision_in_both_langu
         )) && en.contains("(this decision)"),
         "{en}"
     );
-    let zh = stored
-        .reviews
-        .describe(&stored.decision, decision_core::Lang::Zh);
-    assert!(zh.contains("同一申请的决策链 APP-20:"), "{zh}");
+    let zh = reviews.describe(&stored.decision, decision_core::Lang::Zh);
+    assert!(zh.contains("同一申请的决策链 APP-20："), "{zh}");
     assert!(
-        zh.contains(&format!("1. 预审 {} REFER", d.decision_id)),
+        zh.contains(&format!("1. 预审 {} 转人工 ", d.decision_id)),
         "{zh}"
     );
 }
@@ -824,9 +812,17 @@ async fn the_override_report_counts_what_the_reviews_say<S: Store>(store: S) {
                 1,
                 d4("0.3333")
             ),
-            ("branch", "3201", 1, 0, d4("0"), 1, d4("1")),
-            ("branch", "3201-01", 3, 2, d4("0.6667"), 1, d4("0.3333")),
-            ("branch", "3201-02", 1, 1, d4("1"), 1, d4("1")),
+            ("branch", "3201 3201", 1, 0, d4("0"), 1, d4("1")),
+            (
+                "branch",
+                "3201 3201-01",
+                3,
+                2,
+                d4("0.6667"),
+                1,
+                d4("0.3333")
+            ),
+            ("branch", "3201 3201-02", 1, 1, d4("1"), 1, d4("1")),
         ]
     );
     let o101 = report.rows.iter().find(|r| r.key == "O101").unwrap();
@@ -864,11 +860,23 @@ async fn the_override_report_counts_what_the_reviews_say<S: Store>(store: S) {
             .count() as u64;
         assert_eq!(row.cases, proposed, "{}", row.key);
     }
-    // Only the product's cases, and none of another institution.
+    // Rates are written with 4 places.
+    assert_eq!(report.rows[0].approval_rate.to_string(), "0.6000");
+    // None of another institution, and only the product's cases.
     let other = decision_service::reviews::report::report(&*w.store, &["3202".into()], None)
         .await
         .unwrap();
     assert!(other.rows.is_empty());
+    let other_product =
+        decision_service::reviews::report::report(&*w.store, &[], Some("FARMER_HOUSING"))
+            .await
+            .unwrap();
+    assert_eq!(other_product, Default::default());
+    let this_product =
+        decision_service::reviews::report::report(&*w.store, &[], Some("FARMER_CREDIT"))
+            .await
+            .unwrap();
+    assert_eq!(this_product, report);
 }
 
 /// Each scenario on both backends: in memory, and SQLite on disk.

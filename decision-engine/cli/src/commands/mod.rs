@@ -125,8 +125,6 @@ fn read_input(path: &Path) -> Result<String, Failure> {
     read.map_err(|e| Failure::Other(format!("cannot read {}: {e}", path.display())))
 }
 
-/// A single-threaded runtime for a command that talks to a store or a
-/// server.
 /// Runs a command's calls and prints the lines they answer with.
 fn print_lines(
     call: impl std::future::Future<Output = Result<Vec<String>, Failure>>,
@@ -149,6 +147,8 @@ fn open_store(data_dir: &Path) -> Result<decision_store::SqliteStore, Failure> {
     decision_store::SqliteStore::open(data_dir).map_err(|e| Failure::Other(e.to_string()))
 }
 
+/// A single-threaded runtime for a command that talks to a store or a
+/// server.
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -207,6 +207,9 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
                 .await
                 .map_err(refused)?
                 .into_inner();
+            if r.cases.is_empty() {
+                return Ok(vec!["(no open case)".into()]);
+            }
             Ok(r.cases
                 .iter()
                 .map(|p| {
@@ -230,6 +233,11 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
                 .map_err(refused)?
                 .into_inner();
             let mut lines: Vec<String> = r.case.iter().map(case_line).collect();
+            if r.case.is_none() && r.steps.is_empty() {
+                lines.push(
+                    "no review case: the decision needed no review and none was recorded".into(),
+                );
+            }
             lines.extend(r.steps.iter().map(step_line));
             if matches!(lang, super::ExplainLang::En | super::ExplainLang::Both) {
                 lines.push(r.explanation_en);

@@ -253,20 +253,19 @@ async fn a_referred_case_is_queued_refused_raised_confirmed_and_told_beside_the_
     assert_eq!(got.application_chain.len(), 1);
     assert_eq!(got.application_chain[0].stage, "pre_review");
     let officer_en = "Step 1: officer.zhou (branch officer, branch 3201-01) approved 45000 yuan at 3.40% because [O101] The field investigation verified a higher income than declared";
-    let officer_zh = "第1步：officer.zhou（支行客户经理，网点 3201-01）批准 45000 元，年利率 3.40%，理由：[O101] 实地调查核实收入高于申报";
-    assert!(
-        got.explanation_en
-            .contains("The system referred the household because [F306]")
-    );
+    let officer_zh = "第1步：officer.zhou（支行客户经理，所属机构 3201-01）批准 45000 元，年利率 3.40%，理由：[O101] 实地调查核实收入高于申报";
+    assert!(got.explanation_en.contains(
+        "The system referred the household, proposing 40000 yuan at 3.40%, because [F306]"
+    ));
     assert!(
         got.explanation_en.contains(officer_en),
         "{}",
         got.explanation_en
     );
-    assert!(got.explanation_en.contains("Decided by review: approved 45000 yuan at 3.40% (the system decision is kept unchanged: referred (40000 yuan at 3.40% proposed))"));
+    assert!(got.explanation_en.contains("Decided by review: approved 45000 yuan at 3.40%; the system decision is kept unchanged (REFER proposing 40000 yuan at 3.40%)"));
     assert!(
         got.explanation_zh
-            .contains("系统决策：转人工审批，原因：[F306]")
+            .contains("系统决策：转人工审批（建议额度 40000 元，年利率 3.40%），原因：[F306]")
     );
     assert!(
         got.explanation_zh.contains(officer_zh),
@@ -322,9 +321,12 @@ async fn a_referred_case_is_queued_refused_raised_confirmed_and_told_beside_the_
         lines[0],
         "dimension,key,label,cases,approved,approval_rate,overridden,override_rate"
     );
-    assert_eq!(lines[1], "all,decided,every decided case,1,1,1,1,1");
+    assert_eq!(
+        lines[1],
+        "all,decided,every decided case,1,1,1.0000,1,1.0000"
+    );
     assert!(
-        lines.contains(&"reviewer,officer.zhou,branch officer,1,1,1,1,1"),
+        lines.contains(&"reviewer,officer.zhou,branch officer,1,1,1.0000,1,1.0000"),
         "{text}"
     );
     let page = std::fs::read_to_string(&html).unwrap();

@@ -128,7 +128,7 @@ impl<S: Store> Reviews<S> {
         let hash = content_hash(input);
         if let Some(existing) = self
             .store()
-            .get_review(&record.institution, &input.review_id)
+            .get_review(&record.institution, input.review_id.trim())
             .await
             .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?
         {
@@ -444,8 +444,8 @@ impl<S: Store> Reviews<S> {
         Ok((decision, account))
     }
 
-    /// A decision's case and steps, unchecked (for GetDecision and
-    /// explain, which check the caller themselves).
+    /// A decision's case and steps, unchecked (the caller is checked by
+    /// whoever calls it).
     pub async fn of(
         &self,
         decision_id: &str,

@@ -12,10 +12,12 @@
 //!   at the proposed terms is what a referral asks for, not an override);
 //! - **by reason code**: under every override reason any step of the case
 //!   gave; **by referring rule**: under every reason of a system REFER
-//!   but the scorecard's characteristics (they explain the score);
+//!   but the scorecard's characteristics (they explain the score), each
+//!   code once;
 //!   **by reviewer** and **by branch**: under the person who proposed the
 //!   final terms (the last step that is not a confirmation) and their
-//!   branch.
+//!   branch (as `institution branch`);
+//! - rates are rounded half away from zero to 4 decimal places.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -25,7 +27,7 @@ use decision_store::{CaseStatus, ReviewStep, StepEffect, Store};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use super::account::matrix_of;
+use super::account::{deciding_reasons, matrix_of};
 use crate::ServiceError;
 use crate::prereview::shown_decision;
 
@@ -80,14 +82,16 @@ struct Tally {
     overridden: u64,
 }
 
-/// A share with 4 decimal places (0 of 0 is 0).
+/// A share rounded half away from zero to 4 decimal places, written with
+/// all 4 (`0.6000`; 0 of 0 is `0.0000`).
 pub fn rate(part: u64, whole: u64) -> Decimal {
     if whole == 0 {
-        return Decimal::ZERO;
+        return Decimal::new(0, 4);
     }
-    (Decimal::from(part) / Decimal::from(whole))
-        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero)
-        .normalize()
+    let mut share = (Decimal::from(part) / Decimal::from(whole))
+        .round_dp_with_strategy(4, RoundingStrategy::MidpointAwayFromZero);
+    share.rescale(4);
+    share
 }
 
 /// Whether people's final terms override the system's (see the module).
@@ -207,18 +211,17 @@ pub async fn report<S: Store>(
             count("reason_code", code, label);
         }
         if system.decision == Outcome::Refer {
-            // The scorecard's characteristics explain the score; they do
-            // not refer.
-            for r in system
-                .reasons
-                .iter()
-                .filter(|r| !r.source.starts_with("characteristic:"))
-            {
-                count(
-                    "referring_rule",
-                    &r.code,
-                    format!("{} ({})", r.message_en, r.source),
-                );
+            let mut referring: Vec<&decision_core::Reason> = deciding_reasons(&system).collect();
+            referring.sort_by(|a, b| a.code.cmp(&b.code));
+            referring.dedup_by(|a, b| a.code == b.code);
+            for r in referring {
+                // A pre-credit reason's text names one household's amounts.
+                let label = if r.source.starts_with("precredit:") {
+                    "the online limit is above the household's pre-credit".to_string()
+                } else {
+                    format!("{} ({})", r.message_en, r.source)
+                };
+                count("referring_rule", &r.code, label);
             }
         }
         if let Some(proposer) = steps
@@ -230,10 +233,11 @@ pub async fn report<S: Store>(
                 .and_then(|m| m.levels.iter().find(|l| l.level == proposer.level))
                 .map_or_else(|| proposer.level.clone(), |l| l.name_en.clone());
             count("reviewer", &proposer.reviewer, level);
+            // Branch codes are the institution's own.
             count(
                 "branch",
-                &proposer.branch,
-                format!("{} {}", case.institution, proposer.branch),
+                &format!("{} {}", case.institution, proposer.branch),
+                String::new(),
             );
         }
     }
