@@ -394,7 +394,7 @@ async fn beyond_authority_waits_for_the_required_level_and_a_raised_limit_for_a_
         .unwrap();
     assert_eq!(c.step.effect, StepEffect::Confirmed);
     assert_eq!(c.case.final_rate, Some(dec("0.032")));
-    let (_, steps) = w.reviews.of(&d.decision_id).await.unwrap();
+    let steps = w.store.list_reviews(&d.decision_id).await.unwrap();
     assert_eq!(
         steps
             .iter()
@@ -426,7 +426,13 @@ async fn another_institutions_reviewer_is_refused_and_nothing_is_recorded<S: Sto
         matches!(&e, ServiceError::Forbidden(m) if m == "approver.xu acts for 3202 and not for institution 3201"),
         "{e:?}"
     );
-    assert!(w.reviews.of(&d.decision_id).await.unwrap().1.is_empty());
+    assert!(
+        w.store
+            .list_reviews(&d.decision_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         w.store
             .get_review_case(&d.decision_id)
@@ -506,7 +512,7 @@ async fn an_override_without_a_reason_and_bad_fields_are_refused_naming_the_fiel
         .unwrap();
     assert_eq!(r.step.effect, StepEffect::Final);
     assert_eq!(r.case.routed_level.as_deref(), Some("county_approver"));
-    assert!(w.reviews.of(&d.decision_id).await.unwrap().1.len() == 1);
+    assert_eq!(w.store.list_reviews(&d.decision_id).await.unwrap().len(), 1);
 }
 
 async fn the_decision_after_investigation_supersedes_the_pre_reviews_case<S: Store>(store: S) {

@@ -443,25 +443,6 @@ impl<S: Store> Reviews<S> {
         let account = account::account(&**self.store(), &record, &decision).await?;
         Ok((decision, account))
     }
-
-    /// A decision's case and steps, unchecked (the caller is checked by
-    /// whoever calls it).
-    pub async fn of(
-        &self,
-        decision_id: &str,
-    ) -> Result<(Option<ReviewCase>, Vec<ReviewStep>), ServiceError> {
-        let case = self
-            .store()
-            .get_review_case(decision_id)
-            .await
-            .map_err(|e| ServiceError::store(e, "nothing was read"))?;
-        let steps = self
-            .store()
-            .list_reviews(decision_id)
-            .await
-            .map_err(|e| ServiceError::store(e, "nothing was read"))?;
-        Ok((case, steps))
-    }
 }
 
 const NOTHING_RECORDED: &str = "nothing was recorded, retry with the same review_id";
