@@ -12,6 +12,7 @@
 //!   document's declared `when_missing` treatment.
 
 pub mod exact;
+pub mod typed;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -209,6 +210,16 @@ impl Context for Slots {
         match identifier {
             "is_missing" => Ok(EValue::Boolean(argument.is_empty())),
             "is_present" => Ok(EValue::Boolean(!argument.is_empty())),
+            // evalexpr's own `math::abs` of the smallest integer overflows
+            // (a panic in a debug build, a wrong sign in release): checked
+            // here, and an error like any other overflow.
+            "math::abs" => match argument {
+                EValue::Int(i) => i.checked_abs().map(EValue::Int).ok_or_else(|| {
+                    EvalexprError::CustomMessage(format!("integer overflow in math::abs({i})"))
+                }),
+                EValue::Float(n) => Ok(EValue::Float(Num(n.0.abs()))),
+                other => Err(EvalexprError::expected_number(other.clone())),
+            },
             _ => Err(EvalexprError::FunctionIdentifierNotFound(
                 identifier.to_string(),
             )),
@@ -262,6 +273,9 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
 pub struct Expr {
     source: Arc<str>,
     node: Node<ExactNumbers>,
+    /// The same expression compiled to typed operations ([`typed`]), when
+    /// every part of it has a typed form; evaluated instead of `node`.
+    typed: Option<typed::Typed>,
     reads: Vec<usize>,
     /// Slots the expression tests with `is_missing`/`is_present`: it handles
     /// their absence itself, so they do not trigger `when_missing`.
@@ -298,9 +312,11 @@ impl Expr {
 
         let mut presence_checked = Vec::new();
         collect_presence_checks(&node, false, &mut presence_checked);
+        let typed = typed::compile(&node);
         let expr = Expr {
             source: source.into(),
             node,
+            typed,
             reads,
             presence_checked,
         };
@@ -403,8 +419,42 @@ impl Expr {
         !self.optional_reads(layout).is_empty()
     }
 
+    /// Whether any slot this expression reads is absent in `slots` (and not
+    /// tested for presence by the expression itself): [`Self::missing`]
+    /// without building the list.
+    pub fn any_missing(&self, slots: &Slots) -> bool {
+        self.reads
+            .iter()
+            .any(|&s| slots.is_missing(s) && !self.presence_checked.contains(&s))
+    }
+
+    /// Whether the expression has a typed form (else evalexpr evaluates it).
+    pub fn is_typed(&self) -> bool {
+        self.typed.is_some()
+    }
+
     /// Evaluates with every read slot present (callers check [`Self::missing`]).
     pub fn eval(&self, slots: &Slots) -> Result<EValue, EvalFailure> {
+        if let Some(typed) = &self.typed
+            && let Ok(value) = typed.eval(slots)
+        {
+            return Ok(value.to_evalue());
+        }
+        self.eval_reference(slots)
+    }
+
+    /// The typed form's own result, without falling back: `None` when the
+    /// expression has no typed form, `Some(None)` when the evaluation bails
+    /// (evalexpr would then decide). For the differential test against
+    /// [`Self::eval_reference`].
+    pub fn eval_typed(&self, slots: &Slots) -> Option<Option<EValue>> {
+        let typed = self.typed.as_ref()?;
+        Some(typed.eval(slots).ok().map(typed::Val::to_evalue))
+    }
+
+    /// Evaluates with evalexpr, the reference semantics, whether or not the
+    /// expression has a typed form.
+    pub fn eval_reference(&self, slots: &Slots) -> Result<EValue, EvalFailure> {
         exact::clear_fault();
         let result = self.node.eval_with_context(slots);
         if let Some(fault) = exact::take_fault() {
@@ -415,7 +465,12 @@ impl Expr {
 
     /// Evaluates a condition (callers check [`Self::missing`] first).
     pub fn eval_bool(&self, slots: &Slots) -> Result<bool, EvalFailure> {
-        match self.eval(slots)? {
+        if let Some(typed) = &self.typed
+            && let Ok(typed::Val::Bool(b)) = typed.eval(slots)
+        {
+            return Ok(b);
+        }
+        match self.eval_reference(slots)? {
             EValue::Boolean(b) => Ok(b),
             other => Err(EvalFailure(format!(
                 "`{}` produced {} where a boolean was expected",
@@ -427,7 +482,12 @@ impl Expr {
 
     /// Evaluates an amount exactly (callers check [`Self::missing`] first).
     pub fn eval_decimal(&self, slots: &Slots) -> Result<Decimal, EvalFailure> {
-        let value = self.eval(slots)?;
+        match self.typed.as_ref().map(|t| t.eval(slots)) {
+            Some(Ok(typed::Val::Dec(d))) => return Ok(d),
+            Some(Ok(typed::Val::Int(i))) => return Ok(Decimal::from(i)),
+            _ => {}
+        }
+        let value = self.eval_reference(slots)?;
         as_decimal(&value).ok_or_else(|| {
             EvalFailure(format!(
                 "`{}` produced {} where a number was expected",

@@ -1,10 +1,13 @@
 //! The engine's integration tests, in one binary: hand-worked households
 //! (`examples`), refusals of bad input and bad policy (`bad_input`), the
-//! layering of red lines and institution rules (`layers`) and properties
-//! that hold for any household (`properties`).
+//! layering of red lines and institution rules (`layers`),
+//! properties
+//! that hold for any household (`properties`), and the typed evaluator
+//! against evalexpr (`typed`).
 
 mod application;
 mod bad_input;
 mod examples;
 mod layers;
 mod properties;
+mod typed;
