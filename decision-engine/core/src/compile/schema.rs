@@ -1,6 +1,6 @@
 //! The compiled feature schema: each feature's slot, type and checks.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use rust_decimal::Decimal;
 
@@ -74,7 +74,7 @@ pub struct Schema {
     /// The features in document order, the order the trace lists them.
     pub features: Vec<Feature>,
     /// Each feature's index in `features`, by name.
-    pub by_name: HashMap<String, usize>,
+    pub by_name: FxHashMap<String, usize>,
 }
 
 pub(super) fn var_type(ty: FeatureType) -> VarType {
@@ -95,12 +95,19 @@ pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EVa
             let serde_json::Value::Number(n) = value else {
                 return Err(found());
             };
-            let i: i64 = n.to_string().parse().map_err(|_| found())?;
+            let i: i64 = n.as_str().parse().map_err(|_| found())?;
             check_range(feature, Decimal::from(i)).map_err(|_| found())?;
             EValue::Int(i)
         }
         FeatureType::Money | FeatureType::Decimal => {
-            let d = decimal_from_json(value).map_err(|_| found())?;
+            let d = decimal_from_json(value).map_err(|e| {
+                // Too many digits to hold exactly: say so, never round.
+                if e.contains("significant digits;") {
+                    format!("expected {}, found {}: {e}", feature.expectation(), short(value))
+                } else {
+                    found()
+                }
+            })?;
             let scale = feature.scale.or(if feature.ty == FeatureType::Money {
                 Some(2)
             } else {
@@ -182,7 +189,7 @@ pub(super) fn compile(
     issues: &mut Issues,
 ) -> Schema {
     let mut features: Vec<Feature> = Vec::new();
-    let mut by_name = HashMap::new();
+    let mut by_name = FxHashMap::default();
     for (i, f) in doc.features.iter().enumerate() {
         let place = format!("features[{i}] {}", f.name);
         if !is_identifier(&f.name) {

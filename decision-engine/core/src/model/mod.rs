@@ -32,11 +32,12 @@ pub struct ReasonDef {
 
 /// Parses a JSON decimal exactly: a string such as `"12500.00"` or a number
 /// such as `12500.5`, read from its text (serde_json keeps the text with its
-/// `arbitrary_precision` feature), never through `f64`.
+/// `arbitrary_precision` feature), never through `f64`. A number with more
+/// significant digits than a decimal holds (28) is refused, never rounded.
 pub fn decimal_from_json(value: &serde_json::Value) -> Result<Decimal, String> {
     let text = match value {
-        serde_json::Value::String(s) => s.trim().to_string(),
-        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.trim(),
+        serde_json::Value::Number(n) => n.as_str(),
         other => {
             return Err(format!(
                 "expected a decimal number or decimal string, found {}",
@@ -44,11 +45,42 @@ pub fn decimal_from_json(value: &serde_json::Value) -> Result<Decimal, String> {
             ));
         }
     };
-    Decimal::from_str_exact(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
-        .or_else(|_| Decimal::from_str(&text))
-        .map_err(|_| format!("expected a decimal number, found {text:?}"))
+    decimal_from_text(text)
 }
+
+/// Parses decimal text exactly (`12500.00`, `-0.5`, `1.2e3`); refuses text
+/// a decimal cannot hold without rounding.
+pub fn decimal_from_text(text: &str) -> Result<Decimal, String> {
+    if let Ok(d) = Decimal::from_str_exact(text) {
+        return Ok(d);
+    }
+    // `1.2e3`: the mantissa must itself be exact (`from_scientific` would
+    // round it).
+    let mantissa = text.split(['e', 'E']).next().unwrap_or(text);
+    let exact_mantissa = Decimal::from_str_exact(mantissa).is_ok();
+    if exact_mantissa
+        && mantissa.len() < text.len()
+        && let Ok(d) = Decimal::from_scientific(text)
+    {
+        return Ok(d);
+    }
+    let rounds = if mantissa.len() < text.len() {
+        Decimal::from_scientific_lossy(text).is_ok()
+    } else {
+        Decimal::from_str(text).is_ok()
+    };
+    if rounds {
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let significant = digits.trim_start_matches('0').len();
+        return Err(format!(
+            "{significant} significant digits; an exact decimal holds at most {MAX_DIGITS}"
+        ));
+    }
+    Err(format!("expected a decimal number, found {text:?}"))
+}
+
+/// The most significant digits an exact decimal holds.
+pub const MAX_DIGITS: u32 = 28;
 
 /// The JSON kind of a value, for error messages.
 pub fn json_kind(value: &serde_json::Value) -> &'static str {

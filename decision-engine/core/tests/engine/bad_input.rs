@@ -305,3 +305,43 @@ fn a_document_that_is_not_json_or_has_a_typo_is_refused() {
     let m = messages(e);
     assert!(m[0].contains("unknown field `expresion`"), "{m:?}");
 }
+
+#[test]
+fn a_number_a_decimal_cannot_hold_exactly_is_refused_not_rounded() {
+    // 29 significant digits: a decimal holds 28, so this would round.
+    for (value, shown) in [
+        (json!("0.12345678901234567890123456789"), "\"0.12345678901234567890123456789\""),
+        (
+            serde_json::from_str::<Value>("0.12345678901234567890123456789").unwrap(),
+            "0.12345678901234567890123456789",
+        ),
+        (json!("1.2345678901234567890123456789e-1"), "\"1.2345678901234567890123456789e-1\""),
+    ] {
+        let errors = errors_for(with_features(json!({
+            "repay_has_history": true, "repay_on_time_ratio": value
+        })));
+        let digits = errors
+            .iter()
+            .find(|e| e.field == "features.repay_on_time_ratio")
+            .unwrap_or_else(|| panic!("no error for repay_on_time_ratio: {errors:?}"));
+        assert_eq!(
+            digits.message,
+            format!(
+                "expected a decimal number or decimal string between 0 and 1, found {shown}: 29 significant digits; an exact decimal holds at most 28"
+            )
+        );
+    }
+    // 28 digits are held exactly and accepted.
+    let policies = PolicySet::shipped().unwrap();
+    let mut request = with_features(json!({"repay_has_history": true}));
+    request["features"]["repay_on_time_ratio"] = json!("0.1234567890123456789012345678");
+    let request: Request = serde_json::from_value(request).unwrap();
+    let policy = policies.select("HB-JINGSHAN", "FARMER_CREDIT").unwrap();
+    match evaluate(policy, &request, Options::default()) {
+        Err(EvaluateError::Input(e)) => assert!(
+            !e.errors.iter().any(|e| e.field == "features.repay_on_time_ratio"),
+            "{e:?}"
+        ),
+        _ => {}
+    }
+}
