@@ -106,6 +106,8 @@ pub struct Policies<S> {
     /// The activation history, re-read at most twice a second so another
     /// replica's approval takes effect here within that time.
     activations: Cache<(), Arc<Vec<ActivationRecord>>>,
+    /// Compilations from stored documents since start.
+    compilations: std::sync::atomic::AtomicU64,
 }
 
 impl<S: Store> Policies<S> {
@@ -137,6 +139,7 @@ impl<S: Store> Policies<S> {
             loaded,
             store,
             compiled: Cache::new(64),
+            compilations: Default::default(),
             activations: Cache::builder()
                 .time_to_live(Duration::from_millis(500))
                 .build(),
@@ -303,9 +306,24 @@ impl<S: Store> Policies<S> {
             .map(|v| v.hash.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        if let Some(p) = self.compiled.get(&key).await {
-            return Ok(p);
-        }
+        // Concurrent first calls for one set of versions wait for a single
+        // compilation (moka runs one init per key); a failure is not cached.
+        self.compiled
+            .try_get_with(key, self.read_and_compile(versions))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    /// How many times a policy was compiled from stored documents since
+    /// start (a cache miss): for the metrics and the tests.
+    pub fn compilations(&self) -> u64 {
+        self.compilations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn read_and_compile(&self, versions: &[VersionRef]) -> Result<Arc<Policy>, ServiceError> {
+        self.compilations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics::counter!("policy_compilations_total").increment(1);
         let mut docs = Vec::with_capacity(versions.len());
         for v in versions {
             let stored = self
@@ -330,9 +348,8 @@ impl<S: Store> Policies<S> {
             }
             docs.push(doc);
         }
-        let policy =
-            Arc::new(compile_exact(&docs).map_err(|e| ServiceError::Precondition(e.to_string()))?);
-        self.compiled.insert(key, policy.clone()).await;
-        Ok(policy)
+        Ok(Arc::new(
+            compile_exact(&docs).map_err(|e| ServiceError::Precondition(e.to_string()))?,
+        ))
     }
 }

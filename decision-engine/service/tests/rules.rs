@@ -555,3 +555,50 @@ async fn decisions_recorded_by_earlier_releases_are_served_and_replay_identicall
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_calls_for_a_version_compile_it_once() {
+    let store = Arc::new(MemoryStore::new());
+    let shipped = Arc::new(PolicySet::shipped().unwrap());
+    let policies = Arc::new(Policies::new(shipped.clone(), store).await.unwrap());
+    let versions = shipped
+        .select("HB-JINGSHAN", "FARMER_CREDIT")
+        .unwrap()
+        .versions
+        .clone();
+    assert_eq!(policies.compilations(), 0);
+    // Sixteen callers ask for the same versions at once, as replays or
+    // activations of a new version do on a busy server.
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let (policies, versions) = (policies.clone(), versions.clone());
+            tokio::spawn(async move { policies.compile_versions(&versions).await })
+        })
+        .collect();
+    let mut compiled = Vec::new();
+    for call in calls {
+        compiled.push(call.await.unwrap().unwrap());
+    }
+    assert_eq!(policies.compilations(), 1, "one compilation for 16 callers");
+    assert!(compiled.iter().all(|p| Arc::ptr_eq(p, &compiled[0])));
+    assert_eq!(compiled[0].versions, versions);
+    policies.compile_versions(&versions).await.unwrap();
+    assert_eq!(
+        policies.compilations(),
+        1,
+        "the next call is served compiled"
+    );
+
+    // A version that is not stored fails every caller, and is not cached:
+    // each later call tries again.
+    let mut missing = versions.clone();
+    missing[1].hash = format!("sha256:{}", "0".repeat(64));
+    for expected in [2, 3] {
+        let err = policies.compile_versions(&missing).await.unwrap_err();
+        assert!(
+            matches!(&err, ServiceError::Precondition(m) if m.contains("is not stored")),
+            "{err:?}"
+        );
+        assert_eq!(policies.compilations(), expected);
+    }
+}

@@ -103,7 +103,11 @@ pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EVa
             let d = decimal_from_json(value).map_err(|e| {
                 // Too many digits to hold exactly: say so, never round.
                 if e.contains("significant digits;") {
-                    format!("expected {}, found {}: {e}", feature.expectation(), short(value))
+                    format!(
+                        "expected {}, found {}: {e}",
+                        feature.expectation(),
+                        short(value)
+                    )
                 } else {
                     found()
                 }

@@ -310,12 +310,18 @@ fn a_document_that_is_not_json_or_has_a_typo_is_refused() {
 fn a_number_a_decimal_cannot_hold_exactly_is_refused_not_rounded() {
     // 29 significant digits: a decimal holds 28, so this would round.
     for (value, shown) in [
-        (json!("0.12345678901234567890123456789"), "\"0.12345678901234567890123456789\""),
+        (
+            json!("0.12345678901234567890123456789"),
+            "\"0.12345678901234567890123456789\"",
+        ),
         (
             serde_json::from_str::<Value>("0.12345678901234567890123456789").unwrap(),
             "0.12345678901234567890123456789",
         ),
-        (json!("1.2345678901234567890123456789e-1"), "\"1.2345678901234567890123456789e-1\""),
+        (
+            json!("1.2345678901234567890123456789e-1"),
+            "\"1.2345678901234567890123456789e-1\"",
+        ),
     ] {
         let errors = errors_for(with_features(json!({
             "repay_has_history": true, "repay_on_time_ratio": value
@@ -339,7 +345,9 @@ fn a_number_a_decimal_cannot_hold_exactly_is_refused_not_rounded() {
     let policy = policies.select("HB-JINGSHAN", "FARMER_CREDIT").unwrap();
     match evaluate(policy, &request, Options::default()) {
         Err(EvaluateError::Input(e)) => assert!(
-            !e.errors.iter().any(|e| e.field == "features.repay_on_time_ratio"),
+            !e.errors
+                .iter()
+                .any(|e| e.field == "features.repay_on_time_ratio"),
             "{e:?}"
         ),
         _ => {}
