@@ -364,25 +364,45 @@ impl<S: Store> Decisions<S> {
         );
         let decision_id = decision_id(&request.institution, &request.product, &request.request_id);
 
-        // Idempotency: a retry returns the stored decision, unevaluated.
-        if let Some(recent) = self.find_recent(&decision_id).await? {
+        // Idempotency: a retry this server has seen returns the stored
+        // decision, unevaluated. A new request_id reads nothing: the insert
+        // below finds a record another replica (or this one before a
+        // restart) wrote, and the retry is answered from it.
+        if let Some(recent) = self.recent.get(&decision_id).await {
             return self
                 .retry_of(&recent, &request, &request_hash, with_trace)
                 .await;
         }
 
-        let policy = self
-            .policies
-            .resolve(&request.institution, &request.product, at, &input.pins)
-            .await?;
-        let started = Instant::now();
-        let mut decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
-            EvaluateError::Input(e) => ServiceError::from(e),
-            EvaluateError::Policy { place, message } => ServiceError::Precondition(format!(
-                "the policy cannot be applied to this household: {place}: {message}; nothing was recorded"
-            )),
-        })?;
-        let evaluation_micros = started.elapsed().as_micros() as u64;
+        let evaluated = async {
+            let policy = self
+                .policies
+                .resolve(&request.institution, &request.product, at, &input.pins)
+                .await?;
+            let started = Instant::now();
+            let decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
+                EvaluateError::Input(e) => ServiceError::from(e),
+                EvaluateError::Policy { place, message } => ServiceError::Precondition(format!(
+                    "the policy cannot be applied to this household: {place}: {message}; nothing was recorded"
+                )),
+            })?;
+            Ok::<_, ServiceError>((policy, decision, started.elapsed().as_micros() as u64))
+        }
+        .await;
+        let (policy, mut decision, evaluation_micros) = match evaluated {
+            Ok(done) => done,
+            // A retry of a recorded request is answered from its record even
+            // when the policy in force now cannot decide it again.
+            Err(e) => {
+                return match self.find_recent(&decision_id).await? {
+                    Some(recent) => {
+                        self.retry_of(&recent, &request, &request_hash, with_trace)
+                            .await
+                    }
+                    None => Err(e),
+                };
+            }
+        };
         let link = match household_id {
             Some(h) => {
                 self.precredits

@@ -475,6 +475,22 @@ async fn a_retry_returns_the_recorded_decision_and_other_content_is_a_conflict()
         .unwrap();
     assert!(there.idempotent_replay);
     assert_eq!(there.decision.decision_id, first.decision.decision_id);
+    // It reads nothing before deciding: the insert meets the record, so
+    // other content is a conflict there too, and nothing is overwritten.
+    let other = w.decisions().await;
+    let mut changed = request("04-grade-b.json", "IDEM-1");
+    changed.request.features.insert("age".into(), 51.into());
+    assert!(matches!(
+        other.pre_review(changed, false, None).await.unwrap_err(),
+        ServiceError::Conflict(_)
+    ));
+    let stored = w
+        .store
+        .get(&first.decision.decision_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.recorded_at, first.recorded_at);
 
     // The same id with other content.
     let mut changed = request("04-grade-b.json", "IDEM-1");
