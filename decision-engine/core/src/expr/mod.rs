@@ -12,7 +12,7 @@
 //!   document's declared `when_missing` treatment.
 
 pub mod exact;
-pub mod typed;
+mod typed;
 
 use std::collections::HashMap;
 use std::sync::Arc;

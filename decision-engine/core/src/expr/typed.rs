@@ -97,8 +97,9 @@ impl Val<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bail;
 
+/// An arithmetic operator.
 #[derive(Clone, Copy, Debug)]
-enum Arith {
+pub enum Arith {
     Add,
     Sub,
     Mul,
@@ -106,16 +107,18 @@ enum Arith {
     Mod,
 }
 
+/// An ordering comparison.
 #[derive(Clone, Copy, Debug)]
-enum Cmp {
+pub enum Cmp {
     Gt,
     Lt,
     Geq,
     Leq,
 }
 
+/// A rounding function (`round` is half away from zero).
 #[derive(Clone, Copy, Debug)]
-enum Rounding {
+pub enum Rounding {
     Floor,
     Round,
     Ceil,
@@ -129,7 +132,7 @@ pub enum Typed {
     /// The value in a slot.
     Slot(usize),
     /// `a + b`, `a - b`, `a * b`, `a / b`, `a % b`.
-    Arith(Arith2),
+    Arith(Box<(Typed, Typed)>, Arith),
     /// `-a`.
     Neg(Box<Typed>),
     /// `!a`.
@@ -141,7 +144,7 @@ pub enum Typed {
     /// `a == b` (`negate`: `!=`).
     Eq(Box<(Typed, Typed)>, bool),
     /// `>`, `<`, `>=`, `<=`.
-    Cmp(Box<(Typed, Typed)>, CmpOp),
+    Cmp(Box<(Typed, Typed)>, Cmp),
     /// `is_missing(a)` (`present`: `is_present(a)`).
     Missing(Box<Typed>, bool),
     /// `min(..)` / `max(..)` (`max`: true).
@@ -149,7 +152,7 @@ pub enum Typed {
     /// `if(c, a, b)` (all three evaluated).
     If(Box<(Typed, Typed, Typed)>),
     /// `floor`, `round`, `ceil`.
-    Round(Box<Typed>, RoundOp),
+    Round(Box<Typed>, Rounding),
     /// `math::abs`.
     Abs(Box<Typed>),
 }
@@ -168,18 +171,6 @@ pub enum Lit {
     /// Text.
     Str(Box<str>),
 }
-
-/// An arithmetic operation and its operands.
-#[derive(Clone, Debug)]
-pub struct Arith2(Box<(Typed, Typed)>, Arith);
-
-/// A comparison operator.
-#[derive(Clone, Copy, Debug)]
-pub struct CmpOp(Cmp);
-
-/// A rounding function.
-#[derive(Clone, Copy, Debug)]
-pub struct RoundOp(Rounding);
 
 /// Compiles a parsed expression whose identifiers were rewritten to slot
 /// numbers; `None` when some part of it is left to evalexpr.
@@ -206,21 +197,21 @@ pub fn compile(node: &Node<ExactNumbers>) -> Option<Typed> {
             EValue::Tuple(_) => return None,
         }),
         Operator::VariableIdentifierRead { identifier } => Typed::Slot(identifier.parse().ok()?),
-        Operator::Add => Typed::Arith(Arith2(two()?, Arith::Add)),
-        Operator::Sub => Typed::Arith(Arith2(two()?, Arith::Sub)),
-        Operator::Mul => Typed::Arith(Arith2(two()?, Arith::Mul)),
-        Operator::Div => Typed::Arith(Arith2(two()?, Arith::Div)),
-        Operator::Mod => Typed::Arith(Arith2(two()?, Arith::Mod)),
+        Operator::Add => Typed::Arith(two()?, Arith::Add),
+        Operator::Sub => Typed::Arith(two()?, Arith::Sub),
+        Operator::Mul => Typed::Arith(two()?, Arith::Mul),
+        Operator::Div => Typed::Arith(two()?, Arith::Div),
+        Operator::Mod => Typed::Arith(two()?, Arith::Mod),
         Operator::Neg if children.len() == 1 => Typed::Neg(Box::new(one(0)?)),
         Operator::Not if children.len() == 1 => Typed::Not(Box::new(one(0)?)),
         Operator::And => Typed::And(two()?),
         Operator::Or => Typed::Or(two()?),
         Operator::Eq => Typed::Eq(two()?, false),
         Operator::Neq => Typed::Eq(two()?, true),
-        Operator::Gt => Typed::Cmp(two()?, CmpOp(Cmp::Gt)),
-        Operator::Lt => Typed::Cmp(two()?, CmpOp(Cmp::Lt)),
-        Operator::Geq => Typed::Cmp(two()?, CmpOp(Cmp::Geq)),
-        Operator::Leq => Typed::Cmp(two()?, CmpOp(Cmp::Leq)),
+        Operator::Gt => Typed::Cmp(two()?, Cmp::Gt),
+        Operator::Lt => Typed::Cmp(two()?, Cmp::Lt),
+        Operator::Geq => Typed::Cmp(two()?, Cmp::Geq),
+        Operator::Leq => Typed::Cmp(two()?, Cmp::Leq),
         Operator::FunctionIdentifier { identifier } => {
             let [argument] = children else { return None };
             let mut argument = argument;
@@ -243,15 +234,9 @@ pub fn compile(node: &Node<ExactNumbers>) -> Option<Typed> {
                 ("if", Some([c, a, b])) => {
                     Typed::If(Box::new((compile(c)?, compile(a)?, compile(b)?)))
                 }
-                ("floor", None) => {
-                    Typed::Round(Box::new(compile(argument)?), RoundOp(Rounding::Floor))
-                }
-                ("round", None) => {
-                    Typed::Round(Box::new(compile(argument)?), RoundOp(Rounding::Round))
-                }
-                ("ceil", None) => {
-                    Typed::Round(Box::new(compile(argument)?), RoundOp(Rounding::Ceil))
-                }
+                ("floor", None) => Typed::Round(Box::new(compile(argument)?), Rounding::Floor),
+                ("round", None) => Typed::Round(Box::new(compile(argument)?), Rounding::Round),
+                ("ceil", None) => Typed::Round(Box::new(compile(argument)?), Rounding::Ceil),
                 ("math::abs", None) => Typed::Abs(Box::new(compile(argument)?)),
                 _ => return None,
             }
@@ -279,7 +264,7 @@ impl Typed {
                 EValue::String(s) => Val::Str(s),
                 EValue::Tuple(_) => return Err(Bail),
             },
-            Typed::Arith(Arith2(operands, op)) => {
+            Typed::Arith(operands, op) => {
                 let (a, b) = (operands.0.eval(slots)?, operands.1.eval(slots)?);
                 arith(*op, a, b)?
             }
@@ -303,7 +288,7 @@ impl Typed {
                 let (a, b) = (operands.0.eval(slots)?, operands.1.eval(slots)?);
                 Val::Bool(a.same(b) != *negate)
             }
-            Typed::Cmp(operands, CmpOp(op)) => {
+            Typed::Cmp(operands, op) => {
                 let (a, b) = (operands.0.eval(slots)?, operands.1.eval(slots)?);
                 let order = match (a, b) {
                     (Val::Str(a), Val::Str(b)) => a.cmp(b),
@@ -352,7 +337,7 @@ impl Typed {
                 let b = parts.2.eval(slots)?;
                 if c.boolean()? { a } else { b }
             }
-            Typed::Round(a, RoundOp(how)) => {
+            Typed::Round(a, how) => {
                 let x = a.eval(slots)?.number()?;
                 Val::Dec(match how {
                     Rounding::Floor => x.floor(),
