@@ -148,9 +148,9 @@ pub(super) fn parameters(
                 .parse::<i64>()
                 .map(|i| (VarType::Int, EValue::Int(i)))
                 .map_err(|_| format!("expected an integer value, found {n}")),
-            (ParameterType::Decimal, v) => {
-                decimal_from_json(v).map(|d| (VarType::Decimal, EValue::Float(Num(d))))
-            }
+            (ParameterType::Decimal, v) => decimal_from_json(v)
+                .map(|d| (VarType::Decimal, EValue::Float(Num(d))))
+                .map_err(String::from),
             (ParameterType::String, serde_json::Value::String(s)) => {
                 Ok((VarType::Text, EValue::String(s.clone())))
             }

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use crate::error::Issues;
 use crate::expr::{EValue, Layout, Num, Var, VarKind, VarType};
 use crate::model::schema::{FeatureDef, FeatureType};
-use crate::model::{SchemaDoc, decimal_from_json, json_kind};
+use crate::model::{DecimalError, SchemaDoc, decimal_from_json, json_kind};
 
 use super::Phase;
 
@@ -100,17 +100,16 @@ pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EVa
             EValue::Int(i)
         }
         FeatureType::Money | FeatureType::Decimal => {
-            let d = decimal_from_json(value).map_err(|e| {
+            let d = decimal_from_json(value).map_err(|e| match e {
                 // Too many digits to hold exactly: say so, never round.
-                if e.contains("significant digits;") {
+                DecimalError::TooManyDigits { .. } => {
                     format!(
                         "expected {}, found {}: {e}",
                         feature.expectation(),
                         short(value)
                     )
-                } else {
-                    found()
                 }
+                DecimalError::NotANumber(_) => found(),
             })?;
             let scale = feature.scale.or(if feature.ty == FeatureType::Money {
                 Some(2)

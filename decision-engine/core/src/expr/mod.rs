@@ -419,15 +419,6 @@ impl Expr {
         !self.optional_reads(layout).is_empty()
     }
 
-    /// Whether any slot this expression reads is absent in `slots` (and not
-    /// tested for presence by the expression itself): [`Self::missing`]
-    /// without building the list.
-    pub fn any_missing(&self, slots: &Slots) -> bool {
-        self.reads
-            .iter()
-            .any(|&s| slots.is_missing(s) && !self.presence_checked.contains(&s))
-    }
-
     /// Whether the expression has a typed form (else evalexpr evaluates it).
     pub fn is_typed(&self) -> bool {
         self.typed.is_some()

@@ -34,23 +34,44 @@ pub struct ReasonDef {
 /// such as `12500.5`, read from its text (serde_json keeps the text with its
 /// `arbitrary_precision` feature), never through `f64`. A number with more
 /// significant digits than a decimal holds (28) is refused, never rounded.
-pub fn decimal_from_json(value: &serde_json::Value) -> Result<Decimal, String> {
+pub fn decimal_from_json(value: &serde_json::Value) -> Result<Decimal, DecimalError> {
     let text = match value {
         serde_json::Value::String(s) => s.trim(),
         serde_json::Value::Number(n) => n.as_str(),
         other => {
-            return Err(format!(
+            return Err(DecimalError::NotANumber(format!(
                 "expected a decimal number or decimal string, found {}",
                 json_kind(other)
-            ));
+            )));
         }
     };
     decimal_from_text(text)
 }
 
+/// Why a value is not an exact decimal.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    /// Not a decimal at all.
+    #[error("{0}")]
+    NotANumber(String),
+    /// A decimal, but with more digits than an exact decimal holds: it would
+    /// be rounded, so it is refused.
+    #[error("{significant} significant digits; an exact decimal holds at most {MAX_DIGITS}")]
+    TooManyDigits {
+        /// The digits written, leading zeros aside.
+        significant: usize,
+    },
+}
+
+impl From<DecimalError> for String {
+    fn from(e: DecimalError) -> String {
+        e.to_string()
+    }
+}
+
 /// Parses decimal text exactly (`12500.00`, `-0.5`, `1.2e3`); refuses text
 /// a decimal cannot hold without rounding.
-pub fn decimal_from_text(text: &str) -> Result<Decimal, String> {
+pub fn decimal_from_text(text: &str) -> Result<Decimal, DecimalError> {
     if let Ok(d) = Decimal::from_str_exact(text) {
         return Ok(d);
     }
@@ -72,11 +93,11 @@ pub fn decimal_from_text(text: &str) -> Result<Decimal, String> {
     if rounds {
         let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
         let significant = digits.trim_start_matches('0').len();
-        return Err(format!(
-            "{significant} significant digits; an exact decimal holds at most {MAX_DIGITS}"
-        ));
+        return Err(DecimalError::TooManyDigits { significant });
     }
-    Err(format!("expected a decimal number, found {text:?}"))
+    Err(DecimalError::NotANumber(format!(
+        "expected a decimal number, found {text:?}"
+    )))
 }
 
 /// The most significant digits an exact decimal holds.
