@@ -143,3 +143,45 @@ pub enum EvaluateError {
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+/// Why a stored record cannot be rendered into its decision and trace.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The bytes are not a record this release reads.
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
+    /// The record names another policy than the one given.
+    #[error("the record was made under policy {recorded}, not {given}")]
+    OtherPolicy {
+        /// The recorded policy hash, hex.
+        recorded: String,
+        /// The given policy's hash, hex.
+        given: String,
+    },
+    /// The stored request no longer binds to the policy it was decided
+    /// under.
+    #[error("the stored request does not bind to its policy: {0}")]
+    Request(InputError),
+    /// A recorded fact does not follow from the others under the policy
+    /// (a damaged record, or an engine that no longer computes alike).
+    #[error("the record does not add up under its policy: {0}")]
+    Inconsistent(String),
+}
+
+impl RenderError {
+    /// A recorded fact that does not follow from the others.
+    pub fn inconsistent(message: impl Into<String>) -> RenderError {
+        RenderError::Inconsistent(message.into())
+    }
+}
+
+impl From<EvaluateError> for RenderError {
+    fn from(e: EvaluateError) -> RenderError {
+        match e {
+            EvaluateError::Input(e) => RenderError::Request(e),
+            EvaluateError::Policy { place, message } => {
+                RenderError::Inconsistent(format!("{place}: {message}"))
+            }
+        }
+    }
+}

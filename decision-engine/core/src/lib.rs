@@ -34,14 +34,16 @@ pub mod expr;
 pub mod hash;
 pub mod model;
 pub mod policy_set;
+pub mod record;
 pub mod request;
 pub mod validate;
 
 pub use compile::{Document, LoneScorecard, Policy, Slot, VersionRef};
 pub use decision::{Decision, Outcome, Reason, Trace, decision_id};
-pub use error::{EvaluateError, FieldError, InputError, PolicyError, PolicyIssue};
-pub use evaluate::{Options, evaluate};
+pub use error::{EvaluateError, FieldError, InputError, PolicyError, PolicyIssue, RenderError};
+pub use evaluate::{Options, evaluate, evaluate_recorded, render};
 pub use explain::{Lang, explain};
 pub use hash::content_hash;
 pub use policy_set::{PolicySet, SHIPPED, compile_exact};
+pub use record::{RECORD_FORMAT, Record, RecordError};
 pub use request::Request;

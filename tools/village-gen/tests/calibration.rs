@@ -135,6 +135,7 @@ fn a_generated_village_decides_as_the_release_before_the_split_did() {
     })
     .collect();
     let mut expected = golden.lines().skip(1);
+    let mut record_bytes = 0;
     for row in &rows {
         let mut features = serde_json::Map::new();
         for (col, cell) in COLUMNS.iter().zip(row).skip(1) {
@@ -149,9 +150,27 @@ fn a_generated_village_decides_as_the_release_before_the_split_did() {
             product: "FARMER_CREDIT".into(),
             features,
         };
-        let d = evaluate(policy, &request, Options { trace: true }).unwrap();
+        let (d, record) =
+            decision_core::evaluate_recorded(policy, &request, Options { trace: true }).unwrap();
         let now = golden_line(&row[0], serde_json::to_value(&d).unwrap());
         assert_eq!(Some(now.as_str()), expected.next(), "household {}", row[0]);
+        // What a store keeps renders the same decision and trace again.
+        let bytes = record.encode();
+        record_bytes += bytes.len();
+        let read = decision_core::Record::decode(&bytes, policy.rules.len()).unwrap();
+        let again =
+            decision_core::render(policy, &request, &read, Options { trace: true }).unwrap();
+        assert_eq!(
+            serde_json::to_string(&again).unwrap(),
+            serde_json::to_string(&d).unwrap(),
+            "household {}: rendered from its record",
+            row[0]
+        );
     }
     assert_eq!(expected.next(), None, "the golden file has more households");
+    eprintln!(
+        "{} households, {} record bytes on average",
+        rows.len(),
+        record_bytes / rows.len()
+    );
 }

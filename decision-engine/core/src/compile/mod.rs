@@ -374,6 +374,9 @@ pub struct Policy {
     /// One per [`Slot`], in [`Slot::ALL`] order: schema, province ruleset,
     /// institution ruleset, scorecard, then the authority matrix if any.
     pub versions: Vec<VersionRef>,
+    /// sha256 of `versions` ([`crate::record::policy_hash`]): names this
+    /// policy in the decision records it makes.
+    pub hash: [u8; 32],
     /// Slots with the parameters bound: each evaluation starts from a copy.
     template: Slots,
 }
@@ -623,8 +626,21 @@ impl Policy {
         for (slot, value) in &parameters {
             template.set(*slot, value.clone());
         }
+        let versions: Vec<VersionRef> = [
+            VersionRef::new("feature_schema", &s.doc.id, &s.doc.version, &s.hash),
+            VersionRef::new("ruleset", &p.doc.id, &p.doc.version, &p.hash),
+            VersionRef::new("ruleset", &i.doc.id, &i.doc.version, &i.hash),
+            VersionRef::new("scorecard", &c.doc.id, &c.doc.version, &c.hash),
+        ]
+        .into_iter()
+        .chain(
+            docs.authority
+                .map(|a| VersionRef::new("authority_matrix", &a.doc.id, &a.doc.version, &a.hash)),
+        )
+        .collect();
         Ok(Policy {
             product,
+            hash: crate::record::policy_hash(&versions),
             schema,
             parameters,
             derived,
@@ -635,19 +651,7 @@ impl Policy {
             price,
             computed,
             authority,
-            versions: [
-                VersionRef::new("feature_schema", &s.doc.id, &s.doc.version, &s.hash),
-                VersionRef::new("ruleset", &p.doc.id, &p.doc.version, &p.hash),
-                VersionRef::new("ruleset", &i.doc.id, &i.doc.version, &i.hash),
-                VersionRef::new("scorecard", &c.doc.id, &c.doc.version, &c.hash),
-            ]
-            .into_iter()
-            .chain(
-                docs.authority.map(|a| {
-                    VersionRef::new("authority_matrix", &a.doc.id, &a.doc.version, &a.hash)
-                }),
-            )
-            .collect(),
+            versions,
             layout,
             template,
         })

@@ -9,14 +9,16 @@ mod steps;
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use crate::compile::{Derived, Policy, authority};
+use crate::compile::{Derived, GradeBand, Policy, Rule, authority};
 use crate::decision::{
-    Decision, DerivedTrace, GradeTrace, LimitTrace, OutcomeTrace, PriceTrace, Reason,
-    ScorecardTrace, Trace, decision_id, trace_value,
+    Decision, DerivedTrace, GradeTrace, Outcome, OutcomeTrace, Reason, Scalar, ScorecardTrace,
+    Trace, decision_id, trace_value,
 };
 use crate::error::EvaluateError;
+pub use crate::error::RenderError;
 use crate::expr::{EValue, Num, Slots};
 use crate::model::ruleset::{DerivedType, Stage};
+use crate::record::{Record, Value as RecordValue};
 use crate::request::Request;
 use crate::validate;
 
@@ -41,76 +43,269 @@ pub fn evaluate(
     request: &Request,
     options: Options,
 ) -> Result<Decision, EvaluateError> {
+    evaluate_recorded(policy, request, options).map(|(decision, _)| decision)
+}
+
+/// Evaluates one request and returns its decision with the compact record
+/// it was rendered from (what a store keeps: [`render`] gives the same
+/// decision and trace back from it).
+pub fn evaluate_recorded(
+    policy: &Policy,
+    request: &Request,
+    options: Options,
+) -> Result<(Decision, Record), EvaluateError> {
     let mut slots = validate::bind(policy, request)?;
-    let mut trace = options.trace.then(|| empty_trace(policy));
+    let record = run(policy, &mut slots)?;
+    let decision = shown(policy, request, &slots, &record, options.trace).map_err(|e| {
+        EvaluateError::Policy {
+            place: "decision record".to_string(),
+            message: e.to_string(),
+        }
+    })?;
+    Ok((decision, record))
+}
 
-    for d in &policy.derived {
-        derive(
-            d,
-            policy,
-            &mut slots,
-            trace.as_mut().map(|t| &mut t.derived),
-        )?;
+/// The decision and its trace, rendered from a stored record, the request
+/// it decided and the policy it names. Every recorded fact is checked
+/// against the others under the policy (the score is the sum of the
+/// points, the limit and the rate follow from the step values, the outcome
+/// from the hits, the band and the limit): a record that does not add up
+/// is refused.
+pub fn render(
+    policy: &Policy,
+    request: &Request,
+    record: &Record,
+    options: Options,
+) -> Result<Decision, RenderError> {
+    if record.policy != policy.hash {
+        return Err(RenderError::OtherPolicy {
+            recorded: hex::encode(record.policy),
+            given: hex::encode(policy.hash),
+        });
     }
-
-    let knockouts = rules::run(
-        policy,
-        Stage::Knockout,
-        &slots,
-        trace.as_mut().map(|t| &mut t.knockout),
-    )?;
-
-    let scored = score::score_card(
-        &policy.scorecard,
-        &slots,
-        trace.as_mut().map(|t| &mut t.scorecard.characteristics),
-    )?;
-    let score = scored.score.normalize();
+    let mut slots = validate::bind(policy, request).map_err(RenderError::Request)?;
+    if record.derived.len() != policy.derived.len() {
+        return Err(RenderError::inconsistent(format!(
+            "{} derived values recorded for {} derived features",
+            record.derived.len(),
+            policy.derived.len()
+        )));
+    }
+    for (d, v) in policy.derived.iter().zip(&record.derived) {
+        slots.set(d.slot, v.to_evalue());
+    }
     let band = policy
         .grades
         .bands
+        .get(record.grade_band as usize)
+        .ok_or_else(|| {
+            RenderError::inconsistent(format!(
+                "grade band {} of a table of {}",
+                record.grade_band,
+                policy.grades.bands.len()
+            ))
+        })?;
+    set_scored(policy, &mut slots, record.score, band);
+    slots.set(policy.computed.limit, EValue::Float(Num(record.limit)));
+    slots.set(
+        policy.computed.annual_rate,
+        EValue::Float(Num(record.annual_rate)),
+    );
+    // The trace is where every fact is checked; it is dropped when not
+    // asked for.
+    let mut decision = shown(policy, request, &slots, record, true)?;
+    if !options.trace {
+        decision.trace = None;
+    }
+    Ok(decision)
+}
+
+/// Runs the policy over bound slots: what happened, as a record. The slots
+/// end holding every value the run computed.
+fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
+    let mut derived = Vec::with_capacity(policy.derived.len());
+    for d in &policy.derived {
+        let value = derive(d, slots)?;
+        derived.push(RecordValue::of(&value));
+        slots.set(d.slot, value);
+    }
+
+    let mut rule_hits = vec![false; policy.rules.len()];
+    rules::run(policy, Stage::Knockout, slots, &mut rule_hits)?;
+
+    let (binned, score) = score::bins(&policy.scorecard, slots)?;
+    let score = score.normalize();
+    let grade_band = policy
+        .grades
+        .bands
         .iter()
-        .find(|b| b.min_score.is_none_or(|m| score >= m))
+        .position(|b| b.min_score.is_none_or(|m| score >= m))
         .ok_or_else(|| EvaluateError::Policy {
             place: "grades".to_string(),
             message: format!("score {score} falls in no grade band"),
         })?;
+    let band = &policy.grades.bands[grade_band];
+    set_scored(policy, slots, score, band);
+
+    let limit = steps::limit(policy, slots)?;
+    slots.set(policy.computed.limit, EValue::Float(Num(limit.limit)));
+    let price = steps::price(policy, slots)?;
+    slots.set(policy.computed.annual_rate, EValue::Float(Num(price.rate)));
+
+    rules::run(policy, Stage::Refer, slots, &mut rule_hits)?;
+    rules::run(policy, Stage::Flag, slots, &mut rule_hits)?;
+
+    let mut computed_points = Vec::new();
+    let mut bins = Vec::with_capacity(binned.len());
+    for (c, (bin, points)) in policy.scorecard.characteristics.iter().zip(binned) {
+        bins.push(bin);
+        if c.bins[bin as usize].points_expr.is_some() {
+            computed_points.push(points);
+        }
+    }
+    Ok(Record {
+        policy: policy.hash,
+        outcome: outcome(policy, &rule_hits, band, limit.offered),
+        score,
+        grade_band: grade_band as u32,
+        limit: limit.limit,
+        annual_rate: price.rate,
+        derived,
+        rule_hits,
+        bins,
+        computed_points,
+        limit_steps: limit.steps,
+        price_steps: price.steps,
+        price_floor: price.floor,
+        price_cap: price.cap,
+    })
+}
+
+/// Binds the score, the grade and the grade table's columns.
+fn set_scored(policy: &Policy, slots: &mut Slots, score: Decimal, band: &GradeBand) {
     slots.set(policy.computed.score, EValue::Float(Num(score)));
     slots.set(policy.computed.grade, EValue::String(band.grade.clone()));
     for ((_, slot), value) in policy.grades.columns.iter().zip(&band.values) {
         slots.set(*slot, EValue::Float(Num(*value)));
     }
+}
 
-    let limit = steps::limit(policy, &slots, trace.as_mut().map(|t| &mut t.limit))?;
-    slots.set(policy.computed.limit, EValue::Float(Num(limit.limit)));
-    let rate = steps::price(policy, &slots, trace.as_mut().map(|t| &mut t.price))?;
-    slots.set(policy.computed.annual_rate, EValue::Float(Num(rate)));
+/// Whether a rule of `stage` hit.
+fn any_hit(policy: &Policy, hits: &[bool], stage: Stage) -> bool {
+    policy
+        .rules
+        .iter()
+        .zip(hits)
+        .any(|(r, &hit)| hit && r.stage == stage)
+}
 
-    let refers = rules::run(
-        policy,
-        Stage::Refer,
-        &slots,
-        trace.as_mut().map(|t| &mut t.refer),
-    )?;
-    let flags = rules::run(
-        policy,
-        Stage::Flag,
-        &slots,
-        trace.as_mut().map(|t| &mut t.flags),
-    )?;
+/// Any decline reason declines; otherwise any refer rule refers.
+fn outcome(policy: &Policy, hits: &[bool], band: &GradeBand, offered: bool) -> Outcome {
+    if any_hit(policy, hits, Stage::Knockout) || (band.decline && band.reason.is_some()) || !offered
+    {
+        Outcome::Decline
+    } else if any_hit(policy, hits, Stage::Refer) {
+        Outcome::Refer
+    } else {
+        Outcome::Approve
+    }
+}
 
-    // Outcome: any decline reason declines; otherwise any refer rule refers.
-    let rule_reason = |r: &crate::compile::Rule| Reason {
+/// The decision the record says, with the policy's words: reasons, flags,
+/// routing and, when asked for, the trace (which checks every recorded
+/// fact against the others).
+fn shown(
+    policy: &Policy,
+    request: &Request,
+    slots: &Slots,
+    record: &Record,
+    with_trace: bool,
+) -> Result<Decision, RenderError> {
+    let hits = &record.rule_hits;
+    if hits.len() != policy.rules.len() {
+        return Err(RenderError::inconsistent(format!(
+            "{} rule hits recorded for {} rules",
+            hits.len(),
+            policy.rules.len()
+        )));
+    }
+    let card = &policy.scorecard;
+    if record.bins.len() != card.characteristics.len() {
+        return Err(RenderError::inconsistent(format!(
+            "{} bins recorded for {} characteristics",
+            record.bins.len(),
+            card.characteristics.len()
+        )));
+    }
+    let mut computed = record.computed_points.iter();
+    let mut binned = Vec::with_capacity(record.bins.len());
+    for (c, &bin) in card.characteristics.iter().zip(&record.bins) {
+        let b = c.bins.get(bin as usize).ok_or_else(|| {
+            RenderError::inconsistent(format!(
+                "bin {bin} of characteristic {}, which has {}",
+                c.name,
+                c.bins.len()
+            ))
+        })?;
+        let points = match &b.points_expr {
+            None => b.points,
+            Some(_) => *computed.next().ok_or_else(|| {
+                RenderError::inconsistent(format!(
+                    "no points recorded for bin `{}` of characteristic {}",
+                    b.label, c.name
+                ))
+            })?,
+        };
+        binned.push((bin, points));
+    }
+    if computed.next().is_some() {
+        return Err(RenderError::inconsistent(
+            "more computed points recorded than bins that compute them",
+        ));
+    }
+    let band = policy
+        .grades
+        .bands
+        .get(record.grade_band as usize)
+        .ok_or_else(|| {
+            RenderError::inconsistent(format!(
+                "grade band {} of a table of {}",
+                record.grade_band,
+                policy.grades.bands.len()
+            ))
+        })?;
+    let offered = record.limit > Decimal::ZERO;
+    let outcome = outcome(policy, hits, band, offered);
+    if outcome != record.outcome {
+        return Err(RenderError::inconsistent(format!(
+            "the recorded outcome is {}, the recorded facts give {}",
+            record.outcome.as_str(),
+            outcome.as_str()
+        )));
+    }
+
+    let rule_reason = |r: &Rule| Reason {
         code: r.reason.code.clone(),
         message_zh: r.reason.message_zh.clone(),
         message_en: r.reason.message_en.clone(),
         source: format!("rule:{}", r.id),
     };
-    let mut reasons: Vec<Reason> = knockouts.iter().map(|r| rule_reason(r)).collect();
-    let mut because: Vec<String> = knockouts
-        .iter()
-        .map(|r| format!("{} rule {} hit", r.layer.name(), r.id))
-        .collect();
+    let hit = |stage: Stage| {
+        policy
+            .rules
+            .iter()
+            .zip(hits)
+            .filter(move |(r, hit)| **hit && r.stage == stage)
+            .map(|(r, _)| r)
+    };
+    let mut reasons: Vec<Reason> = hit(Stage::Knockout).map(rule_reason).collect();
+    let mut because: Vec<String> = if with_trace {
+        hit(Stage::Knockout)
+            .map(|r| format!("{} rule {} hit", r.layer.name(), r.id))
+            .collect()
+    } else {
+        Vec::new()
+    };
     if band.decline
         && let Some(reason) = &band.reason
     {
@@ -122,7 +317,7 @@ pub fn evaluate(
         });
         because.push(format!("grade {} declines", band.grade));
     }
-    if !limit.offered {
+    if !offered {
         let r = &policy.limit.below_minimum;
         reasons.push(Reason {
             code: r.code.clone(),
@@ -135,44 +330,156 @@ pub fn evaluate(
             policy.limit.minimum_offer
         ));
     }
-    let outcome = if !reasons.is_empty() {
-        crate::decision::Outcome::Decline
-    } else if !refers.is_empty() {
-        reasons.extend(refers.iter().map(|r| rule_reason(r)));
-        because.extend(refers.iter().map(|r| format!("refer rule {} hit", r.id)));
-        crate::decision::Outcome::Refer
-    } else {
-        because.push(
+    match outcome {
+        Outcome::Decline => {}
+        Outcome::Refer => {
+            reasons.extend(hit(Stage::Refer).map(rule_reason));
+            because.extend(hit(Stage::Refer).map(|r| format!("refer rule {} hit", r.id)));
+        }
+        Outcome::Approve => because.push(
             "no knock-out or refer rule hit and the limit reaches the minimum offer".to_string(),
-        );
-        crate::decision::Outcome::Approve
+        ),
+    }
+    reasons.extend(score::reasons(card, &binned));
+    let declined = outcome == Outcome::Decline;
+    let limit = if declined {
+        Decimal::ZERO
+    } else {
+        record.limit.normalize()
     };
-    reasons.extend(scored.reasons);
-    let declined = outcome == crate::decision::Outcome::Decline;
     let routing = policy.authority.as_ref().map(|authority| {
         let case = authority::Case {
-            amount: if declined {
-                Decimal::ZERO
-            } else {
-                limit.limit.normalize()
-            },
-            term_months: feature(policy, &slots, authority::TERM_FEATURE).and_then(|v| match v {
+            amount: limit,
+            term_months: feature(policy, slots, authority::TERM_FEATURE).and_then(|v| match v {
                 EValue::Int(i) => Some(*i),
                 _ => None,
             }),
-            guarantee_type: feature(policy, &slots, authority::GUARANTEE_FEATURE).and_then(|v| {
+            guarantee_type: feature(policy, slots, authority::GUARANTEE_FEATURE).and_then(|v| {
                 match v {
                     EValue::String(s) => Some(s.clone()),
                     _ => None,
                 }
             }),
         };
-        let codes: Vec<&str> = refers.iter().map(|r| r.reason.code.as_str()).collect();
+        let codes: Vec<&str> = hit(Stage::Refer).map(|r| r.reason.code.as_str()).collect();
         authority.route(outcome, &case, &codes)
     });
 
-    if let Some(t) = trace.as_mut() {
-        t.features = policy
+    let trace = if with_trace {
+        Some(trace(
+            policy,
+            slots,
+            record,
+            band,
+            &binned,
+            OutcomeTrace {
+                decision: outcome,
+                because,
+            },
+            routing.clone(),
+        )?)
+    } else {
+        None
+    };
+
+    Ok(Decision {
+        decision_id: decision_id(&request.institution, &request.product, &request.request_id),
+        request_id: request.request_id.clone(),
+        institution: request.institution.clone(),
+        product: request.product.clone(),
+        decision: outcome,
+        score: record.score,
+        grade: band.grade.clone(),
+        limit,
+        annual_rate: (!declined).then_some(record.annual_rate),
+        reasons,
+        flags: hit(Stage::Flag).map(rule_reason).collect(),
+        versions: policy.versions.clone(),
+        routing,
+        trace,
+    })
+}
+
+/// Every stage with the values it read, from the record, checking that the
+/// recorded score, limit and rate follow from the recorded points and step
+/// values.
+fn trace(
+    policy: &Policy,
+    slots: &Slots,
+    record: &Record,
+    band: &GradeBand,
+    binned: &[(u32, Decimal)],
+    outcome: OutcomeTrace,
+    routing: Option<crate::decision::Routing>,
+) -> Result<Trace, RenderError> {
+    let card = &policy.scorecard;
+    let points: Vec<Decimal> = binned.iter().map(|(_, p)| *p).collect();
+    let score = score::sum(card, &points)?.normalize();
+    if score != record.score || score.scale() != record.score.scale() {
+        return Err(RenderError::inconsistent(format!(
+            "the recorded score is {}, the recorded points add up to {score}",
+            record.score
+        )));
+    }
+    if band_of(policy, score) != Some(record.grade_band as usize) {
+        return Err(RenderError::inconsistent(format!(
+            "score {score} does not fall in the recorded grade band {}",
+            band.grade
+        )));
+    }
+    let (limit_trace, limit) = steps::limit_trace(policy, slots, &record.limit_steps)?;
+    if limit.limit != record.limit || limit.limit.scale() != record.limit.scale() {
+        return Err(RenderError::inconsistent(format!(
+            "the recorded limit is {}, the recorded limit steps give {}",
+            record.limit, limit.limit
+        )));
+    }
+    let (price_trace, price) = steps::price_trace(
+        policy,
+        slots,
+        &record.price_steps,
+        record.price_floor,
+        record.price_cap,
+    )?;
+    if price.rate != record.annual_rate || price.rate.scale() != record.annual_rate.scale() {
+        return Err(RenderError::inconsistent(format!(
+            "the recorded rate is {}, the recorded price steps give {}",
+            record.annual_rate, price.rate
+        )));
+    }
+    let derived = policy
+        .derived
+        .iter()
+        .map(|d| {
+            let missing = d.expr.missing(slots);
+            let value = slots.get(d.slot);
+            if missing.is_empty() == value.is_empty() {
+                return Err(RenderError::inconsistent(format!(
+                    "derived feature {} is recorded {}",
+                    d.name,
+                    if value.is_empty() {
+                        "absent though its inputs are present"
+                    } else {
+                        "with a value though an input is absent"
+                    }
+                )));
+            }
+            Ok(DerivedTrace {
+                name: d.name.clone(),
+                expression: d.expr.source().clone(),
+                inputs: rules::inputs(&d.expr, policy, slots),
+                value: trace_value(value),
+                note: (!missing.is_empty()).then(|| {
+                    format!(
+                        "absent: {} absent",
+                        rules::join(&rules::names(&missing, policy))
+                    )
+                }),
+            })
+        })
+        .collect::<Result<Vec<_>, RenderError>>()?;
+    Ok(Trace {
+        features: policy
             .schema
             .features
             .iter()
@@ -182,9 +489,17 @@ pub fn evaluate(
                     trace_value(slots.get(f.slot)),
                 )
             })
-            .collect();
-        t.scorecard.score = score;
-        t.grade = GradeTrace {
+            .collect(),
+        derived,
+        knockout: rules::traces(policy, Stage::Knockout, slots, &record.rule_hits)?,
+        scorecard: ScorecardTrace {
+            id: card.id.clone(),
+            version: card.version.clone(),
+            base_points: card.base_points,
+            characteristics: score::characteristics(card, slots, binned),
+            score,
+        },
+        grade: GradeTrace {
             score,
             grade: band.grade.clone(),
             min_score: band.min_score,
@@ -194,41 +509,25 @@ pub fn evaluate(
                 .columns
                 .iter()
                 .zip(&band.values)
-                .map(|((_, slot), v)| {
-                    (
-                        policy.layout.var(*slot).name.clone(),
-                        crate::decision::Scalar::Dec(*v),
-                    )
-                })
+                .map(|((_, slot), v)| (policy.layout.var(*slot).name.clone(), Scalar::Dec(*v)))
                 .collect(),
-        };
-        t.outcome = OutcomeTrace {
-            decision: outcome,
-            because,
-        };
-        t.routing = routing.clone();
-    }
-
-    Ok(Decision {
-        decision_id: decision_id(&request.institution, &request.product, &request.request_id),
-        request_id: request.request_id.clone(),
-        institution: request.institution.clone(),
-        product: request.product.clone(),
-        decision: outcome,
-        score,
-        grade: band.grade.clone(),
-        limit: if declined {
-            Decimal::ZERO
-        } else {
-            limit.limit.normalize()
         },
-        annual_rate: (!declined).then_some(rate),
-        reasons,
-        flags: flags.iter().map(|r| rule_reason(r)).collect(),
-        versions: policy.versions.clone(),
+        limit: limit_trace,
+        price: price_trace,
+        refer: rules::traces(policy, Stage::Refer, slots, &record.rule_hits)?,
+        flags: rules::traces(policy, Stage::Flag, slots, &record.rule_hits)?,
+        outcome,
         routing,
-        trace,
     })
+}
+
+/// The index of the band `score` falls in.
+fn band_of(policy: &Policy, score: Decimal) -> Option<usize> {
+    policy
+        .grades
+        .bands
+        .iter()
+        .position(|b| b.min_score.is_none_or(|m| score >= m))
 }
 
 /// The value of schema feature `name`, when the schema declares it.
@@ -237,47 +536,20 @@ fn feature<'s>(policy: &Policy, slots: &'s Slots, name: &str) -> Option<&'s EVal
     Some(slots.get(policy.schema.features[index].slot))
 }
 
-/// Computes one derived feature into its slot.
-fn derive(
-    d: &Derived,
-    policy: &Policy,
-    slots: &mut Slots,
-    trace: Option<&mut Vec<DerivedTrace>>,
-) -> Result<(), EvaluateError> {
-    let missing = d.expr.missing(slots);
-    let (value, note) = if !missing.is_empty() {
-        (
-            EValue::Empty,
-            Some(format!(
-                "absent: {} absent",
-                rules::join(&rules::names(&missing, policy))
-            )),
-        )
-    } else {
-        // An absent input makes the derived feature absent; a failed
-        // computation (a division by zero) is a policy error, never quietly
-        // absent: guard it in the expression, e.g. `max(income, 1)`.
-        match d.expr.eval(slots) {
-            Ok(v) => (shape(d, v)?, None),
-            Err(f) => {
-                return Err(EvaluateError::Policy {
-                    place: format!("derived feature {}", d.name),
-                    message: f.0,
-                });
-            }
-        }
-    };
-    if let Some(t) = trace {
-        t.push(DerivedTrace {
-            name: d.name.clone(),
-            expression: d.expr.source().clone(),
-            inputs: rules::inputs(&d.expr, policy, slots),
-            value: trace_value(&value),
-            note,
-        });
+/// Computes one derived feature: absent when an input is absent.
+fn derive(d: &Derived, slots: &Slots) -> Result<EValue, EvaluateError> {
+    if !d.expr.missing(slots).is_empty() {
+        return Ok(EValue::Empty);
     }
-    slots.set(d.slot, value);
-    Ok(())
+    // A failed computation (a division by zero) is a policy error, never
+    // quietly absent: guard it in the expression, e.g. `max(income, 1)`.
+    match d.expr.eval(slots) {
+        Ok(v) => shape(d, v),
+        Err(f) => Err(EvaluateError::Policy {
+            place: format!("derived feature {}", d.name),
+            message: f.0,
+        }),
+    }
 }
 
 /// Brings a derived value to its declared type and scale.
@@ -308,51 +580,4 @@ fn shape(d: &Derived, value: EValue) -> Result<EValue, EvaluateError> {
         }
         (_, v) => return Err(wrong(&v)),
     })
-}
-
-fn empty_trace(policy: &Policy) -> Trace {
-    Trace {
-        features: Default::default(),
-        derived: Vec::with_capacity(policy.derived.len()),
-        knockout: Vec::new(),
-        scorecard: ScorecardTrace {
-            id: policy.scorecard.id.clone(),
-            version: policy.scorecard.version.clone(),
-            base_points: policy.scorecard.base_points,
-            characteristics: Vec::with_capacity(policy.scorecard.characteristics.len()),
-            score: Decimal::ZERO,
-        },
-        grade: GradeTrace {
-            score: Decimal::ZERO,
-            grade: String::new(),
-            min_score: None,
-            decline: false,
-            columns: Default::default(),
-        },
-        limit: LimitTrace {
-            steps: Vec::new(),
-            computed: Decimal::ZERO,
-            round_down_to: Decimal::ZERO,
-            rounded: Decimal::ZERO,
-            minimum_offer: Decimal::ZERO,
-            offered: false,
-            limit: Decimal::ZERO,
-        },
-        price: PriceTrace {
-            steps: Vec::new(),
-            computed: Decimal::ZERO,
-            round_to: Decimal::ZERO,
-            rounded: Decimal::ZERO,
-            floor: Decimal::ZERO,
-            cap: Decimal::ZERO,
-            annual_rate: Decimal::ZERO,
-        },
-        refer: Vec::new(),
-        flags: Vec::new(),
-        outcome: OutcomeTrace {
-            decision: crate::decision::Outcome::Decline,
-            because: Vec::new(),
-        },
-        routing: None,
-    }
 }

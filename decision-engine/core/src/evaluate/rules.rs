@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::compile::{Policy, Rule};
 use crate::decision::{RuleTrace, Values, trace_value};
 use crate::error::EvaluateError;
+use crate::evaluate::RenderError;
 use crate::expr::{Expr, Slots};
 use crate::model::ruleset::Stage;
 
@@ -54,33 +55,54 @@ fn hits(
     })
 }
 
-/// Runs every rule of `stage`; returns the ones that hit, in order.
-pub(super) fn run<'p>(
-    policy: &'p Policy,
+/// Runs every rule of `stage`, setting each one's entry of `hits` (indexed
+/// like `policy.rules`).
+pub(super) fn run(
+    policy: &Policy,
     stage: Stage,
     slots: &Slots,
-    mut trace: Option<&mut Vec<RuleTrace>>,
-) -> Result<Vec<&'p Rule>, EvaluateError> {
-    let mut hit_rules = Vec::new();
-    for rule in policy.rules.iter().filter(|r| r.stage == stage) {
-        let missing = rule.expr.missing(slots);
-        let hit = hits(rule, policy, slots, &missing)?;
-        if hit {
-            hit_rules.push(rule);
-        }
-        if let Some(t) = trace.as_deref_mut() {
-            t.push(RuleTrace {
-                id: rule.id.clone(),
-                layer: rule.layer,
-                expression: rule.expr.source().clone(),
-                inputs: inputs(&rule.expr, policy, slots),
-                missing: names(&missing, policy),
-                hit,
-                reason_code: rule.code.clone(),
-            });
+    hits: &mut [bool],
+) -> Result<(), EvaluateError> {
+    for (i, rule) in policy.rules.iter().enumerate() {
+        if rule.stage == stage {
+            hits[i] = self::hits(rule, policy, slots, &rule.expr.missing(slots))?;
         }
     }
-    Ok(hit_rules)
+    Ok(())
+}
+
+/// The trace of every rule of `stage`, from the hits recorded.
+pub(super) fn traces(
+    policy: &Policy,
+    stage: Stage,
+    slots: &Slots,
+    hits: &[bool],
+) -> Result<Vec<RuleTrace>, RenderError> {
+    let mut out = Vec::new();
+    for (rule, &hit) in policy.rules.iter().zip(hits) {
+        if rule.stage != stage {
+            continue;
+        }
+        let missing = rule.expr.missing(slots);
+        if !missing.is_empty() && rule.when_missing != Some(hit) {
+            return Err(RenderError::inconsistent(format!(
+                "rule {} read absent {} and is recorded as {}, not its when_missing",
+                rule.id,
+                join(&names(&missing, policy)),
+                if hit { "hit" } else { "not hit" }
+            )));
+        }
+        out.push(RuleTrace {
+            id: rule.id.clone(),
+            layer: rule.layer,
+            expression: rule.expr.source().clone(),
+            inputs: inputs(&rule.expr, policy, slots),
+            missing: names(&missing, policy),
+            hit,
+            reason_code: rule.code.clone(),
+        });
+    }
+    Ok(out)
 }
 
 /// `a, b, c`.

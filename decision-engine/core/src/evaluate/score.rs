@@ -3,6 +3,8 @@
 //! characteristic's baseline summed per code, ranked descending, ties in
 //! document order).
 
+use std::borrow::Cow;
+
 use rust_decimal::Decimal;
 
 use crate::compile::Scorecard;
@@ -25,27 +27,45 @@ pub struct Scored {
 pub fn score_card(
     card: &Scorecard,
     slots: &Slots,
-    mut trace: Option<&mut Vec<CharacteristicTrace>>,
+    trace: Option<&mut Vec<CharacteristicTrace>>,
 ) -> Result<Scored, EvaluateError> {
-    let replaced;
-    let slots = if card.replacements.is_empty() {
-        slots
-    } else {
-        let mut with = slots.clone();
-        for (slot, value) in &card.replacements {
-            if with.is_missing(*slot) {
-                with.set(*slot, value.clone());
-            }
+    let (binned, score) = bins(card, slots)?;
+    let points: Vec<Decimal> = binned.iter().map(|(_, p)| *p).collect();
+    let reasons = reasons(card, &binned);
+    if let Some(t) = trace {
+        *t = characteristics(card, slots, &binned);
+    }
+    Ok(Scored {
+        score,
+        points,
+        reasons,
+    })
+}
+
+/// `slots` with the card's missing-value replacements applied.
+pub(super) fn replaced<'s>(card: &Scorecard, slots: &'s Slots) -> Cow<'s, Slots> {
+    if card.replacements.is_empty() {
+        return Cow::Borrowed(slots);
+    }
+    let mut with = slots.clone();
+    for (slot, value) in &card.replacements {
+        if with.is_missing(*slot) {
+            with.set(*slot, value.clone());
         }
-        replaced = with;
-        &replaced
-    };
+    }
+    Cow::Owned(with)
+}
+
+/// Each characteristic's bin and points, in card order, and the score.
+pub(super) fn bins(
+    card: &Scorecard,
+    slots: &Slots,
+) -> Result<(Vec<(u32, Decimal)>, Decimal), EvaluateError> {
+    let slots = replaced(card, slots);
+    let slots = &*slots;
+    let mut out = Vec::with_capacity(card.characteristics.len());
     let mut score = card.base_points;
-    let mut all_points = Vec::with_capacity(card.characteristics.len());
-    // (code, summed difference, index of the first characteristic with it)
-    let mut by_code: Vec<(&str, Decimal, usize)> = Vec::new();
-    for (ci, c) in card.characteristics.iter().enumerate() {
-        let value = slots.get(c.slot);
+    for c in &card.characteristics {
         let place = || format!("scorecard {} characteristic {}", card.id, c.name);
         let Some(bi) = c.bin_in(slots) else {
             let message = if c.first_match {
@@ -53,7 +73,7 @@ pub fn score_card(
             } else {
                 format!(
                     "value {} of `{}` falls in no bin",
-                    trace_value(value),
+                    trace_value(slots.get(c.slot)),
                     c.feature
                 )
             };
@@ -88,38 +108,57 @@ pub fn score_card(
                 place: place(),
                 message: "the score overflows".to_string(),
             })?;
-        all_points.push(points);
-        let difference = match card.algorithm {
-            ReasonCodeAlgorithm::PointsBelow => c.baseline - points,
-            ReasonCodeAlgorithm::PointsAbove => points - c.baseline,
-        };
-        let code: &str = bin.reason_code.as_deref().unwrap_or(&c.reason_code);
+        out.push((bi as u32, points));
+    }
+    Ok((out, score))
+}
+
+/// The base points plus every characteristic's points.
+pub(super) fn sum(card: &Scorecard, points: &[Decimal]) -> Result<Decimal, EvaluateError> {
+    let mut score = card.base_points;
+    for (c, p) in card.characteristics.iter().zip(points) {
+        score = score.checked_add(*p).ok_or_else(|| EvaluateError::Policy {
+            place: format!("scorecard {} characteristic {}", card.id, c.name),
+            message: "the score overflows".to_string(),
+        })?;
+    }
+    Ok(score)
+}
+
+/// What characteristic `c` in bin `bin` reports: its bin's own code, or its
+/// own.
+fn code<'c>(c: &'c crate::compile::Characteristic, bin: u32) -> &'c std::sync::Arc<str> {
+    c.bins[bin as usize]
+        .reason_code
+        .as_ref()
+        .unwrap_or(&c.reason_code)
+}
+
+fn difference(card: &Scorecard, baseline: Decimal, points: Decimal) -> Decimal {
+    match card.algorithm {
+        ReasonCodeAlgorithm::PointsBelow => baseline - points,
+        ReasonCodeAlgorithm::PointsAbove => points - baseline,
+    }
+}
+
+/// The ranked scorecard reasons of these bins and points.
+pub(super) fn reasons(card: &Scorecard, binned: &[(u32, Decimal)]) -> Vec<Reason> {
+    // (code, summed difference, index of the first characteristic with it)
+    let mut by_code: Vec<(&str, Decimal, usize)> = Vec::new();
+    for (ci, (c, &(bin, points))) in card.characteristics.iter().zip(binned).enumerate() {
+        let code: &str = code(c, bin);
         if !code.is_empty() {
+            let difference = difference(card, c.baseline, points);
             match by_code.iter_mut().find(|(known, _, _)| *known == code) {
                 Some(entry) => entry.1 += difference,
                 None => by_code.push((code, difference, ci)),
             }
         }
-        if let Some(t) = trace.as_deref_mut() {
-            t.push(CharacteristicTrace {
-                name: c.name.clone(),
-                feature: c.feature.clone(),
-                value: trace_value(value),
-                bin: bin.label.clone(),
-                points,
-                baseline: c.baseline,
-                reason_code: bin
-                    .reason_code
-                    .clone()
-                    .unwrap_or_else(|| c.reason_code.clone()),
-                difference,
-            });
-        }
     }
     by_code.retain(|(_, d, _)| *d > Decimal::ZERO || (card.count_zero_differences && d.is_zero()));
     // A stable sort keeps document order among equal differences.
     by_code.sort_by_key(|entry| std::cmp::Reverse(entry.1));
-    let reasons = by_code
+    by_code
         .into_iter()
         .take(card.max_reason_codes)
         .map(|(code, _, ci)| {
@@ -131,10 +170,29 @@ pub fn score_card(
                 source: format!("characteristic:{}", c.name),
             }
         })
-        .collect();
-    Ok(Scored {
-        score,
-        points: all_points,
-        reasons,
-    })
+        .collect()
+}
+
+/// Each characteristic's trace: its value (after replacements), bin and
+/// points.
+pub(super) fn characteristics(
+    card: &Scorecard,
+    slots: &Slots,
+    binned: &[(u32, Decimal)],
+) -> Vec<CharacteristicTrace> {
+    let slots = replaced(card, slots);
+    card.characteristics
+        .iter()
+        .zip(binned)
+        .map(|(c, &(bin, points))| CharacteristicTrace {
+            name: c.name.clone(),
+            feature: c.feature.clone(),
+            value: trace_value(slots.get(c.slot)),
+            bin: c.bins[bin as usize].label.clone(),
+            points,
+            baseline: c.baseline,
+            reason_code: code(c, bin).clone(),
+            difference: difference(card, c.baseline, points),
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use crate::compile::{Policy, Step};
 use crate::decision::{LimitTrace, PriceTrace, StepTrace};
 use crate::error::EvaluateError;
+use crate::evaluate::RenderError;
 use crate::expr::{EvalFailure, Slots};
 use crate::model::ruleset::StepOp;
 
@@ -28,73 +29,122 @@ fn overflow(what: &str, step: &Step) -> EvaluateError {
     }
 }
 
-/// Runs `steps` from zero; returns the final amount.
+/// The absent inputs of a step: its condition's, then its value's.
+fn missing(step: &Step, slots: &Slots) -> Vec<usize> {
+    let mut missing = step
+        .when
+        .as_ref()
+        .map(|w| w.missing(slots))
+        .unwrap_or_default();
+    for slot in step.value.missing(slots) {
+        if !missing.contains(&slot) {
+            missing.push(slot);
+        }
+    }
+    missing
+}
+
+/// The running amount after a step of `op` with value `v`; `None` on
+/// overflow.
+fn apply(op: StepOp, amount: Decimal, v: Decimal) -> Option<Decimal> {
+    Some(match op {
+        StepOp::Set => v,
+        StepOp::Add => amount.checked_add(v)?,
+        StepOp::Cap => amount.min(v),
+        StepOp::Floor => amount.max(v),
+    })
+}
+
+/// Runs `steps` from zero; returns the final amount and each step's value
+/// (`None` when skipped).
 fn run(
     what: &str,
     steps: &[Step],
-    policy: &Policy,
     slots: &Slots,
-    mut trace: Option<&mut Vec<StepTrace>>,
-) -> Result<Decimal, EvaluateError> {
+) -> Result<(Decimal, Vec<Option<Decimal>>), EvaluateError> {
     let mut amount = Decimal::ZERO;
+    let mut values = Vec::with_capacity(steps.len());
     for step in steps {
-        let before = amount;
-        let mut missing = step
-            .when
-            .as_ref()
-            .map(|w| w.missing(slots))
-            .unwrap_or_default();
-        for slot in step.value.missing(slots) {
-            if !missing.contains(&slot) {
-                missing.push(slot);
-            }
-        }
-        let mut value = None;
-        let note = if !missing.is_empty() {
-            Some(Cow::Owned(format!(
-                "skipped: {} absent",
-                join(&names(&missing, policy))
-            )))
+        let value = if !missing(step, slots).is_empty() {
+            None
         } else if let Some(when) = &step.when
             && !when
                 .eval_bool(slots)
                 .map_err(|f| policy_error(what, step, f))?
         {
-            Some(Cow::Borrowed("skipped: condition is false"))
+            None
         } else {
             let v = step
                 .value
                 .eval_decimal(slots)
                 .map_err(|f| policy_error(what, step, f))?;
-            value = Some(v);
-            amount = match step.op {
-                StepOp::Set => v,
-                StepOp::Add => amount.checked_add(v).ok_or_else(|| overflow(what, step))?,
-                StepOp::Cap => amount.min(v),
-                StepOp::Floor => amount.max(v),
-            };
-            None
+            amount = apply(step.op, amount, v).ok_or_else(|| overflow(what, step))?;
+            Some(v)
         };
-        if let Some(t) = trace.as_deref_mut() {
-            let mut read = inputs(&step.value, policy, slots);
-            if let Some(when) = &step.when {
-                read.extend(inputs(when, policy, slots));
-            }
-            t.push(StepTrace {
-                id: step.id.clone(),
-                op: step.op,
-                expression: step.value.source().clone(),
-                when: step.when.as_ref().map(|w| w.source().clone()),
-                inputs: read,
-                value: value.map(|v| v.normalize()),
-                applied: note.is_none(),
-                before: before.normalize(),
-                after: amount.normalize(),
-                note,
-            });
-        }
+        values.push(value);
     }
-    Ok(amount)
+    Ok((amount, values))
+}
+
+/// The steps' trace from their recorded values, and the final amount.
+fn traces(
+    what: &str,
+    steps: &[Step],
+    values: &[Option<Decimal>],
+    policy: &Policy,
+    slots: &Slots,
+) -> Result<(Decimal, Vec<StepTrace>), RenderError> {
+    if values.len() != steps.len() {
+        return Err(RenderError::inconsistent(format!(
+            "{} {what} step values recorded for {} steps",
+            values.len(),
+            steps.len()
+        )));
+    }
+    let mut amount = Decimal::ZERO;
+    let mut out = Vec::with_capacity(steps.len());
+    for (step, value) in steps.iter().zip(values) {
+        let before = amount;
+        let missing = missing(step, slots);
+        let skipped = |why: &str| {
+            RenderError::inconsistent(format!("{what} step {} is recorded {why}", step.id))
+        };
+        let note = match value {
+            _ if !missing.is_empty() => {
+                if value.is_some() {
+                    return Err(skipped("with a value though an input is absent"));
+                }
+                Some(Cow::Owned(format!(
+                    "skipped: {} absent",
+                    join(&names(&missing, policy))
+                )))
+            }
+            None if step.when.is_none() => return Err(skipped("skipped without a condition")),
+            None => Some(Cow::Borrowed("skipped: condition is false")),
+            Some(v) => {
+                amount = apply(step.op, amount, *v)
+                    .ok_or_else(|| skipped("with a value that overflows"))?;
+                None
+            }
+        };
+        let mut read = inputs(&step.value, policy, slots);
+        if let Some(when) = &step.when {
+            read.extend(inputs(when, policy, slots));
+        }
+        out.push(StepTrace {
+            id: step.id.clone(),
+            op: step.op,
+            expression: step.value.source().clone(),
+            when: step.when.as_ref().map(|w| w.source().clone()),
+            inputs: read,
+            value: value.map(|v| v.normalize()),
+            applied: note.is_none(),
+            before: before.normalize(),
+            after: amount.normalize(),
+            note,
+        });
+    }
+    Ok((amount, out))
 }
 
 /// `amount` rounded by `round` to a multiple of `step`, without panicking on
@@ -117,58 +167,94 @@ fn round_to_multiple(
         })
 }
 
+/// The limit a run reached.
 pub(super) struct Limit {
-    pub limit: Decimal,
+    /// Each step's value; `None` when skipped.
+    pub steps: Vec<Option<Decimal>>,
+    /// After the steps, never below zero, normalized.
+    pub computed: Decimal,
+    /// Rounded down to the rounding unit.
+    pub rounded: Decimal,
+    /// Whether the rounded limit reaches the minimum offer.
     pub offered: bool,
+    /// The limit offered; 0 below the minimum offer.
+    pub limit: Decimal,
+}
+
+/// The limit from the steps' final amount: never below zero, rounded down,
+/// no offer below the minimum.
+fn limit_of(
+    policy: &Policy,
+    amount: Decimal,
+    steps: Vec<Option<Decimal>>,
+) -> Result<Limit, EvaluateError> {
+    let lp = &policy.limit;
+    let computed = amount.max(Decimal::ZERO).normalize();
+    let rounded = round_to_multiple(computed, lp.round_down_to, |q| q.floor(), "limit rounding")?;
+    let offered = rounded >= lp.minimum_offer && rounded > Decimal::ZERO;
+    let limit = if offered { rounded } else { Decimal::ZERO };
+    Ok(Limit {
+        steps,
+        computed,
+        rounded,
+        offered,
+        limit,
+    })
 }
 
 /// The credit limit: steps, never below zero, rounded down, and no offer
 /// below the minimum.
-pub(super) fn limit(
-    policy: &Policy,
-    slots: &Slots,
-    trace: Option<&mut LimitTrace>,
-) -> Result<Limit, EvaluateError> {
-    let lp = &policy.limit;
-    let mut step_trace = trace.as_ref().map(|_| Vec::new());
-    let computed = run("limit", &lp.steps, policy, slots, step_trace.as_mut())?
-        .max(Decimal::ZERO)
-        .normalize();
-    let rounded = round_to_multiple(computed, lp.round_down_to, |q| q.floor(), "limit rounding")?;
-    let offered = rounded >= lp.minimum_offer && rounded > Decimal::ZERO;
-    let limit = if offered { rounded } else { Decimal::ZERO };
-    if let Some(t) = trace {
-        *t = LimitTrace {
-            steps: step_trace.unwrap_or_default(),
-            computed,
-            round_down_to: lp.round_down_to,
-            rounded,
-            minimum_offer: lp.minimum_offer,
-            offered,
-            limit,
-        };
-    }
-    Ok(Limit { limit, offered })
+pub(super) fn limit(policy: &Policy, slots: &Slots) -> Result<Limit, EvaluateError> {
+    let (amount, steps) = run("limit", &policy.limit.steps, slots)?;
+    limit_of(policy, amount, steps)
 }
 
-/// The annual rate: steps, rounded half away from zero to `round_to`, then
-/// held within the floor and the cap.
-pub(super) fn price(
+/// The limit trace from the recorded step values, and the limit they give.
+pub(super) fn limit_trace(
     policy: &Policy,
     slots: &Slots,
-    trace: Option<&mut PriceTrace>,
-) -> Result<Decimal, EvaluateError> {
+    values: &[Option<Decimal>],
+) -> Result<(LimitTrace, Limit), RenderError> {
+    let lp = &policy.limit;
+    let (amount, steps) = traces("limit", &lp.steps, values, policy, slots)?;
+    let limit = limit_of(policy, amount, values.to_vec()).map_err(RenderError::from)?;
+    Ok((
+        LimitTrace {
+            steps,
+            computed: limit.computed,
+            round_down_to: lp.round_down_to,
+            rounded: limit.rounded,
+            minimum_offer: lp.minimum_offer,
+            offered: limit.offered,
+            limit: limit.limit,
+        },
+        limit,
+    ))
+}
+
+/// The rate a run reached.
+pub(super) struct Price {
+    /// Each step's value; `None` when skipped.
+    pub steps: Vec<Option<Decimal>>,
+    /// Rounded to the rounding unit.
+    pub rounded: Decimal,
+    /// The floor as evaluated.
+    pub floor: Decimal,
+    /// The cap as evaluated.
+    pub cap: Decimal,
+    /// `rounded` held within the floor and the cap.
+    pub rate: Decimal,
+}
+
+/// The rate from the steps' final amount, the floor and the cap.
+fn price_of(
+    policy: &Policy,
+    computed: Decimal,
+    steps: Vec<Option<Decimal>>,
+    floor: Decimal,
+    cap: Decimal,
+) -> Result<Price, EvaluateError> {
     let pp = &policy.price;
-    let mut step_trace = trace.as_ref().map(|_| Vec::new());
-    let computed = run("price", &pp.steps, policy, slots, step_trace.as_mut())?;
-    let bound = |e: &crate::expr::Expr, name: &str| {
-        e.eval_decimal(slots).map_err(|f| EvaluateError::Policy {
-            place: format!("price {name}"),
-            message: f.0,
-        })
-    };
-    let floor = bound(&pp.floor, "floor")?;
-    let cap = bound(&pp.cap, "cap")?;
     let rounded = round_to_multiple(
         computed,
         pp.round_to,
@@ -177,16 +263,53 @@ pub(super) fn price(
     )?;
     let mut rate = rounded.max(floor).min(cap);
     rate.rescale(pp.round_to.normalize().scale());
-    if let Some(t) = trace {
-        *t = PriceTrace {
-            steps: step_trace.unwrap_or_default(),
+    Ok(Price {
+        steps,
+        rounded,
+        floor,
+        cap,
+        rate,
+    })
+}
+
+/// The annual rate: steps, rounded half away from zero to `round_to`, then
+/// held within the floor and the cap.
+pub(super) fn price(policy: &Policy, slots: &Slots) -> Result<Price, EvaluateError> {
+    let pp = &policy.price;
+    let (computed, steps) = run("price", &pp.steps, slots)?;
+    let bound = |e: &crate::expr::Expr, name: &str| {
+        e.eval_decimal(slots).map_err(|f| EvaluateError::Policy {
+            place: format!("price {name}"),
+            message: f.0,
+        })
+    };
+    let floor = bound(&pp.floor, "floor")?;
+    let cap = bound(&pp.cap, "cap")?;
+    price_of(policy, computed, steps, floor, cap)
+}
+
+/// The price trace from the recorded step values, floor and cap, and the
+/// rate they give.
+pub(super) fn price_trace(
+    policy: &Policy,
+    slots: &Slots,
+    values: &[Option<Decimal>],
+    floor: Decimal,
+    cap: Decimal,
+) -> Result<(PriceTrace, Price), RenderError> {
+    let pp = &policy.price;
+    let (computed, steps) = traces("price", &pp.steps, values, policy, slots)?;
+    let price = price_of(policy, computed, values.to_vec(), floor, cap)?;
+    Ok((
+        PriceTrace {
+            steps,
             computed,
             round_to: pp.round_to,
-            rounded,
+            rounded: price.rounded,
             floor,
             cap,
-            annual_rate: rate,
-        };
-    }
-    Ok(rate)
+            annual_rate: price.rate,
+        },
+        price,
+    ))
 }

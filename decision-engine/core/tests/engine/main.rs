@@ -2,12 +2,14 @@
 //! (`examples`), refusals of bad input and bad policy (`bad_input`), the
 //! layering of red lines and institution rules (`layers`),
 //! properties
-//! that hold for any household (`properties`), and the typed evaluator
-//! against evalexpr (`typed`).
+//! that hold for any household (`properties`), the compact decision record
+//! rendered back (`record`), and the typed evaluator against evalexpr
+//! (`typed`).
 
 mod application;
 mod bad_input;
 mod examples;
 mod layers;
 mod properties;
+mod record;
 mod typed;
