@@ -6,11 +6,16 @@
 
 use std::path::PathBuf;
 
-use decision_core::Decision;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use decision_core::{Decision, Options, Policy, Record, Request, VersionRef, render};
 use decision_store::traces::{TRACE_FORMAT, read_line};
 use decision_store::{BatchStatus, DECISION_FORMAT, DecisionRecord, Store};
 
 use crate::ServiceError;
+use crate::policy::{Policies, compile_stored};
 
 /// The decision id of row `row` of batch `bat_<batch_hex>`.
 pub fn batch_decision_id(batch_hex: &str, row: u64) -> String {
@@ -42,20 +47,97 @@ pub async fn find_decision<S: Store>(
     found.ok_or_else(|| ServiceError::NotFound(format!("no decision with id `{decision_id}`")))
 }
 
-/// The decision a record holds.
-pub fn parse_decision(r: &DecisionRecord) -> Result<Decision, ServiceError> {
-    if r.format > DECISION_FORMAT {
-        return Err(ServiceError::Precondition(format!(
-            "decision {} has record format {}; this release reads up to {DECISION_FORMAT}: upgrade it",
-            r.decision_id, r.format
-        )));
+/// Where the policy a stored record names is compiled: a server's
+/// [`Policies`] (its cache), or [`StoredPolicies`] (the store's documents,
+/// for a command without a server).
+pub trait PolicySource: Sync {
+    /// The policy of exactly `versions`.
+    fn policy(
+        &self,
+        versions: &[VersionRef],
+    ) -> impl Future<Output = Result<Arc<Policy>, ServiceError>> + Send;
+}
+
+impl<S: Store> PolicySource for Policies<S> {
+    fn policy(
+        &self,
+        versions: &[VersionRef],
+    ) -> impl Future<Output = Result<Arc<Policy>, ServiceError>> + Send {
+        self.compile_versions(versions)
     }
-    serde_json::from_str(&r.decision_json).map_err(|e| {
-        ServiceError::Corrupt(format!(
-            "stored decision {} does not parse: {e}",
+}
+
+/// Policies compiled from a store's documents, each once for as long as
+/// this lives (one command, one report).
+pub struct StoredPolicies<'a, S> {
+    store: &'a S,
+    compiled: std::sync::Mutex<HashMap<Vec<String>, Arc<Policy>>>,
+}
+
+impl<'a, S: Store> StoredPolicies<'a, S> {
+    pub fn new(store: &'a S) -> Self {
+        StoredPolicies {
+            store,
+            compiled: Default::default(),
+        }
+    }
+}
+
+impl<S: Store> PolicySource for StoredPolicies<'_, S> {
+    async fn policy(&self, versions: &[VersionRef]) -> Result<Arc<Policy>, ServiceError> {
+        let key: Vec<String> = versions.iter().map(|v| v.hash.clone()).collect();
+        let known = self.compiled.lock().ok().and_then(|c| c.get(&key).cloned());
+        if let Some(policy) = known {
+            return Ok(policy);
+        }
+        let policy = Arc::new(compile_stored(self.store, versions).await?);
+        if let Ok(mut c) = self.compiled.lock() {
+            c.insert(key, policy.clone());
+        }
+        Ok(policy)
+    }
+}
+
+/// The engine's decision a record holds, with its trace: format 1 is its
+/// JSON; format 2 is rendered from the compact record, the stored request
+/// and the policy the record names, every recorded fact checked against
+/// the others.
+pub async fn parse_decision(
+    r: &DecisionRecord,
+    policies: &impl PolicySource,
+) -> Result<Decision, ServiceError> {
+    match r.format {
+        1 => serde_json::from_str(&r.decision_json).map_err(|e| {
+            ServiceError::Corrupt(format!(
+                "stored decision {} does not parse: {e}",
+                r.decision_id
+            ))
+        }),
+        2 => {
+            let policy = policies.policy(&r.versions).await?;
+            let request: Request = serde_json::from_str(&r.request_json).map_err(|e| {
+                ServiceError::Corrupt(format!(
+                    "stored request of {} does not parse: {e}",
+                    r.decision_id
+                ))
+            })?;
+            let corrupt = |e: String| {
+                ServiceError::Corrupt(format!("stored decision {}: {e}", r.decision_id))
+            };
+            let record = Record::decode(&r.record, policy.rules.len())
+                .map_err(|e| corrupt(e.to_string()))?;
+            let mut decision = render(&policy, &request, &record, Options { trace: true })
+                .map_err(|e| corrupt(e.to_string()))?;
+            // The id names the record (a batch decision's is
+            // `dec_<batch>_<row>`).
+            decision.decision_id.clone_from(&r.decision_id);
+            Ok(decision)
+        }
+        other => Err(ServiceError::Precondition(format!(
+            "decision {} has record format {other}; this release reads formats 1 and {DECISION_FORMAT}: upgrade it",
             r.decision_id
-        ))
-    })
+        ))),
+    }
 }
 
 /// A batch decision by its id, from its run's trace file.
@@ -134,7 +216,10 @@ async fn find_batch_decision<S: Store>(
         batch_id: Some(batch_id),
         recorded_at: batch.finished_at,
         evaluation_micros: 0,
-        format: DECISION_FORMAT,
+        // A batch trace line holds the decision JSON (format 1).
+        format: 1,
+        record: Vec::new(),
+        versions: Vec::new(),
         precredit: None,
         application_id: None,
         stage: None,

@@ -324,32 +324,39 @@ impl<S: Store> Policies<S> {
         self.compilations
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!("policy_compilations_total").increment(1);
-        let mut docs = Vec::with_capacity(versions.len());
-        for v in versions {
-            let stored = self
-                .store
-                .get_document(&v.hash)
-                .await
-                .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?
-                .ok_or_else(|| {
-                    ServiceError::Precondition(format!(
-                        "{} {}@{} ({}) is not stored",
-                        v.kind, v.id, v.version, v.hash
-                    ))
-                })?;
-            let doc = Document::parse(&v.label(), &stored.json).map_err(|e| {
-                ServiceError::Corrupt(format!("stored document {} does not parse: {e}", v.hash))
-            })?;
-            if doc.version_ref().hash != v.hash {
-                return Err(ServiceError::Corrupt(format!(
-                    "stored document {} does not match its hash",
-                    v.hash
-                )));
-            }
-            docs.push(doc);
-        }
-        Ok(Arc::new(
-            compile_exact(&docs).map_err(|e| ServiceError::Precondition(e.to_string()))?,
-        ))
+        compile_stored(&*self.store, versions).await.map(Arc::new)
     }
+}
+
+/// Compiles exactly the documents `versions` name, read from `store` (for
+/// a caller without a [`Policies`] cache, such as `decision-engine
+/// explain`).
+pub async fn compile_stored<S: Store>(
+    store: &S,
+    versions: &[VersionRef],
+) -> Result<Policy, ServiceError> {
+    let mut docs = Vec::with_capacity(versions.len());
+    for v in versions {
+        let stored = store
+            .get_document(&v.hash)
+            .await
+            .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?
+            .ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "{} {}@{} ({}) is not stored",
+                    v.kind, v.id, v.version, v.hash
+                ))
+            })?;
+        let doc = Document::parse(&v.label(), &stored.json).map_err(|e| {
+            ServiceError::Corrupt(format!("stored document {} does not parse: {e}", v.hash))
+        })?;
+        if doc.version_ref().hash != v.hash {
+            return Err(ServiceError::Corrupt(format!(
+                "stored document {} does not match its hash",
+                v.hash
+            )));
+        }
+        docs.push(doc);
+    }
+    compile_exact(&docs).map_err(|e| ServiceError::Precondition(e.to_string()))
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use decision_core::{
-    Decision, FieldError, InputError, Options, Outcome, Request, evaluate, validate,
+    Decision, FieldError, InputError, Options, Outcome, Request, evaluate_recorded, validate,
 };
 use decision_core::{EvaluateError, content_hash, decision_id};
 use decision_store::{DECISION_FORMAT, DecisionRecord, Inserted, Store};
@@ -17,7 +17,7 @@ use moka::future::Cache;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::auth::{Bearer, Role, Tokens};
-use crate::find::{find_decision, parse_decision};
+use crate::find::{PolicySource, find_decision, parse_decision};
 use crate::policy::{Pin, Policies, as_of_time};
 use crate::precredit::{PreCreditLink, PreCredits};
 use crate::{ServiceError, clock};
@@ -147,8 +147,11 @@ impl Recent {
         }
     }
 
-    fn from_record(r: &DecisionRecord) -> Result<Recent, ServiceError> {
-        let (mut decision, precredit) = shown_decision(r)?;
+    async fn from_record(
+        r: &DecisionRecord,
+        policies: &impl PolicySource,
+    ) -> Result<Recent, ServiceError> {
+        let (mut decision, precredit) = shown_decision(r, policies).await?;
         decision.trace = None;
         Ok(Recent {
             request_hash: r.request_hash.clone(),
@@ -177,10 +180,11 @@ pub struct Decisions<S> {
 /// A stored decision as callers see it: the engine's decision with the
 /// pre-credit it met applied (an online limit above the pre-credit is
 /// referred), and that pre-credit.
-pub fn shown_decision(
+pub async fn shown_decision(
     r: &DecisionRecord,
+    policies: &impl PolicySource,
 ) -> Result<(Decision, Option<PreCreditLink>), ServiceError> {
-    let mut decision = parse_decision(r)?;
+    let mut decision = parse_decision(r, policies).await?;
     let link = r
         .precredit
         .as_deref()
@@ -380,16 +384,16 @@ impl<S: Store> Decisions<S> {
                 .resolve(&request.institution, &request.product, at, &input.pins)
                 .await?;
             let started = Instant::now();
-            let decision = evaluate(&policy, &request, Options { trace: true }).map_err(|e| match e {
+            let evaluated = evaluate_recorded(&policy, &request, Options { trace: with_trace }).map_err(|e| match e {
                 EvaluateError::Input(e) => ServiceError::from(e),
                 EvaluateError::Policy { place, message } => ServiceError::Precondition(format!(
                     "the policy cannot be applied to this household: {place}: {message}; nothing was recorded"
                 )),
             })?;
-            Ok::<_, ServiceError>((policy, decision, started.elapsed().as_micros() as u64))
+            Ok::<_, ServiceError>((policy, evaluated, started.elapsed().as_micros() as u64))
         }
         .await;
-        let (policy, mut decision, evaluation_micros) = match evaluated {
+        let (policy, (mut decision, compact), evaluation_micros) = match evaluated {
             Ok(done) => done,
             // A retry of a recorded request is answered from its record even
             // when the policy in force now cannot decide it again.
@@ -417,10 +421,9 @@ impl<S: Store> Decisions<S> {
             }
             None => None,
         };
-        // The record keeps the engine's decision (it replays byte for
-        // byte) and the link; callers see the link applied.
-        let engine_json =
-            serde_json::to_string(&decision).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // The record keeps what the engine decided (its compact record,
+        // from which the decision and trace render byte for byte) and the
+        // link; callers see the link applied.
         if let Some(link) = &link {
             link.apply(&mut decision);
         }
@@ -461,7 +464,9 @@ impl<S: Store> Decisions<S> {
             request_hash: request_hash.clone(),
             request_json: request_json.to_string(),
             outcome: decision.decision.as_str().to_string(),
-            decision_json: engine_json,
+            decision_json: String::new(),
+            record: compact.encode(),
+            versions: policy.versions.clone(),
             batch_id: None,
             recorded_at: recorded_at.clone(),
             evaluation_micros,
@@ -500,7 +505,7 @@ impl<S: Store> Decisions<S> {
             }
             // Another replica or a concurrent retry recorded it first.
             Inserted::Existing(existing) => {
-                let recent = Arc::new(Recent::from_record(&existing)?);
+                let recent = Arc::new(Recent::from_record(&existing, &*self.policies).await?);
                 self.recent.insert(decision_id, recent.clone()).await;
                 self.retry_of(&recent, &request, &request_hash, with_trace)
                     .await
@@ -533,7 +538,7 @@ impl<S: Store> Decisions<S> {
                 RETRY,
             )
             .await?;
-            let (decision, precredit) = shown_decision(&record)?;
+            let (decision, precredit) = shown_decision(&record, &*self.policies).await?;
             return Ok(Recorded {
                 decision: Arc::new(decision),
                 recorded_at: record.recorded_at,
@@ -561,7 +566,7 @@ impl<S: Store> Decisions<S> {
             .map_err(|e| ServiceError::store(e, RETRY))?
         {
             Some(record) => {
-                let recent = Arc::new(Recent::from_record(&record)?);
+                let recent = Arc::new(Recent::from_record(&record, &*self.policies).await?);
                 self.recent
                     .insert(decision_id.to_string(), recent.clone())
                     .await;

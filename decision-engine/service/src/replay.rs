@@ -34,7 +34,7 @@ impl<S: Store> Decisions<S> {
     /// The stored decision `decision_id`, online or batch.
     pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
-        let (decision, precredit) = shown_decision(&record)?;
+        let (decision, precredit) = shown_decision(&record, &**self.policies()).await?;
         Ok(Stored {
             record,
             decision,
@@ -53,7 +53,7 @@ impl<S: Store> Decisions<S> {
     pub async fn replay(&self, decision_id: &str) -> Result<Replayed, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
         // The engine's decision, as recorded (before any pre-credit link).
-        let decision = parse_decision(&record)?;
+        let decision = parse_decision(&record, &**self.policies()).await?;
         let input: Request = serde_json::from_str(&record.request_json).map_err(|e| {
             ServiceError::Corrupt(format!(
                 "stored request of {} does not parse: {e}",

@@ -20,6 +20,7 @@
 //! | 4 | workspace split | + `decisions.format`, the record format ([`crate::DECISION_FORMAT`]) |
 //! | 5 | pre-credit register | + publications, entries, the operation ledger, `decisions.precredit_json` |
 //! | 6 | reviews | + `decisions.application_id`, `stage`, `routed_level`; review cases and steps |
+//! | 7 | compact decision record | + `policy_sets` (the versions a record names, by their hash); `decisions.record`, `request_zstd`, `policy_set` (record format 2) |
 
 use std::path::Path;
 
@@ -62,10 +63,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 6,
         apply: to_v6,
     },
+    Migration {
+        to: 7,
+        apply: to_v7,
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 6;
+pub const LATEST: i64 = 7;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -328,6 +333,32 @@ fn to_v6(tx: &Transaction) -> rusqlite::Result<()> {
         }
     }
     tx.execute_batch(V6)
+}
+
+/// Version 7: compact decision records (record format 2). A format-2
+/// decision keeps its record in `record`, its request zstd-compressed with
+/// the request dictionary in `request_zstd` (`request_json` and
+/// `decision_zstd` are then empty), and names its policy's versions by
+/// `policy_set`. Format-1 rows are read as they are.
+fn to_v7(tx: &Transaction) -> rusqlite::Result<()> {
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS policy_sets (
+            id            INTEGER PRIMARY KEY,
+            -- sha256 of the versions (decision_core::record::policy_hash)
+            hash          BLOB NOT NULL UNIQUE,
+            versions_json TEXT NOT NULL
+        );",
+    )?;
+    for (column, ty) in [
+        ("policy_set", "INTEGER"),
+        ("record", "BLOB"),
+        ("request_zstd", "BLOB"),
+    ] {
+        if !has_column(tx, "decisions", column)? {
+            tx.execute_batch(&format!("ALTER TABLE decisions ADD COLUMN {column} {ty};"))?;
+        }
+    }
+    Ok(())
 }
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {

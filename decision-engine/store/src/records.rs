@@ -5,10 +5,16 @@
 use decision_core::VersionRef;
 use serde::{Deserialize, Serialize};
 
-/// The format of [`DecisionRecord::decision_json`] this release writes:
-/// the JSON of a `decision_core::Decision` with its trace. Records from
-/// before formats were numbered (schema versions 1 to 3) are format 1.
-pub const DECISION_FORMAT: u32 = 1;
+/// The decision record format this release writes.
+///
+/// - 1: [`DecisionRecord::decision_json`] is the JSON of a
+///   `decision_core::Decision` with its trace (records from before formats
+///   were numbered, schema versions 1 to 3, are format 1). Still read.
+/// - 2: [`DecisionRecord::record`] is the compact record
+///   (`decision.record.v1.DecisionRecord`, see `decision_core::record`) and
+///   [`DecisionRecord::versions`] the policy it names; the decision and its
+///   trace are rendered from them and the request.
+pub const DECISION_FORMAT: u32 = 2;
 
 /// One recorded decision: the request as received, the decision with its
 /// trace, and when it was made. Timestamps are kept apart from the decision,
@@ -26,8 +32,16 @@ pub struct DecisionRecord {
     pub request_json: String,
     /// APPROVE, REFER or DECLINE.
     pub outcome: String,
-    /// The decision with its trace, as JSON.
+    /// Format 1: the decision with its trace, as JSON. Empty in format 2.
     pub decision_json: String,
+    /// Format 2: the compact record (protocol buffers). Empty in format 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub record: Vec<u8>,
+    /// Format 2: the versions of the policy the record names (kept once per
+    /// policy by the store). Empty in format 1, where the decision JSON
+    /// holds them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<VersionRef>,
     /// Ties the decisions of one batch run together.
     pub batch_id: Option<String>,
     /// RFC 3339, UTC.

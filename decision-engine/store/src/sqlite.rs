@@ -209,10 +209,10 @@ impl Drop for SqliteStore {
 }
 
 fn writer(mut conn: Connection, rx: Receiver<Job>) {
-    let mut compressor = match zstd::bulk::Compressor::new(1) {
+    let mut compressor = match Compressors::new() {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("cannot create the record compressor: {e}");
+            tracing::error!("cannot create the record compressors: {e}");
             return;
         }
     };
@@ -271,7 +271,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
 /// fails alone and the others still commit. The result of each job, in order.
 fn commit(
     conn: &mut Connection,
-    compressor: &mut zstd::bulk::Compressor<'static>,
+    compressor: &mut Compressors,
     jobs: &mut [Job],
 ) -> Result<Vec<Result<Vec<Inserted>, StoreError>>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -295,7 +295,7 @@ fn commit(
 
 fn apply(
     tx: &rusqlite::Transaction,
-    compressor: &mut zstd::bulk::Compressor<'static>,
+    compressor: &mut Compressors,
     job: &mut Job,
 ) -> Result<Vec<Inserted>, StoreError> {
     match job {
@@ -303,21 +303,44 @@ fn apply(
             let mut insert = tx.prepare_cached(
                 "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash, request_json,
                      outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
-                     application_id, stage, routed_level)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     application_id, stage, routed_level, policy_set, record, request_zstd)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
                  ON CONFLICT (decision_id) DO NOTHING",
             )?;
             let mut out = Vec::with_capacity(records.len());
             for r in records.iter() {
+                // Format 2: the compact record, the request compressed with
+                // the request dictionary, the policy's versions once per
+                // policy. Format 1 (the decision JSON) as it always was.
+                let compact = r.format >= 2;
+                let (request_json, decision_zstd, policy_set, request_zstd) = if compact {
+                    (
+                        "",
+                        Vec::new(),
+                        Some(policy_set(tx, &r.versions)?),
+                        Some(compressor.request(&r.request_json)?),
+                    )
+                } else {
+                    (
+                        r.request_json.as_str(),
+                        compressor.trace(&r.decision_json)?,
+                        None,
+                        None,
+                    )
+                };
                 let changed = insert.execute(params![
                     r.decision_id,
                     r.institution,
                     r.product,
                     r.request_id,
-                    r.request_hash,
-                    r.request_json,
+                    if compact {
+                        hash_bytes(&r.request_hash)
+                    } else {
+                        rusqlite::types::Value::Text(r.request_hash.clone())
+                    },
+                    request_json,
                     r.outcome,
-                    compress(compressor, &r.decision_json)?,
+                    decision_zstd,
                     r.batch_id,
                     r.recorded_at,
                     r.evaluation_micros as i64,
@@ -326,6 +349,9 @@ fn apply(
                     r.application_id,
                     r.stage,
                     r.routed_level,
+                    policy_set,
+                    compact.then_some(r.record.as_slice()),
+                    request_zstd,
                 ])?;
                 if changed == 1 {
                     if r.routed_level.is_some() || r.application_id.is_some() {
@@ -385,23 +411,113 @@ fn insert_audit(tx: &rusqlite::Transaction, e: &AuditEntry) -> Result<(), StoreE
     Ok(())
 }
 
-/// zstd level 1: most of the size gain for a fraction of the time of the
-/// default level; the writer thread keeps one compressor for every record.
-fn compress(
-    compressor: &mut zstd::bulk::Compressor<'static>,
-    json: &str,
-) -> Result<Vec<u8>, StoreError> {
-    compressor
-        .compress(json.as_bytes())
-        .map_err(|e| StoreError::Database(format!("cannot compress a record: {e}")))
+/// The request dictionary of record format 2: a request's JSON skeleton
+/// (every feature name of the shipped schema, the enum values), which zstd
+/// uses as already-seen text, so a ~700-byte request is stored in ~160
+/// bytes. Part of the format: it never changes (a new dictionary is a new
+/// format).
+pub(crate) const REQUEST_DICTIONARY: &[u8] = include_bytes!("request-dict-1.txt");
+
+/// The writer thread's compressors, one for every record.
+struct Compressors {
+    /// zstd level 1 for format-1 decision JSON: most of the size gain for a
+    /// fraction of the time of the default level.
+    trace: zstd::bulk::Compressor<'static>,
+    /// zstd level 3 with [`REQUEST_DICTIONARY`], for format-2 requests.
+    request: zstd::bulk::Compressor<'static>,
+}
+
+impl Compressors {
+    fn new() -> std::io::Result<Compressors> {
+        Ok(Compressors {
+            trace: zstd::bulk::Compressor::new(1)?,
+            request: zstd::bulk::Compressor::with_dictionary(3, REQUEST_DICTIONARY)?,
+        })
+    }
+
+    fn trace(&mut self, json: &str) -> Result<Vec<u8>, StoreError> {
+        self.trace
+            .compress(json.as_bytes())
+            .map_err(|e| StoreError::Database(format!("cannot compress a record: {e}")))
+    }
+
+    fn request(&mut self, json: &str) -> Result<Vec<u8>, StoreError> {
+        self.request
+            .compress(json.as_bytes())
+            .map_err(|e| StoreError::Database(format!("cannot compress a request: {e}")))
+    }
+}
+
+/// A format-2 request hash: `sha256:<hex>` kept as its 32 bytes (a blob
+/// in the same column; anything else is kept as text).
+fn hash_bytes(hash: &str) -> rusqlite::types::Value {
+    match hash
+        .strip_prefix("sha256:")
+        .and_then(|h| hex::decode(h).ok())
+        .filter(|b| b.len() == 32 && hex::encode(b) == hash[7..])
+    {
+        Some(bytes) => rusqlite::types::Value::Blob(bytes),
+        None => rusqlite::types::Value::Text(hash.to_string()),
+    }
+}
+
+/// A request hash as stored: 32 bytes are `sha256:<hex>`, text is itself.
+fn hash_text(stored: rusqlite::types::Value) -> String {
+    match stored {
+        rusqlite::types::Value::Blob(b) => format!("sha256:{}", hex::encode(b)),
+        rusqlite::types::Value::Text(t) => t,
+        other => format!("{other:?}"),
+    }
+}
+
+/// The id of the policy set `versions` in `policy_sets`, added when new.
+fn policy_set(
+    tx: &rusqlite::Transaction,
+    versions: &[decision_core::VersionRef],
+) -> Result<i64, StoreError> {
+    if versions.is_empty() {
+        return Err(StoreError::Database(
+            "a format-2 decision record must name its policy's versions".into(),
+        ));
+    }
+    let hash = decision_core::record::policy_hash(versions);
+    if let Some(id) = tx
+        .prepare_cached("SELECT id FROM policy_sets WHERE hash = ?1")?
+        .query_row([&hash[..]], |row| row.get(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    let json = serde_json::to_string(versions)
+        .map_err(|e| StoreError::Database(format!("cannot write a policy set: {e}")))?;
+    tx.prepare_cached("INSERT INTO policy_sets (hash, versions_json) VALUES (?1, ?2)")?
+        .execute(params![&hash[..], json])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn bad_column(column: usize, e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Blob,
+        e.to_string().into(),
+    )
 }
 
 fn decompress(blob: &[u8]) -> Result<String, rusqlite::Error> {
-    let bad = |e: String| {
-        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, e.into())
-    };
-    let bytes = zstd::stream::decode_all(blob).map_err(|e| bad(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| bad(e.to_string()))
+    let bytes = zstd::stream::decode_all(blob).map_err(|e| bad_column(7, e))?;
+    String::from_utf8(bytes).map_err(|e| bad_column(7, e))
+}
+
+/// A format-2 request, compressed with [`REQUEST_DICTIONARY`].
+fn decompress_request(blob: &[u8]) -> Result<String, rusqlite::Error> {
+    use std::io::Read;
+    let mut decoder = zstd::stream::read::Decoder::with_dictionary(blob, REQUEST_DICTIONARY)
+        .map_err(|e| bad_column(18, e))?;
+    let mut text = String::new();
+    decoder
+        .read_to_string(&mut text)
+        .map_err(|e| bad_column(18, e))?;
+    Ok(text)
 }
 
 fn select_decision(
@@ -412,11 +528,41 @@ fn select_decision(
         .prepare_cached(
             "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
                     decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
-                    application_id, stage, routed_level
-             FROM decisions WHERE decision_id = ?1",
+                    application_id, stage, routed_level, record, request_zstd, versions_json
+             FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
+             WHERE decision_id = ?1",
         )?
         .query_row([decision_id], |row| {
+            let format: u32 = row.get(11)?;
+            if format >= 2 {
+                let versions: Option<String> = row.get(18)?;
+                return Ok(DecisionRecord {
+                    decision_id: row.get(0)?,
+                    institution: row.get(1)?,
+                    product: row.get(2)?,
+                    request_id: row.get(3)?,
+                    request_hash: hash_text(row.get(4)?),
+                    request_json: decompress_request(
+                        &row.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default(),
+                    )?,
+                    outcome: row.get(6)?,
+                    decision_json: String::new(),
+                    record: row.get::<_, Option<Vec<u8>>>(16)?.unwrap_or_default(),
+                    versions: serde_json::from_str(versions.as_deref().unwrap_or("[]"))
+                        .map_err(|e| bad_column(18, e))?,
+                    batch_id: row.get(8)?,
+                    recorded_at: row.get(9)?,
+                    evaluation_micros: row.get::<_, i64>(10)? as u64,
+                    format,
+                    precredit: row.get(12)?,
+                    application_id: row.get(13)?,
+                    stage: row.get(14)?,
+                    routed_level: row.get(15)?,
+                });
+            }
             Ok(DecisionRecord {
+                record: Vec::new(),
+                versions: Vec::new(),
                 decision_id: row.get(0)?,
                 institution: row.get(1)?,
                 product: row.get(2)?,
@@ -870,10 +1016,13 @@ mod tests {
             request_json: "{}".into(),
             outcome: "APPROVE".into(),
             decision_json: "{}".into(),
+            record: Vec::new(),
+            versions: Vec::new(),
             batch_id: None,
             recorded_at: "2026-11-22T00:00:00Z".into(),
             evaluation_micros: 7,
-            format: crate::DECISION_FORMAT,
+            // The store's mechanics, on the decision JSON of format 1.
+            format: 1,
             precredit: None,
             application_id: None,
             stage: None,

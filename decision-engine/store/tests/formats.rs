@@ -192,7 +192,13 @@ async fn a_store_of_every_earlier_format_opens_and_serves_its_decisions() {
             .unwrap()
             .unwrap();
         new.decision_id = format!("dec_new_in_{name}");
+        // In this release's format: the compact record (opaque to the
+        // store) and the policy's versions, kept once per policy.
+        let old: Decision = serde_json::from_str(&new.decision_json).unwrap();
         new.format = DECISION_FORMAT;
+        new.decision_json = String::new();
+        new.record = b"\x08\x02 compact record bytes".to_vec();
+        new.versions = old.versions;
         assert_eq!(store.insert(new.clone()).await.unwrap(), Inserted::New);
         let back: DecisionRecord = store.get(&new.decision_id).await.unwrap().unwrap();
         assert_eq!(back, new, "{name}");
@@ -273,6 +279,8 @@ fn original_records(path: &Path) -> Vec<DecisionRecord> {
             request_json: r.get(5)?,
             outcome: r.get(6)?,
             decision_json,
+            record: Vec::new(),
+            versions: Vec::new(),
             batch_id: r.get(8)?,
             recorded_at: r.get(9)?,
             evaluation_micros: r.get::<_, i64>(10)? as u64,

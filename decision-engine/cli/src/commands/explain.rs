@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use decision_service::ServiceError;
-use decision_service::find::find_decision;
+use decision_service::find::{StoredPolicies, find_decision};
 use decision_service::prereview::shown_decision;
 use decision_store::SqliteStore;
 
@@ -47,8 +47,9 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                 }
                 other => Failure::Other(other.to_string()),
             })?;
-        let (decision, precredit) =
-            shown_decision(&record).map_err(|e| Failure::Other(e.to_string()))?;
+        let (decision, precredit) = shown_decision(&record, &StoredPolicies::new(&store))
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
         let reviews = account(&store, &record, &decision)
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;

@@ -127,7 +127,7 @@ pub(super) fn sum(card: &Scorecard, points: &[Decimal]) -> Result<Decimal, Evalu
 
 /// What characteristic `c` in bin `bin` reports: its bin's own code, or its
 /// own.
-fn code<'c>(c: &'c crate::compile::Characteristic, bin: u32) -> &'c std::sync::Arc<str> {
+fn code(c: &crate::compile::Characteristic, bin: u32) -> &std::sync::Arc<str> {
     c.bins[bin as usize]
         .reason_code
         .as_ref()

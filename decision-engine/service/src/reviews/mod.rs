@@ -134,7 +134,7 @@ impl<S: Store> Reviews<S> {
         {
             return self.replay(existing, &hash).await;
         }
-        let (decision, _) = shown_decision(&record)?;
+        let (decision, _) = shown_decision(&record, &*self.policies).await?;
         let policy = self.policies.compile_versions(&decision.versions).await?;
         let authority = policy.authority.as_ref().ok_or_else(|| {
             ServiceError::Precondition(format!(
@@ -439,7 +439,7 @@ impl<S: Store> Reviews<S> {
             .map_err(|e| ServiceError::store(e, "nothing was read"))?
             .ok_or_else(|| ServiceError::NotFound(format!("no decision {decision_id}")))?;
         who.require_scope(&record.institution)?;
-        let (decision, _) = shown_decision(&record)?;
+        let (decision, _) = shown_decision(&record, &*self.policies).await?;
         let account = account::account(&**self.store(), &record, &decision).await?;
         Ok((decision, account))
     }

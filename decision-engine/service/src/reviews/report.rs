@@ -120,6 +120,7 @@ pub async fn report<S: Store>(
     product: Option<&str>,
 ) -> Result<ReviewReport, ServiceError> {
     let read = |e| ServiceError::store(e, "nothing was read");
+    let policies = crate::find::StoredPolicies::new(store);
     let (cases, steps) = store
         .all_reviews(institutions.to_vec())
         .await
@@ -157,7 +158,7 @@ pub async fn report<S: Store>(
                     case.decision_id
                 ))
             })?;
-        let (system, _) = shown_decision(&record)?;
+        let (system, _) = shown_decision(&record, &policies).await?;
         let matrix_key = system
             .versions
             .iter()
