@@ -7,6 +7,12 @@
 //! (`zen/farmer-credit-scorecard-expression.json`), to show what zen's
 //! per-node cost weighs.
 //!
+//! `engine_record` is what a pre-review keeps per decision: the decision
+//! and its compact record encoded (the trace's facts, from which the JSON
+//! trace is rendered byte for byte when asked); `engine_render_stored` is
+//! that rendering (decode a stored record and render the decision with its
+//! full trace), the cost of GetDecision and explain.
+//!
 //! Before anything is timed, every example household under
 //! `examples/requests/` is decided by both engines (zen with its trace on and
 //! off) and the outcomes must agree: decision, score, grade, limit, annual
@@ -23,7 +29,7 @@ use std::sync::Arc;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use decision_core::Request;
-use decision_core::{Options, evaluate};
+use decision_core::{Options, Record, evaluate, evaluate_recorded, render};
 use decision_core::{PolicySet, SHIPPED};
 use futures::executor::block_on;
 use rust_decimal::Decimal;
@@ -316,6 +322,26 @@ fn default_policy_decision(c: &mut Criterion) {
             b.iter(|| evaluate(policy, black_box(&timed.request), Options { trace }).unwrap())
         });
     }
+    // What a pre-review stores: the decision and its compact record, the
+    // trace's facts in bytes (the JSON trace is rendered only when asked).
+    group.bench_function("engine_record", |b| {
+        b.iter(|| {
+            let (d, record) =
+                evaluate_recorded(policy, black_box(&timed.request), Options { trace: false })
+                    .unwrap();
+            (d, record.encode())
+        })
+    });
+    // GetDecision / explain of a stored decision: the record's bytes read
+    // and rendered into the decision with its full trace.
+    let (_, stored) = evaluate_recorded(policy, &timed.request, Options { trace: false }).unwrap();
+    let stored = stored.encode();
+    group.bench_function("engine_render_stored", |b| {
+        b.iter(|| {
+            let record = Record::decode(black_box(&stored), policy.rules.len()).unwrap();
+            render(policy, &timed.request, &record, Options { trace: true }).unwrap()
+        })
+    });
     bench_zen(&mut group, &zen, timed);
     group.finish();
 

@@ -1006,6 +1006,30 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_request_dictionary_of_format_2_never_changes() {
+        use sha2::Digest;
+        // Format-2 requests decompress only with this exact dictionary: a
+        // change would make every stored request unreadable. A new
+        // dictionary is a new record format, beside this one.
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(REQUEST_DICTIONARY)),
+            "f0de62e6b710f630112264ab17a886cbd21b7aeb610fe9eb34c59b1f99dcf199"
+        );
+    }
+
+    #[test]
+    fn a_request_hash_is_kept_as_its_bytes_and_read_back_as_written() {
+        let hash = format!("sha256:{}", "ab".repeat(32));
+        assert!(matches!(hash_bytes(&hash), rusqlite::types::Value::Blob(ref b) if b.len() == 32));
+        assert_eq!(hash_text(hash_bytes(&hash)), hash);
+        for odd in ["h", "sha256:AB", "sha256:zz"] {
+            assert_eq!(hash_text(hash_bytes(odd)), odd);
+        }
+        let upper = format!("sha256:{}", "AB".repeat(32));
+        assert_eq!(hash_text(hash_bytes(&upper)), upper);
+    }
+
     fn record(id: &str, hash: &str) -> DecisionRecord {
         DecisionRecord {
             decision_id: id.into(),
