@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use decision_core::{PolicySet, Request};
+use decision_core::{Decision, PolicySet, Request};
 use decision_service::{Decisions, Limits, Policies, PreReview};
 use decision_store::{DecisionRecord, Inserted, SqliteStore, Store};
 
@@ -113,26 +113,7 @@ async fn a_format_1_record_in_an_upgraded_store_still_reads_and_replays() {
     request.request_id = "OLD-1".into();
     old.request_id = "OLD-1".into();
     old.decision_id = decision_core::decision_id(&request.institution, &request.product, "OLD-1");
-    let record = DecisionRecord {
-        decision_id: old.decision_id.clone(),
-        institution: request.institution.clone(),
-        product: request.product.clone(),
-        request_id: "OLD-1".into(),
-        request_hash: "sha256:old".into(),
-        request_json: json(&request),
-        outcome: old.decision.as_str().into(),
-        decision_json: json(&old),
-        record: Vec::new(),
-        versions: Vec::new(),
-        batch_id: None,
-        recorded_at: "2026-11-01T00:00:00.000000Z".into(),
-        evaluation_micros: 20,
-        format: 1,
-        precredit: None,
-        application_id: None,
-        stage: None,
-        routed_level: None,
-    };
+    let record = as_format_1(&old, &request, "2026-11-01T00:00:00.000000Z");
     assert_eq!(store.insert(record).await.unwrap(), Inserted::New);
     let stored = d.get(&old.decision_id).await.unwrap();
     assert_eq!(stored.record.format, 1);
@@ -141,6 +122,31 @@ async fn a_format_1_record_in_an_upgraded_store_still_reads_and_replays() {
         d.replay(&old.decision_id).await.unwrap().differences,
         Vec::<String>::new()
     );
+}
+
+/// `decision` as the releases before the compact record stored it: its
+/// JSON, trace and all (format 1).
+fn as_format_1(decision: &Decision, request: &Request, recorded_at: &str) -> DecisionRecord {
+    DecisionRecord {
+        decision_id: decision.decision_id.clone(),
+        institution: request.institution.clone(),
+        product: request.product.clone(),
+        request_id: request.request_id.clone(),
+        request_hash: format!("sha256:{}", "0".repeat(64)),
+        request_json: json(request),
+        outcome: decision.decision.as_str().into(),
+        decision_json: json(decision),
+        record: Vec::new(),
+        versions: Vec::new(),
+        batch_id: None,
+        recorded_at: recorded_at.into(),
+        evaluation_micros: 20,
+        format: 1,
+        precredit: None,
+        application_id: None,
+        stage: None,
+        routed_level: None,
+    }
 }
 
 /// The size of a store's files (the database and its write-ahead log).
@@ -171,27 +177,10 @@ async fn record(dir: &Path, rounds: usize, from: usize, format_1: bool) {
                 decision.request_id = id.clone();
                 decision.decision_id =
                     decision_core::decision_id(&request.institution, &request.product, &id);
-                let record = DecisionRecord {
-                    decision_id: decision.decision_id.clone(),
-                    institution: request.institution.clone(),
-                    product: request.product.clone(),
-                    request_id: id.clone(),
-                    request_hash: format!("sha256:{}", "0".repeat(64)),
-                    request_json: json(&request),
-                    outcome: decision.decision.as_str().into(),
-                    decision_json: json(&decision),
-                    record: Vec::new(),
-                    versions: Vec::new(),
-                    batch_id: None,
-                    recorded_at: made.recorded_at.clone(),
-                    evaluation_micros: 20,
-                    format: 1,
-                    precredit: None,
-                    application_id: None,
-                    stage: None,
-                    routed_level: None,
-                };
-                store.insert(record).await.unwrap();
+                store
+                    .insert(as_format_1(&decision, &request, &made.recorded_at))
+                    .await
+                    .unwrap();
             } else {
                 d.pre_review(input(request.clone(), id), false, None)
                     .await

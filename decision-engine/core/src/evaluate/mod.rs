@@ -94,17 +94,7 @@ pub fn render(
     for (d, v) in policy.derived.iter().zip(&record.derived) {
         slots.set(d.slot, v.to_evalue());
     }
-    let band = policy
-        .grades
-        .bands
-        .get(record.grade_band as usize)
-        .ok_or_else(|| {
-            RenderError::inconsistent(format!(
-                "grade band {} of a table of {}",
-                record.grade_band,
-                policy.grades.bands.len()
-            ))
-        })?;
+    let band = recorded_band(policy, record)?;
     set_scored(policy, &mut slots, record.score, band);
     slots.set(policy.computed.limit, EValue::Float(Num(record.limit)));
     slots.set(
@@ -179,6 +169,21 @@ fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
         price_floor: price.floor,
         price_cap: price.cap,
     })
+}
+
+/// The grade band a record names.
+fn recorded_band<'p>(policy: &'p Policy, record: &Record) -> Result<&'p GradeBand, RenderError> {
+    policy
+        .grades
+        .bands
+        .get(record.grade_band as usize)
+        .ok_or_else(|| {
+            RenderError::inconsistent(format!(
+                "grade band {} of a table of {}",
+                record.grade_band,
+                policy.grades.bands.len()
+            ))
+        })
 }
 
 /// Binds the score, the grade and the grade table's columns.
@@ -263,17 +268,7 @@ fn shown(
             "more computed points recorded than bins that compute them",
         ));
     }
-    let band = policy
-        .grades
-        .bands
-        .get(record.grade_band as usize)
-        .ok_or_else(|| {
-            RenderError::inconsistent(format!(
-                "grade band {} of a table of {}",
-                record.grade_band,
-                policy.grades.bands.len()
-            ))
-        })?;
+    let band = recorded_band(policy, record)?;
     let offered = record.limit > Decimal::ZERO;
     let outcome = outcome(policy, hits, band, offered);
     if outcome != record.outcome {
