@@ -29,7 +29,7 @@ use std::sync::Arc;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use decision_core::Request;
-use decision_core::{Options, Record, evaluate, evaluate_recorded, render};
+use decision_core::{Options, evaluate, evaluate_recorded, render};
 use decision_core::{PolicySet, SHIPPED};
 use futures::executor::block_on;
 use rust_decimal::Decimal;
@@ -329,16 +329,17 @@ fn default_policy_decision(c: &mut Criterion) {
             let (d, record) =
                 evaluate_recorded(policy, black_box(&timed.request), Options { trace: false })
                     .unwrap();
-            (d, record.encode())
+            (d, decision_store::compact::encode(&record))
         })
     });
     // GetDecision / explain of a stored decision: the record's bytes read
     // and rendered into the decision with its full trace.
     let (_, stored) = evaluate_recorded(policy, &timed.request, Options { trace: false }).unwrap();
-    let stored = stored.encode();
+    let stored = decision_store::compact::encode(&stored);
     group.bench_function("engine_render_stored", |b| {
         b.iter(|| {
-            let record = Record::decode(black_box(&stored), policy.rules.len()).unwrap();
+            let record =
+                decision_store::compact::decode(black_box(&stored), policy.rules.len()).unwrap();
             render(policy, &timed.request, &record, Options { trace: true }).unwrap()
         })
     });

@@ -147,9 +147,6 @@ fn plural(n: usize) -> &'static str {
 /// Why a stored record cannot be rendered into its decision and trace.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    /// The bytes are not a record this release reads.
-    #[error(transparent)]
-    Record(#[from] crate::record::RecordError),
     /// The record names another policy than the one given.
     #[error("the record was made under policy {recorded}, not {given}")]
     OtherPolicy {

@@ -45,5 +45,5 @@ pub use evaluate::{Options, evaluate, evaluate_recorded, render};
 pub use explain::{Lang, explain};
 pub use hash::content_hash;
 pub use policy_set::{PolicySet, SHIPPED, compile_exact};
-pub use record::{RECORD_FORMAT, Record, RecordError};
+pub use record::Record;
 pub use request::Request;

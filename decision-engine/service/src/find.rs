@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use decision_core::{Decision, Options, Policy, Record, Request, VersionRef, render};
+use decision_core::{Decision, Options, Policy, Request, VersionRef, render};
 use decision_store::traces::{TRACE_FORMAT, read_line};
 use decision_store::{BatchStatus, DECISION_FORMAT, DecisionRecord, Store};
 
@@ -124,7 +124,7 @@ pub async fn parse_decision(
             let corrupt = |e: String| {
                 ServiceError::Corrupt(format!("stored decision {}: {e}", r.decision_id))
             };
-            let record = Record::decode(&r.record, policy.rules.len())
+            let record = decision_store::compact::decode(&r.record, policy.rules.len())
                 .map_err(|e| corrupt(e.to_string()))?;
             let mut decision = render(&policy, &request, &record, Options { trace: true })
                 .map_err(|e| corrupt(e.to_string()))?;

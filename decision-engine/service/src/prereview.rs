@@ -465,7 +465,7 @@ impl<S: Store> Decisions<S> {
             request_json: request_json.to_string(),
             outcome: decision.decision.as_str().to_string(),
             decision_json: String::new(),
-            record: compact.encode(),
+            record: decision_store::compact::encode(&compact),
             versions: policy.versions.clone(),
             batch_id: None,
             recorded_at: recorded_at.clone(),

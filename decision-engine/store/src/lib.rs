@@ -15,6 +15,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod compact;
 pub mod memory;
 mod migrate;
 mod precredit;

@@ -155,9 +155,9 @@ fn a_generated_village_decides_as_the_release_before_the_split_did() {
         let now = golden_line(&row[0], serde_json::to_value(&d).unwrap());
         assert_eq!(Some(now.as_str()), expected.next(), "household {}", row[0]);
         // What a store keeps renders the same decision and trace again.
-        let bytes = record.encode();
+        let bytes = decision_store::compact::encode(&record);
         record_bytes += bytes.len();
-        let read = decision_core::Record::decode(&bytes, policy.rules.len()).unwrap();
+        let read = decision_store::compact::decode(&bytes, policy.rules.len()).unwrap();
         let again =
             decision_core::render(policy, &request, &read, Options { trace: true }).unwrap();
         assert_eq!(

@@ -250,12 +250,11 @@ proptest! {
     }
 
     #[test]
-    fn the_stored_record_renders_the_decision_and_trace_byte_for_byte(f in household()) {
+    fn the_record_renders_the_decision_and_trace_byte_for_byte(f in household()) {
         let request = Request { request_id: "P-1".into(), institution: "HB-TEST".into(), product: "FARMER_CREDIT".into(), features: f };
         let (decision, record) =
             decision_core::evaluate_recorded(policy(), &request, Options { trace: true }).unwrap();
-        let read = decision_core::Record::decode(&record.encode(), policy().rules.len()).unwrap();
-        let again = decision_core::render(policy(), &request, &read, Options { trace: true }).unwrap();
+        let again = decision_core::render(policy(), &request, &record, Options { trace: true }).unwrap();
         prop_assert_eq!(serde_json::to_string(&again).unwrap(), serde_json::to_string(&decision).unwrap());
     }
 }

@@ -1,11 +1,12 @@
 //! The compact decision record, what a store keeps of a decision: rendered
 //! again under the policy it names, it gives the decision and the trace the
 //! engine returned, byte for byte; a record that does not add up, or that
-//! another policy made, is refused with what is wrong.
+//! another policy made, is refused with what is wrong. (Its bytes on disk
+//! are the store's: `decision-engine/store/tests/compact.rs`.)
 
 use decision_core::evaluate::{Options, evaluate_recorded, render};
 use decision_core::policy_set::PolicySet;
-use decision_core::record::{Record, RecordError, Value, pb};
+use decision_core::record::{Record, Value};
 use decision_core::request::Request;
 use decision_core::{Outcome, Policy, RenderError};
 use rust_decimal::Decimal;
@@ -47,28 +48,20 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 }
 
 #[test]
-fn every_example_household_renders_from_its_stored_record_byte_for_byte() {
+fn every_example_household_renders_from_its_record_byte_for_byte() {
     let mut rendered = 0;
     for set in [shipped(), golden()] {
         for (file, request) in requests() {
             let policy = set.select(&request.institution, &request.product).unwrap();
             let (decision, record) =
                 evaluate_recorded(policy, &request, Options { trace: true }).unwrap();
-            let bytes = record.encode();
-            let read = Record::decode(&bytes, policy.rules.len()).unwrap();
-            assert_eq!(read, record, "{file}: the record reads back as written");
+            let read = record;
             let again = render(policy, &request, &read, Options { trace: true }).unwrap();
             assert_eq!(json(&again), json(&decision), "{file}: rendered differs");
             let mut without = decision.clone();
             without.trace = None;
             let again = render(policy, &request, &read, Options { trace: false }).unwrap();
             assert_eq!(json(&again), json(&without), "{file}: without trace");
-            assert!(
-                bytes.len() * 10 < json(&decision).len(),
-                "{file}: the record ({} bytes) is not a tenth of the trace JSON ({} bytes)",
-                bytes.len(),
-                json(&decision).len()
-            );
             rendered += 1;
         }
     }
@@ -156,8 +149,8 @@ fn a_record_that_does_not_add_up_is_refused_naming_what() {
 }
 
 #[test]
-fn a_record_of_another_policy_or_format_or_damaged_bytes_is_refused() {
-    let (set, request, record) = refer_case();
+fn a_record_another_policy_made_is_refused() {
+    let (_set, request, record) = refer_case();
     let other = golden();
     let policy = other
         .select(&request.institution, &request.product)
@@ -166,37 +159,4 @@ fn a_record_of_another_policy_or_format_or_damaged_bytes_is_refused() {
         render(policy, &request, &record, Options { trace: true }),
         Err(RenderError::OtherPolicy { .. })
     ));
-
-    let rules = set
-        .select(&request.institution, &request.product)
-        .unwrap()
-        .rules
-        .len();
-    let mut m = record.to_pb();
-    m.format = 1;
-    assert_eq!(
-        Record::decode(&prost::Message::encode_to_vec(&m), rules),
-        Err(RecordError::Format { found: 1 })
-    );
-    let mut m = record.to_pb();
-    m.score = "six hundred".into();
-    let e = Record::decode(&prost::Message::encode_to_vec(&m), rules).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("score: expected a decimal, found \"six hundred\""),
-        "{e}"
-    );
-    let mut m = record.to_pb();
-    m.outcome = pb::Outcome::Unspecified as i32;
-    let e = Record::decode(&prost::Message::encode_to_vec(&m), rules).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("outcome: expected APPROVE, REFER or DECLINE"),
-        "{e}"
-    );
-    let bytes = record.encode();
-    let e = Record::decode(&bytes, rules + 8).unwrap_err();
-    assert!(e.to_string().contains("rule_hits: expected"), "{e}");
-    let e = Record::decode(&bytes[..bytes.len() / 2], rules).unwrap_err();
-    assert!(e.to_string().contains("does not decode"), "{e}");
 }
