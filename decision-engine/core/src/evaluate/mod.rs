@@ -195,13 +195,23 @@ fn set_scored(policy: &Policy, slots: &mut Slots, score: Decimal, band: &GradeBa
     }
 }
 
-/// Whether a rule of `stage` hit.
-fn any_hit(policy: &Policy, hits: &[bool], stage: Stage) -> bool {
+/// The rules of `stage` that hit, in policy order.
+fn hit_rules<'p>(
+    policy: &'p Policy,
+    hits: &'p [bool],
+    stage: Stage,
+) -> impl Iterator<Item = &'p Rule> + Clone {
     policy
         .rules
         .iter()
         .zip(hits)
-        .any(|(r, &hit)| hit && r.stage == stage)
+        .filter(move |(r, hit)| **hit && r.stage == stage)
+        .map(|(r, _)| r)
+}
+
+/// Whether a rule of `stage` hit.
+fn any_hit(policy: &Policy, hits: &[bool], stage: Stage) -> bool {
+    hit_rules(policy, hits, stage).next().is_some()
 }
 
 /// Any decline reason declines; otherwise any refer rule refers.
@@ -285,22 +295,8 @@ fn shown(
         message_en: r.reason.message_en.clone(),
         source: format!("rule:{}", r.id),
     };
-    let hit = |stage: Stage| {
-        policy
-            .rules
-            .iter()
-            .zip(hits)
-            .filter(move |(r, hit)| **hit && r.stage == stage)
-            .map(|(r, _)| r)
-    };
+    let hit = |stage: Stage| hit_rules(policy, hits, stage);
     let mut reasons: Vec<Reason> = hit(Stage::Knockout).map(rule_reason).collect();
-    let mut because: Vec<String> = if with_trace {
-        hit(Stage::Knockout)
-            .map(|r| format!("{} rule {} hit", r.layer.name(), r.id))
-            .collect()
-    } else {
-        Vec::new()
-    };
     if band.decline
         && let Some(reason) = &band.reason
     {
@@ -310,7 +306,6 @@ fn shown(
             message_en: reason.message_en.clone(),
             source: format!("grade:{}", band.grade),
         });
-        because.push(format!("grade {} declines", band.grade));
     }
     if !offered {
         let r = &policy.limit.below_minimum;
@@ -320,20 +315,9 @@ fn shown(
             message_en: r.message_en.clone(),
             source: "limit".to_string(),
         });
-        because.push(format!(
-            "limit below the minimum offer of {}",
-            policy.limit.minimum_offer
-        ));
     }
-    match outcome {
-        Outcome::Decline => {}
-        Outcome::Refer => {
-            reasons.extend(hit(Stage::Refer).map(rule_reason));
-            because.extend(hit(Stage::Refer).map(|r| format!("refer rule {} hit", r.id)));
-        }
-        Outcome::Approve => because.push(
-            "no knock-out or refer rule hit and the limit reaches the minimum offer".to_string(),
-        ),
+    if outcome == Outcome::Refer {
+        reasons.extend(hit(Stage::Refer).map(rule_reason));
     }
     reasons.extend(score::reasons(card, &binned));
     let declined = outcome == Outcome::Decline;
@@ -369,7 +353,7 @@ fn shown(
             &binned,
             OutcomeTrace {
                 decision: outcome,
-                because,
+                because: because(policy, hits, band, offered, outcome),
             },
             routing.clone(),
         )?)
@@ -393,6 +377,39 @@ fn shown(
         routing,
         trace,
     })
+}
+
+/// The facts that decided the outcome, in order, for the trace.
+fn because(
+    policy: &Policy,
+    hits: &[bool],
+    band: &GradeBand,
+    offered: bool,
+    outcome: Outcome,
+) -> Vec<String> {
+    let hit = |stage: Stage| hit_rules(policy, hits, stage);
+    let mut because: Vec<String> = hit(Stage::Knockout)
+        .map(|r| format!("{} rule {} hit", r.layer.name(), r.id))
+        .collect();
+    if band.decline && band.reason.is_some() {
+        because.push(format!("grade {} declines", band.grade));
+    }
+    if !offered {
+        because.push(format!(
+            "limit below the minimum offer of {}",
+            policy.limit.minimum_offer
+        ));
+    }
+    match outcome {
+        Outcome::Decline => {}
+        Outcome::Refer => {
+            because.extend(hit(Stage::Refer).map(|r| format!("refer rule {} hit", r.id)))
+        }
+        Outcome::Approve => because.push(
+            "no knock-out or refer rule hit and the limit reaches the minimum offer".to_string(),
+        ),
+    }
+    because
 }
 
 /// Every stage with the values it read, from the record, checking that the
