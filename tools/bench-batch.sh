@@ -46,7 +46,7 @@ RESULTS="$WORK/results"
 : > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
     rm -f "$WORK"/floor.parquet "$WORK"/decisions.parquet
-    rm -rf "$WORK/bench-store" "$WORK"/decisions.parquet.*.traces.jsonl.zst
+    rm -rf "$WORK/bench-store" "$WORK"/decisions.parquet.*.traces*.zst
     measure floor "$BIN/examples/batch_floor" "$INPUT" "$WORK/floor.parquet" | tee -a "$RESULTS"
     measure engine "$BIN/decision-engine" batch --quiet --input "$INPUT" \
         --output "$WORK/decisions.parquet" --institution 3201 --data-dir "$WORK/bench-store" \

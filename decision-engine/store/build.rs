@@ -1,5 +1,6 @@
 //! Generates the compact decision record's types from
-//! `proto/decision/record/v1/record.proto` with a pure-Rust protobuf compiler
+//! `proto/decision/record/v1/record.proto` and the batch trace frame of
+//! `trace.proto` with a pure-Rust protobuf compiler
 //! (protox), so building needs no system `protoc`.
 
 use std::path::PathBuf;
@@ -10,7 +11,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "cargo:rerun-if-changed={}",
         proto_root.join("decision/record").display()
     );
-    let fds = protox::compile(["decision/record/v1/record.proto"], [&proto_root])?;
+    let fds = protox::compile(
+        [
+            "decision/record/v1/record.proto",
+            "decision/record/v1/trace.proto",
+        ],
+        [&proto_root],
+    )?;
     prost_build::Config::new().compile_fds(fds)?;
     Ok(())
 }

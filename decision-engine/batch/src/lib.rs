@@ -82,7 +82,7 @@ pub struct BatchConfig {
     pub policy_dir: Option<PathBuf>,
     /// Default: `<output>.errors.csv`.
     pub errors: Option<PathBuf>,
-    /// Default: `<output>.traces.jsonl.zst`.
+    /// Default: `<output>.<batch id>.traces.zst`.
     pub traces: Option<PathBuf>,
     pub summary: Option<PathBuf>,
     pub report: Option<PathBuf>,
@@ -153,7 +153,7 @@ impl BatchConfig {
     pub fn traces_path(&self, batch_id: &str) -> PathBuf {
         self.traces
             .clone()
-            .unwrap_or_else(|| beside(&self.output, &format!(".{batch_id}.traces.jsonl.zst")))
+            .unwrap_or_else(|| beside(&self.output, &format!(".{batch_id}.traces.zst")))
     }
 
     /// Refuses outputs that would overwrite the input or each other, and a
@@ -522,9 +522,11 @@ fn refuse(config: &BatchConfig, errors: Vec<FieldError>) -> BatchError {
     others.extend(config.summary.clone());
     others.extend(config.report.clone());
     if others.iter().any(|p| same_file(p, &errors_path))
-        || errors_path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(".traces.jsonl.zst"))
+        || errors_path.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            // Trace files of this release, and of format 1.
+            n.ends_with(".traces.zst") || n.ends_with(".traces.jsonl.zst")
+        })
     {
         // Never write over the input or another file: stderr only.
         return BatchError::Input(errors);

@@ -194,12 +194,13 @@ fn evaluate_chunks(
         let frames: Vec<std::io::Result<Frame>> = rows
             .par_chunks(traces::FRAME_ROWS)
             .map(|frame| {
-                let mut lines = Vec::with_capacity(frame.len() * 12 * 1024);
+                let mut builder = traces::FrameBuilder::new();
                 let results = frame
                     .iter()
-                    .map(|cells| row::evaluate_row(cx, cells, &mut lines))
-                    .collect();
-                Ok((results, frame[0].row, traces::compress_frame(&lines)?))
+                    .map(|cells| row::evaluate_row(cx, cells, &mut builder))
+                    .collect::<Result<_, String>>()
+                    .map_err(std::io::Error::other)?;
+                Ok((results, frame[0].row, builder.finish()?))
             })
             .collect();
         let mut evaluated = Evaluated {
@@ -207,7 +208,8 @@ fn evaluate_chunks(
             frames: Vec::with_capacity(frames.len()),
         };
         for f in frames {
-            let (results, first_row, compressed) = f.map_err(failed("cannot compress traces"))?;
+            let (results, first_row, compressed) =
+                f.map_err(failed("cannot write the trace file"))?;
             evaluated.rows.extend(results);
             evaluated.frames.push((first_row, compressed));
         }

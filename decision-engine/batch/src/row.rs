@@ -1,17 +1,18 @@
 //! One household row: its cells turned into the request an online caller
-//! would send, evaluated by the same `decision_core::evaluate`, and its
-//! line for the trace file.
+//! would send, evaluated by the same engine path (`evaluate_recorded`), and
+//! its row of the trace file: the request and the compact decision record.
 
 use rust_decimal::Decimal;
 
 use decision_core::Policy;
 use decision_core::Request;
+use decision_core::record::Record;
 use decision_core::validate::feature_from_cell;
 use decision_core::{Decision, Outcome};
 use decision_core::{EvaluateError, FieldError};
-use decision_core::{Options, evaluate};
+use decision_core::{Options, evaluate_recorded};
 
-use decision_store::traces::{TRACE_FORMAT, TraceLine};
+use decision_store::traces::FrameBuilder;
 
 use super::columns::{HOUSEHOLD_ID, VILLAGE_CODE};
 
@@ -64,54 +65,46 @@ pub struct Context<'a> {
     pub batch_hex: &'a str,
 }
 
-/// Evaluates one row; appends its trace line (JSON and a newline) to
-/// `trace`.
-pub fn evaluate_row(cx: &Context, cells: &RowCells, trace: &mut Vec<u8>) -> RowResult {
+/// Evaluates one row; adds its request and record to the trace `frame`.
+/// Fails only when the row cannot be written to the trace (a value no
+/// batch cell turns into).
+pub fn evaluate_row(
+    cx: &Context,
+    cells: &RowCells,
+    frame: &mut FrameBuilder,
+) -> Result<RowResult, String> {
     let household_id = cells.household_id.unwrap_or("").trim().to_string();
     let village_code = cells.village_code.unwrap_or("").trim().to_string();
     let (request, result) = decide(cx, cells, &household_id, &village_code);
-    let (decision, result) = match result {
-        Ok(decision) => {
-            let decided = decided(&decision);
-            (Some(decision), Ok(decided))
-        }
+    let (record, result) = match result {
+        Ok((decision, record)) => (Some(record), Ok(decided(&decision))),
         Err(errors) => (None, Err(errors)),
     };
-    let line = TraceLine {
-        format: TRACE_FORMAT,
+    frame.push(
+        cells.row,
+        &household_id,
+        &village_code,
+        request.as_ref().map(|r| &r.features),
+        record.as_ref(),
+        result.as_ref().err().map_or(&[], Vec::as_slice),
+    )?;
+    Ok(RowResult {
         row: cells.row,
         household_id,
         village_code,
-        request,
-        decision,
-        errors: result.as_ref().err().cloned().unwrap_or_default(),
-    };
-    if let Err(e) = serde_json::to_writer(&mut *trace, &line) {
-        // Serialising plain data to memory cannot fail; say so if it does.
-        trace.extend_from_slice(
-            format!(
-                "{{\"row\":{},\"trace_error\":{:?}}}",
-                cells.row,
-                e.to_string()
-            )
-            .as_bytes(),
-        );
-    }
-    trace.push(b'\n');
-    RowResult {
-        row: cells.row,
-        household_id: line.household_id,
-        village_code: line.village_code,
         result,
-    }
+    })
 }
+
+/// A row's decision and compact record, or why it was refused.
+type Evaluated = Result<(Decision, Record), Vec<FieldError>>;
 
 fn decide(
     cx: &Context,
     cells: &RowCells,
     household_id: &str,
     village_code: &str,
-) -> (Option<Request>, Result<Decision, Vec<FieldError>>) {
+) -> (Option<Request>, Evaluated) {
     let mut errors = Vec::new();
     if let Some(problem) = &cells.unreadable {
         // Which value belongs to which column is unknown: nothing is read.
@@ -152,10 +145,11 @@ fn decide(
         product: cx.product.to_string(),
         features,
     };
-    let result = match evaluate(cx.policy, &request, Options { trace: true }) {
-        Ok(mut decision) if errors.is_empty() => {
+    // The trace is rendered from the record when someone asks for it.
+    let result = match evaluate_recorded(cx.policy, &request, Options { trace: false }) {
+        Ok((mut decision, record)) if errors.is_empty() => {
             decision.decision_id = batch_decision_id(cx.batch_hex, cells.row);
-            Ok(decision)
+            Ok((decision, record))
         }
         Ok(_) => Err(errors),
         Err(EvaluateError::Input(input)) => {

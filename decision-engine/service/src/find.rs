@@ -11,8 +11,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use decision_core::{Decision, Options, Policy, Request, VersionRef, render};
-use decision_store::traces::{TRACE_FORMAT, read_line};
-use decision_store::{BatchStatus, DECISION_FORMAT, DecisionRecord, Store};
+use decision_store::traces::{CompactRow, JSON_LINES_FORMAT, TraceEntry, TraceLine, read_row};
+use decision_store::{BatchRecord, BatchStatus, DECISION_FORMAT, DecisionRecord, Store};
 
 use crate::ServiceError;
 use crate::policy::{Policies, compile_stored};
@@ -182,13 +182,70 @@ async fn find_batch_decision<S: Store>(
         batch.frame_offsets.clone(),
     );
     // File reading and decompression off the async runtime.
-    let line = tokio::task::spawn_blocking(move || read_line(&path, &first_rows, &offsets, row))
+    let entry = tokio::task::spawn_blocking(move || read_row(&path, &first_rows, &offsets, row))
         .await
         .map_err(|e| ServiceError::Unavailable(e.to_string()))?
         .map_err(ServiceError::Corrupt)?;
-    if line.format > TRACE_FORMAT {
+    let record = match entry {
+        TraceEntry::Json(line) => json_line_record(&batch, *line, decision_id)?,
+        TraceEntry::Compact(row) => compact_row_record(&batch, row, decision_id)?,
+    };
+    Ok(record.map(|mut r| {
+        r.batch_id = Some(batch_id);
+        r.recorded_at.clone_from(&batch.finished_at);
+        r
+    }))
+}
+
+/// A batch decision of trace format 2: the compact record, rendered under
+/// the batch's versions like an online one.
+fn compact_row_record(
+    batch: &BatchRecord,
+    row: CompactRow,
+    decision_id: &str,
+) -> Result<Option<DecisionRecord>, ServiceError> {
+    let (Some(record), Some(request)) = (
+        row.record.clone(),
+        row.request(&batch.institution, &batch.product),
+    ) else {
+        // A refused row has no decision.
+        return Ok(None);
+    };
+    let outcome = decision_store::compact::outcome(&record).map_err(|e| {
+        ServiceError::Corrupt(format!("row {} of {}: {e}", row.row, batch.trace_file))
+    })?;
+    Ok(Some(DecisionRecord {
+        decision_id: decision_id.to_string(),
+        institution: request.institution.clone(),
+        product: request.product.clone(),
+        request_id: request.request_id.clone(),
+        request_hash: String::new(),
+        request_json: to_json(&request)?,
+        outcome: outcome.as_str().to_string(),
+        decision_json: String::new(),
+        batch_id: None,
+        recorded_at: String::new(),
+        evaluation_micros: 0,
+        format: DECISION_FORMAT,
+        record,
+        versions: batch.versions.clone(),
+        precredit: None,
+        application_id: None,
+        stage: None,
+        routed_level: None,
+    }))
+}
+
+/// A batch decision of trace format 1: the decision JSON of its line.
+fn json_line_record(
+    batch: &BatchRecord,
+    line: TraceLine,
+    decision_id: &str,
+) -> Result<Option<DecisionRecord>, ServiceError> {
+    let row = line.row;
+    if line.format > JSON_LINES_FORMAT {
         return Err(ServiceError::Precondition(format!(
-            "row {row} of {} has trace format {}; this release reads up to {TRACE_FORMAT}: upgrade it",
+            "row {row} of {} has trace format {} in a JSON line; this release reads JSON lines of format {JSON_LINES_FORMAT}: upgrade it",
             batch.trace_file, line.format
         )));
     }
@@ -213,10 +270,10 @@ async fn find_batch_decision<S: Store>(
         request_json: to_json(&request)?,
         outcome: decision.decision.as_str().to_string(),
         decision_json: to_json(&decision)?,
-        batch_id: Some(batch_id),
-        recorded_at: batch.finished_at,
+        batch_id: None,
+        recorded_at: String::new(),
         evaluation_micros: 0,
-        // A batch trace line holds the decision JSON (format 1).
+        // A format-1 trace line holds the decision JSON (record format 1).
         format: 1,
         record: Vec::new(),
         versions: Vec::new(),

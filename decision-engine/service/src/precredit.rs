@@ -18,18 +18,20 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use chrono::{FixedOffset, NaiveDate};
-use decision_core::{Decision, Outcome, Reason, content_hash};
-use decision_store::traces::TraceReader;
+use decision_core::{Decision, Options, Outcome, Policy, Reason, Request, content_hash, render};
+use decision_store::traces::{FRAME_ROWS, Frame, TraceReader};
 use decision_store::{
-    AuditEntry, BatchStatus, HouseholdIdentity, OpWritten, PRECREDIT_FORMAT, PreCreditEntry,
-    PreCreditOp, PreCreditQuery, PreCreditStatus, PublicationRecord, PublicationStatus, Store,
-    StoreError,
+    AuditEntry, BatchRecord, BatchStatus, HouseholdIdentity, OpWritten, PRECREDIT_FORMAT,
+    PreCreditEntry, PreCreditOp, PreCreditQuery, PreCreditStatus, PublicationRecord,
+    PublicationStatus, Store, StoreError,
 };
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Bearer, Principal, Role, Tokens};
+use crate::find::batch_decision_id;
 use crate::identity::IdKey;
+use crate::policy::compile_stored;
 use crate::{ServiceError, clock};
 
 /// Entries written per durable step while publishing.
@@ -297,6 +299,66 @@ struct RowDecision {
     grade: String,
     limit: Decimal,
     annual_rate: Option<Decimal>,
+}
+
+/// A run's trace rows read as what publishing needs.
+struct RunRows {
+    /// The run's policy, or why it cannot be compiled.
+    policy: Result<Arc<Policy>, String>,
+    institution: String,
+    product: String,
+    batch_hex: String,
+}
+
+impl RunRows {
+    /// Appends a frame's rows: a format-1 line as written; a format-2 row
+    /// rendered from its record and request (every recorded fact checked).
+    fn rows(&self, frame: Frame, out: &mut Vec<Row>) -> Result<(), String> {
+        match frame {
+            Frame::Lines(_) => {
+                for line in frame.json_lines::<Row>() {
+                    out.push(line?);
+                }
+            }
+            Frame::Rows(rows) => {
+                for row in rows {
+                    let decision =
+                        match (&row.record, row.request(&self.institution, &self.product)) {
+                            (Some(bytes), Some(request)) => {
+                                Some(self.render(row.row, bytes, &request)?)
+                            }
+                            _ => None,
+                        };
+                    out.push(Row {
+                        row: row.row,
+                        household_id: row.household_id,
+                        village_code: row.village_code,
+                        decision,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn render(&self, row: u64, bytes: &[u8], request: &Request) -> Result<RowDecision, String> {
+        let policy = self.policy.as_ref().map_err(|e| {
+            format!("the run's policy is needed to read its decisions and cannot be compiled: {e}")
+        })?;
+        let damaged = |e: String| format!("the decision of row {row} cannot be read: {e}");
+        let record = decision_store::compact::decode(bytes, policy.rules.len())
+            .map_err(|e| damaged(e.to_string()))?;
+        let d = render(policy, request, &record, Options { trace: false })
+            .map_err(|e| damaged(e.to_string()))?;
+        Ok(RowDecision {
+            decision_id: batch_decision_id(&self.batch_hex, row),
+            decision: d.decision,
+            score: d.score,
+            grade: d.grade,
+            limit: d.limit,
+            annual_rate: d.annual_rate,
+        })
+    }
 }
 
 /// The register's use cases over a store `S`.
@@ -569,13 +631,7 @@ impl<S: Store> PreCredits<S> {
             .await
             .map_err(unavailable)?;
         let loaded = self
-            .load(
-                &mut publication,
-                Path::new(&batch.trace_file),
-                &batch.trace_sha256,
-                households.as_deref(),
-                &at,
-            )
+            .load(&mut publication, &batch, households.as_deref(), &at)
             .await;
         match loaded {
             Ok(()) => publication.status = PublicationStatus::Pending,
@@ -599,32 +655,50 @@ impl<S: Store> PreCredits<S> {
     async fn load(
         &self,
         publication: &mut PublicationRecord,
-        trace_file: &Path,
-        trace_sha256: &str,
+        batch: &BatchRecord,
         households: Option<&Path>,
         at: &str,
     ) -> Result<(), ServiceError> {
+        let trace_file = Path::new(&batch.trace_file);
         let mut reader = TraceReader::open(trace_file).map_err(ServiceError::Corrupt)?;
+        // Rows of trace format 2 are rendered under the run's policy; a
+        // file of format 1 holds its decisions and does not need it.
+        let policy = compile_stored(&*self.store, &batch.versions)
+            .await
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
+        let run = Arc::new(RunRows {
+            policy,
+            institution: batch.institution.clone(),
+            product: batch.product.clone(),
+            batch_hex: batch.batch_id.trim_start_matches("bat_").to_string(),
+        });
         let mut chunk = Vec::with_capacity(CHUNK);
-        loop {
-            // Reading and parsing is CPU work: a chunk at a time off the
-            // async runtime.
+        let mut done = false;
+        while !done {
+            // Reading and rendering is CPU work: some frames at a time off
+            // the async runtime.
+            let run = run.clone();
             let (r, lines) = tokio::task::spawn_blocking(move || {
-                let mut lines = Vec::with_capacity(CHUNK);
+                let mut lines = Vec::with_capacity(CHUNK + FRAME_ROWS);
                 while lines.len() < CHUNK {
-                    match reader.next_line::<Row>() {
-                        Ok(Some(row)) => lines.push(row),
-                        Ok(None) => break,
+                    match reader.next_frame() {
+                        Ok(Some(frame)) => {
+                            if let Err(e) = run.rows(frame, &mut lines) {
+                                return (reader, Err(e));
+                            }
+                        }
+                        Ok(None) => return (reader, Ok((lines, true))),
                         Err(e) => return (reader, Err(e)),
                     }
                 }
-                (reader, Ok(lines))
+                (reader, Ok((lines, false)))
             })
             .await
             .map_err(|e| ServiceError::Internal(format!("reading the trace file: {e}")))?;
             reader = r;
-            let lines = lines.map_err(ServiceError::Corrupt)?;
-            let done = lines.len() < CHUNK;
+            let (lines, finished) = lines.map_err(ServiceError::Corrupt)?;
+            done = finished;
             for line in lines {
                 let Some(d) = line.decision else {
                     publication.errors += 1;
@@ -681,12 +755,10 @@ impl<S: Store> PreCredits<S> {
                     .await
                     .map_err(|e| ServiceError::store(e, "nothing is published"))?;
             }
-            if done {
-                break;
-            }
         }
         let sha = reader.finish();
-        if !trace_sha256.is_empty() && sha != trace_sha256 {
+        let trace_sha256 = &batch.trace_sha256;
+        if !trace_sha256.is_empty() && sha != *trace_sha256 {
             return Err(ServiceError::Corrupt(format!(
                 "the trace file {} has sha256 {sha}, but its run recorded {trace_sha256}: it was changed; nothing is published",
                 trace_file.display()

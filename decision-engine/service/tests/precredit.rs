@@ -9,12 +9,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use decision_core::{Options, PolicySet, Request, evaluate};
+use decision_core::{Options, PolicySet, Request, evaluate_recorded};
+use decision_service::find::{StoredPolicies, parse_decision};
+use decision_service::find_decision;
 use decision_service::precredit::{FunnelRow, date_at, funnel};
 use decision_service::{Bearer, IdKey, Operation, PreCredits, Publish, ServiceError, Tokens};
-use decision_store::traces::{TRACE_FORMAT, TraceLine, TraceWriter, compress_frame};
+use decision_store::traces::{
+    FrameBuilder, JSON_LINES_FORMAT, TraceLine, TraceWriter, compress_frame,
+};
 use decision_store::{
     BatchRecord, BatchStatus, MemoryStore, PreCreditStatus, PublicationStatus, Store,
+    StoredDocument,
 };
 use rust_decimal::Decimal;
 
@@ -53,7 +58,15 @@ async fn batch_run(store: &MemoryStore, dir: &Path, batch_id: &str) -> BatchReco
             (format!("H{row}"), village.to_string(), request)
         })
         .collect();
-    run_of(store, dir, batch_id, INSTITUTION, households).await
+    run_of(
+        store,
+        dir,
+        batch_id,
+        INSTITUTION,
+        households,
+        Traces::Compact,
+    )
+    .await
 }
 
 /// A generated village (village-gen, seed 2026) as requests of institution
@@ -101,25 +114,62 @@ fn generated_village(households: u64, villages: u64) -> Vec<(String, String, Req
     .collect()
 }
 
+/// How a test run's trace file is written.
+#[derive(Clone, Copy, PartialEq)]
+enum Traces {
+    /// Trace format 2, as this release writes: requests and compact records.
+    Compact,
+    /// Trace format 1, as earlier releases wrote: JSON lines with the full
+    /// decision and trace.
+    JsonLines,
+}
+
 /// A finished batch run of `households` (id, village, request) decided by
-/// the shipped policy, its trace file written in `dir`.
+/// the shipped policy, its trace file written in `dir` in the given format;
+/// the policy's documents are in the store, as a run leaves them.
 async fn run_of(
     store: &MemoryStore,
     dir: &Path,
     batch_id: &str,
     institution: &str,
     households: Vec<(String, String, Request)>,
+    traces: Traces,
 ) -> BatchRecord {
     let policies = PolicySet::shipped().unwrap();
+    store
+        .put_documents(
+            policies
+                .documents()
+                .iter()
+                .map(|d| {
+                    let v = d.version_ref();
+                    StoredDocument {
+                        hash: v.hash,
+                        kind: v.kind,
+                        id: v.id,
+                        version: v.version,
+                        json: d.text().to_string(),
+                        uploaded_by: "(loaded at start)".into(),
+                        uploaded_at: "2026-11-20T08:00:00Z".into(),
+                    }
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
     let rows = households.len() as u64;
     let mut lines = Vec::new();
+    let mut frame = FrameBuilder::new();
     let (mut approved, mut referred, mut declined) = (0, 0, 0);
     let mut versions = Vec::new();
-    for (row, (household_id, village_code, request)) in households.into_iter().enumerate() {
+    for (i, (household_id, village_code, request)) in households.into_iter().enumerate() {
+        // Rows are 1-based, as a run numbers them.
+        let row = i as u64 + 1;
         let policy = policies
             .select(&request.institution, &request.product)
             .unwrap();
-        let mut decision = evaluate(policy, &request, Options { trace: true }).unwrap();
+        let (mut decision, record) =
+            evaluate_recorded(policy, &request, Options { trace: true }).unwrap();
         decision.decision_id = format!("dec_{}_{row}", &batch_id[4..]);
         match decision.decision.as_str() {
             "APPROVE" => approved += 1,
@@ -127,21 +177,39 @@ async fn run_of(
             _ => declined += 1,
         }
         versions = decision.versions.clone();
-        let line = TraceLine {
-            format: TRACE_FORMAT,
-            row: row as u64,
-            household_id,
-            village_code,
-            request: Some(request),
-            decision: Some(decision),
-            errors: Vec::new(),
-        };
-        lines.extend(serde_json::to_vec(&line).unwrap());
-        lines.push(b'\n');
+        match traces {
+            Traces::Compact => frame
+                .push(
+                    row,
+                    &household_id,
+                    &village_code,
+                    Some(&request.features),
+                    Some(&record),
+                    &[],
+                )
+                .unwrap(),
+            Traces::JsonLines => {
+                let line = TraceLine {
+                    format: JSON_LINES_FORMAT,
+                    row,
+                    household_id,
+                    village_code,
+                    request: Some(request),
+                    decision: Some(decision),
+                    errors: Vec::new(),
+                };
+                lines.extend(serde_json::to_vec(&line).unwrap());
+                lines.push(b'\n');
+            }
+        }
     }
     let path = dir.join(format!("{batch_id}.traces.zst"));
     let mut writer = TraceWriter::create(&path).unwrap();
-    writer.append(0, &compress_frame(&lines).unwrap()).unwrap();
+    let bytes = match traces {
+        Traces::Compact => frame.finish().unwrap(),
+        Traces::JsonLines => compress_frame(&lines).unwrap(),
+    };
+    writer.append(1, &bytes).unwrap();
     let (frame_first_rows, frame_offsets, trace_sha256) = writer.finish().unwrap();
     let batch = BatchRecord {
         batch_id: batch_id.into(),
@@ -459,6 +527,88 @@ async fn a_newer_publication_supersedes_offers_but_not_contracts() {
 }
 
 #[tokio::test]
+async fn a_trace_file_of_an_earlier_release_publishes_the_same_entries() {
+    let w = world();
+    let village = generated_village(400, 4);
+    let mut runs = Vec::new();
+    for (batch_id, traces) in [
+        ("bat_0a01", Traces::JsonLines),
+        ("bat_0a02", Traces::Compact),
+    ] {
+        let batch = run_of(
+            &w.store,
+            w.dir.path(),
+            batch_id,
+            "3201",
+            village.clone(),
+            traces,
+        )
+        .await;
+        let publication = w.live(batch_id, &day(w.now, 30)).await;
+        runs.push((batch, publication));
+    }
+    let entries = w
+        .store
+        .list_precredits(decision_store::PreCreditQuery {
+            institution: "3201".into(),
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let of = |publication: &str| {
+        let mut rows: Vec<_> = entries
+            .iter()
+            .filter(|e| e.publication_id == publication)
+            .map(|e| {
+                (
+                    e.household_id.clone(),
+                    e.village.clone(),
+                    e.outcome.clone(),
+                    e.grade.clone(),
+                    e.score.to_string(),
+                    e.limit.to_string(),
+                    e.annual_rate.map(|r| r.to_string()),
+                    // dec_<batch>_<row>: the row.
+                    e.decision_id.rsplit('_').next().unwrap().to_string(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let (old, new) = (of(&runs[0].1), of(&runs[1].1));
+    assert_eq!(old.len(), 400);
+    assert_eq!(old, new);
+    // Both outcomes a register holds are there, with their terms.
+    assert!(new.iter().any(|e| e.2 == "APPROVE" && e.5 != "0"));
+    assert!(new.iter().any(|e| e.2 == "DECLINE" && e.5 == "0"));
+    let p = w.store.get_publication(&runs[1].1).await.unwrap().unwrap();
+    assert_eq!(
+        (p.offered, p.referred, p.declined),
+        (runs[1].0.approved, runs[1].0.referred, runs[1].0.declined)
+    );
+    // Looked up by id (explain, GetDecision), a row of either format is the
+    // same decision, trace and all: format 1 as stored, format 2 rendered.
+    let policies = StoredPolicies::new(&*w.store);
+    for row in [1, 2, 200, 400] {
+        let mut shown = Vec::new();
+        for batch in ["0a01", "0a02"] {
+            let id = format!("dec_{batch}_{row}");
+            let record = find_decision(&*w.store, &id, "").await.unwrap();
+            assert_eq!(record.format, if batch == "0a01" { 1 } else { 2 });
+            assert_eq!(record.batch_id.as_deref(), Some(&*format!("bat_{batch}")));
+            let decision = parse_decision(&record, &policies).await.unwrap();
+            assert_eq!(decision.decision_id, id);
+            assert!(decision.trace.is_some(), "{id}");
+            let json = serde_json::to_string(&decision).unwrap();
+            shown.push(json.replace(&id, "dec_ID"));
+        }
+        assert_eq!(shown[0], shown[1], "row {row}");
+    }
+}
+
+#[tokio::test]
 async fn publishing_refuses_bad_dates_unknown_or_unfinished_runs_and_changed_trace_files() {
     let w = world();
     let batch = batch_run(&w.store, w.dir.path(), "bat_0001").await;
@@ -613,6 +763,7 @@ async fn a_generated_village_of_5000_signs_draws_repays_and_expires_with_exact_a
         "bat_5000",
         "3201",
         generated_village(5000, 8),
+        Traces::Compact,
     )
     .await;
     assert_eq!(batch.rows, 5000);

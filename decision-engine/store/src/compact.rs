@@ -120,6 +120,27 @@ pub fn decode(bytes: &[u8], rules: usize) -> Result<Record, RecordError> {
     from_pb(m, rules)
 }
 
+/// The outcome a record's bytes hold, read without the policy.
+pub fn outcome(bytes: &[u8]) -> Result<Outcome, RecordError> {
+    let m: pb::DecisionRecord = prost::Message::decode(bytes)
+        .map_err(|e| RecordError::Damaged(format!("does not decode: {e}")))?;
+    if m.format != RECORD_FORMAT {
+        return Err(RecordError::Format { found: m.format });
+    }
+    outcome_of(m.outcome)
+}
+
+fn outcome_of(outcome: i32) -> Result<Outcome, RecordError> {
+    match pb::Outcome::try_from(outcome) {
+        Ok(pb::Outcome::Approve) => Ok(Outcome::Approve),
+        Ok(pb::Outcome::Refer) => Ok(Outcome::Refer),
+        Ok(pb::Outcome::Decline) => Ok(Outcome::Decline),
+        _ => Err(RecordError::Damaged(format!(
+            "outcome: expected APPROVE, REFER or DECLINE, found {outcome}"
+        ))),
+    }
+}
+
 /// The typed record of a decoded message.
 pub fn from_pb(m: pb::DecisionRecord, rules: usize) -> Result<Record, RecordError> {
     if m.format != RECORD_FORMAT {
@@ -131,17 +152,7 @@ pub fn from_pb(m: pb::DecisionRecord, rules: usize) -> Result<Record, RecordErro
             m.policy.len()
         ))
     })?;
-    let outcome = match pb::Outcome::try_from(m.outcome) {
-        Ok(pb::Outcome::Approve) => Outcome::Approve,
-        Ok(pb::Outcome::Refer) => Outcome::Refer,
-        Ok(pb::Outcome::Decline) => Outcome::Decline,
-        _ => {
-            return Err(RecordError::Damaged(format!(
-                "outcome: expected APPROVE, REFER or DECLINE, found {}",
-                m.outcome
-            )));
-        }
-    };
+    let outcome = outcome_of(m.outcome)?;
     if m.rule_hits.len() != rules.div_ceil(8) {
         return Err(RecordError::Damaged(format!(
             "rule_hits: expected {} bytes for {rules} rules, found {}",

@@ -1,30 +1,40 @@
-//! The trace file of a batch run: every row's request and decision with its
-//! full trace, as JSON lines, compressed in independent zstd frames (each
-//! with its checksum) of a few hundred rows. Concatenated frames are one
-//! valid zstd stream, so `zstd -dc FILE` prints every line; the frame index
-//! kept in the batch record lets `explain` decompress only the frame that
-//! holds one decision.
+//! The trace file of a batch run: every row's request and what the engine
+//! decided, in independent zstd frames (each with its checksum) of a few
+//! hundred rows. The frame index kept in the batch record lets `explain`
+//! decompress only the frame that holds one decision.
 //!
-//! Each line carries its `format` ([`TRACE_FORMAT`]); lines written before
-//! formats were numbered have none and are format 1.
+//! Two formats, told apart frame by frame (a file holds one):
+//! - format 2 ([`TRACE_FORMAT`], this release): a frame is one
+//!   `decision.record.v1.TraceFrame` (`proto/decision/record/v1/trace.proto`):
+//!   each row's request features and its compact decision record
+//!   ([`crate::compact`]). The trace JSON is rendered from the record, the
+//!   request and the batch's policy versions, as for an online decision.
+//! - format 1 (earlier releases): a frame is JSON lines, one a row, with the
+//!   request and the decision with its full trace ([`TraceLine`]); lines
+//!   written before formats were numbered have none and are format 1.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
-
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use decision_core::record::Record;
 use decision_core::{Decision, FieldError, Request};
 use serde::{Deserialize, Serialize};
 
-/// The format of the trace lines this release writes.
-pub const TRACE_FORMAT: u32 = 1;
+use crate::compact::pb;
+
+/// The trace format this release writes.
+pub const TRACE_FORMAT: u32 = 2;
+
+/// The format of JSON lines, the first.
+pub const JSON_LINES_FORMAT: u32 = 1;
 
 fn first_format() -> u32 {
-    1
+    JSON_LINES_FORMAT
 }
 
-/// One line of the trace file: the request as the engine saw it and the
-/// decision with its full trace, or why the row was refused.
+/// One line of a format-1 trace file: the request as the engine saw it and
+/// the decision with its full trace, or why the row was refused.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct TraceLine {
     #[serde(default = "first_format")]
@@ -40,18 +50,74 @@ pub struct TraceLine {
     pub errors: Vec<FieldError>,
 }
 
-/// Rows per frame: small enough that finding one decision decompresses a
-/// few megabytes at most, large enough that zstd sees the repetition
-/// between traces.
+/// One row of a format-2 trace file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompactRow {
+    /// 1-based: the first household of the input is row 1.
+    pub row: u64,
+    pub household_id: String,
+    pub village_code: String,
+    /// The request's features as the engine saw them, in the request's
+    /// order; `None` when the line could not be read as a row at all.
+    pub features: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The compact decision record's bytes ([`crate::compact`]); `None`
+    /// when the row was refused.
+    pub record: Option<Vec<u8>>,
+    /// Why the row was refused.
+    pub errors: Vec<FieldError>,
+}
+
+impl CompactRow {
+    /// The request the engine decided: the household id is its
+    /// `request_id`, the institution and product are the batch's.
+    pub fn request(&self, institution: &str, product: &str) -> Option<Request> {
+        self.features.as_ref().map(|features| Request {
+            request_id: self.household_id.clone(),
+            institution: institution.to_string(),
+            product: product.to_string(),
+            features: features.clone(),
+        })
+    }
+}
+
+/// One row of a trace file of any format.
+#[derive(Debug)]
+pub enum TraceEntry {
+    /// Format 1: the decision with its full trace, as JSON.
+    Json(Box<TraceLine>),
+    /// Format 2: the request and the compact record.
+    Compact(CompactRow),
+}
+
+impl TraceEntry {
+    /// The row's number.
+    pub fn row(&self) -> u64 {
+        match self {
+            TraceEntry::Json(line) => line.row,
+            TraceEntry::Compact(row) => row.row,
+        }
+    }
+
+    /// The row's format.
+    pub fn format(&self) -> u32 {
+        match self {
+            TraceEntry::Json(line) => line.format,
+            TraceEntry::Compact(_) => TRACE_FORMAT,
+        }
+    }
+}
+
+/// Rows per frame: small enough that finding one decision decompresses
+/// little, large enough that zstd sees the repetition between rows.
 pub const FRAME_ROWS: usize = 256;
 
-/// zstd level 1: the traces repeat each other, so the fastest level
-/// already compresses them well.
-const LEVEL: i32 = 1;
+/// zstd level 3: rows repeat each other's values, and the level costs
+/// little beside deciding them.
+const LEVEL: i32 = 3;
 
-/// Compresses one frame of JSON lines (one zstd frame with its checksum).
-/// Each thread keeps its compressor.
-pub fn compress_frame(lines: &[u8]) -> std::io::Result<Vec<u8>> {
+/// Compresses one frame's bytes (one zstd frame with its checksum). Each
+/// thread keeps its compressor.
+pub fn compress_frame(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     thread_local! {
         static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
             const { std::cell::RefCell::new(None) };
@@ -66,7 +132,158 @@ pub fn compress_frame(lines: &[u8]) -> std::io::Result<Vec<u8>> {
                 slot.insert(c)
             }
         };
-        compressor.compress(lines)
+        compressor.compress(bytes)
+    })
+}
+
+/// Builds one format-2 frame, row by row.
+#[derive(Default)]
+pub struct FrameBuilder {
+    frame: pb::TraceFrame,
+    names: std::collections::HashMap<String, u32>,
+}
+
+impl FrameBuilder {
+    pub fn new() -> FrameBuilder {
+        FrameBuilder {
+            frame: pb::TraceFrame {
+                format: TRACE_FORMAT,
+                ..Default::default()
+            },
+            names: Default::default(),
+        }
+    }
+
+    /// Adds a row: its request's features (`None` when the line could not
+    /// be read as a row), its record when it was decided, and why it was
+    /// refused otherwise. A feature value other than true/false, an
+    /// integer or a string (what a batch cell becomes) is refused, naming
+    /// it.
+    pub fn push(
+        &mut self,
+        row: u64,
+        household_id: &str,
+        village_code: &str,
+        features: Option<&serde_json::Map<String, serde_json::Value>>,
+        record: Option<&Record>,
+        errors: &[FieldError],
+    ) -> Result<(), String> {
+        let mut out = Vec::with_capacity(features.map_or(0, |f| f.len()));
+        for (name, value) in features.into_iter().flatten() {
+            let kind = match value {
+                serde_json::Value::Bool(b) => pb::value::Kind::Bool(*b),
+                serde_json::Value::String(s) => pb::value::Kind::Text(s.clone()),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    // Written back as the same JSON integer.
+                    Some(i) if n.to_string() == i.to_string() => pb::value::Kind::Int(i),
+                    _ => return Err(unwritable(row, name, value)),
+                },
+                _ => return Err(unwritable(row, name, value)),
+            };
+            let next = self.names.len() as u32;
+            let index = *self.names.entry(name.clone()).or_insert_with(|| {
+                self.frame.features.push(name.clone());
+                next
+            });
+            out.push(pb::Feature {
+                name: index,
+                value: Some(pb::Value { kind: Some(kind) }),
+            });
+        }
+        self.frame.rows.push(pb::TraceRow {
+            row,
+            household_id: household_id.to_string(),
+            village_code: village_code.to_string(),
+            has_request: features.is_some(),
+            features: out,
+            record: record.map(crate::compact::encode).unwrap_or_default(),
+            errors: errors
+                .iter()
+                .map(|e| pb::FieldError {
+                    field: e.field.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        });
+        Ok(())
+    }
+
+    /// The frame, encoded and compressed.
+    pub fn finish(self) -> std::io::Result<Vec<u8>> {
+        compress_frame(&prost::Message::encode_to_vec(&self.frame))
+    }
+}
+
+fn unwritable(row: u64, name: &str, value: &serde_json::Value) -> String {
+    format!(
+        "row {row}: feature {name} holds {value}; a trace row holds true/false, integers and strings"
+    )
+}
+
+/// A decompressed frame of either format.
+pub enum Frame {
+    /// Format 1: JSON lines.
+    Lines(Vec<u8>),
+    /// Format 2.
+    Rows(Vec<CompactRow>),
+}
+
+impl Frame {
+    /// Reads a decompressed frame; `at` names it in errors.
+    pub fn parse(bytes: Vec<u8>, at: &str) -> Result<Frame, String> {
+        if bytes.first() == Some(&b'{') {
+            return Ok(Frame::Lines(bytes));
+        }
+        let frame: pb::TraceFrame =
+            prost::Message::decode(&bytes[..]).map_err(|e| format!("{at} does not decode: {e}"))?;
+        if frame.format != TRACE_FORMAT {
+            return Err(format!(
+                "{at} has trace format {}; this release reads formats {JSON_LINES_FORMAT} and {TRACE_FORMAT}: upgrade it",
+                frame.format
+            ));
+        }
+        let names = frame.features;
+        frame
+            .rows
+            .into_iter()
+            .map(|r| compact_row(r, &names, at))
+            .collect::<Result<_, _>>()
+            .map(Frame::Rows)
+    }
+}
+
+fn compact_row(r: pb::TraceRow, names: &[String], at: &str) -> Result<CompactRow, String> {
+    let features = if r.has_request {
+        let mut map = serde_json::Map::with_capacity(r.features.len());
+        for f in r.features {
+            let damaged = || format!("{at}, row {}: a feature is damaged", r.row);
+            let name = names.get(f.name as usize).ok_or_else(damaged)?;
+            let value = match f.value.and_then(|v| v.kind) {
+                Some(pb::value::Kind::Bool(b)) => serde_json::Value::Bool(b),
+                Some(pb::value::Kind::Int(i)) => serde_json::Value::from(i),
+                Some(pb::value::Kind::Text(s)) => serde_json::Value::String(s),
+                _ => return Err(damaged()),
+            };
+            map.insert(name.clone(), value);
+        }
+        Some(map)
+    } else {
+        None
+    };
+    Ok(CompactRow {
+        row: r.row,
+        household_id: r.household_id,
+        village_code: r.village_code,
+        features,
+        record: (!r.record.is_empty()).then_some(r.record),
+        errors: r
+            .errors
+            .into_iter()
+            .map(|e| FieldError {
+                field: e.field,
+                message: e.message,
+            })
+            .collect(),
     })
 }
 
@@ -119,13 +336,14 @@ impl TraceWriter {
     }
 }
 
-/// Reads row `row`'s line from a trace file with the given frame index.
-pub fn read_line(
+/// Reads row `row` from a trace file of either format with the given frame
+/// index.
+pub fn read_row(
     path: &Path,
     first_rows: &[u64],
     offsets: &[u64],
     row: u64,
-) -> Result<TraceLine, String> {
+) -> Result<TraceEntry, String> {
     let frame = first_rows
         .partition_point(|&first| first <= row)
         .checked_sub(1)
@@ -142,28 +360,35 @@ pub fn read_line(
     let mut compressed = vec![0; (end - start) as usize];
     file.read_exact(&mut compressed)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let lines = zstd::stream::decode_all(&compressed[..]).map_err(|e| {
-        format!(
-            "frame {frame} of {} does not decompress: {e}",
-            path.display()
-        )
-    })?;
-    let wanted = (row - first_rows[frame]) as usize;
-    let line = lines
-        .split(|&b| b == b'\n')
-        .nth(wanted)
-        .filter(|l| !l.is_empty())
-        .ok_or_else(|| format!("row {row} is not in {}", path.display()))?;
-    let parsed: TraceLine = serde_json::from_slice(line)
-        .map_err(|e| format!("row {row} of {} does not parse: {e}", path.display()))?;
-    if parsed.row != row {
+    let at = format!("frame {frame} of {}", path.display());
+    let bytes = zstd::stream::decode_all(&compressed[..])
+        .map_err(|e| format!("{at} does not decompress: {e}"))?;
+    let entry = match Frame::parse(bytes, &at)? {
+        Frame::Lines(lines) => {
+            let wanted = (row - first_rows[frame]) as usize;
+            let line = lines
+                .split(|&b| b == b'\n')
+                .nth(wanted)
+                .filter(|l| !l.is_empty())
+                .ok_or_else(|| format!("row {row} is not in {}", path.display()))?;
+            let parsed: TraceLine = serde_json::from_slice(line)
+                .map_err(|e| format!("row {row} of {} does not parse: {e}", path.display()))?;
+            TraceEntry::Json(Box::new(parsed))
+        }
+        Frame::Rows(rows) => rows
+            .into_iter()
+            .find(|r| r.row == row)
+            .map(TraceEntry::Compact)
+            .ok_or_else(|| format!("row {row} is not in {}", path.display()))?,
+    };
+    if entry.row() != row {
         return Err(format!(
             "{} holds row {} where row {row} was expected",
             path.display(),
-            parsed.row
+            entry.row()
         ));
     }
-    Ok(parsed)
+    Ok(entry)
 }
 
 /// Counts a file's sha256 while it is read.
@@ -180,57 +405,78 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-type Frames = zstd::stream::read::Decoder<'static, std::io::BufReader<Hashing<File>>>;
-
-/// Reads a whole trace file line by line, in constant memory, and checks
-/// its sha256 at the end.
+/// Reads a whole trace file frame by frame, in constant memory, and
+/// checks its sha256 at the end.
 pub struct TraceReader {
     path: PathBuf,
-    lines: std::io::BufReader<Frames>,
-    line: Vec<u8>,
+    file: BufReader<Hashing<File>>,
+    frames: u64,
 }
 
 impl TraceReader {
     pub fn open(path: &Path) -> Result<TraceReader, String> {
         let file = File::open(path)
             .map_err(|e| format!("cannot open the trace file {}: {e}", path.display()))?;
-        let hashing = Hashing {
-            inner: file,
-            sha256: sha2::Sha256::default(),
-        };
-        let frames = zstd::stream::read::Decoder::new(hashing)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         Ok(TraceReader {
             path: path.to_path_buf(),
-            lines: std::io::BufReader::with_capacity(1 << 20, frames),
-            line: Vec::with_capacity(1 << 16),
+            file: BufReader::with_capacity(
+                1 << 20,
+                Hashing {
+                    inner: file,
+                    sha256: sha2::Sha256::default(),
+                },
+            ),
+            frames: 0,
         })
     }
 
-    /// The next line, read as `T` (a type may take only the fields it
-    /// needs); `None` at the end of the file.
-    pub fn next_line<T: serde::de::DeserializeOwned>(&mut self) -> Result<Option<T>, String> {
-        use std::io::BufRead;
-        self.line.clear();
-        let n = self
-            .lines
-            .read_until(b'\n', &mut self.line)
-            .map_err(|e| format!("{} does not decompress: {e}", self.path.display()))?;
-        if n == 0 {
+    /// The next frame; `None` at the end of the file.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, String> {
+        let at = format!("frame {} of {}", self.frames, self.path.display());
+        let more = self
+            .file
+            .fill_buf()
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?;
+        if more.is_empty() {
             return Ok(None);
         }
-        serde_json::from_slice(&self.line)
-            .map(Some)
-            .map_err(|e| format!("a line of {} does not parse: {e}", self.path.display()))
+        let mut decoder = zstd::stream::read::Decoder::with_buffer(&mut self.file)
+            .map_err(|e| format!("cannot read {}: {e}", self.path.display()))?
+            .single_frame();
+        let mut bytes = Vec::new();
+        decoder
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("{at} does not decompress: {e}"))?;
+        self.frames += 1;
+        Frame::parse(bytes, &at).map(Some)
     }
 
     /// The sha256 of everything read (`sha256:<hex>`): the whole file's
-    /// once every line was read.
+    /// once every frame was read.
     pub fn finish(self) -> String {
-        let hashing = self.lines.into_inner().finish().into_inner();
+        let hashing = self.file.into_inner();
         format!(
             "sha256:{}",
             hex::encode(sha2::Digest::finalize(hashing.sha256))
         )
+    }
+}
+
+impl Frame {
+    /// A format-1 frame's lines, each read as `T` (a type may take only the
+    /// fields it needs); empty for a format-2 frame.
+    pub fn json_lines<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> impl Iterator<Item = Result<T, String>> + '_ {
+        let lines: &[u8] = match self {
+            Frame::Lines(lines) => lines,
+            Frame::Rows(_) => &[],
+        };
+        lines
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_slice(l).map_err(|e| format!("a trace line does not parse: {e}"))
+            })
     }
 }

@@ -41,7 +41,7 @@ pub struct Args {
     /// Rows that could not be decided [default: OUTPUT.errors.csv].
     #[arg(long)]
     errors: Option<PathBuf>,
-    /// Every decision with its trace [default: OUTPUT.traces.jsonl.zst].
+    /// Every decision with its trace [default: OUTPUT.bat_<id>.traces.zst].
     #[arg(long)]
     traces: Option<PathBuf>,
     /// Per-village summary (CSV, or JSON if the name ends in .json).

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use decision_core::PolicySet;
 use decision_core::Request;
-use decision_core::{Options, evaluate};
+use decision_core::{Options, evaluate, render};
 use decision_grpc::pb;
 use polars::prelude::*;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -217,13 +217,16 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
     // The trace file is named for the batch: a later run never replaces it.
     let trace_file = dir
         .path()
-        .join(format!("decisions.parquet.{id}.traces.jsonl.zst"));
-    let all_lines = zstd::stream::decode_all(std::fs::File::open(&trace_file).unwrap()).unwrap();
-    let lines: Vec<&[u8]> = all_lines
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(lines.len(), 600, "one trace line per row");
+        .join(format!("decisions.parquet.{id}.traces.zst"));
+    let mut reader = decision_store::traces::TraceReader::open(&trace_file).unwrap();
+    let mut rows = Vec::new();
+    while let Some(frame) = reader.next_frame().unwrap() {
+        match frame {
+            decision_store::traces::Frame::Rows(r) => rows.extend(r),
+            decision_store::traces::Frame::Lines(_) => panic!("a frame of JSON lines (format 1)"),
+        }
+    }
+    assert_eq!(rows.len(), 600, "one trace row per row");
 
     let mut outcomes = BTreeMap::<String, usize>::new();
     for (i, (household, out)) in input.iter().zip(&output).enumerate() {
@@ -254,22 +257,27 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
         assert_eq!(out["error"], "", "{at}");
         *outcomes.entry(out["decision"].clone()).or_default() += 1;
 
-        // The stored trace is the online decision, trace and all.
-        let line: serde_json::Value = serde_json::from_slice(lines[i]).unwrap();
-        assert_eq!(line["row"], row, "{at}");
+        // The stored row renders the online decision, trace and all.
+        let stored = &rows[i];
+        assert_eq!(stored.row, row, "{at}");
+        let request = stored.request(INSTITUTION, PRODUCT).unwrap();
         assert_eq!(
-            line["format"], 1,
-            "{at}: every trace line carries its format"
-        );
-        assert_eq!(
-            line["decision"],
-            serde_json::to_value(&online).unwrap(),
-            "{at}: stored decision and trace differ from online"
-        );
-        assert_eq!(
-            line["request"],
+            serde_json::to_value(&request).unwrap(),
             serde_json::to_value(online_request(household)).unwrap(),
             "{at}"
+        );
+        let record =
+            decision_store::compact::decode(stored.record.as_ref().unwrap(), policy.rules.len())
+                .unwrap();
+        let mut rendered = render(policy, &request, &record, Options { trace: true }).unwrap();
+        rendered.decision_id.clone_from(&online.decision_id);
+        let mut traced =
+            evaluate(policy, &online_request(household), Options { trace: true }).unwrap();
+        traced.decision_id.clone_from(&online.decision_id);
+        assert_eq!(
+            serde_json::to_string(&rendered).unwrap(),
+            serde_json::to_string(&traced).unwrap(),
+            "{at}: stored decision and trace differ from online"
         );
     }
     // The village exercises every outcome.
