@@ -480,3 +480,134 @@ impl Frame {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn features() -> serde_json::Map<String, serde_json::Value> {
+        serde_json::from_str(
+            r#"{"age": 42, "annual_net_income": "68000.00", "bureau_has_record": false, "main_crop": "rice"}"#,
+        )
+        .unwrap()
+    }
+
+    /// Two frames: a decided row with a request and record bytes, a refused
+    /// row with its errors, and an unreadable line with neither.
+    fn file(dir: &Path) -> (PathBuf, Vec<u64>, Vec<u64>, String) {
+        let path = dir.join("t.traces.zst");
+        let mut writer = TraceWriter::create(&path).unwrap();
+        let mut first = FrameBuilder::new();
+        let record = decision_core::Record {
+            policy: [7; 32],
+            outcome: decision_core::Outcome::Approve,
+            score: "612.5".parse().unwrap(),
+            grade_band: 1,
+            limit: "50000".parse().unwrap(),
+            annual_rate: "0.0435".parse().unwrap(),
+            derived: Vec::new(),
+            rule_hits: vec![true, false, false],
+            bins: vec![0, 2],
+            computed_points: Vec::new(),
+            limit_steps: vec![None],
+            price_steps: Vec::new(),
+            price_floor: "0.03".parse().unwrap(),
+            price_cap: "0.09".parse().unwrap(),
+        };
+        first
+            .push(1, "H1", "V1", Some(&features()), Some(&record), &[])
+            .unwrap();
+        let refused = [FieldError {
+            field: "age".into(),
+            message: "expected an integer".into(),
+        }];
+        first
+            .push(2, "H2", "V1", Some(&features()), None, &refused)
+            .unwrap();
+        writer.append(1, &first.finish().unwrap()).unwrap();
+        let mut second = FrameBuilder::new();
+        second.push(3, "", "", None, None, &refused).unwrap();
+        writer.append(3, &second.finish().unwrap()).unwrap();
+        let (rows, offsets, sha) = writer.finish().unwrap();
+        (path, rows, offsets, sha)
+    }
+
+    #[test]
+    fn rows_read_back_as_written_by_index_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, first_rows, offsets, sha) = file(dir.path());
+        let TraceEntry::Compact(one) = read_row(&path, &first_rows, &offsets, 1).unwrap() else {
+            panic!("format 2 expected");
+        };
+        let request = one.request("3201", "FARMER_CREDIT").unwrap();
+        assert_eq!(request.request_id, "H1");
+        // The same JSON, in the same order.
+        assert_eq!(
+            serde_json::to_string(&request.features).unwrap(),
+            serde_json::to_string(&features()).unwrap()
+        );
+        let record = crate::compact::decode(one.record.as_ref().unwrap(), 3).unwrap();
+        assert_eq!(record.limit.to_string(), "50000");
+        let TraceEntry::Compact(three) = read_row(&path, &first_rows, &offsets, 3).unwrap() else {
+            panic!("format 2 expected");
+        };
+        assert_eq!((three.features, three.record), (None, None));
+        assert_eq!(three.errors[0].field, "age");
+
+        let mut reader = TraceReader::open(&path).unwrap();
+        let mut rows = Vec::new();
+        while let Some(frame) = reader.next_frame().unwrap() {
+            let Frame::Rows(r) = frame else {
+                panic!("format 2 expected")
+            };
+            rows.extend(r);
+        }
+        assert_eq!(rows.iter().map(|r| r.row).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(rows[1].errors[0].message, "expected an integer");
+        assert!(rows[1].features.is_some() && rows[1].record.is_none());
+        assert_eq!(reader.finish(), sha);
+    }
+
+    #[test]
+    fn a_later_format_or_damaged_frame_is_refused_saying_what() {
+        let mut frame = pb::TraceFrame {
+            format: 3,
+            ..Default::default()
+        };
+        let e = Frame::parse(prost::Message::encode_to_vec(&frame), "frame 0 of t")
+            .err()
+            .unwrap();
+        assert_eq!(
+            e,
+            "frame 0 of t has trace format 3; this release reads formats 1 and 2: upgrade it"
+        );
+        frame.format = TRACE_FORMAT;
+        frame.rows.push(pb::TraceRow {
+            row: 1,
+            has_request: true,
+            features: vec![pb::Feature {
+                name: 5,
+                value: None,
+            }],
+            ..Default::default()
+        });
+        let e = Frame::parse(prost::Message::encode_to_vec(&frame), "frame 0 of t")
+            .err()
+            .unwrap();
+        assert_eq!(e, "frame 0 of t, row 1: a feature is damaged");
+        let mut bytes = prost::Message::encode_to_vec(&frame);
+        bytes.truncate(bytes.len() - 2);
+        let e = Frame::parse(bytes, "frame 0 of t").err().unwrap();
+        assert!(e.starts_with("frame 0 of t does not decode: "), "{e}");
+        // A value no batch cell becomes is refused when written.
+        let mut builder = FrameBuilder::new();
+        let odd: serde_json::Map<_, _> = serde_json::from_str(r#"{"x": 1.5}"#).unwrap();
+        assert_eq!(
+            builder.push(9, "H9", "V", Some(&odd), None, &[]),
+            Err(
+                "row 9: feature x holds 1.5; a trace row holds true/false, integers and strings"
+                    .into()
+            )
+        );
+    }
+}
