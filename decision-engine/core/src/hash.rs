@@ -6,41 +6,80 @@ use sha2::{Digest, Sha256};
 
 /// `sha256:<hex>` of the canonical form of `value`.
 pub fn content_hash(value: &serde_json::Value) -> String {
-    let mut canonical = String::new();
-    write_canonical(value, &mut canonical);
-    format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    )
+    let mut hasher = Hashing(Sha256::new());
+    write_canonical(value, &mut hasher);
+    finish(hasher)
 }
 
-fn write_canonical(value: &serde_json::Value, out: &mut String) {
+/// [`content_hash`] of the object holding `entries` (key, value), without
+/// building it: the same hash, with the values borrowed where they are.
+pub fn object_hash(entries: &mut [(&str, &serde_json::Value)]) -> String {
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    let mut hasher = Hashing(Sha256::new());
+    hasher.0.update(b"{");
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            hasher.0.update(b",");
+        }
+        write_json(&mut hasher, *key);
+        hasher.0.update(b":");
+        write_canonical(value, &mut hasher);
+    }
+    hasher.0.update(b"}");
+    finish(hasher)
+}
+
+fn finish(hasher: Hashing) -> String {
+    format!("sha256:{}", hex::encode(hasher.0.finalize()))
+}
+
+/// The canonical form goes straight into the digest, never into a string.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A key or a scalar as compact JSON (what its `Display` writes).
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Hashing, value: &T) {
+    // Writing plain JSON into a digest cannot fail.
+    let _ = serde_json::to_writer(out, value);
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut Hashing) {
     match value {
         serde_json::Value::Object(map) => {
             let mut keys: Vec<&String> = map.keys().collect();
             keys.sort();
-            out.push('{');
+            out.0.update(b"{");
             for (i, key) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.0.update(b",");
                 }
-                out.push_str(&serde_json::Value::String(key.clone()).to_string());
-                out.push(':');
+                write_json(out, key.as_str());
+                out.0.update(b":");
                 write_canonical(&map[key], out);
             }
-            out.push('}');
+            out.0.update(b"}");
         }
         serde_json::Value::Array(items) => {
-            out.push('[');
+            out.0.update(b"[");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.0.update(b",");
                 }
                 write_canonical(item, out);
             }
-            out.push(']');
+            out.0.update(b"]");
         }
-        other => out.push_str(&other.to_string()),
+        other => write_json(out, other),
     }
 }
 
@@ -56,5 +95,63 @@ mod tests {
         assert_eq!(content_hash(&a), content_hash(&b));
         assert_ne!(content_hash(&a), content_hash(&c));
         assert!(content_hash(&a).starts_with("sha256:"));
+    }
+
+    /// The hashes every stored document and request carries: the canonical
+    /// text written straight into the digest hashes as the text did.
+    #[test]
+    fn the_canonical_form_is_the_one_stored_hashes_were_made_of() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"z": {"b": "\u00e9\"\n", "a": 0.10}, "a": [true, null, -3, "田"], "é": 1e3}"#,
+        )
+        .unwrap();
+        // The canonical text as every release before this one built it.
+        fn text(value: &serde_json::Value, out: &mut String) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    out.push('{');
+                    for (i, key) in keys.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                        out.push(':');
+                        text(&map[key], out);
+                    }
+                    out.push('}');
+                }
+                serde_json::Value::Array(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        text(item, out);
+                    }
+                    out.push(']');
+                }
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        let mut canonical = String::new();
+        text(&v, &mut canonical);
+        assert_eq!(
+            canonical,
+            r#"{"a":[true,null,-3,"田"],"z":{"a":0.10,"b":"é\"\n"},"é":1e+3}"#
+        );
+        assert_eq!(
+            content_hash(&v),
+            format!(
+                "sha256:{}",
+                hex::encode(Sha256::digest(canonical.as_bytes()))
+            )
+        );
+        let (a, z, e) = (&v["a"], &v["z"], &v["é"]);
+        assert_eq!(
+            object_hash(&mut [("z", z), ("é", e), ("a", a)]),
+            content_hash(&v)
+        );
     }
 }

@@ -43,7 +43,7 @@ pub use decision::{Decision, Outcome, Reason, Trace, decision_id};
 pub use error::{EvaluateError, FieldError, InputError, PolicyError, PolicyIssue, RenderError};
 pub use evaluate::{Options, evaluate, evaluate_recorded, render};
 pub use explain::{Lang, explain};
-pub use hash::content_hash;
+pub use hash::{content_hash, object_hash};
 pub use policy_set::{PolicySet, SHIPPED, compile_exact};
 pub use record::Record;
 pub use request::Request;

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use decision_core::{
     Decision, FieldError, InputError, Options, Outcome, Request, evaluate_recorded, validate,
 };
-use decision_core::{EvaluateError, content_hash, decision_id};
+use decision_core::{EvaluateError, decision_id, object_hash};
 use decision_store::{DECISION_FORMAT, DecisionRecord, Inserted, Store};
 use moka::future::Cache;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -214,19 +214,30 @@ fn request_hash(
     household_id: Option<&str>,
     application: Option<&(String, String)>,
 ) -> String {
-    let mut content = serde_json::json!({
-        "request": request,
-        "pins": pins.iter().map(|p| [&p.kind, &p.id, &p.version]).collect::<Vec<_>>(),
-        "as_of": as_of,
+    // The content hash of {"request", "pins", "as_of"[, "household_id"]
+    // [, "application_id", "stage"]}, the request borrowed, not copied.
+    let pins = serde_json::Value::from(
+        pins.iter()
+            .map(|p| serde_json::json!([&p.kind, &p.id, &p.version]))
+            .collect::<Vec<_>>(),
+    );
+    let as_of = serde_json::Value::from(as_of);
+    let household = household_id.map(serde_json::Value::from);
+    let application = application.map(|(id, stage)| {
+        (
+            serde_json::Value::from(id.as_str()),
+            serde_json::Value::from(stage.as_str()),
+        )
     });
-    if let (Some(h), Some(map)) = (household_id, content.as_object_mut()) {
-        map.insert("household_id".into(), h.into());
+    let mut entries = vec![("request", request), ("pins", &pins), ("as_of", &as_of)];
+    if let Some(h) = &household {
+        entries.push(("household_id", h));
     }
-    if let (Some((id, stage)), Some(map)) = (application, content.as_object_mut()) {
-        map.insert("application_id".into(), id.as_str().into());
-        map.insert("stage".into(), stage.as_str().into());
+    if let Some((id, stage)) = &application {
+        entries.push(("application_id", id));
+        entries.push(("stage", stage));
     }
-    content_hash(&content)
+    object_hash(&mut entries)
 }
 
 impl<S: Store> Decisions<S> {
@@ -573,6 +584,56 @@ impl<S: Store> Decisions<S> {
                 Ok(Some(recent))
             }
             None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Retries of requests recorded by earlier releases must hash as they
+    /// did: the hash of the object those releases built and hashed whole.
+    #[test]
+    fn a_request_hashes_as_the_object_earlier_releases_hashed() {
+        let request: serde_json::Value = serde_json::from_str(
+            r#"{"request_id": "R-1", "institution": "3201", "product": "FARMER_CREDIT",
+                "features": {"age": 42, "annual_net_income": "68000.00", "main_crop": "水稻"}}"#,
+        )
+        .unwrap();
+        let pins = [Pin {
+            kind: "ruleset".into(),
+            id: "farmer-credit-default".into(),
+            version: "2026.1".into(),
+        }];
+        let application = ("APP-9".to_string(), "investigation".to_string());
+        for (pins, household, application) in [
+            (&[][..], None, None),
+            (&pins[..], Some("H-1"), Some(&application)),
+        ] {
+            let mut whole = serde_json::json!({
+                "request": request,
+                "pins": pins.iter().map(|p| [&p.kind, &p.id, &p.version]).collect::<Vec<_>>(),
+                "as_of": "2026-11-01T00:00:00Z",
+            });
+            let map = whole.as_object_mut().unwrap();
+            if let Some(h) = household {
+                map.insert("household_id".into(), h.into());
+            }
+            if let Some((id, stage)) = application {
+                map.insert("application_id".into(), id.as_str().into());
+                map.insert("stage".into(), stage.as_str().into());
+            }
+            assert_eq!(
+                request_hash(
+                    &request,
+                    pins,
+                    "2026-11-01T00:00:00Z",
+                    household,
+                    application
+                ),
+                decision_core::content_hash(&whole)
+            );
         }
     }
 }

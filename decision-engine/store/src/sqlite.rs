@@ -2,8 +2,12 @@
 //! local disk. One writer thread does group commit: it takes every write
 //! queued while the previous transaction was committing and commits them
 //! together, then answers each caller, so a reply is sent only after its
-//! record is durable and concurrent requests share one fsync. Opening a store
-//! brings its schema up to date in one transaction (see `migrate`).
+//! record is durable and concurrent requests share one fsync. What a record
+//! needs before its insert (compression, the policy's hash) is done by the
+//! caller, not the writer; WAL checkpoints run on a thread of their own (a
+//! passive checkpoint once the log passes [`CHECKPOINT_PAGES`]), never
+//! inside a commit a reply waits for. Opening a store brings its schema up
+//! to date in one transaction (see `migrate`).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -34,12 +38,27 @@ impl From<rusqlite::Error> for StoreError {
 const MAX_BATCH_ROWS: usize = 4096;
 /// Read connections kept open.
 const READERS: usize = 4;
+/// WAL pages after which the checkpointer is woken (SQLite's own
+/// auto-checkpoint threshold, which this replaces).
+pub const CHECKPOINT_PAGES: i32 = 1000;
 
 type WriteFn = Box<dyn FnOnce(&rusqlite::Transaction) -> Result<(), StoreError> + Send>;
 
+/// A decision record made ready for its insert by the caller: what the
+/// row stores beside the record's own fields.
+struct Prepared {
+    record: DecisionRecord,
+    /// Format 1: the decision JSON, zstd. Empty in format 2.
+    decision_zstd: Vec<u8>,
+    /// Format 2: the request, zstd with the request dictionary.
+    request_zstd: Option<Vec<u8>>,
+    /// Format 2: the policy set's hash (of its versions).
+    policy: Option<[u8; 32]>,
+}
+
 enum Job {
     Insert(
-        Vec<DecisionRecord>,
+        Vec<Prepared>,
         oneshot::Sender<Result<Vec<Inserted>, StoreError>>,
     ),
     Documents(Vec<StoredDocument>, oneshot::Sender<Result<(), StoreError>>),
@@ -67,6 +86,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     reader_permits: tokio::sync::Semaphore,
     path: std::path::PathBuf,
+    /// Checkpoints run since open.
+    checkpoints: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -106,6 +127,27 @@ impl SqliteStore {
         let readers = (0..READERS)
             .map(|_| open(&path))
             .collect::<Result<Vec<_>, _>>()?;
+        let checkpoints = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        // The writer's commits wake the checkpointer once the log is long;
+        // the hook replaces SQLite's auto-checkpoint, which would run
+        // inside the commit. The checkpointer stops when the writer does
+        // (its hook, holding the sender, goes with the connection).
+        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
+            if pages >= CHECKPOINT_PAGES {
+                // Full: a checkpoint is already due.
+                let _ = wake.try_send(());
+            }
+            Ok(())
+        }))?;
+        let checkpointer = open(&path)?;
+        let counted = checkpoints.clone();
+        std::thread::Builder::new()
+            .name("decision-store-checkpoint".into())
+            .spawn(move || checkpoint(checkpointer, woken, counted))
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("decision-store-writer".into())
@@ -117,7 +159,14 @@ impl SqliteStore {
             readers: Mutex::new(readers),
             reader_permits: tokio::sync::Semaphore::new(READERS),
             path,
+            checkpoints,
         })
+    }
+
+    /// Checkpoints the checkpoint thread has run since the store was
+    /// opened.
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn path(&self) -> &Path {
@@ -208,14 +257,30 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer(mut conn: Connection, rx: Receiver<Job>) {
-    let mut compressor = match Compressors::new() {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!("cannot create the record compressors: {e}");
-            return;
+/// The checkpoint thread: a passive checkpoint (it copies what it can of
+/// the log into the database without blocking the writer or readers) each
+/// time the writer says the log is long.
+fn checkpoint(
+    conn: Connection,
+    woken: Receiver<()>,
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) {
+    while woken.recv().is_ok() {
+        let started = Instant::now();
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => {
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                metrics::counter!("decision_store_checkpoints_total").increment(1);
+                metrics::histogram!("decision_store_checkpoint_seconds")
+                    .record(started.elapsed().as_secs_f64());
+            }
+            // The next long log tries again; the writer is not held up.
+            Err(e) => tracing::warn!("WAL checkpoint failed: {e}"),
         }
-    };
+    }
+}
+
+fn writer(mut conn: Connection, rx: Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut rows = jobs[0].rows();
@@ -229,7 +294,7 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
             }
         }
         let started = Instant::now();
-        let outcome = commit(&mut conn, &mut compressor, &mut jobs);
+        let outcome = commit(&mut conn, &mut jobs);
         metrics::histogram!("decision_store_commit_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::histogram!("decision_store_commit_rows").record(rows as f64);
@@ -271,14 +336,13 @@ fn writer(mut conn: Connection, rx: Receiver<Job>) {
 /// fails alone and the others still commit. The result of each job, in order.
 fn commit(
     conn: &mut Connection,
-    compressor: &mut Compressors,
     jobs: &mut [Job],
 ) -> Result<Vec<Result<Vec<Inserted>, StoreError>>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
         tx.execute_batch("SAVEPOINT job")?;
-        match apply(&tx, compressor, job) {
+        match apply(&tx, job) {
             Ok(out) => {
                 tx.execute_batch("RELEASE job")?;
                 results.push(Ok(out));
@@ -293,11 +357,7 @@ fn commit(
     Ok(results)
 }
 
-fn apply(
-    tx: &rusqlite::Transaction,
-    compressor: &mut Compressors,
-    job: &mut Job,
-) -> Result<Vec<Inserted>, StoreError> {
+fn apply(tx: &rusqlite::Transaction, job: &mut Job) -> Result<Vec<Inserted>, StoreError> {
     match job {
         Job::Insert(records, _) => {
             let mut insert = tx.prepare_cached(
@@ -308,25 +368,16 @@ fn apply(
                  ON CONFLICT (decision_id) DO NOTHING",
             )?;
             let mut out = Vec::with_capacity(records.len());
-            for r in records.iter() {
+            for p in records.iter() {
                 // Format 2: the compact record, the request compressed with
                 // the request dictionary, the policy's versions once per
                 // policy. Format 1 (the decision JSON) as it always was.
+                let r = &p.record;
                 let compact = r.format >= 2;
-                let (request_json, decision_zstd, policy_set, request_zstd) = if compact {
-                    (
-                        "",
-                        Vec::new(),
-                        Some(policy_set(tx, &r.versions)?),
-                        Some(compressor.request(&r.request_json)?),
-                    )
-                } else {
-                    (
-                        r.request_json.as_str(),
-                        compressor.trace(&r.decision_json)?,
-                        None,
-                        None,
-                    )
+                let request_json = if compact { "" } else { r.request_json.as_str() };
+                let policy_set = match &p.policy {
+                    Some(hash) => Some(policy_set(tx, hash, &r.versions)?),
+                    None => None,
                 };
                 let changed = insert.execute(params![
                     r.decision_id,
@@ -340,7 +391,7 @@ fn apply(
                     },
                     request_json,
                     r.outcome,
-                    decision_zstd,
+                    p.decision_zstd,
                     r.batch_id,
                     r.recorded_at,
                     r.evaluation_micros as i64,
@@ -351,7 +402,7 @@ fn apply(
                     r.routed_level,
                     policy_set,
                     compact.then_some(r.record.as_slice()),
-                    request_zstd,
+                    p.request_zstd,
                 ])?;
                 if changed == 1 {
                     if r.routed_level.is_some() || r.application_id.is_some() {
@@ -418,7 +469,8 @@ fn insert_audit(tx: &rusqlite::Transaction, e: &AuditEntry) -> Result<(), StoreE
 /// format).
 pub(crate) const REQUEST_DICTIONARY: &[u8] = include_bytes!("request-dict-1.txt");
 
-/// The writer thread's compressors, one for every record.
+/// A thread's compressors (each caller's thread keeps its own), one for
+/// every record.
 struct Compressors {
     /// zstd level 1 for format-1 decision JSON: most of the size gain for a
     /// fraction of the time of the default level.
@@ -429,9 +481,13 @@ struct Compressors {
 
 impl Compressors {
     fn new() -> std::io::Result<Compressors> {
+        // The dictionary digested once for every thread: loading it raw
+        // into each compression re-builds its tables every time.
+        static PREPARED: std::sync::LazyLock<zstd::dict::EncoderDictionary<'static>> =
+            std::sync::LazyLock::new(|| zstd::dict::EncoderDictionary::copy(REQUEST_DICTIONARY, 3));
         Ok(Compressors {
             trace: zstd::bulk::Compressor::new(1)?,
-            request: zstd::bulk::Compressor::with_dictionary(3, REQUEST_DICTIONARY)?,
+            request: zstd::bulk::Compressor::with_prepared_dictionary(&PREPARED)?,
         })
     }
 
@@ -470,17 +526,57 @@ fn hash_text(stored: rusqlite::types::Value) -> String {
     }
 }
 
-/// The id of the policy set `versions` in `policy_sets`, added when new.
+/// Makes records ready for their insert on the caller's thread: the
+/// compression and hashing the writer thread would otherwise do one
+/// record at a time while every caller waits.
+fn prepare(records: Vec<DecisionRecord>) -> Result<Vec<Prepared>, StoreError> {
+    thread_local! {
+        static COMPRESSORS: std::cell::RefCell<Option<Compressors>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    COMPRESSORS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressors = match &mut *slot {
+            Some(c) => c,
+            None => slot.insert(Compressors::new().map_err(|e| {
+                StoreError::Database(format!("cannot create the record compressors: {e}"))
+            })?),
+        };
+        records
+            .into_iter()
+            .map(|record| {
+                if record.format >= 2 {
+                    if record.versions.is_empty() {
+                        return Err(StoreError::Database(
+                            "a format-2 decision record must name its policy's versions".into(),
+                        ));
+                    }
+                    Ok(Prepared {
+                        decision_zstd: Vec::new(),
+                        request_zstd: Some(compressors.request(&record.request_json)?),
+                        policy: Some(decision_core::record::policy_hash(&record.versions)),
+                        record,
+                    })
+                } else {
+                    Ok(Prepared {
+                        decision_zstd: compressors.trace(&record.decision_json)?,
+                        request_zstd: None,
+                        policy: None,
+                        record,
+                    })
+                }
+            })
+            .collect()
+    })
+}
+
+/// The id of the policy set `versions` (whose hash is `hash`) in
+/// `policy_sets`, added when new.
 fn policy_set(
     tx: &rusqlite::Transaction,
+    hash: &[u8; 32],
     versions: &[decision_core::VersionRef],
 ) -> Result<i64, StoreError> {
-    if versions.is_empty() {
-        return Err(StoreError::Database(
-            "a format-2 decision record must name its policy's versions".into(),
-        ));
-    }
-    let hash = decision_core::record::policy_hash(versions);
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM policy_sets WHERE hash = ?1")?
         .query_row([&hash[..]], |row| row.get(0))
@@ -614,8 +710,9 @@ impl Store for SqliteStore {
     }
 
     async fn insert_many(&self, records: Vec<DecisionRecord>) -> Result<Vec<Inserted>, StoreError> {
+        let prepared = prepare(records)?;
         let (tx, rx) = oneshot::channel();
-        self.send(Job::Insert(records, tx))?;
+        self.send(Job::Insert(prepared, tx))?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -1101,5 +1198,46 @@ mod tests {
         // Reopening sees everything.
         let again = SqliteStore::open(dir.path()).unwrap();
         assert_eq!(again.get("d0").await.unwrap().unwrap().evaluation_micros, 7);
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_log_is_checkpointed_by_the_checkpoint_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        assert_eq!(store.checkpoints(), 0);
+        // Records that do not compress: ~4 KB each, 1,500 of them, over
+        // the log length at which the checkpointer is woken.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut noise = || {
+            (0..1024)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    format!("{:08x}", x as u32)
+                })
+                .collect::<String>()
+        };
+        for chunk in 0..15 {
+            let records = (0..100)
+                .map(|i| {
+                    let mut r = record(&format!("c{chunk}-{i}"), "h");
+                    r.decision_json = format!("{{\"noise\":\"{}\"}}", noise());
+                    r
+                })
+                .collect();
+            store.insert_many(records).await.unwrap();
+        }
+        let waited = std::time::Instant::now();
+        while store.checkpoints() == 0 && waited.elapsed() < std::time::Duration::from_secs(30) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(store.checkpoints() >= 1, "no checkpoint ran");
+        // The database file itself now holds the checkpointed pages.
+        let db = std::fs::metadata(dir.path().join("decisions.sqlite")).unwrap();
+        assert!(db.len() > 1 << 20, "{} bytes", db.len());
+        assert_eq!(
+            store.get("c14-99").await.unwrap().unwrap().request_id,
+            "c14-99"
+        );
     }
 }
