@@ -13,13 +13,14 @@ use decision_core::{Options, PolicySet, Request, evaluate_recorded};
 use decision_service::find::{StoredPolicies, parse_decision};
 use decision_service::find_decision;
 use decision_service::precredit::{FunnelRow, date_at, funnel};
-use decision_service::{Bearer, IdKey, Operation, PreCredits, Publish, ServiceError, Tokens};
+use decision_service::{
+    Bearer, IdKey, Operation, Policies, PreCredits, Publish, ServiceError, Tokens,
+};
 use decision_store::traces::{
     FrameBuilder, JSON_LINES_FORMAT, TraceLine, TraceWriter, compress_frame,
 };
 use decision_store::{
     BatchRecord, BatchStatus, MemoryStore, PreCreditStatus, PublicationStatus, Store,
-    StoredDocument,
 };
 use rust_decimal::Decimal;
 
@@ -43,7 +44,7 @@ fn dec(s: &str) -> Decimal {
 
 /// A finished batch run `batch_id` of the example households (household
 /// `H<row>`, villages V1 and V2), its trace file in `dir`.
-async fn batch_run(store: &MemoryStore, dir: &Path, batch_id: &str) -> BatchRecord {
+async fn batch_run(store: &Arc<MemoryStore>, dir: &Path, batch_id: &str) -> BatchRecord {
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo("examples/requests"))
         .unwrap()
         .map(|f| f.unwrap().path())
@@ -128,7 +129,7 @@ enum Traces {
 /// the shipped policy, its trace file written in `dir` in the given format;
 /// the policy's documents are in the store, as a run leaves them.
 async fn run_of(
-    store: &MemoryStore,
+    store: &Arc<MemoryStore>,
     dir: &Path,
     batch_id: &str,
     institution: &str,
@@ -136,25 +137,8 @@ async fn run_of(
     traces: Traces,
 ) -> BatchRecord {
     let policies = PolicySet::shipped().unwrap();
-    store
-        .put_documents(
-            policies
-                .documents()
-                .iter()
-                .map(|d| {
-                    let v = d.version_ref();
-                    StoredDocument {
-                        hash: v.hash,
-                        kind: v.kind,
-                        id: v.id,
-                        version: v.version,
-                        json: d.text().to_string(),
-                        uploaded_by: "(loaded at start)".into(),
-                        uploaded_at: "2026-11-20T08:00:00Z".into(),
-                    }
-                })
-                .collect(),
-        )
+    // A run stores the documents it loaded, as this does.
+    Policies::new(Arc::new(PolicySet::shipped().unwrap()), store.clone())
         .await
         .unwrap();
     let rows = households.len() as u64;
@@ -321,6 +305,18 @@ impl World {
                 "",
                 at,
             )
+            .await
+            .unwrap()
+    }
+
+    /// Every entry of `institution`'s register but a loading publication's.
+    async fn all_entries(&self, institution: &str) -> Vec<decision_store::PreCreditEntry> {
+        self.store
+            .list_precredits(decision_store::PreCreditQuery {
+                institution: institution.into(),
+                limit: 10_000,
+                ..Default::default()
+            })
             .await
             .unwrap()
     }
@@ -547,15 +543,7 @@ async fn a_trace_file_of_an_earlier_release_publishes_the_same_entries() {
         let publication = w.live(batch_id, &day(w.now, 30)).await;
         runs.push((batch, publication));
     }
-    let entries = w
-        .store
-        .list_precredits(decision_store::PreCreditQuery {
-            institution: "3201".into(),
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let entries = w.all_entries("3201").await;
     let of = |publication: &str| {
         let mut rows: Vec<_> = entries
             .iter()
@@ -911,15 +899,7 @@ async fn a_generated_village_of_5000_signs_draws_repays_and_expires_with_exact_a
         (total.precredited, total.referred, total.declined),
         (batch.approved, batch.referred, batch.declined)
     );
-    let all = w
-        .store
-        .list_precredits(decision_store::PreCreditQuery {
-            institution: "3201".into(),
-            limit: 10_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let all = w.all_entries("3201").await;
     let offered_amount: Decimal = all.iter().map(|e| e.limit).sum();
     assert_eq!(total.offered_amount, offered_amount);
     assert_eq!(
