@@ -204,10 +204,8 @@ fn compact_row_record(
     row: CompactRow,
     decision_id: &str,
 ) -> Result<Option<DecisionRecord>, ServiceError> {
-    let (Some(record), Some(request)) = (
-        row.record.clone(),
-        row.request(&batch.institution, &batch.product),
-    ) else {
+    let request = row.request(&batch.institution, &batch.product);
+    let (Some(record), Some(request)) = (row.record, request) else {
         // A refused row has no decision.
         return Ok(None);
     };

@@ -250,6 +250,23 @@ impl Frame {
             .collect::<Result<_, _>>()
             .map(Frame::Rows)
     }
+
+    /// A format-1 frame's lines, each read as `T` (a type may take only the
+    /// fields it needs); empty for a format-2 frame.
+    pub fn json_lines<T: serde::de::DeserializeOwned>(
+        &self,
+    ) -> impl Iterator<Item = Result<T, String>> + '_ {
+        let lines: &[u8] = match self {
+            Frame::Lines(lines) => lines,
+            Frame::Rows(_) => &[],
+        };
+        lines
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                serde_json::from_slice(l).map_err(|e| format!("a trace line does not parse: {e}"))
+            })
+    }
 }
 
 fn compact_row(r: pb::TraceRow, names: &[String], at: &str) -> Result<CompactRow, String> {
@@ -459,25 +476,6 @@ impl TraceReader {
             "sha256:{}",
             hex::encode(sha2::Digest::finalize(hashing.sha256))
         )
-    }
-}
-
-impl Frame {
-    /// A format-1 frame's lines, each read as `T` (a type may take only the
-    /// fields it needs); empty for a format-2 frame.
-    pub fn json_lines<T: serde::de::DeserializeOwned>(
-        &self,
-    ) -> impl Iterator<Item = Result<T, String>> + '_ {
-        let lines: &[u8] = match self {
-            Frame::Lines(lines) => lines,
-            Frame::Rows(_) => &[],
-        };
-        lines
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| {
-                serde_json::from_slice(l).map_err(|e| format!("a trace line does not parse: {e}"))
-            })
     }
 }
 
