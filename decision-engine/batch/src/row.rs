@@ -4,13 +4,11 @@
 
 use rust_decimal::Decimal;
 
-use decision_core::Policy;
-use decision_core::Request;
 use decision_core::record::Record;
 use decision_core::validate::feature_from_cell;
-use decision_core::{Decision, Outcome};
+use decision_core::{Binder, Input, Outcome, Outline, Policy};
 use decision_core::{EvaluateError, FieldError};
-use decision_core::{Options, evaluate_recorded};
+use decision_core::{decide_bound, outline};
 
 use decision_store::traces::FrameBuilder;
 
@@ -73,42 +71,46 @@ pub fn evaluate_row(
     cells: &RowCells,
     frame: &mut FrameBuilder,
 ) -> Result<RowResult, String> {
-    let household_id = cells.household_id.unwrap_or("").trim().to_string();
-    let village_code = cells.village_code.unwrap_or("").trim().to_string();
-    let (request, result) = decide(cx, cells, &household_id, &village_code);
+    let household_id = cells.household_id.unwrap_or("").trim();
+    let village_code = cells.village_code.unwrap_or("").trim();
+    // The request's features as the cells give them, in column order.
+    let mut features: Vec<(&str, Input)> = Vec::with_capacity(cells.features.len());
+    let result = decide(cx, cells, household_id, village_code, &mut features);
     let (record, result) = match result {
-        Ok((decision, record)) => (Some(record), Ok(decided(&decision))),
+        Ok((record, decided)) => (Some(record), Ok(decided)),
         Err(errors) => (None, Err(errors)),
     };
     frame.push(
         cells.row,
-        &household_id,
-        &village_code,
-        request.as_ref().map(|r| &r.features),
+        household_id,
+        village_code,
+        cells.unreadable.is_none().then_some(features.as_slice()),
         record.as_ref(),
         result.as_ref().err().map_or(&[], Vec::as_slice),
     )?;
     Ok(RowResult {
         row: cells.row,
-        household_id,
-        village_code,
+        household_id: household_id.to_string(),
+        village_code: village_code.to_string(),
         result,
     })
 }
 
-/// A row's decision and compact record, or why it was refused.
-type Evaluated = Result<(Decision, Record), Vec<FieldError>>;
-
-fn decide(
-    cx: &Context,
-    cells: &RowCells,
+/// The cells bound straight into the policy's slots (no request object is
+/// built: the trace row keeps the features, from which a look-up rebuilds
+/// the request) and decided into the compact record and the output
+/// columns; or why the row was refused.
+fn decide<'p, 'c>(
+    cx: &Context<'p>,
+    cells: &RowCells<'c>,
     household_id: &str,
     village_code: &str,
-) -> (Option<Request>, Evaluated) {
+    features: &mut Vec<(&'p str, Input<'c>)>,
+) -> Result<(Record, Decided), Vec<FieldError>> {
     let mut errors = Vec::new();
     if let Some(problem) = &cells.unreadable {
         // Which value belongs to which column is unknown: nothing is read.
-        return (None, Err(vec![problem.clone()]));
+        return Err(vec![problem.clone()]);
     }
     if village_code.is_empty() {
         errors.push(FieldError {
@@ -125,13 +127,14 @@ fn decide(
         });
     }
     let schema = &cx.policy.schema;
-    let mut features = serde_json::Map::with_capacity(cells.features.len());
+    let mut binder = Binder::new(cx.policy, household_id, cx.institution, cx.product);
     for &(index, cell) in &cells.features {
         let feature = &schema.features[index];
         match cell.map(|c| feature_from_cell(feature, c)) {
             None | Some(Ok(None)) => {}
             Some(Ok(Some(value))) => {
-                features.insert(feature.name.clone(), value);
+                binder.set_at(index, value);
+                features.push((feature.name.as_str(), value));
             }
             Some(Err(message)) => errors.push(FieldError {
                 field: feature.name.clone(),
@@ -139,42 +142,57 @@ fn decide(
             }),
         }
     }
-    let request = Request {
-        request_id: household_id.to_string(),
-        institution: cx.institution.to_string(),
-        product: cx.product.to_string(),
-        features,
+    let policy_error = |errors: &mut Vec<FieldError>, place: String, message: String| {
+        errors.push(FieldError {
+            field: place,
+            message: format!("the policy cannot be applied to this household: {message}"),
+        });
     };
     // The trace is rendered from the record when someone asks for it.
-    let result = match evaluate_recorded(cx.policy, &request, Options { trace: false }) {
-        Ok((mut decision, record)) if errors.is_empty() => {
-            decision.decision_id = batch_decision_id(cx.batch_hex, cells.row);
-            Ok((decision, record))
-        }
-        Ok(_) => Err(errors),
-        Err(EvaluateError::Input(input)) => {
-            // The schema's findings, named by column; a cell that did not
-            // parse is reported once, by its parse error.
-            for e in input.errors {
-                let field = column_of(&e.field);
-                if !errors.iter().any(|known| known.field == field) {
-                    errors.push(FieldError {
-                        field,
-                        message: e.message,
-                    });
+    let decided = match binder.finish() {
+        Ok(slots) => match decide_bound(cx.policy, slots) {
+            Ok(record) => match outline(cx.policy, &record) {
+                Ok(outline) => {
+                    let decided = decided(cx, cells.row, &outline);
+                    Some((record, decided))
                 }
+                Err(e) => {
+                    policy_error(&mut errors, "decision record".to_string(), e.to_string());
+                    None
+                }
+            },
+            Err(EvaluateError::Input(input)) => {
+                add_schema_errors(&mut errors, input.errors);
+                None
             }
-            Err(errors)
-        }
-        Err(EvaluateError::Policy { place, message }) => {
-            errors.push(FieldError {
-                field: place,
-                message: format!("the policy cannot be applied to this household: {message}"),
-            });
-            Err(errors)
+            Err(EvaluateError::Policy { place, message }) => {
+                policy_error(&mut errors, place, message);
+                None
+            }
+        },
+        Err(input) => {
+            add_schema_errors(&mut errors, input.errors);
+            None
         }
     };
-    (Some(request), result)
+    match decided {
+        Some(done) if errors.is_empty() => Ok(done),
+        _ => Err(errors),
+    }
+}
+
+/// The schema's findings, named by column; a cell that did not parse is
+/// reported once, by its parse error.
+fn add_schema_errors(errors: &mut Vec<FieldError>, found: Vec<FieldError>) {
+    for e in found {
+        let field = column_of(&e.field);
+        if !errors.iter().any(|known| known.field == field) {
+            errors.push(FieldError {
+                field,
+                message: e.message,
+            });
+        }
+    }
 }
 
 /// The column a request field came from.
@@ -185,23 +203,25 @@ fn column_of(field: &str) -> String {
     }
 }
 
-fn decided(d: &Decision) -> Decided {
+fn decided(cx: &Context, row: u64, o: &Outline) -> Decided {
+    let mut reason_codes = String::new();
+    for (i, r) in o.reasons.iter().enumerate() {
+        if i > 0 {
+            reason_codes.push(';');
+        }
+        reason_codes.push_str(r.code);
+    }
     Decided {
-        decision_id: d.decision_id.clone(),
-        outcome: d.decision,
-        score: d.score,
-        grade: d.grade.clone(),
-        limit: d.limit,
-        annual_rate: d.annual_rate,
-        reason_codes: d
-            .reasons
-            .iter()
-            .map(|r| r.code.as_str())
-            .collect::<Vec<_>>()
-            .join(";"),
-        primary_reason: d
+        decision_id: batch_decision_id(cx.batch_hex, row),
+        outcome: o.outcome,
+        score: o.score,
+        grade: o.grade.to_string(),
+        limit: o.limit,
+        annual_rate: o.annual_rate,
+        reason_codes,
+        primary_reason: o
             .reasons
             .first()
-            .map(|r| (r.code.clone(), r.message_en.clone())),
+            .map(|r| (r.code.to_string(), r.message_en.to_string())),
     }
 }

@@ -41,9 +41,13 @@ pub mod validate;
 pub use compile::{Document, LoneScorecard, Policy, Slot, VersionRef};
 pub use decision::{Decision, Outcome, Reason, Trace, decision_id};
 pub use error::{EvaluateError, FieldError, InputError, PolicyError, PolicyIssue, RenderError};
-pub use evaluate::{Options, evaluate, evaluate_recorded, render};
+pub use evaluate::{
+    Keys, Options, Outline, ReasonRef, Source, decide_bound, evaluate, evaluate_bound,
+    evaluate_recorded, outline, render,
+};
 pub use explain::{Lang, explain};
 pub use hash::{content_hash, object_hash};
 pub use policy_set::{PolicySet, SHIPPED, compile_exact};
 pub use record::Record;
 pub use request::Request;
+pub use validate::{Binder, Input};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use decision_core::{Options, PolicySet, Request, evaluate_recorded};
+use decision_core::{Input, Options, PolicySet, Request, evaluate_recorded};
 use decision_service::find::{StoredPolicies, parse_decision};
 use decision_service::find_decision;
 use decision_service::precredit::{FunnelRow, date_at, funnel};
@@ -161,13 +161,18 @@ async fn run_of(
             _ => declined += 1,
         }
         versions = decision.versions.clone();
+        let features: Vec<(&str, Input)> = request
+            .features
+            .iter()
+            .map(|(name, value)| (name.as_str(), Input::of_json(value)))
+            .collect();
         match traces {
             Traces::Compact => frame
                 .push(
                     row,
                     &household_id,
                     &village_code,
-                    Some(&request.features),
+                    Some(&features),
                     Some(&record),
                     &[],
                 )

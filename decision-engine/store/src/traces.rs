@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use decision_core::record::Record;
-use decision_core::{Decision, FieldError, Request};
+use decision_core::{Decision, FieldError, Input, Request};
 use serde::{Deserialize, Serialize};
 
 use crate::compact::pb;
@@ -164,27 +164,32 @@ impl FrameBuilder {
         row: u64,
         household_id: &str,
         village_code: &str,
-        features: Option<&serde_json::Map<String, serde_json::Value>>,
+        features: Option<&[(&str, Input<'_>)]>,
         record: Option<&Record>,
         errors: &[FieldError],
     ) -> Result<(), String> {
-        let mut out = Vec::with_capacity(features.map_or(0, |f| f.len()));
-        for (name, value) in features.into_iter().flatten() {
+        let mut out = Vec::with_capacity(features.map_or(0, <[_]>::len));
+        for &(name, value) in features.into_iter().flatten() {
             let kind = match value {
-                serde_json::Value::Bool(b) => pb::value::Kind::Bool(*b),
-                serde_json::Value::String(s) => pb::value::Kind::Text(s.clone()),
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    // Written back as the same JSON integer.
-                    Some(i) if n.to_string() == i.to_string() => pb::value::Kind::Int(i),
-                    _ => return Err(unwritable(row, name, value)),
+                Input::Bool(b) => pb::value::Kind::Bool(b),
+                Input::Int(i) => pb::value::Kind::Int(i),
+                Input::Text(s) => pb::value::Kind::Text(s.to_string()),
+                // A JSON integer is written back as the same integer.
+                Input::Number(n) => match n.parse::<i64>() {
+                    Ok(i) if i.to_string() == n => pb::value::Kind::Int(i),
+                    _ => return Err(unwritable(row, name, &value)),
                 },
-                _ => return Err(unwritable(row, name, value)),
+                Input::Other(_) => return Err(unwritable(row, name, &value)),
             };
-            let next = self.names.len() as u32;
-            let index = *self.names.entry(name.clone()).or_insert_with(|| {
-                self.frame.features.push(name.clone());
-                next
-            });
+            let index = match self.names.get(name) {
+                Some(&index) => index,
+                None => {
+                    let index = self.frame.features.len() as u32;
+                    self.names.insert(name.to_string(), index);
+                    self.frame.features.push(name.to_string());
+                    index
+                }
+            };
             out.push(pb::Feature {
                 name: index,
                 value: Some(pb::Value { kind: Some(kind) }),
@@ -214,9 +219,10 @@ impl FrameBuilder {
     }
 }
 
-fn unwritable(row: u64, name: &str, value: &serde_json::Value) -> String {
+fn unwritable(row: u64, name: &str, value: &Input) -> String {
     format!(
-        "row {row}: feature {name} holds {value}; a trace row holds true/false, integers and strings"
+        "row {row}: feature {name} holds {}; a trace row holds true/false, integers and strings",
+        value.short()
     )
 }
 
@@ -483,12 +489,16 @@ impl TraceReader {
 mod tests {
     use super::*;
 
-    fn features() -> serde_json::Map<String, serde_json::Value> {
-        serde_json::from_str(
-            r#"{"age": 42, "annual_net_income": "68000.00", "bureau_has_record": false, "main_crop": "rice"}"#,
-        )
-        .unwrap()
-    }
+    /// A row's features as its cells give them, and the request JSON
+    /// they stand for.
+    const FEATURES: [(&str, Input); 4] = [
+        ("age", Input::Int(42)),
+        ("annual_net_income", Input::Text("68000.00")),
+        ("bureau_has_record", Input::Bool(false)),
+        ("main_crop", Input::Text("rice")),
+    ];
+    const FEATURES_JSON: &str =
+        r#"{"age":42,"annual_net_income":"68000.00","bureau_has_record":false,"main_crop":"rice"}"#;
 
     /// Two frames: a decided row with a request and record bytes, a refused
     /// row with its errors, and an unreadable line with neither.
@@ -513,14 +523,14 @@ mod tests {
             price_cap: "0.09".parse().unwrap(),
         };
         first
-            .push(1, "H1", "V1", Some(&features()), Some(&record), &[])
+            .push(1, "H1", "V1", Some(&FEATURES), Some(&record), &[])
             .unwrap();
         let refused = [FieldError {
             field: "age".into(),
             message: "expected an integer".into(),
         }];
         first
-            .push(2, "H2", "V1", Some(&features()), None, &refused)
+            .push(2, "H2", "V1", Some(&FEATURES), None, &refused)
             .unwrap();
         writer.append(1, &first.finish().unwrap()).unwrap();
         let mut second = FrameBuilder::new();
@@ -542,7 +552,7 @@ mod tests {
         // The same JSON, in the same order.
         assert_eq!(
             serde_json::to_string(&request.features).unwrap(),
-            serde_json::to_string(&features()).unwrap()
+            FEATURES_JSON
         );
         let record = crate::compact::decode(one.record.as_ref().unwrap(), 3).unwrap();
         assert_eq!(record.limit.to_string(), "50000");
@@ -599,9 +609,15 @@ mod tests {
         assert!(e.starts_with("frame 0 of t does not decode: "), "{e}");
         // A value no batch cell becomes is refused when written.
         let mut builder = FrameBuilder::new();
-        let odd: serde_json::Map<_, _> = serde_json::from_str(r#"{"x": 1.5}"#).unwrap();
         assert_eq!(
-            builder.push(9, "H9", "V", Some(&odd), None, &[]),
+            builder.push(
+                9,
+                "H9",
+                "V",
+                Some(&[("x", Input::Number("1.5"))]),
+                None,
+                &[]
+            ),
             Err(
                 "row 9: feature x holds 1.5; a trace row holds true/false, integers and strings"
                     .into()

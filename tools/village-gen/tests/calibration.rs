@@ -31,7 +31,7 @@ fn the_default_policy_approves_60_to_80_percent_of_a_synthetic_village() {
             if let Some(v) =
                 feature_from_cell(feature, cell).unwrap_or_else(|e| panic!("{col}: {e}"))
             {
-                features.insert(col.to_string(), v);
+                features.insert(col.to_string(), v.to_json());
             }
         }
         let request = Request {
@@ -141,7 +141,7 @@ fn a_generated_village_decides_as_the_release_before_the_split_did() {
         for (col, cell) in COLUMNS.iter().zip(row).skip(1) {
             let feature = &schema.features[schema.by_name[*col]];
             if let Some(v) = feature_from_cell(feature, cell).unwrap() {
-                features.insert(col.to_string(), v);
+                features.insert(col.to_string(), v.to_json());
             }
         }
         let request = Request {

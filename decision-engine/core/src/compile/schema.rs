@@ -7,7 +7,8 @@ use rust_decimal::Decimal;
 use crate::error::Issues;
 use crate::expr::{EValue, Layout, Num, Var, VarKind, VarType};
 use crate::model::schema::{FeatureDef, FeatureType};
-use crate::model::{DecimalError, SchemaDoc, decimal_from_json, json_kind};
+use crate::model::{DecimalError, SchemaDoc, decimal_from_text};
+use crate::validate::Input;
 
 use super::Phase;
 
@@ -86,29 +87,40 @@ pub(super) fn var_type(ty: FeatureType) -> VarType {
     }
 }
 
-/// Converts one JSON value to a feature value, or says what was expected.
-pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EValue, String> {
-    let found = || format!("expected {}, found {}", feature.expectation(), short(value));
+/// Converts one value as a front door received it to a feature value, or
+/// says what was expected.
+pub fn feature_value(feature: &Feature, value: Input<'_>) -> Result<EValue, String> {
+    let found = || {
+        format!(
+            "expected {}, found {}",
+            feature.expectation(),
+            value.short()
+        )
+    };
     let v = match feature.ty {
-        FeatureType::Bool => EValue::Boolean(value.as_bool().ok_or_else(found)?),
+        FeatureType::Bool => match value {
+            Input::Bool(b) => EValue::Boolean(b),
+            _ => return Err(found()),
+        },
         FeatureType::Integer => {
-            let serde_json::Value::Number(n) = value else {
-                return Err(found());
+            let i = match value {
+                Input::Int(i) => i,
+                Input::Number(n) => n.parse().map_err(|_| found())?,
+                _ => return Err(found()),
             };
-            let i: i64 = n.as_str().parse().map_err(|_| found())?;
             check_range(feature, Decimal::from(i)).map_err(|_| found())?;
             EValue::Int(i)
         }
         FeatureType::Money | FeatureType::Decimal => {
-            let d = decimal_from_json(value).map_err(|e| match e {
+            let parsed = match value {
+                Input::Int(i) => Ok(Decimal::from(i)),
+                Input::Number(n) => decimal_from_text(n),
+                Input::Text(s) => decimal_from_text(s.trim()),
+                Input::Bool(_) | Input::Other(_) => return Err(found()),
+            };
+            let d = parsed.map_err(|e| match e {
                 // Too many digits to hold exactly: say so, never round.
-                DecimalError::TooManyDigits { .. } => {
-                    format!(
-                        "expected {}, found {}: {e}",
-                        feature.expectation(),
-                        short(value)
-                    )
-                }
+                DecimalError::TooManyDigits { .. } => format!("{}: {e}", found()),
                 DecimalError::NotANumber(_) => found(),
             })?;
             let scale = feature.scale.or(if feature.ty == FeatureType::Money {
@@ -125,14 +137,18 @@ pub fn feature_value(feature: &Feature, value: &serde_json::Value) -> Result<EVa
             EValue::Float(Num(d))
         }
         FeatureType::Enum => {
-            let s = value.as_str().ok_or_else(found)?;
+            let Input::Text(s) = value else {
+                return Err(found());
+            };
             if !feature.values.iter().any(|v| v == s) {
                 return Err(found());
             }
             EValue::String(s.to_string())
         }
         FeatureType::String => {
-            let s = value.as_str().ok_or_else(found)?;
+            let Input::Text(s) = value else {
+                return Err(found());
+            };
             if let Some(max) = feature.max_length
                 && s.chars().count() > max
             {
@@ -152,19 +168,6 @@ fn check_range(feature: &Feature, d: Decimal) -> Result<(), ()> {
         Err(())
     } else {
         Ok(())
-    }
-}
-
-/// A JSON value shortened for an error message.
-fn short(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) if s.chars().count() > 40 => {
-            format!("a string {:?}...", s.chars().take(40).collect::<String>())
-        }
-        serde_json::Value::String(s) => format!("{s:?}"),
-        serde_json::Value::Number(n) => n.to_string(),
-        serde_json::Value::Bool(b) => b.to_string(),
-        other => json_kind(other).to_string(),
     }
 }
 
@@ -269,7 +272,7 @@ pub(super) fn compile(
             only_if: None,
         };
         if let Some(default) = &f.default {
-            match feature_value(&feature, default) {
+            match feature_value(&feature, Input::of_json(default)) {
                 Ok(v) => feature.default = Some(v),
                 Err(e) => issues.push(source, format!("{place}.default"), e),
             }

@@ -54,15 +54,226 @@ pub fn evaluate_recorded(
     request: &Request,
     options: Options,
 ) -> Result<(Decision, Record), EvaluateError> {
-    let mut slots = validate::bind(policy, request)?;
+    let slots = validate::bind(policy, request)?;
+    evaluate_bound(policy, Keys::of(request), slots, options)
+}
+
+/// A request's keys: what names its decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Keys<'a> {
+    /// The caller's idempotency key.
+    pub request_id: &'a str,
+    /// The institution code.
+    pub institution: &'a str,
+    /// The product code.
+    pub product: &'a str,
+}
+
+impl<'a> Keys<'a> {
+    /// The keys of a JSON request.
+    pub fn of(request: &'a Request) -> Keys<'a> {
+        Keys {
+            request_id: &request.request_id,
+            institution: &request.institution,
+            product: &request.product,
+        }
+    }
+}
+
+/// [`evaluate_recorded`] of a request a front door bound itself (see
+/// [`validate::Binder`]).
+pub fn evaluate_bound(
+    policy: &Policy,
+    keys: Keys<'_>,
+    mut slots: Slots,
+    options: Options,
+) -> Result<(Decision, Record), EvaluateError> {
     let record = run(policy, &mut slots)?;
-    let decision = shown(policy, request, &slots, &record, options.trace).map_err(|e| {
-        EvaluateError::Policy {
+    let decision =
+        shown(policy, keys, &slots, &record, options.trace).map_err(|e| EvaluateError::Policy {
             place: "decision record".to_string(),
             message: e.to_string(),
-        }
-    })?;
+        })?;
     Ok((decision, record))
+}
+
+/// Decides bound slots into the compact record alone: what a batch row
+/// keeps, with [`outline`] for its output columns. The decision and its
+/// trace render from the record when someone asks ([`render`]).
+pub fn decide_bound(policy: &Policy, mut slots: Slots) -> Result<Record, EvaluateError> {
+    run(policy, &mut slots)
+}
+
+/// What produced a reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source<'p> {
+    /// `rule:<id>`
+    Rule(&'p str),
+    /// `grade:<grade>`
+    Grade(&'p str),
+    /// `limit`
+    Limit,
+    /// `characteristic:<name>`
+    Characteristic(&'p str),
+}
+
+/// A reason, borrowed from the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReasonRef<'p> {
+    /// The machine code, e.g. `R101`.
+    pub code: &'p str,
+    /// The reason in Chinese.
+    pub message_zh: &'p str,
+    /// The reason in English.
+    pub message_en: &'p str,
+    /// What produced it.
+    pub source: Source<'p>,
+}
+
+impl ReasonRef<'_> {
+    /// The reason as a decision carries it.
+    pub fn to_owned(&self) -> Reason {
+        Reason {
+            code: self.code.to_string(),
+            message_zh: self.message_zh.to_string(),
+            message_en: self.message_en.to_string(),
+            source: match self.source {
+                Source::Rule(id) => format!("rule:{id}"),
+                Source::Grade(grade) => format!("grade:{grade}"),
+                Source::Limit => "limit".to_string(),
+                Source::Characteristic(name) => format!("characteristic:{name}"),
+            },
+        }
+    }
+}
+
+/// A decision's outcome, figures and ranked reasons as its record says
+/// them, borrowed from the policy: what a [`Decision`] is made of, and
+/// what a batch output row takes as it is.
+#[derive(Clone, Debug)]
+pub struct Outline<'p> {
+    /// Approve, refer or decline.
+    pub outcome: Outcome,
+    /// The scorecard's points.
+    pub score: Decimal,
+    /// The grade of the score's band.
+    pub grade: &'p str,
+    /// Zero when declined.
+    pub limit: Decimal,
+    /// None when declined.
+    pub annual_rate: Option<Decimal>,
+    /// Ranked: knock-outs, the grade, the limit, refer rules (when
+    /// referred), then the scorecard's.
+    pub reasons: Vec<ReasonRef<'p>>,
+    band: &'p GradeBand,
+    binned: Vec<(u32, Decimal)>,
+    offered: bool,
+}
+
+/// The outline of a record under `policy`, checking that its bins, band
+/// and outcome fit the policy and one another.
+pub fn outline<'p>(policy: &'p Policy, record: &Record) -> Result<Outline<'p>, RenderError> {
+    let hits = &record.rule_hits;
+    if hits.len() != policy.rules.len() {
+        return Err(RenderError::inconsistent(format!(
+            "{} rule hits recorded for {} rules",
+            hits.len(),
+            policy.rules.len()
+        )));
+    }
+    let card = &policy.scorecard;
+    if record.bins.len() != card.characteristics.len() {
+        return Err(RenderError::inconsistent(format!(
+            "{} bins recorded for {} characteristics",
+            record.bins.len(),
+            card.characteristics.len()
+        )));
+    }
+    let mut computed = record.computed_points.iter();
+    let mut binned = Vec::with_capacity(record.bins.len());
+    for (c, &bin) in card.characteristics.iter().zip(&record.bins) {
+        let b = c.bins.get(bin as usize).ok_or_else(|| {
+            RenderError::inconsistent(format!(
+                "bin {bin} of characteristic {}, which has {}",
+                c.name,
+                c.bins.len()
+            ))
+        })?;
+        let points = match &b.points_expr {
+            None => b.points,
+            Some(_) => *computed.next().ok_or_else(|| {
+                RenderError::inconsistent(format!(
+                    "no points recorded for bin `{}` of characteristic {}",
+                    b.label, c.name
+                ))
+            })?,
+        };
+        binned.push((bin, points));
+    }
+    if computed.next().is_some() {
+        return Err(RenderError::inconsistent(
+            "more computed points recorded than bins that compute them",
+        ));
+    }
+    let band = recorded_band(policy, record)?;
+    let offered = record.limit > Decimal::ZERO;
+    let outcome = outcome(policy, hits, band, offered);
+    if outcome != record.outcome {
+        return Err(RenderError::inconsistent(format!(
+            "the recorded outcome is {}, the recorded facts give {}",
+            record.outcome.as_str(),
+            outcome.as_str()
+        )));
+    }
+
+    let rule_reason = |r: &'p Rule| ReasonRef {
+        code: &r.reason.code,
+        message_zh: &r.reason.message_zh,
+        message_en: &r.reason.message_en,
+        source: Source::Rule(&r.id),
+    };
+    let mut reasons: Vec<ReasonRef<'p>> = hit_rules(policy, hits, Stage::Knockout)
+        .map(rule_reason)
+        .collect();
+    if band.decline
+        && let Some(reason) = &band.reason
+    {
+        reasons.push(ReasonRef {
+            code: &reason.code,
+            message_zh: &reason.message_zh,
+            message_en: &reason.message_en,
+            source: Source::Grade(&band.grade),
+        });
+    }
+    if !offered {
+        let r = &policy.limit.below_minimum;
+        reasons.push(ReasonRef {
+            code: &r.code,
+            message_zh: &r.message_zh,
+            message_en: &r.message_en,
+            source: Source::Limit,
+        });
+    }
+    if outcome == Outcome::Refer {
+        reasons.extend(hit_rules(policy, hits, Stage::Refer).map(rule_reason));
+    }
+    reasons.extend(score::ranked(card, &binned));
+    let declined = outcome == Outcome::Decline;
+    Ok(Outline {
+        outcome,
+        score: record.score,
+        grade: &band.grade,
+        limit: if declined {
+            Decimal::ZERO
+        } else {
+            record.limit.normalize()
+        },
+        annual_rate: (!declined).then_some(record.annual_rate),
+        reasons,
+        band,
+        binned,
+        offered,
+    })
 }
 
 /// The decision and its trace, rendered from a stored record, the request
@@ -103,7 +314,7 @@ pub fn render(
     );
     // The trace is where every fact is checked; it is dropped when not
     // asked for.
-    let mut decision = shown(policy, request, &slots, record, true)?;
+    let mut decision = shown(policy, Keys::of(request), &slots, record, true)?;
     if !options.trace {
         decision.trace = None;
     }
@@ -198,7 +409,7 @@ fn set_scored(policy: &Policy, slots: &mut Slots, score: Decimal, band: &GradeBa
 /// The rules of `stage` that hit, in policy order.
 fn hit_rules<'p>(
     policy: &'p Policy,
-    hits: &'p [bool],
+    hits: &[bool],
     stage: Stage,
 ) -> impl Iterator<Item = &'p Rule> + Clone {
     policy
@@ -231,100 +442,29 @@ fn outcome(policy: &Policy, hits: &[bool], band: &GradeBand, offered: bool) -> O
 /// fact against the others).
 fn shown(
     policy: &Policy,
-    request: &Request,
+    keys: Keys<'_>,
     slots: &Slots,
     record: &Record,
     with_trace: bool,
 ) -> Result<Decision, RenderError> {
     let hits = &record.rule_hits;
-    if hits.len() != policy.rules.len() {
-        return Err(RenderError::inconsistent(format!(
-            "{} rule hits recorded for {} rules",
-            hits.len(),
-            policy.rules.len()
-        )));
-    }
-    let card = &policy.scorecard;
-    if record.bins.len() != card.characteristics.len() {
-        return Err(RenderError::inconsistent(format!(
-            "{} bins recorded for {} characteristics",
-            record.bins.len(),
-            card.characteristics.len()
-        )));
-    }
-    let mut computed = record.computed_points.iter();
-    let mut binned = Vec::with_capacity(record.bins.len());
-    for (c, &bin) in card.characteristics.iter().zip(&record.bins) {
-        let b = c.bins.get(bin as usize).ok_or_else(|| {
-            RenderError::inconsistent(format!(
-                "bin {bin} of characteristic {}, which has {}",
-                c.name,
-                c.bins.len()
-            ))
-        })?;
-        let points = match &b.points_expr {
-            None => b.points,
-            Some(_) => *computed.next().ok_or_else(|| {
-                RenderError::inconsistent(format!(
-                    "no points recorded for bin `{}` of characteristic {}",
-                    b.label, c.name
-                ))
-            })?,
-        };
-        binned.push((bin, points));
-    }
-    if computed.next().is_some() {
-        return Err(RenderError::inconsistent(
-            "more computed points recorded than bins that compute them",
-        ));
-    }
-    let band = recorded_band(policy, record)?;
-    let offered = record.limit > Decimal::ZERO;
-    let outcome = outcome(policy, hits, band, offered);
-    if outcome != record.outcome {
-        return Err(RenderError::inconsistent(format!(
-            "the recorded outcome is {}, the recorded facts give {}",
-            record.outcome.as_str(),
-            outcome.as_str()
-        )));
-    }
-
+    let Outline {
+        outcome,
+        score,
+        grade,
+        limit,
+        annual_rate,
+        reasons,
+        band,
+        binned,
+        offered,
+    } = outline(policy, record)?;
+    let hit = |stage: Stage| hit_rules(policy, hits, stage);
     let rule_reason = |r: &Rule| Reason {
         code: r.reason.code.clone(),
         message_zh: r.reason.message_zh.clone(),
         message_en: r.reason.message_en.clone(),
         source: format!("rule:{}", r.id),
-    };
-    let hit = |stage: Stage| hit_rules(policy, hits, stage);
-    let mut reasons: Vec<Reason> = hit(Stage::Knockout).map(rule_reason).collect();
-    if band.decline
-        && let Some(reason) = &band.reason
-    {
-        reasons.push(Reason {
-            code: reason.code.clone(),
-            message_zh: reason.message_zh.clone(),
-            message_en: reason.message_en.clone(),
-            source: format!("grade:{}", band.grade),
-        });
-    }
-    if !offered {
-        let r = &policy.limit.below_minimum;
-        reasons.push(Reason {
-            code: r.code.clone(),
-            message_zh: r.message_zh.clone(),
-            message_en: r.message_en.clone(),
-            source: "limit".to_string(),
-        });
-    }
-    if outcome == Outcome::Refer {
-        reasons.extend(hit(Stage::Refer).map(rule_reason));
-    }
-    reasons.extend(score::reasons(card, &binned));
-    let declined = outcome == Outcome::Decline;
-    let limit = if declined {
-        Decimal::ZERO
-    } else {
-        record.limit.normalize()
     };
     let routing = policy.authority.as_ref().map(|authority| {
         let case = authority::Case {
@@ -362,16 +502,16 @@ fn shown(
     };
 
     Ok(Decision {
-        decision_id: decision_id(&request.institution, &request.product, &request.request_id),
-        request_id: request.request_id.clone(),
-        institution: request.institution.clone(),
-        product: request.product.clone(),
+        decision_id: decision_id(keys.institution, keys.product, keys.request_id),
+        request_id: keys.request_id.to_string(),
+        institution: keys.institution.to_string(),
+        product: keys.product.to_string(),
         decision: outcome,
-        score: record.score,
-        grade: band.grade.clone(),
+        score,
+        grade: grade.to_string(),
         limit,
-        annual_rate: (!declined).then_some(record.annual_rate),
-        reasons,
+        annual_rate,
+        reasons: reasons.iter().map(ReasonRef::to_owned).collect(),
         flags: hit(Stage::Flag).map(rule_reason).collect(),
         versions: policy.versions.clone(),
         routing,

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use crate::compile::Scorecard;
 use crate::decision::{CharacteristicTrace, Reason, trace_value};
 use crate::error::EvaluateError;
+use crate::evaluate::{ReasonRef, Source};
 use crate::expr::Slots;
 use crate::model::scorecard::ReasonCodeAlgorithm;
 
@@ -141,8 +142,9 @@ fn difference(card: &Scorecard, baseline: Decimal, points: Decimal) -> Decimal {
     }
 }
 
-/// The ranked scorecard reasons of these bins and points.
-pub(super) fn reasons(card: &Scorecard, binned: &[(u32, Decimal)]) -> Vec<Reason> {
+/// The ranked scorecard reasons of these bins and points, borrowed from
+/// the card.
+pub(super) fn ranked<'c>(card: &'c Scorecard, binned: &[(u32, Decimal)]) -> Vec<ReasonRef<'c>> {
     // (code, summed difference, index of the first characteristic with it)
     let mut by_code: Vec<(&str, Decimal, usize)> = Vec::new();
     for (ci, (c, &(bin, points))) in card.characteristics.iter().zip(binned).enumerate() {
@@ -163,13 +165,21 @@ pub(super) fn reasons(card: &Scorecard, binned: &[(u32, Decimal)]) -> Vec<Reason
         .take(card.max_reason_codes)
         .map(|(code, _, ci)| {
             let c = &card.characteristics[ci];
-            Reason {
-                code: code.to_string(),
-                message_zh: c.message_zh.clone(),
-                message_en: c.message_en.clone(),
-                source: format!("characteristic:{}", c.name),
+            ReasonRef {
+                code,
+                message_zh: &c.message_zh,
+                message_en: &c.message_en,
+                source: Source::Characteristic(&c.name),
             }
         })
+        .collect()
+}
+
+/// The ranked scorecard reasons of these bins and points.
+pub(super) fn reasons(card: &Scorecard, binned: &[(u32, Decimal)]) -> Vec<Reason> {
+    ranked(card, binned)
+        .iter()
+        .map(ReasonRef::to_owned)
         .collect()
 }
 
