@@ -4,6 +4,8 @@
 
 use sha2::{Digest, Sha256};
 
+use crate::request::Request;
+
 /// `sha256:<hex>` of the canonical form of `value`.
 pub fn content_hash(value: &serde_json::Value) -> String {
     let mut hasher = Hashing(Sha256::new());
@@ -11,9 +13,20 @@ pub fn content_hash(value: &serde_json::Value) -> String {
     finish(hasher)
 }
 
+/// One value of an object [`object_hash`] hashes, borrowed where it is.
+#[derive(Clone, Copy, Debug)]
+pub enum Part<'a> {
+    /// A JSON value.
+    Json(&'a serde_json::Value),
+    /// A JSON string.
+    Text(&'a str),
+    /// A request, as the JSON object it serialises to.
+    Request(&'a Request),
+}
+
 /// [`content_hash`] of the object holding `entries` (key, value), without
 /// building it: the same hash, with the values borrowed where they are.
-pub fn object_hash(entries: &mut [(&str, &serde_json::Value)]) -> String {
+pub fn object_hash(entries: &mut [(&str, Part<'_>)]) -> String {
     entries.sort_by(|a, b| a.0.cmp(b.0));
     let mut hasher = Hashing(Sha256::new());
     hasher.0.update(b"{");
@@ -23,7 +36,27 @@ pub fn object_hash(entries: &mut [(&str, &serde_json::Value)]) -> String {
         }
         write_json(&mut hasher, *key);
         hasher.0.update(b":");
-        write_canonical(value, &mut hasher);
+        match value {
+            Part::Json(value) => write_canonical(value, &mut hasher),
+            Part::Text(text) => write_json(&mut hasher, *text),
+            Part::Request(request) => {
+                // Its keys in order: features, institution, product,
+                // request_id.
+                hasher.0.update(b"{\"features\":");
+                write_object(&request.features, &mut hasher);
+                for (key, text) in [
+                    ("institution", &request.institution),
+                    ("product", &request.product),
+                    ("request_id", &request.request_id),
+                ] {
+                    hasher.0.update(b",");
+                    write_json(&mut hasher, key);
+                    hasher.0.update(b":");
+                    write_json(&mut hasher, text);
+                }
+                hasher.0.update(b"}");
+            }
+        }
     }
     hasher.0.update(b"}");
     finish(hasher)
@@ -55,20 +88,7 @@ fn write_json<T: serde::Serialize + ?Sized>(out: &mut Hashing, value: &T) {
 
 fn write_canonical(value: &serde_json::Value, out: &mut Hashing) {
     match value {
-        serde_json::Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.0.update(b"{");
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.0.update(b",");
-                }
-                write_json(out, key.as_str());
-                out.0.update(b":");
-                write_canonical(&map[key], out);
-            }
-            out.0.update(b"}");
-        }
+        serde_json::Value::Object(map) => write_object(map, out),
         serde_json::Value::Array(items) => {
             out.0.update(b"[");
             for (i, item) in items.iter().enumerate() {
@@ -81,6 +101,21 @@ fn write_canonical(value: &serde_json::Value, out: &mut Hashing) {
         }
         other => write_json(out, other),
     }
+}
+
+fn write_object(map: &serde_json::Map<String, serde_json::Value>, out: &mut Hashing) {
+    let mut entries: Vec<(&String, &serde_json::Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    out.0.update(b"{");
+    for (i, (key, value)) in entries.into_iter().enumerate() {
+        if i > 0 {
+            out.0.update(b",");
+        }
+        write_json(out, key.as_str());
+        out.0.update(b":");
+        write_canonical(value, out);
+    }
+    out.0.update(b"}");
 }
 
 #[cfg(test)]
@@ -150,8 +185,26 @@ mod tests {
         );
         let (a, z, e) = (&v["a"], &v["z"], &v["é"]);
         assert_eq!(
-            object_hash(&mut [("z", z), ("é", e), ("a", a)]),
+            object_hash(&mut [
+                ("z", Part::Json(z)),
+                ("é", Part::Json(e)),
+                ("a", Part::Json(a))
+            ]),
             content_hash(&v)
+        );
+        // A request hashes as the JSON object it serialises to.
+        let request: Request = serde_json::from_str(
+            r#"{"request_id": "R-\"1", "institution": "3201", "product": "P",
+                "features": {"main_crop": "田", "age": 42, "x": null, "d": 1.50}}"#,
+        )
+        .unwrap();
+        let whole = serde_json::json!({"request": request, "as_of": ""});
+        assert_eq!(
+            object_hash(&mut [
+                ("request", Part::Request(&request)),
+                ("as_of", Part::Text(""))
+            ]),
+            content_hash(&whole)
         );
     }
 }

@@ -46,7 +46,7 @@ pub use evaluate::{
     evaluate_recorded, outline, render,
 };
 pub use explain::{Lang, explain};
-pub use hash::{content_hash, object_hash};
+pub use hash::{Part, content_hash, object_hash};
 pub use policy_set::{PolicySet, SHIPPED, compile_exact};
 pub use record::Record;
 pub use request::Request;

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use decision_core::{
     Decision, FieldError, InputError, Options, Outcome, Request, evaluate_recorded, validate,
 };
-use decision_core::{EvaluateError, decision_id, object_hash};
+use decision_core::{EvaluateError, Part, decision_id, object_hash};
 use decision_store::{DECISION_FORMAT, DecisionRecord, Inserted, Store};
 use moka::future::Cache;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -208,7 +208,7 @@ pub async fn shown_decision(
 /// A named household is part of the content (absent, the hash is the one
 /// stores have always held).
 fn request_hash(
-    request: &serde_json::Value,
+    request: &Request,
     pins: &[Pin],
     as_of: &str,
     household_id: Option<&str>,
@@ -221,21 +221,17 @@ fn request_hash(
             .map(|p| serde_json::json!([&p.kind, &p.id, &p.version]))
             .collect::<Vec<_>>(),
     );
-    let as_of = serde_json::Value::from(as_of);
-    let household = household_id.map(serde_json::Value::from);
-    let application = application.map(|(id, stage)| {
-        (
-            serde_json::Value::from(id.as_str()),
-            serde_json::Value::from(stage.as_str()),
-        )
-    });
-    let mut entries = vec![("request", request), ("pins", &pins), ("as_of", &as_of)];
-    if let Some(h) = &household {
-        entries.push(("household_id", h));
+    let mut entries = vec![
+        ("request", Part::Request(request)),
+        ("pins", Part::Json(&pins)),
+        ("as_of", Part::Text(as_of)),
+    ];
+    if let Some(h) = household_id {
+        entries.push(("household_id", Part::Text(h)));
     }
-    if let Some((id, stage)) = &application {
-        entries.push(("application_id", id));
-        entries.push(("stage", stage));
+    if let Some((id, stage)) = application {
+        entries.push(("application_id", Part::Text(id)));
+        entries.push(("stage", Part::Text(stage)));
     }
     object_hash(&mut entries)
 }
@@ -363,15 +359,16 @@ impl<S: Store> Decisions<S> {
             }
             return Err(InputError { errors }.into());
         }
+        // The stored request: its JSON text, written once.
         let request_json =
-            serde_json::to_value(&request).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            serde_json::to_string(&request).map_err(|e| ServiceError::Internal(e.to_string()))?;
         let household_id = input
             .household_id
             .as_deref()
             .map(str::trim)
             .filter(|h| !h.is_empty());
         let request_hash = request_hash(
-            &request_json,
+            &request,
             &input.pins,
             &input.as_of,
             household_id,
@@ -473,7 +470,7 @@ impl<S: Store> Decisions<S> {
             product: request.product.clone(),
             request_id: request.request_id.clone(),
             request_hash: request_hash.clone(),
-            request_json: request_json.to_string(),
+            request_json,
             outcome: decision.decision.as_str().to_string(),
             decision_json: String::new(),
             record: decision_store::compact::encode(&compact),
@@ -596,7 +593,7 @@ mod tests {
     /// did: the hash of the object those releases built and hashed whole.
     #[test]
     fn a_request_hashes_as_the_object_earlier_releases_hashed() {
-        let request: serde_json::Value = serde_json::from_str(
+        let request: Request = serde_json::from_str(
             r#"{"request_id": "R-1", "institution": "3201", "product": "FARMER_CREDIT",
                 "features": {"age": 42, "annual_net_income": "68000.00", "main_crop": "水稻"}}"#,
         )
