@@ -142,43 +142,28 @@ fn decide<'p, 'c>(
             }),
         }
     }
-    let policy_error = |errors: &mut Vec<FieldError>, place: String, message: String| {
-        errors.push(FieldError {
+    // The trace is rendered from the record when someone asks for it.
+    let evaluated = binder
+        .finish()
+        .map_err(EvaluateError::Input)
+        .and_then(|slots| decide_bound(cx.policy, slots))
+        .and_then(|record| {
+            let outline = outline(cx.policy, &record).map_err(|e| EvaluateError::Policy {
+                place: "decision record".to_string(),
+                message: e.to_string(),
+            })?;
+            Ok((decided(cx, cells.row, &outline), record))
+        });
+    match evaluated {
+        Ok((decided, record)) if errors.is_empty() => return Ok((record, decided)),
+        Ok(_) => {}
+        Err(EvaluateError::Input(input)) => add_schema_errors(&mut errors, input.errors),
+        Err(EvaluateError::Policy { place, message }) => errors.push(FieldError {
             field: place,
             message: format!("the policy cannot be applied to this household: {message}"),
-        });
-    };
-    // The trace is rendered from the record when someone asks for it.
-    let decided = match binder.finish() {
-        Ok(slots) => match decide_bound(cx.policy, slots) {
-            Ok(record) => match outline(cx.policy, &record) {
-                Ok(outline) => {
-                    let decided = decided(cx, cells.row, &outline);
-                    Some((record, decided))
-                }
-                Err(e) => {
-                    policy_error(&mut errors, "decision record".to_string(), e.to_string());
-                    None
-                }
-            },
-            Err(EvaluateError::Input(input)) => {
-                add_schema_errors(&mut errors, input.errors);
-                None
-            }
-            Err(EvaluateError::Policy { place, message }) => {
-                policy_error(&mut errors, place, message);
-                None
-            }
-        },
-        Err(input) => {
-            add_schema_errors(&mut errors, input.errors);
-            None
-        }
-    };
-    match decided {
-        Some(done) if errors.is_empty() => Ok(done),
-        _ => Err(errors),
+        }),
     }
+    Err(errors)
 }
 
 /// The schema's findings, named by column; a cell that did not parse is
