@@ -170,6 +170,16 @@ pub struct Outline<'p> {
     offered: bool,
 }
 
+/// A rule's reason.
+fn rule_reason(r: &Rule) -> ReasonRef<'_> {
+    ReasonRef {
+        code: &r.reason.code,
+        message_zh: &r.reason.message_zh,
+        message_en: &r.reason.message_en,
+        source: Source::Rule(&r.id),
+    }
+}
+
 /// The outline of a record under `policy`, checking that its bins, band
 /// and outcome fit the policy and one another.
 pub fn outline<'p>(policy: &'p Policy, record: &Record) -> Result<Outline<'p>, RenderError> {
@@ -226,12 +236,6 @@ pub fn outline<'p>(policy: &'p Policy, record: &Record) -> Result<Outline<'p>, R
         )));
     }
 
-    let rule_reason = |r: &'p Rule| ReasonRef {
-        code: &r.reason.code,
-        message_zh: &r.reason.message_zh,
-        message_en: &r.reason.message_en,
-        source: Source::Rule(&r.id),
-    };
     let mut reasons: Vec<ReasonRef<'p>> = hit_rules(policy, hits, Stage::Knockout)
         .map(rule_reason)
         .collect();
@@ -460,12 +464,6 @@ fn shown(
         offered,
     } = outline(policy, record)?;
     let hit = |stage: Stage| hit_rules(policy, hits, stage);
-    let rule_reason = |r: &Rule| Reason {
-        code: r.reason.code.clone(),
-        message_zh: r.reason.message_zh.clone(),
-        message_en: r.reason.message_en.clone(),
-        source: format!("rule:{}", r.id),
-    };
     let routing = policy.authority.as_ref().map(|authority| {
         let case = authority::Case {
             amount: limit,
@@ -512,7 +510,9 @@ fn shown(
         limit,
         annual_rate,
         reasons: reasons.iter().map(ReasonRef::to_owned).collect(),
-        flags: hit(Stage::Flag).map(rule_reason).collect(),
+        flags: hit(Stage::Flag)
+            .map(|r| rule_reason(r).to_owned())
+            .collect(),
         versions: policy.versions.clone(),
         routing,
         trace,
