@@ -885,8 +885,9 @@ async fn the_override_report_counts_what_the_reviews_say<S: Store>(store: S) {
     assert_eq!(this_product, report);
 }
 
-/// Each scenario on both backends: in memory, and SQLite on disk.
-macro_rules! on_both_stores {
+/// Each scenario on every backend: in memory, SQLite on disk, and
+/// PostgreSQL (a throw-away cluster, a database for each scenario).
+macro_rules! on_every_store {
     ($($name:ident),+ $(,)?) => {
         mod in_memory {
             $(#[tokio::test]
@@ -901,10 +902,17 @@ macro_rules! on_both_stores {
                 super::$name(super::SqliteStore::open(dir.path()).unwrap()).await;
             })+
         }
+        mod on_postgres {
+            $(#[tokio::test]
+            async fn $name() {
+                let url = decision_pgtest::Cluster::shared().fresh_database();
+                super::$name(decision_store::PgStore::connect(&url, 4).await.unwrap()).await;
+            })+
+        }
     };
 }
 
-on_both_stores!(
+on_every_store!(
     a_referred_household_is_approved_within_authority_and_the_system_decision_stays,
     beyond_authority_waits_for_the_required_level_and_a_raised_limit_for_a_second_person,
     another_institutions_reviewer_is_refused_and_nothing_is_recorded,

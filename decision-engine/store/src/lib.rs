@@ -4,8 +4,10 @@
 //!
 //! [`Store`] is the interface every use case needs; each backend is a
 //! module of its own: [`sqlite`] (the embedded default: one file on local
-//! disk, no server to install) and [`memory`] (for tests of the business
-//! rules without a disk or a server). Nothing here assumes one process owns
+//! disk, no server to install), [`postgres`] (one database shared by
+//! several servers) and [`memory`] (for tests of the business rules without
+//! a disk or a server). [`AnyStore`] is whichever of the first two a server
+//! was told to use. Nothing here assumes one process owns
 //! the data: uniqueness of a decision is enforced by the backend, not by a
 //! cache. [`traces`] is the batch trace file, the other durable format.
 //!
@@ -15,9 +17,12 @@
 
 #![forbid(unsafe_code)]
 
+mod any;
+mod codec;
 pub mod compact;
 pub mod memory;
 mod migrate;
+pub mod postgres;
 mod precredit;
 mod records;
 mod reviews;
@@ -26,7 +31,9 @@ pub mod traces;
 
 use std::future::Future;
 
+pub use any::{AnyStore, Location};
 pub use memory::MemoryStore;
+pub use postgres::PgStore;
 pub use precredit::{
     HouseholdIdentity, OpWritten, PRECREDIT_FORMAT, PreCreditEntry, PreCreditOp, PreCreditQuery,
     PreCreditStatus, PublicationRecord, PublicationStatus,

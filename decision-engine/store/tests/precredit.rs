@@ -301,3 +301,14 @@ async fn sqlite() {
 async fn memory() {
     the_register_rules_hold(MemoryStore::new()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    let url = decision_pgtest::Cluster::shared().fresh_database();
+    the_register_rules_hold(decision_store::PgStore::connect(&url, 4).await.unwrap()).await;
+    // And they are still there for another server on the same database.
+    let store = decision_store::PgStore::connect(&url, 4).await.unwrap();
+    let h1 = store.household_precredits("I", "P", "H1").await.unwrap();
+    assert_eq!(h1.len(), 2);
+    assert_eq!(h1[1].signed_limit, Some("20000".parse().unwrap()));
+}

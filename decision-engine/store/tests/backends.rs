@@ -1,0 +1,390 @@
+//! The store's contract, on every backend: the same calls give the same
+//! answers in memory, in SQLite and in PostgreSQL (a throw-away cluster the
+//! test starts itself). Decisions in both record formats, idempotent
+//! inserts, one content per document version, the audit log, activations
+//! and their approval, batch records, and concurrency: many writers at once
+//! lose nothing and a decision id names one record.
+
+use std::sync::Arc;
+
+use decision_core::VersionRef;
+use decision_store::{
+    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DecisionRecord,
+    Inserted, MemoryStore, PgStore, SqliteStore, Store, StoredDocument,
+};
+
+fn versions() -> Vec<VersionRef> {
+    ["feature_schema", "ruleset", "scorecard"]
+        .iter()
+        .map(|kind| VersionRef {
+            kind: kind.to_string(),
+            id: format!("{kind}-default"),
+            version: "2026.1".into(),
+            hash: format!("sha256:{}", "ab".repeat(32)),
+        })
+        .collect()
+}
+
+/// A format-2 record (the compact record's bytes are the store's to keep,
+/// not to read) or a format-1 one (the decision JSON).
+fn record(id: &str, format: u32) -> DecisionRecord {
+    DecisionRecord {
+        decision_id: id.into(),
+        institution: "RCC-GUIZHOU-001".into(),
+        product: "FARMER_CREDIT".into(),
+        request_id: id.into(),
+        request_hash: format!("sha256:{}", "cd".repeat(32)),
+        request_json: format!(r#"{{"request_id":"{id}","features":{{"land_mu":"12.5"}}}}"#),
+        outcome: "APPROVE".into(),
+        decision_json: if format == 1 {
+            format!(r#"{{"decision_id":"{id}","trace":[]}}"#)
+        } else {
+            String::new()
+        },
+        record: if format == 1 {
+            Vec::new()
+        } else {
+            vec![8, 2, 18, 3, b'a', b'b', b'c', 0, 255]
+        },
+        versions: if format == 1 { Vec::new() } else { versions() },
+        batch_id: None,
+        recorded_at: "2026-11-24T08:00:00Z".into(),
+        evaluation_micros: 42,
+        format,
+        precredit: (format == 2).then(|| r#"{"entry_id":"p1_H1"}"#.to_string()),
+        application_id: None,
+        stage: Some("pre_review".into()),
+        routed_level: None,
+    }
+}
+
+fn document(version: &str, hash: &str) -> StoredDocument {
+    StoredDocument {
+        hash: hash.into(),
+        kind: "ruleset".into(),
+        id: "farmer-credit-default".into(),
+        version: version.into(),
+        json: format!(r#"{{"version":"{version}"}}"#),
+        uploaded_by: "analyst-li".into(),
+        uploaded_at: "2026-11-24T08:00:00Z".into(),
+    }
+}
+
+fn activation(id: &str, version: &str, effective_at: &str) -> ActivationRecord {
+    ActivationRecord {
+        activation_id: id.into(),
+        institution: "RCC-GUIZHOU-001".into(),
+        product: "FARMER_CREDIT".into(),
+        ruleset_id: "farmer-credit-default".into(),
+        ruleset_version: version.into(),
+        scorecard_id: "farmer-scorecard".into(),
+        scorecard_version: "2026.1".into(),
+        effective_at: effective_at.into(),
+        requested_by: "analyst-li".into(),
+        requested_at: "2026-11-24T08:00:00Z".into(),
+        status: ActivationStatus::Pending,
+        approved_by: String::new(),
+        approved_at: String::new(),
+        rollback: false,
+    }
+}
+
+fn audit(action: &str, n: usize) -> AuditEntry {
+    AuditEntry {
+        at: format!("2026-11-24T08:00:{n:02}Z"),
+        person: "approver-wang".into(),
+        role: "approver".into(),
+        action: action.into(),
+        kind: "ruleset".into(),
+        id: "farmer-credit-default".into(),
+        version: "2026.2".into(),
+        hash: "sha256:ef".into(),
+        accepted: n % 2 == 0,
+        detail: format!("step {n}"),
+    }
+}
+
+async fn the_contract_holds<S: Store>(store: Arc<S>) {
+    // Decisions, both formats: read back exactly as written.
+    for (id, format) in [("d-f1", 1), ("d-f2", 2)] {
+        assert_eq!(
+            store.insert(record(id, format)).await.unwrap(),
+            Inserted::New
+        );
+        assert_eq!(
+            store.get(id).await.unwrap().unwrap(),
+            record(id, format),
+            "{id}"
+        );
+    }
+    assert_eq!(store.get("no-such-decision").await.unwrap(), None);
+    // A decision id names one record: a second insert returns the first.
+    let mut again = record("d-f2", 2);
+    again.request_hash = "sha256:other".into();
+    again.outcome = "DECLINE".into();
+    match store.insert(again).await.unwrap() {
+        Inserted::Existing(first) => assert_eq!(*first, record("d-f2", 2)),
+        Inserted::New => panic!("a decision id was written twice"),
+    }
+    // Many at once, some of them repeated.
+    let many: Vec<_> = (0..50)
+        .map(|i| record(&format!("m{i}"), 2))
+        .chain([record("m7", 2)])
+        .collect();
+    let inserted = store.insert_many(many).await.unwrap();
+    assert_eq!(inserted.len(), 51);
+    assert!(inserted[..50].iter().all(|i| *i == Inserted::New));
+    assert!(matches!(&inserted[50], Inserted::Existing(r) if r.decision_id == "m7"));
+
+    // Concurrent writers lose nothing and never write an id twice.
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert(record(&format!("c{}", i % 32), 2)).await.unwrap()
+        }));
+    }
+    let mut new = 0;
+    for t in tasks {
+        if t.await.unwrap() == Inserted::New {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 32);
+    for i in 0..32 {
+        assert!(store.get(&format!("c{i}")).await.unwrap().is_some());
+    }
+
+    // A document version names one content.
+    store
+        .put_documents(vec![document("2026.1", "sha256:a1")])
+        .await
+        .unwrap();
+    store
+        .put_documents(vec![
+            document("2026.1", "sha256:a1"),
+            document("2026.2", "sha256:a2"),
+        ])
+        .await
+        .unwrap();
+    let e = store
+        .put_documents(vec![
+            document("2026.3", "sha256:a3"),
+            document("2026.1", "sha256:b1"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "decision store: ruleset farmer-credit-default version 2026.1 is already stored with other content (sha256:a1, now sha256:b1); give the changed document a new version"
+    );
+    // Refused as a whole: 2026.3 was not kept either.
+    let listed = store
+        .list_documents(Some("ruleset".into()), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .map(|d| d.version.as_str())
+            .collect::<Vec<_>>(),
+        ["2026.1", "2026.2"]
+    );
+    assert_eq!(
+        store.get_document("sha256:a2").await.unwrap(),
+        Some(document("2026.2", "sha256:a2"))
+    );
+    assert_eq!(
+        store
+            .find_document("ruleset", "farmer-credit-default", "2026.1")
+            .await
+            .unwrap(),
+        Some(document("2026.1", "sha256:a1"))
+    );
+    assert_eq!(
+        store.find_document("ruleset", "x", "2026.1").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .list_documents(Some("scorecard".into()), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The audit log, newest first.
+    for n in 0..5 {
+        store.append_audit(audit("activate", n)).await.unwrap();
+    }
+    let log = store.list_audit(3).await.unwrap();
+    assert_eq!(
+        log,
+        vec![
+            audit("activate", 4),
+            audit("activate", 3),
+            audit("activate", 2)
+        ]
+    );
+
+    // Activations: approval fills a past effective time with its own, and
+    // replaces what was scheduled later for the same institution and
+    // product.
+    store
+        .insert_activation(activation("a-later", "2026.3", "2026-12-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let approved = store
+        .approve_activation("a-later", "approver-wang", "2026-11-24T09:00:00Z")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.status, ActivationStatus::Approved);
+    assert_eq!(approved.effective_at, "2026-12-01T00:00:00Z");
+    store
+        .insert_activation(activation("a-now", "2026.2", "2026-11-01T00:00:00Z"))
+        .await
+        .unwrap();
+    let now = store
+        .approve_activation("a-now", "approver-zhao", "2026-11-24T10:00:00Z")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.effective_at, "2026-11-24T10:00:00Z");
+    assert_eq!(now.approved_by, "approver-zhao");
+    // Approved once only.
+    assert_eq!(
+        store
+            .approve_activation("a-now", "approver-zhao", "2026-11-24T10:00:01Z")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .approve_activation("no-such", "approver-zhao", "2026-11-24T10:00:01Z")
+            .await
+            .unwrap(),
+        None
+    );
+    let all = store.list_activations().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|a| (a.activation_id.as_str(), a.status))
+            .collect::<Vec<_>>(),
+        [
+            ("a-later", ActivationStatus::Superseded),
+            ("a-now", ActivationStatus::Approved)
+        ]
+    );
+
+    // Batch records are replaced by id.
+    let mut batch = BatchRecord {
+        batch_id: "b1".into(),
+        status: BatchStatus::Running,
+        started_at: "2026-11-24T08:00:00Z".into(),
+        finished_at: String::new(),
+        institution: "RCC-GUIZHOU-001".into(),
+        product: "FARMER_CREDIT".into(),
+        as_of: "2026-11-24".into(),
+        versions: versions(),
+        input: "village.parquet".into(),
+        output: "out.parquet".into(),
+        errors_file: String::new(),
+        trace_file: "b1.traces".into(),
+        trace_sha256: String::new(),
+        frame_first_rows: vec![0, 4096],
+        frame_offsets: vec![0, 1000, 2000],
+        rows: 0,
+        approved: 0,
+        referred: 0,
+        declined: 0,
+        errors: 0,
+        failure: String::new(),
+    };
+    store.put_batch(batch.clone()).await.unwrap();
+    batch.status = BatchStatus::Finished;
+    batch.rows = 1_310_000;
+    store.put_batch(batch.clone()).await.unwrap();
+    assert_eq!(store.get_batch("b1").await.unwrap(), Some(batch));
+    assert_eq!(store.get_batch("b2").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory() {
+    the_contract_holds(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    the_contract_holds(Arc::new(SqliteStore::open(dir.path()).unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres() {
+    let url = decision_pgtest::Cluster::shared().fresh_database();
+    let store = Arc::new(PgStore::connect(&url, 8).await.unwrap());
+    the_contract_holds(store.clone()).await;
+    // A second server on the same database sees everything, and its
+    // inserts of the same ids return the first server's records.
+    let other = PgStore::connect(&url, 4).await.unwrap();
+    assert_eq!(other.get("d-f1").await.unwrap().unwrap(), record("d-f1", 1));
+    assert!(matches!(
+        other.insert(record("c3", 2)).await.unwrap(),
+        Inserted::Existing(r) if *r == record("c3", 2)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_migrated_by_a_newer_release_is_refused_untouched() {
+    let url = decision_pgtest::Cluster::shared().fresh_database();
+    let store = PgStore::connect(&url, 2).await.unwrap();
+    store.insert(record("kept", 2)).await.unwrap();
+    store.close();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+        .execute(
+            "INSERT INTO schema_migrations (version, description) VALUES (99, 'from the future')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let e = PgStore::connect(&url, 2).await.err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "decision store {url}: the database schema is version 99, newer than this release's {}; run the release that migrated it",
+            decision_store::postgres::schema::LATEST
+        )
+    );
+    // Nothing was changed: the decision is there for the newer release.
+    let n: i64 = client
+        .query_one("SELECT count(*) FROM decisions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_store_that_cannot_be_reached_is_refused_naming_it_without_its_password() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://engine:secret@127.0.0.1:{port}/decisions");
+    let e = PgStore::connect(&url, 2).await.err().unwrap().to_string();
+    assert!(
+        e.starts_with(&format!(
+            "decision store: postgres://engine@127.0.0.1:{port}/decisions: PostgreSQL"
+        )),
+        "{e}"
+    );
+    assert!(!e.contains("secret"), "{e}");
+}
