@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use decision_core::{FieldError, Policy, PolicySet, Slot};
 use decision_service::{Pin, Policies, ServiceError, clock, policy::as_of_time};
-use decision_store::{BatchRecord, BatchStatus, SqliteStore, Store};
+use decision_store::{AnyStore, BatchRecord, BatchStatus, Location, Store};
 
 /// CSV or Parquet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +79,9 @@ pub struct BatchConfig {
     /// (kind, id, version).
     pub pins: Vec<(String, String, String)>,
     pub data_dir: PathBuf,
+    /// A PostgreSQL store shared with the servers; `None`: the SQLite
+    /// store in `data_dir`.
+    pub store: Option<String>,
     pub policy_dir: Option<PathBuf>,
     /// Default: `<output>.errors.csv`.
     pub errors: Option<PathBuf>,
@@ -257,7 +260,13 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         .enable_all()
         .build()
         .map_err(failed("cannot start"))?;
-    let store = Arc::new(SqliteStore::open(&config.data_dir).map_err(failed("decision store"))?);
+    let location = Location::parse(config.store.as_deref(), &config.data_dir)
+        .map_err(failed("decision store"))?;
+    let store = Arc::new(
+        runtime
+            .block_on(AnyStore::open(&location, 2))
+            .map_err(failed("decision store"))?,
+    );
     let policy = runtime
         .block_on(resolve(config, Arc::new(policies), store.clone()))
         .map_err(|e| match e {
@@ -449,7 +458,7 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
 async fn resolve(
     config: &BatchConfig,
     policies: Arc<PolicySet>,
-    store: Arc<SqliteStore>,
+    store: Arc<AnyStore>,
 ) -> Result<Arc<Policy>, BatchError> {
     let mut errors = Vec::new();
     if config.institution.trim().is_empty() {

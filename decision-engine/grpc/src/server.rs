@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use decision_core::PolicySet;
 use decision_service::{Decisions, IdKey, Limits, Policies, PreCredits, Registry, Reviews, Tokens};
-use decision_store::SqliteStore;
+use decision_store::{AnyStore, Location};
 use metrics_exporter_prometheus::Matcher;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -35,6 +35,11 @@ const ROWS: &[f64] = &[
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL shared by several servers; `None`: the embedded
+    /// SQLite store in `data_dir`.
+    pub store: Option<String>,
+    /// Connections of a PostgreSQL store's pool, at most.
+    pub store_connections: usize,
     pub metrics_listen: Option<SocketAddr>,
     pub policy_dir: Option<PathBuf>,
     pub max_in_flight: usize,
@@ -80,13 +85,61 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
+/// How often the health check asks the store whether it answers.
+const STORE_PROBE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Health follows the store: NOT_SERVING while it does not answer (a
+/// PostgreSQL that is down or out of reach), SERVING again once it does,
+/// without a restart. Stops changing anything once the server is stopping.
+async fn watch_store(
+    store: Arc<AnyStore>,
+    health: tonic_health::server::HealthReporter,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut serving = true;
+    let mut every = tokio::time::interval(STORE_PROBE);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let answered = store.ping().await;
+        if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        match (&answered, serving) {
+            (Err(e), true) => {
+                tracing::error!("the store does not answer; health NOT_SERVING: {e}");
+                health
+                    .set_not_serving::<DecisionServiceServer<DecisionHandlers<AnyStore>>>()
+                    .await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+                serving = false;
+            }
+            (Ok(()), false) => {
+                tracing::info!("the store answers again; health SERVING");
+                health
+                    .set_serving::<DecisionServiceServer<DecisionHandlers<AnyStore>>>()
+                    .await;
+                health
+                    .set_service_status("", tonic_health::ServingStatus::Serving)
+                    .await;
+                serving = true;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT: then it stops accepting,
 /// finishes the requests in flight, flushes the store and returns.
 pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let policies = Arc::new(load_policies(config.policy_dir.as_deref())?);
+    let location = Location::parse(config.store.as_deref(), &config.data_dir)?;
     let store = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?,
+        AnyStore::open(&location, config.store_connections)
+            .await
+            .with_context(|| format!("cannot open the store {}", location.shown()))?,
     );
     let limits = Limits {
         max_in_flight: config.max_in_flight,
@@ -150,8 +203,10 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
-        .set_serving::<DecisionServiceServer<DecisionHandlers<SqliteStore>>>()
+        .set_serving::<DecisionServiceServer<DecisionHandlers<AnyStore>>>()
         .await;
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn(watch_store(store.clone(), health.clone(), stopped.clone()));
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -164,7 +219,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = %store.path().display(), "serving decision.v1.DecisionService");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), store = %store.shown(), "serving decision.v1.DecisionService");
     // Scripts and tests read the bound port from this line.
     println!("decision-engine listening on {addr}");
 
@@ -173,8 +228,9 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         async move {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing requests in flight");
+            stopped.store(true, std::sync::atomic::Ordering::SeqCst);
             health
-                .set_not_serving::<DecisionServiceServer<DecisionHandlers<SqliteStore>>>()
+                .set_not_serving::<DecisionServiceServer<DecisionHandlers<AnyStore>>>()
                 .await;
         }
     };

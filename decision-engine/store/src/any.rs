@@ -75,6 +75,15 @@ impl AnyStore {
         }
     }
 
+    /// Whether the store answers: always for SQLite (a local file), a
+    /// round trip for PostgreSQL.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Sqlite(_) => Ok(()),
+            AnyStore::Postgres(s) => s.ping().await,
+        }
+    }
+
     /// Where it is, for messages and logs.
     pub fn shown(&self) -> String {
         match self {

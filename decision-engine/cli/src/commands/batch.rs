@@ -35,6 +35,10 @@ pub struct Args {
     /// The decision store (activations, versions, batch records).
     #[arg(long, env = "DECISION_ENGINE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// A PostgreSQL store shared with the servers
+    /// (postgres://user:password@host:port/database) instead of --data-dir.
+    #[arg(long, env = "DECISION_ENGINE_STORE")]
+    store: Option<String>,
     /// A directory with rulesets/ and scorecards/ (default: the shipped policy).
     #[arg(long)]
     policy_dir: Option<PathBuf>,
@@ -87,6 +91,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         as_of: args.as_of,
         pins,
         data_dir: args.data_dir,
+        store: args.store,
         policy_dir: args.policy_dir,
         errors: args.errors,
         traces: args.traces,

@@ -1,40 +1,30 @@
 //! `decision-engine explain`: the account of a stored decision, online or
 //! batch, read from the store (no server needed).
 
-use std::path::PathBuf;
-
 use decision_service::ServiceError;
 use decision_service::find::{StoredPolicies, find_decision};
 use decision_service::prereview::shown_decision;
-use decision_store::SqliteStore;
 
 use decision_core::{Lang, explain};
 use decision_service::reviews::account::account;
 
-use super::{ExplainLang, runtime};
+use super::{ExplainLang, StoreArgs, open_store, runtime};
 use crate::exit::{Exit, Failure};
 
 #[derive(clap::Args)]
 pub struct Args {
     decision_id: String,
-    /// The server's data directory.
-    #[arg(long, env = "DECISION_ENGINE_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
     #[arg(long, value_enum, default_value = "both")]
     lang: ExplainLang,
 }
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
-    if !args.data_dir.join("decisions.sqlite").exists() {
-        return Err(Failure::Other(format!(
-            "no decision store in {}",
-            args.data_dir.display()
-        )));
-    }
     // As callers saw it: with the pre-credit it met, if any, and its
     // reviews beside it.
     let (record, decision, precredit, reviews) = runtime()?.block_on(async {
-        let store = SqliteStore::open(&args.data_dir).map_err(|e| Failure::Other(e.to_string()))?;
+        let store = open_store(&args.store).await?;
         let record = find_decision(&store, &args.decision_id, "")
             .await
             .map_err(|e| match e {
@@ -42,7 +32,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                     Failure::Input(format!(
                         "no decision with id `{}` in {}",
                         args.decision_id,
-                        args.data_dir.display()
+                        args.store.shown()
                     ))
                 }
                 other => Failure::Other(other.to_string()),

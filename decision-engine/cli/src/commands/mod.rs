@@ -15,7 +15,7 @@ mod score;
 mod serve;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use decision_core::{Decision, Lang, PolicySet, explain as account};
@@ -135,16 +135,48 @@ fn print_lines(
     Ok(Exit::Done)
 }
 
-/// The store a server keeps in `data_dir`, opened beside it (reports,
-/// explain); a directory without one is refused.
-fn open_store(data_dir: &Path) -> Result<decision_store::SqliteStore, Failure> {
-    if !data_dir.join("decisions.sqlite").exists() {
+/// Where the servers keep their store, for the commands that read it
+/// (reports, explain).
+#[derive(Clone, Debug, clap::Args)]
+pub struct StoreArgs {
+    /// The server's data directory (its embedded SQLite store).
+    #[arg(long, env = "DECISION_ENGINE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// The servers' PostgreSQL store instead
+    /// (postgres://user:password@host:port/database).
+    #[arg(long, env = "DECISION_ENGINE_STORE")]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    fn location(&self) -> Result<decision_store::Location, Failure> {
+        decision_store::Location::parse(self.store.as_deref(), &self.data_dir)
+            .map_err(|e| Failure::Input(e.to_string()))
+    }
+
+    /// The store, for messages.
+    pub fn shown(&self) -> String {
+        self.location()
+            .map(|l| l.shown())
+            .unwrap_or_else(|_| self.data_dir.display().to_string())
+    }
+}
+
+/// The store the servers keep, opened beside them (reports, explain); a
+/// data directory without one is refused, not created.
+async fn open_store(args: &StoreArgs) -> Result<decision_store::AnyStore, Failure> {
+    let location = args.location()?;
+    if let decision_store::Location::Sqlite(dir) = &location
+        && !dir.join("decisions.sqlite").exists()
+    {
         return Err(Failure::Input(format!(
-            "no store in {} (give the server's --data-dir)",
-            data_dir.display()
+            "no store in {} (give the server's --data-dir or --store)",
+            dir.display()
         )));
     }
-    decision_store::SqliteStore::open(data_dir).map_err(|e| Failure::Other(e.to_string()))
+    decision_store::AnyStore::open(&location, 2)
+        .await
+        .map_err(|e| Failure::Other(e.to_string()))
 }
 
 /// A single-threaded runtime for a command that talks to a store or a

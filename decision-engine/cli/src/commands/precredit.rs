@@ -119,9 +119,8 @@ enum Action {
     },
     /// The funnel per institution, branch and village: CSV and HTML with charts (reads the store).
     Report {
-        /// The server's data directory.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: super::StoreArgs,
         /// Only these institutions (repeat); default: every one with an approved publication.
         #[arg(long)]
         institution: Vec<String>,
@@ -225,12 +224,12 @@ fn reply(r: pb::PreCreditReply) -> Vec<String> {
 async fn call(action: Action) -> Result<Vec<String>, Failure> {
     match action {
         Action::Report {
-            data_dir,
+            store,
             institution,
             product,
             csv,
             html,
-        } => report(data_dir, institution, product, csv, html).await,
+        } => report(store, institution, product, csv, html).await,
         Action::Publish {
             server,
             batch_id,
@@ -396,13 +395,13 @@ async fn amount_op(op: OpArgs, amount: String, drawdown: bool) -> Result<Vec<Str
 }
 
 async fn report(
-    data_dir: PathBuf,
+    store: super::StoreArgs,
     institutions: Vec<String>,
     product: Option<String>,
     csv: Option<PathBuf>,
     html: Option<PathBuf>,
 ) -> Result<Vec<String>, Failure> {
-    let store = open_store(&data_dir)?;
+    let store = open_store(&store).await?;
     let today = date_at(std::time::SystemTime::now());
     let rows = funnel(&store, &institutions, product.as_deref(), today)
         .await

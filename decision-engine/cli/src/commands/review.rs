@@ -67,9 +67,8 @@ enum Action {
     },
     /// Approval and override rates by override reason, referring rule, reviewer and branch: CSV and HTML with charts (reads the store).
     Report {
-        /// The server's data directory.
-        #[arg(long, env = "DECISION_ENGINE_DATA_DIR", default_value = "data")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: super::StoreArgs,
         /// Only these institutions (repeat); default: every one.
         #[arg(long)]
         institution: Vec<String>,
@@ -248,13 +247,13 @@ async fn call(action: Action) -> Result<Vec<String>, Failure> {
             Ok(lines)
         }
         Action::Report {
-            data_dir,
+            store,
             institution,
             product,
             csv,
             html,
         } => {
-            let store = open_store(&data_dir)?;
+            let store = open_store(&store).await?;
             let report = count_report(&store, &institution, product.as_deref())
                 .await
                 .map_err(|e| Failure::Other(e.to_string()))?;

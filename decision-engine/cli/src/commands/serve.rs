@@ -47,6 +47,14 @@ pub struct ServeConfig {
     /// Where the embedded store lives [default: ./data].
     #[arg(long, env = "DECISION_ENGINE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database shared by several servers
+    /// (postgres://user:password@host:port/database); without it, the
+    /// embedded SQLite store in --data-dir [default: none].
+    #[arg(long, env = "DECISION_ENGINE_STORE")]
+    pub store: Option<String>,
+    /// Connections to the PostgreSQL store, at most [default: 16].
+    #[arg(long, env = "DECISION_ENGINE_STORE_CONNECTIONS")]
+    pub store_connections: Option<usize>,
     /// Prometheus metrics address, `off` to disable [default: 127.0.0.1:9464].
     #[arg(long, env = "DECISION_ENGINE_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
@@ -110,6 +118,11 @@ impl ServeConfig {
             .or(file.max_in_flight)
             .unwrap_or(Limits::default().max_in_flight);
         anyhow::ensure!(max_in_flight > 0, "max_in_flight: expected at least 1");
+        let store_connections = self
+            .store_connections
+            .or(file.store_connections)
+            .unwrap_or(decision_store::postgres::DEFAULT_MAX_CONNECTIONS);
+        anyhow::ensure!(store_connections > 0, "store_connections: expected at least 1");
         let tls = match (
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
@@ -127,6 +140,8 @@ impl ServeConfig {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("data")),
+            store: self.store.or(file.store),
+            store_connections,
             metrics_listen,
             policy_dir: self.policy_dir.or(file.policy_dir),
             max_in_flight,

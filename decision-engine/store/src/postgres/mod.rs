@@ -176,6 +176,13 @@ impl PgStore {
         self.pool.close();
     }
 
+    /// One round trip: does the database answer?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(pg)?;
+        Ok(())
+    }
+
     async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
         self.pool.get().await.map_err(pool_error)
     }
