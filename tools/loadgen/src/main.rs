@@ -43,7 +43,8 @@ struct Cli {
 enum Cmd {
     /// Send PreReview calls and report throughput and latency.
     Run {
-        /// e.g. http://127.0.0.1:50051
+        /// e.g. http://127.0.0.1:50051; several replicas comma-separated
+        /// (the connections are spread over them).
         #[arg(long)]
         target: String,
         /// Calls in flight at once.
@@ -166,14 +167,18 @@ async fn run(
             .await?,
         );
     }
+    // Several targets (replicas), comma-separated: the connections go to
+    // each in turn, so the calls are spread evenly over them.
+    let targets: Vec<&str> = target.split(',').map(str::trim).collect();
     let mut channels = Vec::new();
-    for _ in 0..connections.max(1) {
+    for i in 0..connections.max(targets.len()) {
+        let one = targets[i % targets.len()];
         channels.push(
-            Channel::from_shared(target.clone())?
+            Channel::from_shared(one.to_string())?
                 .tcp_nodelay(true)
                 .connect()
                 .await
-                .with_context(|| format!("cannot connect to {target}"))?,
+                .with_context(|| format!("cannot connect to {one}"))?,
         );
     }
     let counter = Arc::new(AtomicU64::new(0));

@@ -122,7 +122,10 @@ impl ServeConfig {
             .store_connections
             .or(file.store_connections)
             .unwrap_or(decision_store::postgres::DEFAULT_MAX_CONNECTIONS);
-        anyhow::ensure!(store_connections > 0, "store_connections: expected at least 1");
+        anyhow::ensure!(
+            store_connections > 0,
+            "store_connections: expected at least 1"
+        );
         let tls = match (
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),

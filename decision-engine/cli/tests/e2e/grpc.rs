@@ -15,13 +15,13 @@ use tonic::Code;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-fn repo(path: &str) -> PathBuf {
+pub(crate) fn repo(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(path)
 }
 
-fn examples() -> Vec<PathBuf> {
+pub(crate) fn examples() -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(repo("examples/requests"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -31,7 +31,7 @@ fn examples() -> Vec<PathBuf> {
 }
 
 /// A proto request from an example JSON file.
-fn proto_request(file: &Path, request_id: Option<&str>) -> pb::PreReviewRequest {
+pub(crate) fn proto_request(file: &Path, request_id: Option<&str>) -> pb::PreReviewRequest {
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     pb::PreReviewRequest {

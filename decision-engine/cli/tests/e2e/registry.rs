@@ -17,7 +17,7 @@ fn start(dir: &std::path::Path) -> Server {
 }
 
 /// A server with the development tokens (config/tokens.dev.toml).
-fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
+pub(crate) fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     let tokens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/tokens.dev.toml");
     let tokens = tokens.to_str().unwrap().to_string();
     let mut args = vec!["--tokens-file", tokens.as_str()];
@@ -25,7 +25,7 @@ fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     Server::start(dir, &args)
 }
 
-fn as_user<T>(token: &str, message: T) -> Request<T> {
+pub(crate) fn as_user<T>(token: &str, message: T) -> Request<T> {
     let mut r = Request::new(message);
     if !token.is_empty() {
         r.metadata_mut()
@@ -34,11 +34,11 @@ fn as_user<T>(token: &str, message: T) -> Request<T> {
     r
 }
 
-const ANALYST: &str = "dev-analyst-token-0001";
-const APPROVER: &str = "dev-approver-token-0001";
+pub(crate) const ANALYST: &str = "dev-analyst-token-0001";
+pub(crate) const APPROVER: &str = "dev-approver-token-0001";
 const AUDITOR: &str = "dev-auditor-token-00001";
 
-fn scorecard(version: &str, base: i64) -> String {
+pub(crate) fn scorecard(version: &str, base: i64) -> String {
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scorecards/farmer-scorecard.json");
     let mut v: serde_json::Value =
@@ -48,7 +48,7 @@ fn scorecard(version: &str, base: i64) -> String {
     v.to_string()
 }
 
-async fn upload(
+pub(crate) async fn upload(
     client: &mut PolicyRegistryClient<Channel>,
     token: &str,
     json: String,
@@ -273,7 +273,7 @@ async fn publishing_is_validated_immutable_role_checked_and_audited() {
     );
 }
 
-const APPROVER_2: &str = "dev-approver-token-0002";
+pub(crate) const APPROVER_2: &str = "dev-approver-token-0002";
 const LEAD: &str = "dev-lead-token-00000001";
 
 fn activation(
@@ -292,7 +292,7 @@ fn activation(
     }
 }
 
-async fn activate(
+pub(crate) async fn activate(
     client: &mut PolicyRegistryClient<Channel>,
     institution: &str,
     version: &str,
@@ -319,7 +319,7 @@ async fn activate(
 }
 
 /// (score, scorecard version) of example 01 for `institution`, optionally as of a time.
-async fn decide(
+pub(crate) async fn decide(
     server: &Server,
     institution: &str,
     request_id: &str,
