@@ -207,10 +207,16 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .await;
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::spawn(watch_store(store.clone(), health.clone(), stopped.clone()));
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection in both protocol versions: grpcurl and current tools
+    // speak v1; Python's grpcio-reflection and several older tools speak
+    // only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection = reflection().build_v1()?;
     let decisions = DecisionServiceServer::new(DecisionHandlers::new(Arc::new(decisions)))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -247,6 +253,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(decisions)
         .add_service(registry)
         .add_service(precredits)

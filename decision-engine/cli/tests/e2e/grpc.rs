@@ -172,6 +172,53 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
         names.contains(&"grpc.health.v1.Health".to_string()),
         "{names:?}"
     );
+
+    // v1alpha too: the protocol of Python's grpcio-reflection and older
+    // tools. The services, and the file that defines one.
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut reflection =
+        alpha::server_reflection_client::ServerReflectionClient::new(server.channel().await);
+    let requests = vec![
+        alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+            ),
+        },
+        alpha::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                alpha::server_reflection_request::MessageRequest::FileContainingSymbol(
+                    "decision.v1.DecisionService".into(),
+                ),
+            ),
+        },
+    ];
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let listed = stream.message().await.unwrap().unwrap();
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        listed.message_response
+    else {
+        panic!("expected a v1alpha service list, got {listed:?}");
+    };
+    let alpha_names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in ["decision.v1.DecisionService", "grpc.health.v1.Health"] {
+        assert!(
+            alpha_names.contains(&service.to_string()),
+            "{alpha_names:?}"
+        );
+    }
+    let file = stream.message().await.unwrap().unwrap();
+    let Some(alpha::server_reflection_response::MessageResponse::FileDescriptorResponse(files)) =
+        file.message_response
+    else {
+        panic!("expected a v1alpha file descriptor, got {file:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
 }
 
 #[tokio::test]

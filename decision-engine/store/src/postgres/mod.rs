@@ -131,6 +131,12 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(WAIT);
         }
+        // A connection whose packets go unacknowledged this long (a
+        // database host gone from the network) is dropped by the kernel,
+        // so a call on it fails instead of waiting for TCP's minutes.
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(Duration::from_secs(5));
+        }
         if config.get_application_name().is_none() {
             config.application_name("decision-engine");
         }
@@ -198,20 +204,23 @@ impl PgStore {
         client.query(&stmt, params).await.map_err(pg)
     }
 
-    /// The policy set of `versions` (hash `hash`), added when new.
+    /// The policy set of `versions` (hash `hash`), added when new, and
+    /// whether the cache lacked it. Its id goes into the cache only once
+    /// `tx` has committed (see [`PgStore::insert_prepared`]): another
+    /// connection must not name a set it cannot see yet.
     async fn policy_set(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         hash: &[u8; 32],
         versions: &[decision_core::VersionRef],
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(i64, bool), StoreError> {
         if let Some(id) = self
             .policy_sets
             .lock()
             .ok()
             .and_then(|m| m.get(hash).copied())
         {
-            return Ok(id);
+            return Ok((id, false));
         }
         let json = serde_json::to_string(versions)
             .map_err(|e| StoreError::Database(format!("cannot write a policy set: {e}")))?;
@@ -234,10 +243,7 @@ impl PgStore {
             .await
             .map_err(pg)?
             .get(0);
-        if let Ok(mut m) = self.policy_sets.lock() {
-            m.insert(*hash, id);
-        }
-        Ok(id)
+        Ok((id, true))
     }
 
     async fn insert_prepared(&self, prepared: Vec<Prepared>) -> Result<Vec<Inserted>, StoreError> {
@@ -256,11 +262,18 @@ impl PgStore {
             .await
             .map_err(pg)?;
         let mut out = Vec::with_capacity(prepared.len());
+        let mut found = Vec::new();
         for p in &prepared {
             let r = &p.record;
             let compact = r.format >= 2;
             let policy_set = match &p.policy {
-                Some(hash) => Some(self.policy_set(&tx, hash, &r.versions).await?),
+                Some(hash) => {
+                    let (id, fresh) = self.policy_set(&tx, hash, &r.versions).await?;
+                    if fresh {
+                        found.push((*hash, id));
+                    }
+                    Some(id)
+                }
                 None => None,
             };
             let request_json = if compact { "" } else { r.request_json.as_str() };
@@ -308,6 +321,9 @@ impl PgStore {
             }
         }
         tx.commit().await.map_err(pg)?;
+        if let Ok(mut cache) = self.policy_sets.lock() {
+            cache.extend(found);
+        }
         Ok(out)
     }
 }
