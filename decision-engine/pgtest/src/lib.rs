@@ -207,6 +207,9 @@ impl Cluster {
                 data = cluster.data.display(),
                 dir = cluster._dir.path().display(),
             );
+            // Never waited for, by design: it outlives this process to
+            // stop the cluster once the process is gone.
+            #[allow(clippy::zombie_processes)]
             Command::new("sh")
                 .args(["-c", &stop])
                 .stdin(std::process::Stdio::null())

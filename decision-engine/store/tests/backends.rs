@@ -99,7 +99,7 @@ fn audit(action: &str, n: usize) -> AuditEntry {
         id: "farmer-credit-default".into(),
         version: "2026.2".into(),
         hash: "sha256:ef".into(),
-        accepted: n % 2 == 0,
+        accepted: n.is_multiple_of(2),
         detail: format!("step {n}"),
     }
 }

@@ -214,12 +214,7 @@ impl PgStore {
         hash: &[u8; 32],
         versions: &[decision_core::VersionRef],
     ) -> Result<(i64, bool), StoreError> {
-        if let Some(id) = self
-            .policy_sets
-            .lock()
-            .ok()
-            .and_then(|m| m.get(hash).copied())
-        {
+        if let Some(id) = self.cached_set(hash) {
             return Ok((id, false));
         }
         let json = serde_json::to_string(versions)
@@ -247,25 +242,30 @@ impl PgStore {
     }
 
     async fn insert_prepared(&self, prepared: Vec<Prepared>) -> Result<Vec<Inserted>, StoreError> {
+        // One online decision of a known policy with nothing else to write
+        // (no review case): one statement, committed on its own, one round
+        // trip instead of three.
+        if let [p] = prepared.as_slice()
+            && p.record.routed_level.is_none()
+            && p.record.application_id.is_none()
+            && let Some(policy_set) = match &p.policy {
+                None => Some(None),
+                Some(hash) => self.cached_set(hash).map(Some),
+            }
+        {
+            let client = self.client().await?;
+            let insert = client.prepare_cached(INSERT_DECISION).await.map_err(pg)?;
+            let row = DecisionRow::of(p, policy_set)?;
+            let changed = client.execute(&insert, &row.params()).await.map_err(pg)?;
+            return Ok(vec![inserted(&client, changed, &p.record).await?]);
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO decisions (decision_id, institution, product, request_id, request_hash,
-                     request_json, outcome, decision_zstd, batch_id, recorded_at, evaluation_micros,
-                     format, precredit_json, application_id, stage, routed_level, policy_set, record,
-                     request_zstd)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                     $18, $19)
-                 ON CONFLICT (decision_id) DO NOTHING",
-            )
-            .await
-            .map_err(pg)?;
+        let insert = tx.prepare_cached(INSERT_DECISION).await.map_err(pg)?;
         let mut out = Vec::with_capacity(prepared.len());
         let mut found = Vec::new();
         for p in &prepared {
             let r = &p.record;
-            let compact = r.format >= 2;
             let policy_set = match &p.policy {
                 Some(hash) => {
                     let (id, fresh) = self.policy_set(&tx, hash, &r.versions).await?;
@@ -276,55 +276,101 @@ impl PgStore {
                 }
                 None => None,
             };
-            let request_json = if compact { "" } else { r.request_json.as_str() };
-            let decision_zstd = (!compact).then_some(p.decision_zstd.as_slice());
-            let record = compact.then_some(r.record.as_slice());
-            let micros = to_i64(r.evaluation_micros, "evaluation_micros")?;
-            let format = to_i32(r.format, "record format")?;
-            let changed = tx
-                .execute(
-                    &insert,
-                    &[
-                        &r.decision_id,
-                        &r.institution,
-                        &r.product,
-                        &r.request_id,
-                        &r.request_hash,
-                        &request_json,
-                        &r.outcome,
-                        &decision_zstd,
-                        &r.batch_id,
-                        &r.recorded_at,
-                        &micros,
-                        &format,
-                        &r.precredit,
-                        &r.application_id,
-                        &r.stage,
-                        &r.routed_level,
-                        &policy_set,
-                        &record,
-                        &p.request_zstd,
-                    ],
-                )
-                .await
-                .map_err(pg)?;
-            if changed == 1 {
-                if r.routed_level.is_some() || r.application_id.is_some() {
-                    reviews::on_new_decision(&tx, r).await?;
-                }
-                out.push(Inserted::New);
-            } else {
-                let existing = select_decision(&tx, &r.decision_id)
-                    .await?
-                    .ok_or_else(|| StoreError::Database("conflicting row vanished".into()))?;
-                out.push(Inserted::Existing(Box::new(existing)));
+            let row = DecisionRow::of(p, policy_set)?;
+            let changed = tx.execute(&insert, &row.params()).await.map_err(pg)?;
+            if changed == 1 && (r.routed_level.is_some() || r.application_id.is_some()) {
+                reviews::on_new_decision(&tx, r).await?;
             }
+            out.push(inserted(&tx, changed, r).await?);
         }
         tx.commit().await.map_err(pg)?;
         if let Ok(mut cache) = self.policy_sets.lock() {
             cache.extend(found);
         }
         Ok(out)
+    }
+
+    /// A policy set's id, if this store has seen it committed.
+    fn cached_set(&self, hash: &[u8; 32]) -> Option<i64> {
+        self.policy_sets
+            .lock()
+            .ok()
+            .and_then(|m| m.get(hash).copied())
+    }
+}
+
+const INSERT_DECISION: &str =
+    "INSERT INTO decisions (decision_id, institution, product, request_id,
+     request_hash, request_json, outcome, decision_zstd, batch_id, recorded_at, evaluation_micros,
+     format, precredit_json, application_id, stage, routed_level, policy_set, record, request_zstd)
+ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+ ON CONFLICT (decision_id) DO NOTHING";
+
+/// What an insert found: `changed` rows were written, or the stored record
+/// with the decision id is returned.
+async fn inserted(
+    client: &impl GenericClient,
+    changed: u64,
+    r: &DecisionRecord,
+) -> Result<Inserted, StoreError> {
+    if changed == 1 {
+        return Ok(Inserted::New);
+    }
+    let existing = select_decision(client, &r.decision_id)
+        .await?
+        .ok_or_else(|| StoreError::Database("conflicting row vanished".into()))?;
+    Ok(Inserted::Existing(Box::new(existing)))
+}
+
+/// The values of [`INSERT_DECISION`] that are not the record's own fields.
+struct DecisionRow<'a> {
+    p: &'a Prepared,
+    request_json: &'a str,
+    decision_zstd: Option<&'a [u8]>,
+    record: Option<&'a [u8]>,
+    micros: i64,
+    format: i32,
+    policy_set: Option<i64>,
+}
+
+impl<'a> DecisionRow<'a> {
+    fn of(p: &'a Prepared, policy_set: Option<i64>) -> Result<DecisionRow<'a>, StoreError> {
+        let r = &p.record;
+        let compact = r.format >= 2;
+        Ok(DecisionRow {
+            p,
+            request_json: if compact { "" } else { r.request_json.as_str() },
+            decision_zstd: (!compact).then_some(p.decision_zstd.as_slice()),
+            record: compact.then_some(r.record.as_slice()),
+            micros: to_i64(r.evaluation_micros, "evaluation_micros")?,
+            format: to_i32(r.format, "record format")?,
+            policy_set,
+        })
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 19] {
+        let r = &self.p.record;
+        [
+            &r.decision_id,
+            &r.institution,
+            &r.product,
+            &r.request_id,
+            &r.request_hash,
+            &self.request_json,
+            &r.outcome,
+            &self.decision_zstd,
+            &r.batch_id,
+            &r.recorded_at,
+            &self.micros,
+            &self.format,
+            &r.precredit,
+            &r.application_id,
+            &r.stage,
+            &r.routed_level,
+            &self.policy_set,
+            &self.record,
+            &self.p.request_zstd,
+        ]
     }
 }
 
