@@ -8,6 +8,7 @@
 
 pub mod convert;
 mod decisions;
+pub mod limits;
 mod metadata;
 pub mod precredit;
 mod registry;

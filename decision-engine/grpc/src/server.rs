@@ -43,6 +43,11 @@ pub struct ServerConfig {
     pub metrics_listen: Option<SocketAddr>,
     pub policy_dir: Option<PathBuf>,
     pub max_in_flight: usize,
+    /// Calls of every other kind (all but PreReview and health checks) run
+    /// at once, server-wide; beyond it they are shed with RESOURCE_EXHAUSTED.
+    pub max_concurrent_calls: usize,
+    /// How long any call may run before it is cancelled.
+    pub call_timeout: std::time::Duration,
     pub max_message_bytes: usize,
     pub tokens_file: Option<PathBuf>,
     pub require_client_token: bool,
@@ -240,7 +245,13 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
                 .await;
         }
     };
-    let mut builder = Server::builder();
+    let mut builder = Server::builder()
+        .timeout(config.call_timeout)
+        // Dead peers are found and their connections closed: an HTTP/2 ping
+        // every 30 s, answered within 10 s, and TCP keepalive under it.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .tcp_keepalive(Some(std::time::Duration::from_secs(60)));
     if let Some((cert, key)) = &config.tls {
         let read =
             |p: &PathBuf| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
@@ -251,6 +262,9 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         tracing::info!(cert = %cert.display(), "serving TLS");
     }
     builder
+        .layer(crate::limits::CallLimitLayer::new(
+            config.max_concurrent_calls,
+        ))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

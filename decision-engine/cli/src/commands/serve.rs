@@ -64,6 +64,13 @@ pub struct ServeConfig {
     /// Requests evaluated at once; more get RESOURCE_EXHAUSTED [default: 512].
     #[arg(long, env = "DECISION_ENGINE_MAX_IN_FLIGHT")]
     pub max_in_flight: Option<usize>,
+    /// Calls of other kinds (all but PreReview and health checks) running at
+    /// once, server-wide; more get RESOURCE_EXHAUSTED [default: 256].
+    #[arg(long, env = "DECISION_ENGINE_MAX_CONCURRENT_CALLS")]
+    pub max_concurrent_calls: Option<usize>,
+    /// How long any call may run before it is cancelled, e.g. `30s` [default: 30s].
+    #[arg(long, env = "DECISION_ENGINE_CALL_TIMEOUT")]
+    pub call_timeout: Option<String>,
     /// Largest request or reply message, bytes [default: 1048576].
     #[arg(long, env = "DECISION_ENGINE_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -118,6 +125,24 @@ impl ServeConfig {
             .or(file.max_in_flight)
             .unwrap_or(Limits::default().max_in_flight);
         anyhow::ensure!(max_in_flight > 0, "max_in_flight: expected at least 1");
+        let max_concurrent_calls = self
+            .max_concurrent_calls
+            .or(file.max_concurrent_calls)
+            .unwrap_or(256);
+        anyhow::ensure!(
+            max_concurrent_calls > 0,
+            "max_concurrent_calls: expected at least 1"
+        );
+        let call_timeout = self
+            .call_timeout
+            .or(file.call_timeout)
+            .unwrap_or_else(|| "30s".into());
+        let call_timeout = humantime::parse_duration(&call_timeout)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .with_context(|| {
+                format!("call_timeout: expected a duration such as `30s` or `2m`, found `{call_timeout}`")
+            })?;
         let store_connections = self
             .store_connections
             .or(file.store_connections)
@@ -148,6 +173,8 @@ impl ServeConfig {
             metrics_listen,
             policy_dir: self.policy_dir.or(file.policy_dir),
             max_in_flight,
+            max_concurrent_calls,
+            call_timeout,
             tokens_file: self.tokens_file.or(file.tokens_file),
             require_client_token: self
                 .require_client_token

@@ -405,6 +405,106 @@ async fn beyond_the_in_flight_limit_requests_are_refused_not_queued() {
     assert!(ok > 0 && refused > 0, "ok {ok}, refused {refused}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_look_ups_and_registry_calls_is_shed_while_pre_reviews_are_answered() {
+    use crate::registry::{AUDITOR, as_user};
+    use decision_grpc::pb::policy_registry_client::PolicyRegistryClient;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = repo("config/tokens.dev.toml");
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--max-concurrent-calls",
+            "2",
+            "--tokens-file",
+            tokens.to_str().unwrap(),
+        ],
+    );
+    let channel = server.channel().await;
+    let file = repo("examples/requests/01-clean-approve.json");
+    let decided = DecisionServiceClient::new(channel.clone())
+        .pre_review(proto_request(&file, Some("FLOOD-0")))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // 48 clients sending look-ups and registry calls back to back until
+    // the pre-reviews below are done: far more at once than the
+    // server-wide limit of 2.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut flood = Vec::new();
+    for w in 0..48 {
+        let channel = channel.clone();
+        let id = decided.decision_id.clone();
+        let stop = stop.clone();
+        flood.push(tokio::spawn(async move {
+            let mut decisions = DecisionServiceClient::new(channel.clone());
+            let mut registry = PolicyRegistryClient::new(channel);
+            let mut codes = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                i += 1;
+                let result = if (w + i) % 2 == 0 {
+                    decisions
+                        .get_decision(pb::GetDecisionRequest {
+                            decision_id: id.clone(),
+                        })
+                        .await
+                        .map(|_| ())
+                } else {
+                    registry
+                        .list_audit_log(as_user(AUDITOR, pb::ListAuditLogRequest { limit: 0 }))
+                        .await
+                        .map(|_| ())
+                };
+                codes.push(result.map_err(|s| (s.code(), s.message().to_string())));
+            }
+            codes
+        }));
+    }
+    // Meanwhile, pre-reviews within their own limit, and health checks.
+    let mut client = DecisionServiceClient::new(channel.clone());
+    let mut health = HealthClient::new(channel.clone());
+    for i in 1..=40 {
+        client
+            .pre_review(proto_request(&file, Some(&format!("FLOOD-{i}"))))
+            .await
+            .unwrap_or_else(|e| panic!("pre-review {i} during the flood: {e:?}"));
+        let status = health
+            .check(HealthCheckRequest {
+                service: "decision.v1.DecisionService".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32);
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (mut answered, mut shed) = (0, 0);
+    for t in flood {
+        for result in t.await.unwrap() {
+            match result {
+                Ok(()) => answered += 1,
+                Err((code, message)) => {
+                    assert_eq!(code, Code::ResourceExhausted, "{message}");
+                    assert!(
+                        message.starts_with(
+                            "the server is running its limit of 2 calls at once (max_concurrent_calls); /decision.v1."
+                        ),
+                        "{message}"
+                    );
+                    shed += 1;
+                }
+            }
+        }
+    }
+    assert!(answered > 0 && shed > 0, "answered {answered}, shed {shed}");
+}
+
 #[tokio::test]
 async fn oversized_messages_are_refused() {
     let dir = tempfile::tempdir().unwrap();

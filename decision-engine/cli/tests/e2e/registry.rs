@@ -36,7 +36,7 @@ pub(crate) fn as_user<T>(token: &str, message: T) -> Request<T> {
 
 pub(crate) const ANALYST: &str = "dev-analyst-token-0001";
 pub(crate) const APPROVER: &str = "dev-approver-token-0001";
-const AUDITOR: &str = "dev-auditor-token-00001";
+pub(crate) const AUDITOR: &str = "dev-auditor-token-00001";
 
 pub(crate) fn scorecard(version: &str, base: i64) -> String {
     let path =
