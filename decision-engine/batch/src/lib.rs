@@ -24,6 +24,7 @@ mod pipeline;
 pub mod report;
 pub mod review_report;
 pub mod row;
+pub mod shard;
 pub mod summary;
 
 use pipeline::{Files, execute, move_into_place};
@@ -95,6 +96,8 @@ pub struct BatchConfig {
     pub chunk_rows: usize,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
+    /// Decide only this shard's rows (see [`shard`]).
+    pub shard: Option<shard::Shard>,
 }
 
 /// How a run ended.
@@ -327,6 +330,7 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
         declined: 0,
         errors: 0,
         failure: String::new(),
+        shard: config.shard.map(|s| s.to_string()).unwrap_or_default(),
     };
     // Ctrl-C or SIGTERM stops the run between chunks; it then ends like
     // any failed run: recorded as failed, partial files removed. Registered

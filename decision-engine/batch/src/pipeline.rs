@@ -71,7 +71,11 @@ pub(super) fn execute(
     (ruleset_version, scorecard_version): (String, String),
 ) -> Result<(summary::Summary, FrameIndex), BatchError> {
     // The CSV pre-scan counted the rows; a Parquet run shows a spinner.
-    let progress = progress_bar(config.progress, lines.rows());
+    // A shard decides a part of the rows the pre-scan counted: a spinner.
+    let progress = progress_bar(
+        config.progress,
+        lines.rows().filter(|_| config.shard.is_none()),
+    );
     let chunk_rows = config.chunk_rows.max(traces::FRAME_ROWS);
 
     let (chunk_tx, chunk_rx) = sync_channel(1);
@@ -115,7 +119,14 @@ pub(super) fn execute(
         product: &config.product,
         batch_hex,
     };
-    let evaluated = evaluate_chunks(&cx, (columns, lines, names), chunk_rx, done_tx, interrupted);
+    let evaluated = evaluate_chunks(
+        &cx,
+        (columns, lines, names),
+        config.shard,
+        chunk_rx,
+        done_tx,
+        interrupted,
+    );
     // The writer ends when the evaluated chunks end; the reader when the
     // file ends or nobody listens.
     let written = writer
@@ -145,6 +156,7 @@ pub(super) fn move_into_place(tmp: &Path, path: &Path) -> Result<(), BatchError>
 fn evaluate_chunks(
     cx: &Context,
     (columns, lines, names): (&columns::Columns, &input::Lines, &[String]),
+    shard: Option<super::shard::Shard>,
     chunks: Receiver<polars::prelude::DataFrame>,
     done: std::sync::mpsc::SyncSender<Evaluated>,
     interrupted: &std::sync::atomic::AtomicBool,
@@ -163,6 +175,16 @@ fn evaluate_chunks(
         let cells = input::text_columns(&df).map_err(failed("cannot read a chunk"))?;
         let height = df.height();
         let rows: Vec<RowCells> = (0..height)
+            .filter(|&i| {
+                shard.is_none_or(|s| {
+                    let row = next_row + i as u64;
+                    s.contains(
+                        cells[columns.household_id][i],
+                        !lines.problems.contains_key(&row),
+                        row,
+                    )
+                })
+            })
             .map(|i| {
                 let row = next_row + i as u64;
                 let household_id = cells[columns.household_id][i];

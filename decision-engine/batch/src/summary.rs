@@ -216,14 +216,21 @@ impl Summary {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"))
         {
+            // With the exact sums the mean rate is made of, so that
+            // summaries of shards can be merged ([`merge`]).
+            let tallies = self.villages.values().chain(std::iter::once(&self.total));
             let objects: Vec<serde_json::Map<String, serde_json::Value>> = rows
                 .iter()
-                .map(|r| {
-                    header
+                .zip(tallies)
+                .map(|(r, t)| {
+                    let mut object: serde_json::Map<String, serde_json::Value> = header
                         .iter()
                         .zip(r)
                         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                        .collect()
+                        .collect();
+                    object.insert("rated".into(), t.rated.to_string().into());
+                    object.insert("rate_sum".into(), t.rate_sum.to_string().into());
+                    object
                 })
                 .collect();
             let (total, villages) = objects.split_last().expect("the total row is always there");
@@ -238,4 +245,98 @@ impl Summary {
         }
         w.flush()
     }
+}
+
+/// Merges the JSON summaries of a run's shards (`batch --shard I/N
+/// --summary shard-I.json`) into the summary of the whole run: every count
+/// and sum added, the rates and means made again from them. The histograms
+/// of the report are not in a summary file and are not merged.
+pub fn merge(paths: &[std::path::PathBuf]) -> Result<Summary, String> {
+    let mut merged: Option<Summary> = None;
+    for path in paths {
+        let at = path.display();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {at}: {e}"))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            format!("{at}: expected a JSON summary (batch --summary FILE.json): {e}")
+        })?;
+        let total = json
+            .get("total")
+            .ok_or_else(|| format!("{at}: expected a JSON summary with `total` and `villages`"))?;
+        let grade_order: Vec<String> = total
+            .as_object()
+            .map(|o| {
+                o.keys()
+                    .filter_map(|k| k.strip_prefix("grade_").map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let summary = merged.get_or_insert_with(|| Summary::new(grade_order.clone()));
+        if summary.grade_order != grade_order {
+            return Err(format!(
+                "{at}: grades {:?} where the first summary has {:?}: expected shards of one run",
+                grade_order, summary.grade_order
+            ));
+        }
+        add_tally(&mut summary.total, total, &at.to_string(), "total")?;
+        for village in json
+            .get("villages")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| format!("{at}: expected `villages` as a list"))?
+        {
+            let code = village
+                .get("village_code")
+                .and_then(|c| c.as_str())
+                .ok_or_else(|| format!("{at}: a village without `village_code`"))?;
+            let tally = summary.villages.entry(code.to_string()).or_default();
+            add_tally(tally, village, &at.to_string(), code)?;
+        }
+    }
+    merged.ok_or_else(|| "no summaries to merge: expected one JSON summary per shard".to_string())
+}
+
+/// Adds one row of a JSON summary to `t`.
+fn add_tally(
+    t: &mut Tally,
+    row: &serde_json::Value,
+    at: &str,
+    village: &str,
+) -> Result<(), String> {
+    let field = |name: &str| -> Result<&str, String> {
+        row.get(name).and_then(|v| v.as_str()).ok_or_else(|| {
+            format!(
+                "{at}: village {village} has no `{name}`: expected a summary written by batch --summary FILE.json"
+            )
+        })
+    };
+    let count = |name: &str| -> Result<u64, String> {
+        let text = field(name)?;
+        text.parse()
+            .map_err(|_| format!("{at}: village {village}: `{name}` is `{text}`, expected a count"))
+    };
+    let amount = |name: &str| -> Result<Decimal, String> {
+        let text = field(name)?;
+        text.parse().map_err(|_| {
+            format!("{at}: village {village}: `{name}` is `{text}`, expected a decimal")
+        })
+    };
+    t.households += count("households")?;
+    t.approved += count("approved")?;
+    t.referred += count("referred")?;
+    t.declined += count("declined")?;
+    t.errors += count("errors")?;
+    t.offered += count("offered")?;
+    t.total_limit += amount("total_limit")?;
+    t.rated += count("rated")?;
+    t.rate_sum += amount("rate_sum")?;
+    if let Some(object) = row.as_object() {
+        for key in object.keys() {
+            if let Some(grade) = key.strip_prefix("grade_") {
+                let n = count(key)?;
+                if n > 0 {
+                    *t.grades.entry(grade.to_string()).or_default() += n;
+                }
+            }
+        }
+    }
+    Ok(())
 }

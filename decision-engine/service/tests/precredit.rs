@@ -222,6 +222,7 @@ async fn run_of(
         declined,
         errors: 0,
         failure: String::new(),
+        shard: String::new(),
     };
     store.put_batch(batch.clone()).await.unwrap();
     batch

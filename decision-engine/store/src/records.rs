@@ -158,6 +158,9 @@ pub struct BatchRecord {
     pub errors: u64,
     /// Why a failed run stopped.
     pub failure: String,
+    /// `I/N` when the run decided shard I of N of its input (empty: all).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub shard: String,
 }
 
 /// Where an activation stands.

@@ -308,6 +308,7 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
         declined: 0,
         errors: 0,
         failure: String::new(),
+        shard: "2/4".into(),
     };
     store.put_batch(batch.clone()).await.unwrap();
     batch.status = BatchStatus::Finished;

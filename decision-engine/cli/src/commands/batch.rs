@@ -60,6 +60,10 @@ pub struct Args {
     /// Rows read at a time (memory grows with it).
     #[arg(long, default_value_t = 16384)]
     chunk_rows: usize,
+    /// Decide only shard I of N (0 <= I < N) of the input, by household id:
+    /// the N shards' outputs together are the whole run's, row for row.
+    #[arg(long, value_parser = decision_batch::shard::Shard::parse)]
+    shard: Option<decision_batch::shard::Shard>,
     /// No progress bar, even on a terminal.
     #[arg(long)]
     quiet: bool,
@@ -100,6 +104,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         ignore_columns: args.ignore_columns,
         chunk_rows: args.chunk_rows,
         progress: !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        shard: args.shard,
     };
     match decision_batch::run(&config) {
         Ok(done) => {

@@ -13,6 +13,8 @@ mod precredit;
 mod review;
 mod score;
 mod serve;
+#[cfg(feature = "batch")]
+mod summary;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -60,6 +62,9 @@ enum Command {
     Batch(Box<batch::Args>),
     /// Print the explanation of a stored decision.
     Explain(explain::Args),
+    /// Village summaries: merge the summaries of a sharded run's shards.
+    #[cfg(feature = "batch")]
+    Summary(summary::Args),
     /// The pre-credit register: publish a batch run, approve, look up, sign, draw, repay, revoke, report.
     #[cfg(feature = "batch")]
     Precredit(precredit::Args),
@@ -80,6 +85,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         #[cfg(feature = "batch")]
         Command::Batch(args) => batch::run(*args),
         Command::Explain(args) => explain::run(args),
+        #[cfg(feature = "batch")]
+        Command::Summary(args) => summary::run(args),
         #[cfg(feature = "batch")]
         Command::Precredit(args) => precredit::run(args),
         #[cfg(feature = "batch")]

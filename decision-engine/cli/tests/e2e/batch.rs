@@ -1111,3 +1111,110 @@ fn crlf_and_trailing_empty_lines_are_reported_as_empty_lines() {
         "every row but H1 and H2 is an empty line"
     );
 }
+
+#[test]
+fn four_shards_of_a_village_together_equal_the_unsharded_run_row_for_row() {
+    let dir = tempfile::tempdir().unwrap();
+    // The generated village, with a duplicate household, a row with no
+    // household id and a row with a bad value at the end.
+    let text = std::fs::read_to_string(village()).unwrap();
+    let first = text.lines().nth(1).unwrap();
+    let input = dir.path().join("village.csv");
+    std::fs::write(
+        &input,
+        format!(
+            "{text}{first}\n{}\n{}\n",
+            first.replacen("H00000001", "", 1),
+            first.replacen("H00000001,V00001,40,", "H09999999,V00001,forty,", 1)
+        ),
+    )
+    .unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let whole = batch(
+        dir.path(),
+        &input,
+        "whole.csv",
+        &["--quiet", "--summary", &path("whole.json")],
+    );
+    assert_eq!(whole.code, 4, "{}", whole.stderr);
+    let mut shard_rows = Vec::new();
+    let mut shard_errors = Vec::new();
+    let mut batch_ids = Vec::new();
+    for i in 0..4 {
+        let run = batch(
+            dir.path(),
+            &input,
+            &format!("shard{i}.csv"),
+            &[
+                "--quiet",
+                "--shard",
+                &format!("{i}/4"),
+                "--summary",
+                &path(&format!("shard{i}.json")),
+            ],
+        );
+        assert!(run.code == 0 || run.code == 4, "{}", run.stderr);
+        batch_ids.push(batch_id(&run));
+        let rows = read_output(&dir.path().join(format!("shard{i}.csv")));
+        assert!(rows.len() > 100, "shard {i} has {} rows", rows.len());
+        shard_rows.extend(rows);
+        shard_errors.extend(read_csv(
+            &dir.path().join(format!("shard{i}.csv.errors.csv")),
+        ));
+    }
+    // Row for row, in input order, but for the decision id (which names
+    // each run's batch).
+    let without_id = |mut rows: Vec<BTreeMap<String, String>>| {
+        for r in &mut rows {
+            assert!(r.remove("decision_id").is_some());
+        }
+        rows.sort_by_key(|r| r["row"].parse::<u64>().unwrap());
+        rows
+    };
+    let whole_rows = without_id(read_output(&dir.path().join("whole.csv")));
+    assert_eq!(whole_rows.len(), 603);
+    assert_eq!(without_id(shard_rows), whole_rows);
+    let mut whole_errors = read_csv(&dir.path().join("whole.csv.errors.csv"));
+    let key = |r: &BTreeMap<String, String>| {
+        (
+            r["row"].parse::<u64>().unwrap_or(0),
+            r["field"].clone(),
+            r["message"].clone(),
+        )
+    };
+    whole_errors.sort_by_key(key);
+    shard_errors.sort_by_key(key);
+    assert_eq!(shard_errors, whole_errors);
+    assert!(whole_errors.len() >= 3, "{whole_errors:?}");
+
+    // The shards' summaries merge into the whole run's.
+    let merged = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["summary", "merge", "--output", &path("merged.json")])
+        .args((0..4).map(|i| path(&format!("shard{i}.json"))))
+        .output()
+        .unwrap();
+    assert!(
+        merged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&merged.stderr)
+    );
+    let json = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(path(name)).unwrap()).unwrap()
+    };
+    assert_eq!(json("merged.json"), json("whole.json"));
+    assert_eq!(json("whole.json")["total"]["households"], "603");
+
+    // Each shard recorded its batch, saying which shard it was.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = decision_store::SqliteStore::open(&dir.path().join("data")).unwrap();
+    let mut rows = 0;
+    for (i, id) in batch_ids.iter().enumerate() {
+        let record = runtime
+            .block_on(decision_store::Store::get_batch(&store, id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.shard, format!("{i}/4"));
+        rows += record.rows;
+    }
+    assert_eq!(rows, 603);
+}
