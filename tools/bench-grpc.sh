@@ -40,7 +40,7 @@ wait_addr() { # file prefix
     exit 1
 }
 
-RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" \
+RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --http-listen off --data-dir "$WORK/data" \
     --metrics-listen off --max-in-flight 4096 > "$WORK/engine.out" &
 ENGINE=$!
 "$BIN/loadgen" bare --listen 127.0.0.1:0 > "$WORK/bare.out" &

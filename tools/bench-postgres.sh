@@ -54,7 +54,7 @@ wait_addr() { # file prefix
 }
 serve() { # name extra-args...
     local name="$1"; shift
-    RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --data-dir "$WORK/$name" \
+    RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --http-listen off --data-dir "$WORK/$name" \
         --metrics-listen off --max-in-flight 4096 "$@" > "$WORK/$name.out" &
     PIDS+=($!)
 }

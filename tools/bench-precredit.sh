@@ -62,7 +62,7 @@ read -r BATCH_S BATCH_KIB < "$WORK/batch.time"
 BATCH_ID="$(cat "$WORK/batch.out")"
 echo "batch $BATCH_ID: ${BATCH_S}s, peak ${BATCH_KIB} KiB"
 
-RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" \
+RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --http-listen off --data-dir "$WORK/data" \
     --metrics-listen off --tokens-file config/tokens.dev.toml --id-key-file "$WORK/secrets/id.key" --import-dir "$WORK" \
     > "$WORK/engine.out" &
 ENGINE=$!

@@ -24,7 +24,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --data-dir "$WORK/data" \
+RUST_LOG=warn "$BIN/decision-engine" serve --listen 127.0.0.1:0 --http-listen off --data-dir "$WORK/data" \
     --metrics-listen off --max-in-flight 4096 --tokens-file config/tokens.dev.toml > "$WORK/engine.out" &
 ENGINE=$!
 for _ in $(seq 1 100); do

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use decision_core::{Lang, Request as EngineRequest, explain};
+use decision_core::Request as EngineRequest;
 use decision_service::{Decisions, Pin, PreReview, Role};
 use decision_store::Store;
 use tonic::{Request, Response, Status};
@@ -118,15 +118,11 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
         let mut decision = decision_to_proto(&stored.decision, true);
         decision.recorded_at = stored.record.recorded_at.clone();
         decision.precredit = stored.precredit.as_ref().map(link_to_proto);
-        let mut explanation_en = explain(&stored.decision, Lang::En);
-        let mut explanation_zh = explain(&stored.decision, Lang::Zh);
-        if let Some(link) = &stored.precredit {
-            explanation_en.push_str(&format!("\n{}\n", link.describe()));
-            explanation_zh.push_str(&format!("\n{}\n", link.describe_zh()));
-        }
-        let reviews = self.decisions.reviews(&stored).await.map_err(to_status)?;
-        explanation_en.push_str(&reviews.describe(&stored.decision, Lang::En));
-        explanation_zh.push_str(&reviews.describe(&stored.decision, Lang::Zh));
+        let (explanation_en, explanation_zh, reviews) = self
+            .decisions
+            .explanations(&stored)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::GetDecisionResponse {
             decision: Some(decision),
             request_json: stored.record.request_json,

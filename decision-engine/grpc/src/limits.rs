@@ -29,10 +29,13 @@ pub struct CallLimitLayer {
 
 impl CallLimitLayer {
     pub fn new(max: usize) -> CallLimitLayer {
-        CallLimitLayer {
-            permits: Arc::new(Semaphore::new(max)),
-            max,
-        }
+        CallLimitLayer::sharing(Arc::new(Semaphore::new(max)), max)
+    }
+
+    /// A layer over a budget of `max` permits shared with another front
+    /// door (the REST one), so the limit is the server's, not each door's.
+    pub fn sharing(permits: Arc<Semaphore>, max: usize) -> CallLimitLayer {
+        CallLimitLayer { permits, max }
     }
 }
 

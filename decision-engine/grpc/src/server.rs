@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub max_concurrent_calls: usize,
     /// How long any call may run before it is cancelled.
     pub call_timeout: std::time::Duration,
+    /// The REST/JSON door's address; `None`: no REST door.
+    pub http_listen: Option<SocketAddr>,
     pub max_message_bytes: usize,
     pub tokens_file: Option<PathBuf>,
     pub require_client_token: bool,
@@ -172,6 +174,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     if config.require_client_token {
         decisions = decisions.require_client_tokens(tokens.clone());
     }
+    let decisions = Arc::new(decisions);
     let id_key = match &config.id_key_file {
         Some(path) => Some(Arc::new(IdKey::load(path).map_err(|e| anyhow::anyhow!(e))?)),
         None => None,
@@ -192,6 +195,16 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
     let registry = Arc::new(Registry::new(policies, store.clone(), tokens));
+    // One budget of calls for the whole server, both doors.
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_calls));
+    let rest = decision_rest::router(Arc::new(decision_rest::Rest {
+        decisions: decisions.clone(),
+        registry: registry.clone(),
+        permits: permits.clone(),
+        max_concurrent_calls: config.max_concurrent_calls,
+        call_timeout: config.call_timeout,
+        max_body_bytes: config.max_message_bytes,
+    }));
     let registry = PolicyRegistryServer::new(RegistryHandlers::new(registry))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -222,7 +235,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     };
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
-    let decisions = DecisionServiceServer::new(DecisionHandlers::new(Arc::new(decisions)))
+    let decisions = DecisionServiceServer::new(DecisionHandlers::new(decisions))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
 
@@ -233,6 +246,26 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %config.data_dir.display(), store = %store.shown(), "serving decision.v1.DecisionService");
     // Scripts and tests read the bound port from this line.
     println!("decision-engine listening on {addr}");
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let http = match config.http_listen {
+        Some(http_addr) => {
+            let listener = tokio::net::TcpListener::bind(http_addr)
+                .await
+                .with_context(|| format!("cannot listen for HTTP on {http_addr}"))?;
+            let bound = listener.local_addr()?;
+            tracing::info!(%bound, "serving the REST/JSON API");
+            println!("decision-engine http listening on {bound}");
+            let mut stopped = http_stopped;
+            Some(tokio::spawn(decision_rest::serve(
+                listener,
+                rest,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            )))
+        }
+        None => None,
+    };
 
     let stopping = {
         let health = health.clone();
@@ -240,6 +273,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             shutdown_signal().await;
             tracing::info!("shutting down: finishing requests in flight");
             stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = stop_http.send(true);
             health
                 .set_not_serving::<DecisionServiceServer<DecisionHandlers<AnyStore>>>()
                 .await;
@@ -262,7 +296,8 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         tracing::info!(cert = %cert.display(), "serving TLS");
     }
     builder
-        .layer(crate::limits::CallLimitLayer::new(
+        .layer(crate::limits::CallLimitLayer::sharing(
+            permits,
             config.max_concurrent_calls,
         ))
         .add_service(health_service)
@@ -278,6 +313,13 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             stopping,
         )
         .await?;
+    if let Some(http) = http {
+        match http.await {
+            Ok(Err(e)) => tracing::error!("the REST door stopped with an error: {e}"),
+            Err(e) => tracing::error!("the REST door panicked: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
     store.close();
     tracing::info!("store flushed; stopped");
     Ok(())

@@ -48,6 +48,25 @@ impl<S: Store> Decisions<S> {
         account(&**self.policies().store(), &stored.record, &stored.decision).await
     }
 
+    /// A stored decision told in English and in Chinese, as every front
+    /// door shows it: the decision's account, the pre-credit it met, and
+    /// its reviews.
+    pub async fn explanations(
+        &self,
+        stored: &Stored,
+    ) -> Result<(String, String, ReviewAccount), ServiceError> {
+        let mut en = decision_core::explain(&stored.decision, decision_core::Lang::En);
+        let mut zh = decision_core::explain(&stored.decision, decision_core::Lang::Zh);
+        if let Some(link) = &stored.precredit {
+            en.push_str(&format!("\n{}\n", link.describe()));
+            zh.push_str(&format!("\n{}\n", link.describe_zh()));
+        }
+        let reviews = self.reviews(stored).await?;
+        en.push_str(&reviews.describe(&stored.decision, decision_core::Lang::En));
+        zh.push_str(&reviews.describe(&stored.decision, decision_core::Lang::Zh));
+        Ok((en, zh, reviews))
+    }
+
     /// Evaluates the stored request of `decision_id` again under the
     /// versions it recorded.
     pub async fn replay(&self, decision_id: &str) -> Result<Replayed, ServiceError> {

@@ -47,6 +47,9 @@ pub struct ServeConfig {
     /// Where the embedded store lives [default: ./data].
     #[arg(long, env = "DECISION_ENGINE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The REST/JSON door's address, `off` for none [default: 127.0.0.1:8080].
+    #[arg(long, env = "DECISION_ENGINE_HTTP_LISTEN")]
+    pub http_listen: Option<String>,
     /// A PostgreSQL database shared by several servers
     /// (postgres://user:password@host:port/database); without it, the
     /// embedded SQLite store in --data-dir [default: none].
@@ -125,6 +128,16 @@ impl ServeConfig {
             .or(file.max_in_flight)
             .unwrap_or(Limits::default().max_in_flight);
         anyhow::ensure!(max_in_flight > 0, "max_in_flight: expected at least 1");
+        let http = self
+            .http_listen
+            .or(file.http_listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let http_listen = match http.as_str() {
+            "off" => None,
+            addr => Some(addr.parse().with_context(|| {
+                format!("http_listen: expected an address or `off`, found `{addr}`")
+            })?),
+        };
         let max_concurrent_calls = self
             .max_concurrent_calls
             .or(file.max_concurrent_calls)
@@ -175,6 +188,7 @@ impl ServeConfig {
             max_in_flight,
             max_concurrent_calls,
             call_timeout,
+            http_listen,
             tokens_file: self.tokens_file.or(file.tokens_file),
             require_client_token: self
                 .require_client_token

@@ -757,3 +757,68 @@ async fn tls_is_served_when_configured() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn rest_pre_review_of_every_example_equals_evaluate_and_bad_input_is_problem_json() {
+    use crate::common::http;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    for file in examples() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let reply = http(&server.http, "POST", "/v1/pre-review", "", &text);
+        assert_eq!(reply.status, 200, "{}: {}", file.display(), reply.body);
+        assert_eq!(reply.headers["content-type"], "application/json");
+        let got: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+        let expected = serde_json::to_value(cli_evaluate(&file)).unwrap();
+        assert_eq!(got, expected, "{}", file.display());
+        // The same decision through gRPC's GetDecision.
+        let stored = server
+            .client()
+            .await
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: expected["decision_id"].as_str().unwrap().into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            decision_from_proto(&stored.decision.unwrap()).unwrap(),
+            cli_evaluate(&file)
+        );
+        let zh = http(
+            &server.http,
+            "GET",
+            &format!(
+                "/v1/decisions/{}/explain?lang=zh",
+                expected["decision_id"].as_str().unwrap()
+            ),
+            "",
+            "",
+        );
+        assert_eq!(zh.status, 200);
+        assert_eq!(zh.body, stored.explanation_zh);
+    }
+    let bad = r#"{"request_id": "REST-E2E-BAD", "institution": "", "product": "FARMER_CREDIT",
+                  "features": {"age": "forty", "annual_net_income": "1e400"}}"#;
+    let reply = http(&server.http, "POST", "/v1/pre-review", "", bad);
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    assert_eq!(reply.headers["content-type"], "application/problem+json");
+    let problem: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let fields: Vec<&str> = problem["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"institution"), "{fields:?}");
+    assert!(fields.contains(&"features.age"), "{fields:?}");
+    assert!(fields.contains(&"features.annual_net_income"), "{fields:?}");
+    let openapi = http(&server.http, "GET", "/v1/openapi.json", "", "");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&openapi.body).unwrap(),
+        serde_json::from_str::<serde_json::Value>(
+            &std::fs::read_to_string(repo("proto/decision/v1/openapi.json")).unwrap()
+        )
+        .unwrap()
+    );
+}

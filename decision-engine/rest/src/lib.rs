@@ -1,0 +1,642 @@
+//! The REST/JSON front door: the decision API and the policy registry's
+//! main calls over HTTP/JSON, for loan systems that do not speak gRPC.
+//!
+//! The same use cases as the gRPC door (`decision-service`), the same
+//! bearer tokens, the same server-wide call budget (shared with gRPC) and
+//! per-call timeout, and metrics of its own. A refusal is an
+//! `application/problem+json` body (RFC 9457) naming every field problem.
+//! `POST /v1/pre-review` takes exactly the request JSON `decision-engine
+//! evaluate` reads and answers exactly the decision JSON it prints. The
+//! routes are [`ROUTES`]; the OpenAPI document describing them is
+//! `proto/decision/v1/openapi.json`, served at `/v1/openapi.json`.
+
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{MatchedPath, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use decision_core::{FieldError, Request};
+use decision_service::registry::ActivationRequest;
+use decision_service::{Bearer, Decisions, PreReview, Registry, Role, ServiceError};
+use decision_store::Store;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+mod problem;
+
+pub use problem::{FieldProblem, Problem, problem, problem_of};
+
+/// The OpenAPI document of this door, as served.
+pub const OPENAPI: &str = include_str!("../../../proto/decision/v1/openapi.json");
+
+/// Every route: (method, path as OpenAPI writes it).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v1/pre-review"),
+    ("GET", "/v1/decisions/{decision_id}"),
+    ("GET", "/v1/decisions/{decision_id}/explain"),
+    ("POST", "/v1/decisions/{decision_id}/replay"),
+    ("GET", "/v1/policy/versions"),
+    ("POST", "/v1/policy/rulesets"),
+    ("POST", "/v1/policy/scorecards"),
+    ("GET", "/v1/policy/activations"),
+    ("POST", "/v1/policy/activations"),
+    ("POST", "/v1/policy/activations/{activation_id}/approve"),
+    ("GET", "/v1/audit-log"),
+    ("GET", "/v1/health"),
+    ("GET", "/v1/openapi.json"),
+];
+
+/// Routes outside the server-wide budget: pre-reviews have their own
+/// in-flight limit, and health must answer however busy the server is.
+fn exempt(method: &Method, route: &str) -> bool {
+    (method == Method::POST && route == "/v1/pre-review") || route == "/v1/health"
+}
+
+/// What the handlers share.
+pub struct Rest<S> {
+    pub decisions: Arc<Decisions<S>>,
+    pub registry: Arc<Registry<S>>,
+    /// The server-wide budget of calls (shared with the gRPC door).
+    pub permits: Arc<Semaphore>,
+    pub max_concurrent_calls: usize,
+    pub call_timeout: Duration,
+    /// Largest request body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The router of every route in [`ROUTES`].
+pub fn router<S: Store>(rest: Arc<Rest<S>>) -> Router {
+    let max_body = rest.max_body_bytes;
+    Router::new()
+        .route("/v1/pre-review", post(pre_review::<S>))
+        .route("/v1/decisions/{decision_id}", get(get_decision::<S>))
+        .route("/v1/decisions/{decision_id}/explain", get(explain::<S>))
+        .route("/v1/decisions/{decision_id}/replay", post(replay::<S>))
+        .route("/v1/policy/versions", get(list_versions::<S>))
+        .route("/v1/policy/rulesets", post(upload_ruleset::<S>))
+        .route("/v1/policy/scorecards", post(upload_scorecard::<S>))
+        .route(
+            "/v1/policy/activations",
+            get(list_activations::<S>).post(request_activation::<S>),
+        )
+        .route(
+            "/v1/policy/activations/{activation_id}/approve",
+            post(approve_activation::<S>),
+        )
+        .route("/v1/audit-log", get(audit_log::<S>))
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            rest.clone(),
+            limits::<S>,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .with_state(rest)
+}
+
+/// The budget, the timeout and the metrics of every call.
+async fn limits<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let permit = if exempt(&method, &route) {
+        None
+    } else {
+        match rest.permits.clone().try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                metrics::counter!("calls_shed_total", "path" => route.clone()).increment(1);
+                let mut shed = problem(&ServiceError::Overloaded(format!(
+                    "the server is running its limit of {} calls at once (max_concurrent_calls); \
+                     {method} {route} was not started: retry with backoff",
+                    rest.max_concurrent_calls
+                )));
+                shed.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return shed;
+            }
+        }
+    };
+    let response = match tokio::time::timeout(rest.call_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => problem(&ServiceError::DeadlineExceeded(format!(
+            "{method} {route} ran longer than the server's call_timeout of {:?} and was cancelled",
+            rest.call_timeout
+        ))),
+    };
+    drop(permit);
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_seconds", "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The caller's `Authorization` header, as the service judges it.
+fn bearer(headers: &HeaderMap) -> Bearer<'_> {
+    match headers.get(header::AUTHORIZATION) {
+        None => Bearer::Missing,
+        Some(v) => match v.to_str() {
+            Ok(text) => Bearer::parse(Some(text)),
+            Err(_) => Bearer::Malformed,
+        },
+    }
+}
+
+/// A JSON body (pretty, as the command line prints it).
+fn json_body(status: StatusCode, value: &impl serde::Serialize) -> Response {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            text + "\n",
+        )
+            .into_response(),
+        Err(e) => problem(&ServiceError::Internal(format!(
+            "cannot write the reply: {e}"
+        ))),
+    }
+}
+
+fn text_body(text: String) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// A body that is not UTF-8 JSON, named as a field problem.
+fn utf8(body: &Bytes, field: &str) -> Result<String, ServiceError> {
+    String::from_utf8(body.to_vec())
+        .map_err(|_| ServiceError::field(field, "is not UTF-8 text: expected a JSON document"))
+}
+
+/// A query parameter that does not read, named as a field problem.
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Response> {
+    q.map(|Query(t)| t).map_err(|e| {
+        problem(&ServiceError::field(
+            "query",
+            format!(
+                "{}: expected the parameters this route documents",
+                e.body_text()
+            ),
+        ))
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PreReviewQuery {
+    /// Leave the trace out of the reply (default: with it, as `evaluate`).
+    trace: Option<bool>,
+    as_of: Option<String>,
+    household_id: Option<String>,
+    application_id: Option<String>,
+    stage: Option<String>,
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|v| !v.trim().is_empty())
+}
+
+async fn pre_review<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    q: Result<Query<PreReviewQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let started = Instant::now();
+    let result = async {
+        let text = utf8(&body, "request")?;
+        let request = Request::from_json(&text)?;
+        rest.decisions
+            .authorize_for(&bearer(&headers), &[Role::Client], &request.institution)?;
+        let trace = q.trace.unwrap_or(true);
+        let recorded = rest
+            .decisions
+            .pre_review(
+                PreReview {
+                    request,
+                    pins: Vec::new(),
+                    as_of: q.as_of.unwrap_or_default(),
+                    input_errors: Vec::<FieldError>::new(),
+                    household_id: non_empty(q.household_id),
+                    application_id: non_empty(q.application_id),
+                    stage: non_empty(q.stage),
+                },
+                trace,
+                None,
+            )
+            .await?;
+        let mut decision = (*recorded.decision).clone();
+        if !trace {
+            decision.trace = None;
+        }
+        let mut response = json_body(StatusCode::OK, &decision);
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&recorded.recorded_at) {
+            h.insert("recorded-at", v);
+        }
+        h.insert(
+            "idempotent-replay",
+            HeaderValue::from_static(if recorded.idempotent_replay {
+                "true"
+            } else {
+                "false"
+            }),
+        );
+        if let Some(link) = &recorded.precredit
+            && let Ok(v) = HeaderValue::from_str(&link.entry_id)
+        {
+            h.insert("precredit-entry", v);
+        }
+        Ok::<_, ServiceError>(response)
+    }
+    .await;
+    let code = match &result {
+        Ok(_) => "OK",
+        Err(e) => e.code_name(),
+    };
+    metrics::histogram!("pre_review_seconds", "code" => code, "door" => "rest")
+        .record(started.elapsed().as_secs_f64());
+    result.unwrap_or_else(|e| problem(&e))
+}
+
+/// A stored decision the caller may read: authorized for its institution.
+async fn readable<S: Store>(
+    rest: &Rest<S>,
+    headers: &HeaderMap,
+    decision_id: &str,
+) -> Result<decision_service::replay::Stored, ServiceError> {
+    let caller = bearer(headers);
+    rest.decisions
+        .authorize(&caller, &[Role::Client, Role::Auditor])?;
+    let stored = rest.decisions.get(decision_id).await?;
+    rest.decisions.authorize_for(
+        &caller,
+        &[Role::Client, Role::Auditor],
+        &stored.record.institution,
+    )?;
+    Ok(stored)
+}
+
+async fn get_decision<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    Path(decision_id): Path<String>,
+) -> Response {
+    let result = async {
+        let stored = readable(&rest, &headers, &decision_id).await?;
+        let (en, zh, reviews) = rest.decisions.explanations(&stored).await?;
+        let request: serde_json::Value = serde_json::from_str(&stored.record.request_json)
+            .map_err(|e| {
+                ServiceError::Corrupt(format!(
+                    "the stored request of {decision_id} does not parse: {e}"
+                ))
+            })?;
+        Ok::<_, ServiceError>(json_body(
+            StatusCode::OK,
+            &json!({
+                "decision": stored.decision,
+                "recorded_at": stored.record.recorded_at,
+                "request": request,
+                "precredit": stored.precredit,
+                "review_case": reviews.case.map(|c| json!({
+                    "status": c.status.as_str(),
+                    "routed_level": c.routed_level,
+                    "waiting_level": c.waiting_level,
+                    "final_outcome": c.final_outcome,
+                })),
+                "explanation_en": en,
+                "explanation_zh": zh,
+            }),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| problem(&e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExplainQuery {
+    lang: Option<String>,
+}
+
+async fn explain<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    Path(decision_id): Path<String>,
+    q: Result<Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let result = async {
+        let lang = q.lang.unwrap_or_else(|| "both".into());
+        if !["en", "zh", "both"].contains(&lang.as_str()) {
+            return Err(ServiceError::field(
+                "lang",
+                format!("is `{lang}`: expected en, zh or both"),
+            ));
+        }
+        let stored = readable(&rest, &headers, &decision_id).await?;
+        let (en, zh, _) = rest.decisions.explanations(&stored).await?;
+        Ok(text_body(match lang.as_str() {
+            "en" => en,
+            "zh" => zh,
+            _ => format!("{en}\n{zh}"),
+        }))
+    }
+    .await;
+    result.unwrap_or_else(|e| problem(&e))
+}
+
+async fn replay<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    Path(decision_id): Path<String>,
+) -> Response {
+    let result = async {
+        readable(&rest, &headers, &decision_id).await?;
+        let replayed = rest.decisions.replay(&decision_id).await?;
+        Ok::<_, ServiceError>(json_body(
+            StatusCode::OK,
+            &json!({
+                "identical": replayed.differences.is_empty(),
+                "differences": replayed.differences,
+                "replayed": replayed.replayed,
+            }),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| problem(&e))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionsQuery {
+    kind: Option<String>,
+    id: Option<String>,
+}
+
+async fn list_versions<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    q: Result<Query<VersionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match rest
+        .registry
+        .list_versions(&bearer(&headers), non_empty(q.kind), non_empty(q.id))
+        .await
+    {
+        Ok(versions) => json_body(
+            StatusCode::OK,
+            &json!({
+                "versions": versions.iter().map(|d| json!({
+                    "kind": d.kind,
+                    "id": d.id,
+                    "version": d.version,
+                    "hash": d.hash,
+                    "uploaded_by": d.uploaded_by,
+                    "uploaded_at": d.uploaded_at,
+                })).collect::<Vec<_>>()
+            }),
+        ),
+        Err(e) => problem(&e),
+    }
+}
+
+async fn upload<S: Store>(
+    rest: &Rest<S>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    kind: &str,
+) -> Response {
+    let result = async {
+        let text = utf8(body, "document")?;
+        rest.registry.upload(&bearer(headers), &text, kind).await
+    }
+    .await;
+    match result {
+        Ok(published) => json_body(
+            if published.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            &json!({
+                "created": published.created,
+                "kind": published.version.kind,
+                "id": published.version.id,
+                "version": published.version.version,
+                "hash": published.version.hash,
+            }),
+        ),
+        Err(e) => problem(&e),
+    }
+}
+
+async fn upload_ruleset<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    upload(&rest, &headers, &body, "ruleset").await
+}
+
+async fn upload_scorecard<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    upload(&rest, &headers, &body, "scorecard").await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivationsQuery {
+    institution: Option<String>,
+    product: Option<String>,
+}
+
+async fn list_activations<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    q: Result<Query<ActivationsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match rest
+        .registry
+        .list_activations(
+            &bearer(&headers),
+            q.institution.as_deref().unwrap_or(""),
+            q.product.as_deref().unwrap_or(""),
+        )
+        .await
+    {
+        Ok(list) => json_body(StatusCode::OK, &json!({ "activations": list })),
+        Err(e) => problem(&e),
+    }
+}
+
+/// The body of `POST /v1/policy/activations`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivationBody {
+    institution: String,
+    #[serde(default = "farmer_credit")]
+    product: String,
+    ruleset_id: String,
+    ruleset_version: String,
+    scorecard_id: String,
+    scorecard_version: String,
+    #[serde(default)]
+    effective_at: String,
+}
+
+fn farmer_credit() -> String {
+    "FARMER_CREDIT".into()
+}
+
+async fn request_activation<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let text = utf8(&body, "activation")?;
+        let b: ActivationBody = serde_json::from_str(&text).map_err(|e| {
+            ServiceError::field(
+                "activation",
+                format!(
+                    "{e}: expected {{\"institution\", \"product\", \"ruleset_id\", \"ruleset_version\", \
+                     \"scorecard_id\", \"scorecard_version\", \"effective_at\"}}"
+                ),
+            )
+        })?;
+        rest.registry
+            .request_activation(
+                &bearer(&headers),
+                &ActivationRequest {
+                    institution: b.institution,
+                    product: b.product,
+                    ruleset_id: b.ruleset_id,
+                    ruleset_version: b.ruleset_version,
+                    scorecard_id: b.scorecard_id,
+                    scorecard_version: b.scorecard_version,
+                    effective_at: b.effective_at,
+                },
+                false,
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(a) => json_body(StatusCode::CREATED, &a),
+        Err(e) => problem(&e),
+    }
+}
+
+async fn approve_activation<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    Path(activation_id): Path<String>,
+) -> Response {
+    match rest
+        .registry
+        .approve(&bearer(&headers), &activation_id)
+        .await
+    {
+        Ok(a) => json_body(StatusCode::OK, &a),
+        Err(e) => problem(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    limit: Option<u32>,
+}
+
+async fn audit_log<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match rest
+        .registry
+        .audit_log(&bearer(&headers), q.limit.unwrap_or(0))
+        .await
+    {
+        Ok(entries) => json_body(StatusCode::OK, &json!({ "entries": entries })),
+        Err(e) => problem(&e),
+    }
+}
+
+async fn health() -> Response {
+    json_body(StatusCode::OK, &json!({ "status": "SERVING" }))
+}
+
+async fn openapi() -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    problem(&ServiceError::NotFound(format!(
+        "no route {method} {}: the routes are listed in /v1/openapi.json",
+        uri.path()
+    )))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then finishes
+/// the calls in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
