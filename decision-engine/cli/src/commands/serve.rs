@@ -210,6 +210,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_kubernetes_config_file_is_one_the_server_reads() {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/kubernetes/base/decision-engine.toml");
+        let resolved = ServeConfig {
+            config: Some(file),
+            store: Some("postgres://engine@postgres/decisions".into()),
+            ..ServeConfig::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(resolved.listen, "0.0.0.0:50051".parse().unwrap());
+        assert_eq!(resolved.http_listen, Some("0.0.0.0:8080".parse().unwrap()));
+        assert_eq!(resolved.max_concurrent_calls, 256);
+        assert_eq!(resolved.call_timeout, std::time::Duration::from_secs(30));
+        assert_eq!(
+            resolved.policy_dir,
+            Some(PathBuf::from("/etc/decision-engine/policy"))
+        );
+        assert!(resolved.require_client_token);
+        assert_eq!(
+            resolved.store.as_deref(),
+            Some("postgres://engine@postgres/decisions")
+        );
+    }
+
+    #[test]
     fn flags_and_variables_win_over_the_config_file_which_wins_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("serve.toml");
