@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use crate::{
     ActivationRecord, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity, Inserted,
-    OpWritten, PgStore, PreCreditEntry, PreCreditOp, PreCreditQuery, PublicationRecord, ReviewCase,
-    ReviewStep, ReviewWritten, SqliteStore, Store, StoreError, StoredDocument,
+    OpWritten, PgStore, PreCreditEntry, PreCreditOp, PreCreditQuery, Pruned, PublicationRecord,
+    Retention, ReviewCase, ReviewStep, ReviewWritten, SqliteStore, Store, StoreError,
+    StoredDocument,
 };
 
 /// Where the store is.
@@ -142,6 +143,9 @@ delegate! {
     fn pending_reviews(&self, institutions: Vec<String>, level: Option<String>, limit: usize) -> Vec<ReviewCase>;
     fn all_reviews(&self, institutions: Vec<String>) -> (Vec<ReviewCase>, Vec<ReviewStep>);
     fn application_decisions(&self, institution: &str, application_id: &str) -> Vec<String>;
+    fn set_legal_hold(&self, decision_id: &str, hold: bool, audit: AuditEntry) -> bool;
+    fn prune(&self, before: &str, at: &str, audit: AuditEntry) -> Pruned;
+    fn retention(&self, decision_id: &str) -> Option<Retention>;
 }
 
 #[cfg(test)]

@@ -48,6 +48,32 @@ pub use sqlite::SqliteStore;
 /// The schema version of the SQLite store this release writes.
 pub const SCHEMA_VERSION: i64 = migrate::LATEST;
 
+/// A decision's retention state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Set by an auditor: the input is kept past the retention period.
+    pub legal_hold: bool,
+    /// When the input was removed (RFC 3339); `None`: it is all there.
+    pub pruned_at: Option<String>,
+}
+
+/// What a prune did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Decisions whose input was removed now.
+    pub pruned: u64,
+    /// Decisions old enough but under legal hold, kept whole.
+    pub held: u64,
+}
+
+/// The audit detail of a prune.
+pub(crate) fn pruned_detail(p: &Pruned, before: &str) -> String {
+    format!(
+        "removed the input of {} decisions recorded before {before}; {} under legal hold kept whole",
+        p.pruned, p.held
+    )
+}
+
 /// What an insert found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted {
@@ -297,6 +323,33 @@ pub trait Store: Send + Sync + 'static {
         &self,
         institutions: Vec<String>,
     ) -> impl Future<Output = Result<(Vec<ReviewCase>, Vec<ReviewStep>), StoreError>> + Send;
+
+    /// Sets or clears the legal hold of an online decision, with its audit
+    /// entry, in one durable step; `false` when no such decision is stored.
+    fn set_legal_hold(
+        &self,
+        decision_id: &str,
+        hold: bool,
+        audit: AuditEntry,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// In one durable step with its audit entry: removes the input (the
+    /// request, and the decision JSON or compact record derived from it)
+    /// of every online decision recorded before `before` (RFC 3339) that
+    /// is not under legal hold and not pruned yet, keeping its outcome,
+    /// versions and request digest, and marks it pruned at `at`.
+    fn prune(
+        &self,
+        before: &str,
+        at: &str,
+        audit: AuditEntry,
+    ) -> impl Future<Output = Result<Pruned, StoreError>> + Send;
+
+    /// A decision's retention state; `None` when no such online decision.
+    fn retention(
+        &self,
+        decision_id: &str,
+    ) -> impl Future<Output = Result<Option<Retention>, StoreError>> + Send;
 
     /// The ids of an application's decisions, oldest first.
     fn application_decisions(

@@ -36,6 +36,8 @@ struct State {
     reviews: Vec<ReviewStep>,
     /// Decision ids in the order inserted (an application's chain).
     decision_order: Vec<String>,
+    /// Retention state by decision id (absent: no hold, not pruned).
+    retention: HashMap<String, crate::Retention>,
 }
 
 impl State {
@@ -597,6 +599,63 @@ impl Store for MemoryStore {
                 .cloned()
                 .collect();
             Ok((cases, steps))
+        })
+    }
+
+    async fn set_legal_hold(
+        &self,
+        decision_id: &str,
+        hold: bool,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        self.with(|s| {
+            if !s.decisions.contains_key(decision_id) {
+                return Ok(false);
+            }
+            s.retention
+                .entry(decision_id.to_string())
+                .or_default()
+                .legal_hold = hold;
+            s.audit.push(audit);
+            Ok(true)
+        })
+    }
+
+    async fn prune(
+        &self,
+        before: &str,
+        at: &str,
+        mut audit: AuditEntry,
+    ) -> Result<crate::Pruned, StoreError> {
+        self.with(|s| {
+            let mut done = crate::Pruned::default();
+            for (id, d) in s.decisions.iter_mut() {
+                let r = s.retention.entry(id.clone()).or_default();
+                if d.batch_id.is_some() || d.recorded_at.as_str() >= before || r.pruned_at.is_some()
+                {
+                    continue;
+                }
+                if r.legal_hold {
+                    done.held += 1;
+                    continue;
+                }
+                d.request_json.clear();
+                d.decision_json.clear();
+                d.record.clear();
+                r.pruned_at = Some(at.to_string());
+                done.pruned += 1;
+            }
+            audit.detail = crate::pruned_detail(&done, before);
+            s.audit.push(audit);
+            Ok(done)
+        })
+    }
+
+    async fn retention(&self, decision_id: &str) -> Result<Option<crate::Retention>, StoreError> {
+        self.with(|s| {
+            Ok(s.decisions
+                .contains_key(decision_id)
+                .then(|| s.retention.get(decision_id).cloned().unwrap_or_default()))
         })
     }
 

@@ -67,10 +67,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 7,
         apply: to_v7,
     },
+    Migration {
+        to: 8,
+        apply: to_v8,
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 7;
+pub const LATEST: i64 = 8;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -359,6 +363,21 @@ fn to_v7(tx: &Transaction) -> rusqlite::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Version 8: retention. `legal_hold` (set by an auditor) keeps a
+/// decision's input past the retention period; `pruned_at` says when its
+/// input was removed (the outcome, versions and request digest stay).
+fn to_v8(tx: &Transaction) -> rusqlite::Result<()> {
+    for (column, ty) in [
+        ("legal_hold", "INTEGER NOT NULL DEFAULT 0"),
+        ("pruned_at", "TEXT"),
+    ] {
+        if !has_column(tx, "decisions", column)? {
+            tx.execute_batch(&format!("ALTER TABLE decisions ADD COLUMN {column} {ty};"))?;
+        }
+    }
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS decisions_recorded ON decisions (recorded_at);")
 }
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {

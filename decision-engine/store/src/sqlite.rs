@@ -519,12 +519,14 @@ fn select_decision(
         .prepare_cached(
             "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
                     decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
-                    application_id, stage, routed_level, record, request_zstd, versions_json
+                    application_id, stage, routed_level, record, request_zstd, versions_json, pruned_at
              FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
              WHERE decision_id = ?1",
         )?
         .query_row([decision_id], |row| {
             let format: u32 = row.get(11)?;
+            // Pruned: the input is gone; what stays is read as it is.
+            let pruned = row.get::<_, Option<String>>(19)?.is_some();
             if format >= 2 {
                 let versions: Option<String> = row.get(18)?;
                 return Ok(DecisionRecord {
@@ -533,9 +535,11 @@ fn select_decision(
                     product: row.get(2)?,
                     request_id: row.get(3)?,
                     request_hash: hash_text(row.get(4)?),
-                    request_json: decompress_request(
-                        &row.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default(),
-                    )?,
+                    request_json: if pruned {
+                        String::new()
+                    } else {
+                        decompress_request(&row.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default())?
+                    },
                     outcome: row.get(6)?,
                     decision_json: String::new(),
                     record: row.get::<_, Option<Vec<u8>>>(16)?.unwrap_or_default(),
@@ -561,7 +565,11 @@ fn select_decision(
                 request_hash: row.get(4)?,
                 request_json: row.get(5)?,
                 outcome: row.get(6)?,
-                decision_json: decompress(&row.get::<_, Vec<u8>>(7)?)?,
+                decision_json: if pruned {
+                    String::new()
+                } else {
+                    decompress(&row.get::<_, Vec<u8>>(7)?)?
+                },
                 batch_id: row.get(8)?,
                 recorded_at: row.get(9)?,
                 evaluation_micros: row.get::<_, i64>(10)? as u64,
@@ -981,6 +989,74 @@ impl Store for SqliteStore {
         institutions: Vec<String>,
     ) -> Result<(Vec<ReviewCase>, Vec<ReviewStep>), StoreError> {
         self.read(move |c| reviews::all(c, &institutions)).await
+    }
+
+    async fn set_legal_hold(
+        &self,
+        decision_id: &str,
+        hold: bool,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let id = decision_id.to_string();
+        self.run_returning(move |tx| {
+            let n = tx.execute(
+                "UPDATE decisions SET legal_hold = ?2 WHERE decision_id = ?1 AND batch_id IS NULL",
+                params![id, hold],
+            )?;
+            if n == 1 {
+                insert_audit(tx, &audit)?;
+            }
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn prune(
+        &self,
+        before: &str,
+        at: &str,
+        mut audit: AuditEntry,
+    ) -> Result<crate::Pruned, StoreError> {
+        let (before, at) = (before.to_string(), at.to_string());
+        self.run_returning(move |tx| {
+            let held: i64 = tx.query_row(
+                "SELECT count(*) FROM decisions
+                 WHERE recorded_at < ?1 AND legal_hold != 0 AND pruned_at IS NULL AND batch_id IS NULL",
+                [&before],
+                |r| r.get(0),
+            )?;
+            let pruned = tx.execute(
+                "UPDATE decisions SET request_json = '', request_zstd = NULL, decision_zstd = x'',
+                     record = NULL, pruned_at = ?2
+                 WHERE recorded_at < ?1 AND legal_hold = 0 AND pruned_at IS NULL AND batch_id IS NULL",
+                params![before, at],
+            )?;
+            let done = crate::Pruned {
+                pruned: pruned as u64,
+                held: held as u64,
+            };
+            audit.detail = crate::pruned_detail(&done, &before);
+            insert_audit(tx, &audit)?;
+            Ok(done)
+        })
+        .await
+    }
+
+    async fn retention(&self, decision_id: &str) -> Result<Option<crate::Retention>, StoreError> {
+        let id = decision_id.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT legal_hold, pruned_at FROM decisions WHERE decision_id = ?1 AND batch_id IS NULL",
+            )?
+            .query_row([&id], |r| {
+                Ok(crate::Retention {
+                    legal_hold: r.get::<_, i64>(0)? != 0,
+                    pruned_at: r.get(1)?,
+                })
+            })
+            .optional()?)
+        })
+        .await
     }
 
     async fn application_decisions(

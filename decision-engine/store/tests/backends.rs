@@ -10,7 +10,7 @@ use std::sync::Arc;
 use decision_core::VersionRef;
 use decision_store::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DecisionRecord,
-    Inserted, MemoryStore, PgStore, SqliteStore, Store, StoredDocument,
+    Inserted, MemoryStore, PgStore, Pruned, Retention, SqliteStore, Store, StoredDocument,
 };
 
 fn versions() -> Vec<VersionRef> {
@@ -316,6 +316,86 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
     store.put_batch(batch.clone()).await.unwrap();
     assert_eq!(store.get_batch("b1").await.unwrap(), Some(batch));
     assert_eq!(store.get_batch("b2").await.unwrap(), None);
+
+    // Retention: inputs older than the cut are removed, except under legal
+    // hold; the outcome, versions and the request's digest stay.
+    let aged = |id: &str, format: u32, day: u32| {
+        let mut r = record(id, format);
+        r.recorded_at = format!("2025-01-{day:02}T00:00:00Z");
+        r
+    };
+    for r in [
+        aged("r-old", 2, 1),
+        aged("r-held", 1, 2),
+        aged("r-old1", 1, 3),
+    ] {
+        assert_eq!(store.insert(r).await.unwrap(), Inserted::New);
+    }
+    assert!(
+        store
+            .set_legal_hold("r-held", true, audit("hold", 10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_legal_hold("no-such", true, audit("hold", 11))
+            .await
+            .unwrap()
+    );
+    let cut = "2025-06-01T00:00:00Z";
+    let at = "2026-11-24T09:00:00Z";
+    assert_eq!(
+        store.prune(cut, at, audit("prune", 12)).await.unwrap(),
+        Pruned { pruned: 2, held: 1 }
+    );
+    for (id, format, day) in [("r-old", 2, 1), ("r-old1", 1, 3)] {
+        let pruned = store.get(id).await.unwrap().unwrap();
+        let whole = aged(id, format, day);
+        assert_eq!(pruned.request_json, "");
+        assert_eq!(pruned.decision_json, "");
+        assert!(pruned.record.is_empty());
+        assert_eq!(
+            (
+                pruned.outcome.as_str(),
+                &pruned.versions,
+                &pruned.request_hash
+            ),
+            (whole.outcome.as_str(), &whole.versions, &whole.request_hash),
+            "{id}"
+        );
+        assert_eq!(
+            store.retention(id).await.unwrap(),
+            Some(Retention {
+                legal_hold: false,
+                pruned_at: Some(at.into())
+            })
+        );
+    }
+    assert_eq!(
+        store.get("r-held").await.unwrap().unwrap(),
+        aged("r-held", 1, 2)
+    );
+    assert_eq!(
+        store.retention("r-held").await.unwrap(),
+        Some(Retention {
+            legal_hold: true,
+            pruned_at: None
+        })
+    );
+    assert_eq!(store.retention("no-such").await.unwrap(), None);
+    // Recent decisions are untouched; a second prune finds nothing new.
+    assert_eq!(store.get("d-f2").await.unwrap().unwrap(), record("d-f2", 2));
+    assert_eq!(
+        store.prune(cut, at, audit("prune", 13)).await.unwrap(),
+        Pruned { pruned: 0, held: 1 }
+    );
+    let log = store.list_audit(2).await.unwrap();
+    assert_eq!(
+        log[1].detail,
+        "removed the input of 2 decisions recorded before 2025-06-01T00:00:00Z; 1 under legal hold kept whole"
+    );
+    assert_eq!(log[1].action, "prune");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

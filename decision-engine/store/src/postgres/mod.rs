@@ -377,7 +377,7 @@ impl<'a> DecisionRow<'a> {
 const DECISION_COLUMNS: &str =
     "decision_id, institution, product, request_id, request_hash, request_json,
      outcome, decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
-     application_id, stage, routed_level, record, request_zstd, versions_json";
+     application_id, stage, routed_level, record, request_zstd, versions_json, pruned_at";
 
 async fn select_decision(
     client: &impl GenericClient,
@@ -404,7 +404,18 @@ fn decision_row(row: &tokio_postgres::Row) -> Result<DecisionRecord, StoreError>
     let format = to_u32(row.get(11), "record format")?;
     let what = |part: &str| format!("decision {decision_id}'s {part}");
     let compact = format >= 2;
-    let (request_json, decision_json, record, versions) = if compact {
+    // Pruned: the input is gone; what stays is read as it is.
+    let pruned = row.get::<_, Option<String>>(19).is_some();
+    let (request_json, decision_json, record, versions) = if pruned {
+        let versions: Option<String> = row.get(18);
+        (
+            String::new(),
+            String::new(),
+            Vec::new(),
+            serde_json::from_str(versions.as_deref().unwrap_or("[]"))
+                .map_err(|e| bad(&what("policy set"), e))?,
+        )
+    } else if compact {
         let request: Option<Vec<u8>> = row.get(17);
         let versions: Option<String> = row.get(18);
         (
@@ -929,6 +940,77 @@ impl Store for PgStore {
     ) -> Result<(Vec<ReviewCase>, Vec<ReviewStep>), StoreError> {
         let client = self.client().await?;
         reviews::all(&client, &institutions).await
+    }
+
+    async fn set_legal_hold(
+        &self,
+        decision_id: &str,
+        hold: bool,
+        audit: AuditEntry,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "UPDATE decisions SET legal_hold = $2 WHERE decision_id = $1 AND batch_id IS NULL",
+                &[&decision_id, &hold],
+            )
+            .await
+            .map_err(pg)?;
+        if n == 1 {
+            insert_audit(&tx, &audit).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(n == 1)
+    }
+
+    async fn prune(
+        &self,
+        before: &str,
+        at: &str,
+        mut audit: AuditEntry,
+    ) -> Result<crate::Pruned, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let held: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM decisions
+                 WHERE recorded_at < $1 AND legal_hold AND pruned_at IS NULL AND batch_id IS NULL",
+                &[&before],
+            )
+            .await
+            .map_err(pg)?
+            .get(0);
+        let pruned = tx
+            .execute(
+                "UPDATE decisions SET request_json = '', request_zstd = NULL, decision_zstd = NULL,
+                     record = NULL, pruned_at = $2
+                 WHERE recorded_at < $1 AND NOT legal_hold AND pruned_at IS NULL AND batch_id IS NULL",
+                &[&before, &at],
+            )
+            .await
+            .map_err(pg)?;
+        let done = crate::Pruned {
+            pruned,
+            held: to_u64(held, "held decisions")?,
+        };
+        audit.detail = crate::pruned_detail(&done, before);
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(done)
+    }
+
+    async fn retention(&self, decision_id: &str) -> Result<Option<crate::Retention>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT legal_hold, pruned_at FROM decisions WHERE decision_id = $1 AND batch_id IS NULL",
+                &[&decision_id],
+            )
+            .await?;
+        Ok(rows.first().map(|r| crate::Retention {
+            legal_hold: r.get(0),
+            pruned_at: r.get(1),
+        }))
     }
 
     async fn application_decisions(

@@ -17,7 +17,7 @@ use super::pg;
 use crate::StoreError;
 
 /// The schema version this release writes.
-pub const LATEST: i32 = 1;
+pub const LATEST: i32 = 2;
 
 /// Advisory lock key of the migration (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6465_6369_7369_6f6e; // "decision"
@@ -205,13 +205,22 @@ CREATE TABLE reviews (
 );
 "#;
 
+/// Version 2: retention (see the SQLite store's version 8).
+const V2: &str = "
+ALTER TABLE decisions ADD COLUMN legal_hold BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE decisions ADD COLUMN pruned_at TEXT;
+";
+
 /// Every step, oldest first: (version, what it does, its SQL).
-const STEPS: &[(i32, &str, &str)] = &[(
-    1,
-    "decisions (record formats 1 and 2), policy documents, activations, audit log, batches, \
-     pre-credit register, reviews",
-    V1,
-)];
+const STEPS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "decisions (record formats 1 and 2), policy documents, activations, audit log, batches, \
+         pre-credit register, reviews",
+        V1,
+    ),
+    (2, "retention: legal holds and pruned decision inputs", V2),
+];
 
 /// Brings the database's schema up to [`LATEST`] in one transaction under
 /// an advisory lock; refuses a database migrated by a newer release.
