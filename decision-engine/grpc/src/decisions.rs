@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use decision_core::Request as EngineRequest;
-use decision_service::{Decisions, Pin, PreReview, Role};
+use decision_service::{Decisions, Found, Pin, PreReview, Role};
 use decision_store::Store;
 use tonic::{Request, Response, Status};
 
@@ -102,18 +102,31 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
         request: Request<pb::GetDecisionRequest>,
     ) -> Result<Response<pb::GetDecisionResponse>, Status> {
         self.authorize(&request, &[Role::Client, Role::Auditor])?;
-        let stored = self
+        let found = self
             .decisions
-            .get(&request.get_ref().decision_id)
+            .find(&request.get_ref().decision_id)
             .await
             .map_err(to_status)?;
+        let institution = match &found {
+            Found::Whole(s) => &s.record.institution,
+            Found::Pruned(p) => &p.record.institution,
+        };
         // A token acting for some institutions reads only their decisions.
         self.decisions
             .authorize_for(
                 &bearer(request.metadata()),
                 &[Role::Client, Role::Auditor],
-                &stored.record.institution,
+                institution,
             )
+            .map_err(to_status)?;
+        let stored = match found {
+            Found::Whole(s) => *s,
+            Found::Pruned(p) => return Ok(Response::new(crate::convert::pruned_to_proto(&p))),
+        };
+        let retention = self
+            .decisions
+            .retention(&stored.record)
+            .await
             .map_err(to_status)?;
         let mut decision = decision_to_proto(&stored.decision, true);
         decision.recorded_at = stored.record.recorded_at.clone();
@@ -131,6 +144,12 @@ impl<S: Store> pb::decision_service_server::DecisionService for DecisionHandlers
             review_case: reviews.case.map(case_to_proto),
             reviews: reviews.steps.into_iter().map(step_to_proto).collect(),
             application_chain: reviews.chain.into_iter().map(chain_to_proto).collect(),
+            retention: retention.map(|r| pb::Retention {
+                legal_hold: r.legal_hold,
+                pruned: r.pruned_at.is_some(),
+                pruned_at: r.pruned_at.unwrap_or_default(),
+                request_digest: stored.record.request_hash.clone(),
+            }),
         }))
     }
 

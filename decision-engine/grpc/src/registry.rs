@@ -259,6 +259,28 @@ impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryHandlers<S
         Ok(Response::new(pb::DiffVersionsResponse { changes }))
     }
 
+    async fn set_legal_hold(
+        &self,
+        request: Request<pb::SetLegalHoldRequest>,
+    ) -> Result<Response<pb::SetLegalHoldResponse>, Status> {
+        let r = request.get_ref();
+        let retention = self
+            .registry
+            .set_legal_hold(
+                &bearer(request.metadata()),
+                &r.decision_id,
+                r.hold,
+                &r.reason,
+            )
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::SetLegalHoldResponse {
+            decision_id: r.decision_id.clone(),
+            legal_hold: retention.legal_hold,
+            pruned_at: retention.pruned_at.unwrap_or_default(),
+        }))
+    }
+
     async fn list_audit_log(
         &self,
         request: Request<pb::ListAuditLogRequest>,

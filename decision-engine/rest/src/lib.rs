@@ -43,6 +43,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/decisions/{decision_id}"),
     ("GET", "/v1/decisions/{decision_id}/explain"),
     ("POST", "/v1/decisions/{decision_id}/replay"),
+    ("PUT", "/v1/decisions/{decision_id}/legal-hold"),
     ("GET", "/v1/policy/versions"),
     ("POST", "/v1/policy/rulesets"),
     ("POST", "/v1/policy/scorecards"),
@@ -80,6 +81,10 @@ pub fn router<S: Store>(rest: Arc<Rest<S>>) -> Router {
         .route("/v1/decisions/{decision_id}", get(get_decision::<S>))
         .route("/v1/decisions/{decision_id}/explain", get(explain::<S>))
         .route("/v1/decisions/{decision_id}/replay", post(replay::<S>))
+        .route(
+            "/v1/decisions/{decision_id}/legal-hold",
+            axum::routing::put(legal_hold::<S>),
+        )
         .route("/v1/policy/versions", get(list_versions::<S>))
         .route("/v1/policy/rulesets", post(upload_ruleset::<S>))
         .route("/v1/policy/scorecards", post(upload_scorecard::<S>))
@@ -310,8 +315,38 @@ async fn get_decision<S: Store>(
     Path(decision_id): Path<String>,
 ) -> Response {
     let result = async {
+        let caller = bearer(&headers);
+        rest.decisions
+            .authorize(&caller, &[Role::Client, Role::Auditor])?;
+        if let decision_service::Found::Pruned(p) = rest.decisions.find(&decision_id).await? {
+            rest.decisions.authorize_for(
+                &caller,
+                &[Role::Client, Role::Auditor],
+                &p.record.institution,
+            )?;
+            let r = &p.record;
+            return Ok(json_body(
+                StatusCode::OK,
+                &json!({
+                    "recorded_at": r.recorded_at,
+                    "pruned": {
+                        "decision_id": r.decision_id,
+                        "request_id": r.request_id,
+                        "institution": r.institution,
+                        "product": r.product,
+                        "decision": r.outcome,
+                        "versions": r.versions,
+                        "pruned_at": p.pruned_at,
+                        "request_digest": r.request_hash,
+                    },
+                    "explanation_en": p.describe(decision_core::Lang::En),
+                    "explanation_zh": p.describe(decision_core::Lang::Zh),
+                }),
+            ));
+        }
         let stored = readable(&rest, &headers, &decision_id).await?;
         let (en, zh, reviews) = rest.decisions.explanations(&stored).await?;
+        let retention = rest.decisions.retention(&stored.record).await?;
         let request: serde_json::Value = serde_json::from_str(&stored.record.request_json)
             .map_err(|e| {
                 ServiceError::Corrupt(format!(
@@ -331,6 +366,7 @@ async fn get_decision<S: Store>(
                     "waiting_level": c.waiting_level,
                     "final_outcome": c.final_outcome,
                 })),
+                "legal_hold": retention.is_some_and(|r| r.legal_hold),
                 "explanation_en": en,
                 "explanation_zh": zh,
             }),
@@ -338,6 +374,46 @@ async fn get_decision<S: Store>(
     }
     .await;
     result.unwrap_or_else(|e| problem(&e))
+}
+
+/// The body of `PUT /v1/decisions/{id}/legal-hold`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegalHoldBody {
+    hold: bool,
+    reason: String,
+}
+
+async fn legal_hold<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    Path(decision_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let text = utf8(&body, "legal_hold")?;
+        let b: LegalHoldBody = serde_json::from_str(&text).map_err(|e| {
+            ServiceError::field(
+                "legal_hold",
+                format!("{e}: expected {{\"hold\": true|false, \"reason\": \"...\"}}"),
+            )
+        })?;
+        rest.registry
+            .set_legal_hold(&bearer(&headers), &decision_id, b.hold, &b.reason)
+            .await
+    }
+    .await;
+    match result {
+        Ok(r) => json_body(
+            StatusCode::OK,
+            &json!({
+                "decision_id": decision_id,
+                "legal_hold": r.legal_hold,
+                "pruned_at": r.pruned_at,
+            }),
+        ),
+        Err(e) => problem(&e),
+    }
 }
 
 #[derive(Deserialize)]

@@ -486,3 +486,78 @@ async fn beyond_the_server_wide_budget_calls_are_429_but_pre_reviews_and_health_
         serde_json::json!({"status": "SERVING"})
     );
 }
+
+#[tokio::test]
+async fn a_pruned_decision_answers_with_what_was_kept_and_a_held_one_whole() {
+    let door = door(16).await;
+    let mut ids = Vec::new();
+    for file in examples().iter().take(2) {
+        let reply = door
+            .call(
+                Method::POST,
+                "/v1/pre-review",
+                "",
+                &std::fs::read_to_string(file).unwrap(),
+            )
+            .await;
+        ids.push(reply.json()["decision_id"].as_str().unwrap().to_string());
+    }
+    let auditor = "dev-auditor-token-00001";
+    let no_reason = door
+        .call(
+            Method::PUT,
+            &format!("/v1/decisions/{}/legal-hold", ids[1]),
+            auditor,
+            r#"{"hold": true, "reason": ""}"#,
+        )
+        .await;
+    assert_eq!(no_reason.problem().errors[0].field, "reason");
+    let held = door
+        .call(
+            Method::PUT,
+            &format!("/v1/decisions/{}/legal-hold", ids[1]),
+            auditor,
+            r#"{"hold": true, "reason": "complaint 2026-118"}"#,
+        )
+        .await;
+    assert_eq!(held.status, StatusCode::OK, "{}", held.body);
+    fits(&held.json(), "LegalHold");
+    assert_eq!(held.json()["legal_hold"], true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now = humantime_now();
+    let pruned = decision_service::retention::prune(&*door.store, &now, "ops.zhang")
+        .await
+        .unwrap();
+    assert_eq!((pruned.pruned, pruned.held), (1, 1));
+    let gone = door
+        .call(Method::GET, &format!("/v1/decisions/{}", ids[0]), "", "")
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{}", gone.body);
+    fits(&gone.json(), "StoredDecision");
+    fits(&gone.json()["pruned"], "PrunedDecision");
+    assert!(gone.json().get("request").is_none());
+    assert!(
+        gone.json()["pruned"]["request_digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let kept = door
+        .call(Method::GET, &format!("/v1/decisions/{}", ids[1]), "", "")
+        .await;
+    assert_eq!(kept.json()["legal_hold"], true);
+    assert!(kept.json()["request"].is_object());
+    let replay = door
+        .call(
+            Method::POST,
+            &format!("/v1/decisions/{}/replay", ids[0]),
+            "",
+            "",
+        )
+        .await;
+    assert_eq!(replay.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+fn humantime_now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}

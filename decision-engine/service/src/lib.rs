@@ -32,6 +32,7 @@ pub mod precredit;
 pub mod prereview;
 pub mod registry;
 pub mod replay;
+pub mod retention;
 pub mod reviews;
 
 pub use auth::{Bearer, Principal, Role, Tokens};
@@ -42,7 +43,7 @@ pub use policy::{Pin, Policies};
 pub use precredit::{Operation, PreCreditLink, PreCredits, Publish};
 pub use prereview::{Decisions, Limits, PreReview, Recorded};
 pub use registry::{ActivationRequest, Published, Registry, Validation};
-pub use replay::{Replayed, Stored};
+pub use replay::{Found, PrunedDecision, Replayed, Stored};
 pub use reviews::account::{ChainLink, ReviewAccount};
 pub use reviews::report::{ReportRow, ReviewReport};
 pub use reviews::{Pending, ReviewInput, Reviewed, Reviews};

@@ -513,6 +513,21 @@ impl<S: Store> Decisions<S> {
             }
             // Another replica or a concurrent retry recorded it first.
             Inserted::Existing(existing) => {
+                // A retry after the retention period removed the input:
+                // the stored decision can no longer be shown whole.
+                if let Some(at) = self.pruned_at(&existing).await? {
+                    return Err(if existing.request_hash == request_hash {
+                        crate::replay::pruned(&existing.decision_id, &at)
+                    } else {
+                        ServiceError::Conflict(format!(
+                            "request_id `{}` was already used for institution {} and product {} with different content (decision {}); use a new request_id",
+                            request.request_id,
+                            request.institution,
+                            request.product,
+                            existing.decision_id
+                        ))
+                    });
+                }
                 let recent = Arc::new(Recent::from_record(&existing, &*self.policies).await?);
                 self.recent.insert(decision_id, recent.clone()).await;
                 self.retry_of(&recent, &request, &request_hash, with_trace)
@@ -546,6 +561,9 @@ impl<S: Store> Decisions<S> {
                 RETRY,
             )
             .await?;
+            if let Some(at) = self.pruned_at(&record).await? {
+                return Err(crate::replay::pruned(&record.decision_id, &at));
+            }
             let (decision, precredit) = shown_decision(&record, &*self.policies).await?;
             return Ok(Recorded {
                 decision: Arc::new(decision),

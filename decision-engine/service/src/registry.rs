@@ -398,6 +398,83 @@ impl<S: Store> Registry<S> {
         Ok(decision_core::diff::diff(from_doc, to_doc))
     }
 
+    /// Sets (or releases) the legal hold of an online decision: an auditor
+    /// of its institution keeps its input past the retention period
+    /// (`decision-engine store prune`). The reason is required and goes
+    /// into the audit log with the call.
+    pub async fn set_legal_hold(
+        &self,
+        caller: &Bearer<'_>,
+        decision_id: &str,
+        hold: bool,
+        reason: &str,
+    ) -> Result<decision_store::Retention, ServiceError> {
+        let action = if hold {
+            "SetLegalHold"
+        } else {
+            "ReleaseLegalHold"
+        };
+        let subject = Subject {
+            kind: "decision".into(),
+            id: decision_id.to_string(),
+            ..Subject::default()
+        };
+        let (person, role) = self.authorize(caller, action, &[Role::Auditor]).await?;
+        let refuse = |e: ServiceError| async {
+            self.audit(&person, role.name(), action, &subject, Err(&e))
+                .await;
+            Err(e)
+        };
+        if reason.trim().is_empty() {
+            return refuse(ServiceError::field(
+                "reason",
+                "must not be empty: say why the decision is held (a case, a complaint, an order)",
+            ))
+            .await;
+        }
+        let Some(record) = self.store.get(decision_id).await.map_err(unavailable)? else {
+            return refuse(ServiceError::NotFound(format!(
+                "no online decision with id `{decision_id}` (batch decisions live in their trace files)"
+            )))
+            .await;
+        };
+        if let Some(principal) = self.tokens.identify(caller)
+            && let Err(e) = principal.require_scope(&record.institution)
+        {
+            return refuse(e).await;
+        }
+        let entry = AuditEntry {
+            at: clock::now_seconds(),
+            person: person.clone(),
+            role: role.name().to_string(),
+            action: action.to_string(),
+            kind: subject.kind.clone(),
+            id: subject.id.clone(),
+            version: String::new(),
+            hash: record.request_hash.clone(),
+            accepted: true,
+            detail: reason.trim().to_string(),
+        };
+        if !self
+            .store
+            .set_legal_hold(decision_id, hold, entry)
+            .await
+            .map_err(unavailable)?
+        {
+            return refuse(ServiceError::NotFound(format!(
+                "no online decision with id `{decision_id}`"
+            )))
+            .await;
+        }
+        self.store
+            .retention(decision_id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("no online decision with id `{decision_id}`"))
+            })
+    }
+
     /// The audit log, newest first: `limit` entries (0: 100, at most 10,000).
     pub async fn audit_log(
         &self,

@@ -21,6 +21,40 @@ pub struct Stored {
     pub precredit: Option<PreCreditLink>,
 }
 
+/// A decision whose input was removed under the retention period: what is
+/// kept of it.
+#[derive(Clone, Debug)]
+pub struct PrunedDecision {
+    /// The outcome, the versions and the request digest (`request_hash`);
+    /// no request, trace or compact record.
+    pub record: DecisionRecord,
+    pub pruned_at: String,
+}
+
+impl PrunedDecision {
+    /// What is left, in words.
+    pub fn describe(&self, lang: decision_core::Lang) -> String {
+        let r = &self.record;
+        match lang {
+            decision_core::Lang::Zh => format!(
+                "决定 {}（{}）已按保存期限于 {} 删除申请数据；保留结果 {}、所用版本及申请摘要 {}。\n",
+                r.decision_id, r.recorded_at, self.pruned_at, r.outcome, r.request_hash
+            ),
+            _ => format!(
+                "Decision {} ({}): its input was removed on {} under the retention period; kept are the outcome {}, the versions it used and the request's digest {}.\n",
+                r.decision_id, r.recorded_at, self.pruned_at, r.outcome, r.request_hash
+            ),
+        }
+    }
+}
+
+/// A stored decision, whole or pruned.
+#[derive(Clone, Debug)]
+pub enum Found {
+    Whole(Box<Stored>),
+    Pruned(PrunedDecision),
+}
+
 /// A replay's verdict.
 #[derive(Clone, Debug)]
 pub struct Replayed {
@@ -32,8 +66,60 @@ pub struct Replayed {
 
 impl<S: Store> Decisions<S> {
     /// The stored decision `decision_id`, online or batch.
+    /// The stored decision `decision_id`, whole, or what retention kept.
+    pub async fn find(&self, decision_id: &str) -> Result<Found, ServiceError> {
+        let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
+        if let Some(pruned_at) = self.pruned_at(&record).await? {
+            return Ok(Found::Pruned(PrunedDecision { record, pruned_at }));
+        }
+        self.whole(record).await.map(|s| Found::Whole(Box::new(s)))
+    }
+
+    /// When the record's input was pruned, if it was.
+    pub(crate) async fn pruned_at(
+        &self,
+        record: &DecisionRecord,
+    ) -> Result<Option<String>, ServiceError> {
+        // Only an online record without its request can have been pruned.
+        if !record.request_json.is_empty() || record.batch_id.is_some() {
+            return Ok(None);
+        }
+        let retention = self
+            .policies()
+            .store()
+            .retention(&record.decision_id)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        Ok(retention.and_then(|r| r.pruned_at))
+    }
+
+    /// The retention state of a whole online decision (a batch decision
+    /// has none).
+    pub async fn retention(
+        &self,
+        record: &DecisionRecord,
+    ) -> Result<Option<decision_store::Retention>, ServiceError> {
+        if record.batch_id.is_some() {
+            return Ok(None);
+        }
+        self.policies()
+            .store()
+            .retention(&record.decision_id)
+            .await
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))
+    }
+
+    /// The stored decision `decision_id`, whole: a pruned one is refused,
+    /// saying so.
     pub async fn get(&self, decision_id: &str) -> Result<Stored, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
+        if let Some(at) = self.pruned_at(&record).await? {
+            return Err(pruned(decision_id, &at));
+        }
+        self.whole(record).await
+    }
+
+    async fn whole(&self, record: DecisionRecord) -> Result<Stored, ServiceError> {
         let (decision, precredit) = shown_decision(&record, &**self.policies()).await?;
         Ok(Stored {
             record,
@@ -71,6 +157,9 @@ impl<S: Store> Decisions<S> {
     /// versions it recorded.
     pub async fn replay(&self, decision_id: &str) -> Result<Replayed, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
+        if let Some(at) = self.pruned_at(&record).await? {
+            return Err(pruned(decision_id, &at));
+        }
         // The engine's decision, as recorded (before any pre-credit link).
         let decision = parse_decision(&record, &**self.policies()).await?;
         let input: Request = serde_json::from_str(&record.request_json).map_err(|e| {
@@ -147,4 +236,11 @@ mod tests {
             ]
         );
     }
+}
+
+pub(crate) fn pruned(decision_id: &str, at: &str) -> ServiceError {
+    ServiceError::Precondition(format!(
+        "decision {decision_id}'s input was removed on {at} under the retention period: \
+         its outcome, versions and request digest are kept (GetDecision), it cannot be shown whole or replayed"
+    ))
 }

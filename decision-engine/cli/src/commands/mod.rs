@@ -13,6 +13,7 @@ mod precredit;
 mod review;
 mod score;
 mod serve;
+mod store;
 #[cfg(feature = "batch")]
 mod summary;
 mod validate;
@@ -62,6 +63,8 @@ enum Command {
     Batch(Box<batch::Args>),
     /// Print the explanation of a stored decision.
     Explain(explain::Args),
+    /// The store itself: prune decision inputs past the retention period.
+    Store(store::Args),
     /// Village summaries: merge the summaries of a sharded run's shards.
     #[cfg(feature = "batch")]
     Summary(summary::Args),
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         #[cfg(feature = "batch")]
         Command::Batch(args) => batch::run(*args),
         Command::Explain(args) => explain::run(args),
+        Command::Store(args) => store::run(args),
         #[cfg(feature = "batch")]
         Command::Summary(args) => summary::run(args),
         #[cfg(feature = "batch")]

@@ -822,3 +822,143 @@ async fn rest_pre_review_of_every_example_equals_evaluate_and_bad_input_is_probl
         .unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_decisions_answer_with_outcome_versions_and_digest_and_held_ones_keep_their_input() {
+    use crate::registry::{ANALYST, AUDITOR, as_user};
+    use decision_grpc::pb::policy_registry_client::PolicyRegistryClient;
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = repo("config/tokens.dev.toml");
+    let server = Server::start(dir.path(), &["--tokens-file", tokens.to_str().unwrap()]);
+    let mut client = server.client().await;
+    let files = examples();
+    let mut decided = Vec::new();
+    for (i, file) in files.iter().take(3).enumerate() {
+        decided.push(
+            client
+                .pre_review(proto_request(file, Some(&format!("KEEP-{i}"))))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let mut registry = PolicyRegistryClient::new(server.channel().await);
+    let hold = |token: &str, reason: &str| {
+        as_user(
+            token,
+            pb::SetLegalHoldRequest {
+                decision_id: decided[1].decision_id.clone(),
+                hold: true,
+                reason: reason.into(),
+            },
+        )
+    };
+    // Only an auditor, and only with a reason.
+    let e = registry
+        .set_legal_hold(hold(ANALYST, "court order 17"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = registry
+        .set_legal_hold(hold(AUDITOR, " "))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        e.get_details_bad_request().unwrap().field_violations[0].field,
+        "reason"
+    );
+    let held = registry
+        .set_legal_hold(hold(AUDITOR, "court order 17"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(held.legal_hold);
+
+    // The retention period passes (for these three): prune everything
+    // recorded before now, through the command line, beside the server.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args([
+            "store",
+            "prune",
+            "--before",
+            &now,
+            "--by",
+            "ops.zhang",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with(&format!(
+            "pruned the input of 2 decisions recorded before {now}; 1 under legal hold kept whole"
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    for (i, original) in decided.iter().enumerate() {
+        let got = client
+            .get_decision(pb::GetDecisionRequest {
+                decision_id: original.decision_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let retention = got.retention.unwrap();
+        let decision = got.decision.unwrap();
+        assert_eq!(decision.decision, original.decision);
+        assert_eq!(decision.versions, original.versions);
+        assert_eq!(decision.recorded_at, original.recorded_at);
+        assert!(retention.request_digest.starts_with("sha256:"));
+        if i == 1 {
+            // Held: whole.
+            assert!(retention.legal_hold && !retention.pruned);
+            assert!(!got.request_json.is_empty());
+            assert_eq!(
+                decision_from_proto(&decision).unwrap(),
+                decision_from_proto(original).unwrap()
+            );
+        } else {
+            assert!(retention.pruned && !retention.legal_hold);
+            assert!(got.request_json.is_empty());
+            assert_eq!(decision.score, "");
+            assert!(
+                got.explanation_en.contains("its input was removed on"),
+                "{}",
+                got.explanation_en
+            );
+            let e = client
+                .replay(pb::ReplayRequest {
+                    decision_id: original.decision_id.clone(),
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+        }
+    }
+    // A retry of a pruned request cannot be answered whole (the trace is
+    // asked for, so it is read from the store, not the recent cache).
+    let e = client
+        .pre_review(proto_request(&files[0], Some("KEEP-0")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    // Both are in the audit log.
+    let log = registry
+        .list_audit_log(as_user(AUDITOR, pb::ListAuditLogRequest { limit: 10 }))
+        .await
+        .unwrap()
+        .into_inner();
+    let actions: Vec<&str> = log.entries.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"PruneDecisions"), "{actions:?}");
+    assert!(actions.contains(&"SetLegalHold"), "{actions:?}");
+}
