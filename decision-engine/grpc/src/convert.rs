@@ -341,6 +341,45 @@ pub fn decision_from_proto(r: &pb::PreReviewResponse) -> Result<Decision, String
     serde_json::from_value(v).map_err(|e| e.to_string())
 }
 
+/// Versions as the wire carries them.
+pub fn versions_to_proto(versions: &[decision_core::VersionRef]) -> Vec<pb::VersionRef> {
+    versions
+        .iter()
+        .map(|v| pb::VersionRef {
+            kind: v.kind.clone(),
+            id: v.id.clone(),
+            version: v.version.clone(),
+            hash: v.hash.clone(),
+        })
+        .collect()
+}
+
+/// What retention kept of a pruned decision, as GetDecision answers it.
+pub fn pruned_to_proto(p: &decision_service::PrunedDecision) -> pb::GetDecisionResponse {
+    let r = &p.record;
+    pb::GetDecisionResponse {
+        decision: Some(pb::PreReviewResponse {
+            decision_id: r.decision_id.clone(),
+            request_id: r.request_id.clone(),
+            institution: r.institution.clone(),
+            product: r.product.clone(),
+            decision: r.outcome.clone(),
+            versions: versions_to_proto(&r.versions),
+            recorded_at: r.recorded_at.clone(),
+            ..Default::default()
+        }),
+        explanation_en: p.describe(decision_core::Lang::En),
+        explanation_zh: p.describe(decision_core::Lang::Zh),
+        retention: Some(pb::Retention {
+            legal_hold: false,
+            pruned: true,
+            pruned_at: p.pruned_at.clone(),
+            request_digest: r.request_hash.clone(),
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -409,44 +448,5 @@ mod tests {
             e.errors[1].message,
             "expected one of bool_value, int_value, decimal_value or string_value"
         );
-    }
-}
-
-/// Versions as the wire carries them.
-pub fn versions_to_proto(versions: &[decision_core::VersionRef]) -> Vec<pb::VersionRef> {
-    versions
-        .iter()
-        .map(|v| pb::VersionRef {
-            kind: v.kind.clone(),
-            id: v.id.clone(),
-            version: v.version.clone(),
-            hash: v.hash.clone(),
-        })
-        .collect()
-}
-
-/// What retention kept of a pruned decision, as GetDecision answers it.
-pub fn pruned_to_proto(p: &decision_service::PrunedDecision) -> pb::GetDecisionResponse {
-    let r = &p.record;
-    pb::GetDecisionResponse {
-        decision: Some(pb::PreReviewResponse {
-            decision_id: r.decision_id.clone(),
-            request_id: r.request_id.clone(),
-            institution: r.institution.clone(),
-            product: r.product.clone(),
-            decision: r.outcome.clone(),
-            versions: versions_to_proto(&r.versions),
-            recorded_at: r.recorded_at.clone(),
-            ..Default::default()
-        }),
-        explanation_en: p.describe(decision_core::Lang::En),
-        explanation_zh: p.describe(decision_core::Lang::Zh),
-        retention: Some(pb::Retention {
-            legal_hold: false,
-            pruned: true,
-            pruned_at: p.pruned_at.clone(),
-            request_digest: r.request_hash.clone(),
-        }),
-        ..Default::default()
     }
 }

@@ -197,15 +197,17 @@ fn utf8(body: &Bytes, field: &str) -> Result<String, ServiceError> {
 }
 
 /// A query parameter that does not read, named as a field problem.
-fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Response> {
+fn query<T>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, Box<Response>> {
     q.map(|Query(t)| t).map_err(|e| {
-        problem(&ServiceError::field(
+        Box::new(problem(&ServiceError::field(
             "query",
             format!(
                 "{}: expected the parameters this route documents",
                 e.body_text()
             ),
-        ))
+        )))
     })
 }
 
@@ -232,7 +234,7 @@ async fn pre_review<S: Store>(
 ) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let started = Instant::now();
     let result = async {
@@ -430,7 +432,7 @@ async fn explain<S: Store>(
 ) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = async {
         let lang = q.lang.unwrap_or_else(|| "both".into());
@@ -487,7 +489,7 @@ async fn list_versions<S: Store>(
 ) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match rest
         .registry
@@ -571,7 +573,7 @@ async fn list_activations<S: Store>(
 ) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match rest
         .registry
@@ -673,7 +675,7 @@ async fn audit_log<S: Store>(
 ) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match rest
         .registry

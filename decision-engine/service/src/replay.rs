@@ -52,7 +52,7 @@ impl PrunedDecision {
 #[derive(Clone, Debug)]
 pub enum Found {
     Whole(Box<Stored>),
-    Pruned(PrunedDecision),
+    Pruned(Box<PrunedDecision>),
 }
 
 /// A replay's verdict.
@@ -70,7 +70,10 @@ impl<S: Store> Decisions<S> {
     pub async fn find(&self, decision_id: &str) -> Result<Found, ServiceError> {
         let record = find_decision(&**self.policies().store(), decision_id, RETRY).await?;
         if let Some(pruned_at) = self.pruned_at(&record).await? {
-            return Ok(Found::Pruned(PrunedDecision { record, pruned_at }));
+            return Ok(Found::Pruned(Box::new(PrunedDecision {
+                record,
+                pruned_at,
+            })));
         }
         self.whole(record).await.map(|s| Found::Whole(Box::new(s)))
     }
@@ -218,6 +221,13 @@ fn diff(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<
     }
 }
 
+pub(crate) fn pruned(decision_id: &str, at: &str) -> ServiceError {
+    ServiceError::Precondition(format!(
+        "decision {decision_id}'s input was removed on {at} under the retention period: \
+         its outcome, versions and request digest are kept (GetDecision), it cannot be shown whole or replayed"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,11 +246,4 @@ mod tests {
             ]
         );
     }
-}
-
-pub(crate) fn pruned(decision_id: &str, at: &str) -> ServiceError {
-    ServiceError::Precondition(format!(
-        "decision {decision_id}'s input was removed on {at} under the retention period: \
-         its outcome, versions and request digest are kept (GetDecision), it cannot be shown whole or replayed"
-    ))
 }
