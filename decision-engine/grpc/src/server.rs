@@ -164,12 +164,10 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         "require_client_token needs a tokens_file with client tokens"
     );
     let in_force = Arc::new(Policies::new(policies.clone(), store.clone()).await?);
-    let reviews = ReviewServiceServer::new(ReviewHandlers::new(Arc::new(Reviews::new(
-        in_force.clone(),
-        tokens.clone(),
-    ))))
-    .max_decoding_message_size(config.max_message_bytes)
-    .max_encoding_message_size(config.max_message_bytes);
+    let review_cases = Arc::new(Reviews::new(in_force.clone(), tokens.clone()));
+    let reviews = ReviewServiceServer::new(ReviewHandlers::new(review_cases.clone()))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     let mut decisions = Decisions::new(in_force, limits);
     if config.require_client_token {
         decisions = decisions.require_client_tokens(tokens.clone());
@@ -191,6 +189,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         );
     }
     let precredits = Arc::new(precredits);
+    let register = precredits.clone();
     let precredits = PreCreditServiceServer::new(PreCreditHandlers::new(precredits))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -200,6 +199,8 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let rest = decision_rest::router(Arc::new(decision_rest::Rest {
         decisions: decisions.clone(),
         registry: registry.clone(),
+        precredits: register,
+        reviews: review_cases,
         permits: permits.clone(),
         max_concurrent_calls: config.max_concurrent_calls,
         call_timeout: config.call_timeout,

@@ -24,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use decision_core::{FieldError, Request};
 use decision_service::registry::ActivationRequest;
-use decision_service::{Bearer, Decisions, PreReview, Registry, Role, ServiceError};
+use decision_service::{
+    Bearer, Decisions, PreCredits, PreReview, Registry, ReviewInput, Reviews, Role, ServiceError,
+};
 use decision_store::Store;
 use serde::Deserialize;
 use serde_json::json;
@@ -51,6 +53,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/policy/activations"),
     ("POST", "/v1/policy/activations/{activation_id}/approve"),
     ("GET", "/v1/audit-log"),
+    (
+        "GET",
+        "/v1/precredits/{institution}/households/{household_id}",
+    ),
+    ("GET", "/v1/reviews/pending"),
+    ("POST", "/v1/reviews"),
     ("GET", "/v1/health"),
     ("GET", "/v1/openapi.json"),
 ];
@@ -65,6 +73,8 @@ fn exempt(method: &Method, route: &str) -> bool {
 pub struct Rest<S> {
     pub decisions: Arc<Decisions<S>>,
     pub registry: Arc<Registry<S>>,
+    pub precredits: Arc<PreCredits<S>>,
+    pub reviews: Arc<Reviews<S>>,
     /// The server-wide budget of calls (shared with the gRPC door).
     pub permits: Arc<Semaphore>,
     pub max_concurrent_calls: usize,
@@ -97,6 +107,12 @@ pub fn router<S: Store>(rest: Arc<Rest<S>>) -> Router {
             post(approve_activation::<S>),
         )
         .route("/v1/audit-log", get(audit_log::<S>))
+        .route(
+            "/v1/precredits/{institution}/households/{household_id}",
+            get(household_precredits::<S>),
+        )
+        .route("/v1/reviews/pending", get(pending_reviews::<S>))
+        .route("/v1/reviews", post(record_review::<S>))
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .fallback(not_found)
@@ -683,6 +699,154 @@ async fn audit_log<S: Store>(
         .await
     {
         Ok(entries) => json_body(StatusCode::OK, &json!({ "entries": entries })),
+        Err(e) => problem(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductQuery {
+    product: Option<String>,
+}
+
+/// A household's pre-credit entries (授信名单), newest first.
+async fn household_precredits<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    Path((institution, household_id)): Path<(String, String)>,
+    q: Result<Query<ProductQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
+    let product = q.product.unwrap_or_else(farmer_credit);
+    match rest
+        .precredits
+        .get(
+            &bearer(&headers),
+            &institution,
+            &product,
+            &household_id,
+            "",
+            std::time::SystemTime::now(),
+        )
+        .await
+    {
+        Ok(entries) => json_body(
+            StatusCode::OK,
+            &json!({
+                "entries": entries.iter().map(|v| json!({
+                    "entry": v.entry,
+                    "available": v.available,
+                    "expired": v.expired,
+                })).collect::<Vec<_>>()
+            }),
+        ),
+        Err(e) => problem(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PendingQuery {
+    institution: Option<String>,
+    level: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A level's queue of open review cases, oldest first.
+async fn pending_reviews<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    q: Result<Query<PendingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(r) => return *r,
+    };
+    match rest
+        .reviews
+        .pending(
+            &bearer(&headers),
+            non_empty(q.institution).as_deref(),
+            non_empty(q.level).as_deref(),
+            q.limit.unwrap_or(100),
+        )
+        .await
+    {
+        Ok(cases) => json_body(
+            StatusCode::OK,
+            &json!({
+                "cases": cases.iter().map(|p| json!({
+                    "case": p.case,
+                    "age_seconds": p.age_seconds,
+                })).collect::<Vec<_>>()
+            }),
+        ),
+        Err(e) => problem(&e),
+    }
+}
+
+/// The body of `POST /v1/reviews`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewBody {
+    review_id: String,
+    decision_id: String,
+    outcome: String,
+    #[serde(default)]
+    limit: String,
+    #[serde(default)]
+    annual_rate: String,
+    #[serde(default)]
+    reason_codes: Vec<String>,
+    #[serde(default)]
+    note: String,
+}
+
+/// A reviewer's step on a decision (人工审批): approve or decline, within
+/// authority; the system decision is never changed.
+async fn record_review<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let result = async {
+        let text = utf8(&body, "review")?;
+        let b: ReviewBody = serde_json::from_str(&text).map_err(|e| {
+            ServiceError::field(
+                "review",
+                format!(
+                    "{e}: expected {{\"review_id\", \"decision_id\", \"outcome\", \"limit\",                      \"annual_rate\", \"reason_codes\", \"note\"}}"
+                ),
+            )
+        })?;
+        rest.reviews
+            .record(
+                &bearer(&headers),
+                ReviewInput {
+                    review_id: b.review_id,
+                    decision_id: b.decision_id,
+                    outcome: b.outcome,
+                    limit: b.limit,
+                    annual_rate: b.annual_rate,
+                    reason_codes: b.reason_codes,
+                    note: b.note,
+                },
+            )
+            .await
+    }
+    .await;
+    match result {
+        Ok(r) => json_body(
+            StatusCode::OK,
+            &json!({
+                "step": r.step,
+                "case": r.case,
+                "idempotent_replay": r.idempotent_replay,
+            }),
+        ),
         Err(e) => problem(&e),
     }
 }

@@ -14,7 +14,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use decision_core::{Options, PolicySet, evaluate};
 use decision_rest::{OPENAPI, Problem, ROUTES, Rest, router};
-use decision_service::{Decisions, Limits, Policies, Registry, Tokens};
+use decision_service::{Decisions, Limits, Policies, PreCredits, Registry, Reviews, Tokens};
 use decision_store::{MemoryStore, Store};
 use serde_json::Value;
 use tower_service::Service;
@@ -36,8 +36,10 @@ async fn door(max_concurrent_calls: usize) -> Door {
     let tokens = Arc::new(Tokens::load(&repo("config/tokens.dev.toml")).unwrap());
     let policies = Arc::new(Policies::new(set.clone(), store.clone()).await.unwrap());
     let rest = Arc::new(Rest {
-        decisions: Arc::new(Decisions::new(policies, Limits::default())),
-        registry: Arc::new(Registry::new(set, store.clone(), tokens)),
+        decisions: Arc::new(Decisions::new(policies.clone(), Limits::default())),
+        registry: Arc::new(Registry::new(set, store.clone(), tokens.clone())),
+        precredits: Arc::new(PreCredits::new(store.clone(), tokens.clone(), None)),
+        reviews: Arc::new(Reviews::new(policies, tokens)),
         permits: Arc::new(tokio::sync::Semaphore::new(max_concurrent_calls)),
         max_concurrent_calls,
         call_timeout: Duration::from_secs(30),
@@ -560,4 +562,97 @@ async fn a_pruned_decision_answers_with_what_was_kept_and_a_held_one_whole() {
 
 fn humantime_now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+#[tokio::test]
+async fn reviews_and_the_register_answer_over_rest_within_their_roles() {
+    let door = door(16).await;
+    let mut request: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
+    )
+    .unwrap();
+    request["institution"] = "3201".into();
+    request["request_id"] = "REST-REVIEW-1".into();
+    let decided = door
+        .call(Method::POST, "/v1/pre-review", "", &request.to_string())
+        .await
+        .json();
+    assert_eq!(decided["routing"]["level"], "county_approver");
+    let county = "dev-reviewer-token-3201-county";
+    let queue = door
+        .call(
+            Method::GET,
+            "/v1/reviews/pending?institution=3201",
+            county,
+            "",
+        )
+        .await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    fits(&queue.json(), "PendingReviews");
+    let cases = queue.json()["cases"].as_array().unwrap().clone();
+    assert_eq!(cases.len(), 1);
+    assert_eq!(cases[0]["case"]["decision_id"], decided["decision_id"]);
+    let review = serde_json::json!({
+        "review_id": "RV-1",
+        "decision_id": decided["decision_id"],
+        "outcome": "APPROVE",
+        "limit": decided["limit"],
+        "annual_rate": decided["annual_rate"],
+        "reason_codes": ["O101"],
+        "note": "checked the land contract",
+    });
+    let recorded = door
+        .call(Method::POST, "/v1/reviews", county, &review.to_string())
+        .await;
+    assert_eq!(recorded.status, StatusCode::OK, "{}", recorded.body);
+    fits(&recorded.json(), "Reviewed");
+    assert_eq!(recorded.json()["idempotent_replay"], false);
+    assert_eq!(
+        recorded.json()["step"]["decision_id"],
+        decided["decision_id"]
+    );
+    let bad = door
+        .call(
+            Method::POST,
+            "/v1/reviews",
+            county,
+            r#"{"review_id": "RV-2"}"#,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad.problem().errors[0].field, "review");
+    let not_a_reviewer = door
+        .call(
+            Method::POST,
+            "/v1/reviews",
+            "dev-analyst-token-0001",
+            &review.to_string(),
+        )
+        .await;
+    assert_eq!(not_a_reviewer.status, StatusCode::FORBIDDEN);
+
+    // The register: an officer of 3201 reads 3201's households, not 3202's.
+    let officer = "dev-officer-token-3201";
+    let none = door
+        .call(
+            Method::GET,
+            "/v1/precredits/3201/households/H00000001",
+            officer,
+            "",
+        )
+        .await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{}", none.body);
+    assert_eq!(
+        none.problem().detail,
+        "no pre-credit of institution 3201 and product FARMER_CREDIT for this household"
+    );
+    let other = door
+        .call(
+            Method::GET,
+            "/v1/precredits/3202/households/H00000001",
+            officer,
+            "",
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN, "{}", other.body);
 }
