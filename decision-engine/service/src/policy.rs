@@ -135,14 +135,32 @@ impl<S: Store> Policies<S> {
             .put_documents(documents)
             .await
             .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let activations: Cache<(), Arc<Vec<ActivationRecord>>> = Cache::builder()
+            .time_to_live(Duration::from_millis(500))
+            .build();
+        // A store that tells of approvals (PostgreSQL's LISTEN/NOTIFY):
+        // the cached history is dropped at once, so an approval through
+        // any server is in force here on the next call; the half-second
+        // re-read stays as the fallback.
+        if let Some(mut changes) = store.policy_changes() {
+            let cache = activations.clone();
+            tokio::spawn(async move {
+                loop {
+                    match changes.recv().await {
+                        Ok(()) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            cache.invalidate_all();
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
         Ok(Policies {
             loaded,
             store,
             compiled: Cache::new(64),
             compilations: Default::default(),
-            activations: Cache::builder()
-                .time_to_live(Duration::from_millis(500))
-                .build(),
+            activations,
         })
     }
 

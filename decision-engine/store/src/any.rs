@@ -105,6 +105,13 @@ macro_rules! delegate {
                     }
                 }
             )*
+
+            fn policy_changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+                match self {
+                    AnyStore::Sqlite(s) => s.policy_changes(),
+                    AnyStore::Postgres(s) => s.policy_changes(),
+                }
+            }
         }
     };
 }

@@ -351,6 +351,14 @@ pub trait Store: Send + Sync + 'static {
         decision_id: &str,
     ) -> impl Future<Output = Result<Option<Retention>, StoreError>> + Send;
 
+    /// A signal each time an activation is approved, by this server or any
+    /// other sharing the store, for caches of what is in force to drop
+    /// what they hold; `None` when the store cannot tell (they re-read on
+    /// their own schedule).
+    fn policy_changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        None
+    }
+
     /// The ids of an application's decisions, oldest first.
     fn application_decisions(
         &self,

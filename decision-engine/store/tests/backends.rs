@@ -422,6 +422,32 @@ async fn on_postgres() {
         other.insert(record("c3", 2)).await.unwrap(),
         Inserted::Existing(r) if r.versions[1].version == "2026.9"
     ));
+
+    // An approval through one server is heard by the other (LISTEN/NOTIFY).
+    for _ in 0..300 {
+        if other.is_listening() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(other.is_listening(), "the listener never subscribed");
+    let mut heard = other.policy_changes().unwrap();
+    assert!(heard.try_recv().is_err(), "nothing was approved yet");
+    store
+        .insert_activation(activation("a-notify", "2026.2", ""))
+        .await
+        .unwrap();
+    store
+        .approve_activation("a-notify", "approver-wang", "2026-11-24T11:00:00Z")
+        .await
+        .unwrap()
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), heard.recv())
+        .await
+        .expect("the approval was not heard by the other server")
+        .unwrap();
+    // SQLite and memory cannot tell: their readers re-read on their own.
+    assert!(MemoryStore::new().policy_changes().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,9 +112,18 @@ fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Database(format!("{what} {value} is too large")))
 }
 
+/// The channel an approval notifies (LISTEN/NOTIFY).
+const POLICY_CHANNEL: &str = "decision_engine_policy";
+
 /// The PostgreSQL decision store.
 pub struct PgStore {
     pool: Pool,
+    /// Approvals seen on [`POLICY_CHANNEL`], from any server.
+    changes: tokio::sync::broadcast::Sender<()>,
+    /// The listener stops once the store is gone.
+    _alive: std::sync::Arc<()>,
+    /// Whether the listener is subscribed now.
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Policy set ids by hash, as stored (a set never changes once stored).
     policy_sets: Mutex<HashMap<[u8; 32], i64>>,
     url: String,
@@ -140,6 +149,7 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("decision-engine");
         }
+        let listen_config = config.clone();
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -165,11 +175,29 @@ impl PgStore {
         })?;
         schema::migrate(&mut client, url).await?;
         drop(client);
+        let (changes, _) = tokio::sync::broadcast::channel(16);
+        let alive = std::sync::Arc::new(());
+        let listening = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        tokio::spawn(listen(
+            listen_config,
+            changes.clone(),
+            std::sync::Arc::downgrade(&alive),
+            listening.clone(),
+        ));
         Ok(PgStore {
             pool,
+            changes,
+            _alive: alive,
+            listening,
             policy_sets: Mutex::new(HashMap::new()),
             url: shown,
         })
+    }
+
+    /// Whether this store hears approvals now (its listener is subscribed;
+    /// without it, activations are re-read twice a second).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The database's URL, without its password.
@@ -371,6 +399,64 @@ impl<'a> DecisionRow<'a> {
             &self.record,
             &self.p.request_zstd,
         ]
+    }
+}
+
+/// Listens on [`POLICY_CHANNEL`] over a connection of its own, outside
+/// the pool, and signals `changes` for every notification; reconnects a
+/// second after losing the database, and signals once more when it is back
+/// (what was approved meanwhile is re-read). Ends when the store is gone.
+async fn listen(
+    config: tokio_postgres::Config,
+    changes: tokio::sync::broadcast::Sender<()>,
+    alive: std::sync::Weak<()>,
+    listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    while alive.upgrade().is_some() {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (heard, mut hear) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                                let _ = heard.send(());
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => return,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {POLICY_CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    listening.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = changes.send(());
+                    loop {
+                        tokio::select! {
+                            heard = hear.recv() => match heard {
+                                Some(()) => {
+                                    let _ = changes.send(());
+                                }
+                                None => break,
+                            },
+                            // Now and then: is anyone still listening?
+                            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                        }
+                        if alive.upgrade().is_none() {
+                            driver.abort();
+                            return;
+                        }
+                    }
+                }
+                listening.store(false, std::sync::atomic::Ordering::SeqCst);
+                driver.abort();
+            }
+            Err(e) => tracing::debug!("cannot listen for approvals: {e}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -740,8 +826,20 @@ impl Store for PgStore {
         )
         .await
         .map_err(pg)?;
+        // Every server listening drops its cached activations at once
+        // (delivered when this commits).
+        tx.execute(
+            "SELECT pg_notify($1, $2)",
+            &[&POLICY_CHANNEL, &activation_id],
+        )
+        .await
+        .map_err(pg)?;
         tx.commit().await.map_err(pg)?;
         Ok(Some(record))
+    }
+
+    fn policy_changes(&self) -> Option<tokio::sync::broadcast::Receiver<()>> {
+        Some(self.changes.subscribe())
     }
 
     async fn list_activations(&self) -> Result<Vec<ActivationRecord>, StoreError> {
