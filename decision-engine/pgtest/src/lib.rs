@@ -12,6 +12,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -65,6 +66,38 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// A process that outlives this one to stop the cluster in `data` and
+/// remove `dir` once this process is gone: for a cluster never dropped (the
+/// shared one), or a test run killed mid-way. Started before the cluster,
+/// so no window leaves a server running.
+fn watchdog(bin: &Path, data: &Path, dir: &Path, as_postgres: bool) {
+    let stop = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; \
+         [ -d {data} ] && {as_postgres}{pg_ctl} -D {data} -m immediate -w stop >/dev/null 2>&1; rm -rf {dir}",
+        pid = std::process::id(),
+        as_postgres = if as_postgres {
+            "runuser -u postgres -- "
+        } else {
+            ""
+        },
+        pg_ctl = bin.join("pg_ctl").display(),
+        data = data.display(),
+        dir = dir.display(),
+    );
+    // Never waited for, by design: it outlives this process. Its own
+    // process group: a signal to the test's group (a killed test run) does
+    // not take the watchdog with it.
+    #[allow(clippy::zombie_processes)]
+    Command::new("sh")
+        .args(["-c", &stop])
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("cannot start the cluster's watchdog");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -95,6 +128,7 @@ impl Cluster {
             );
         }
         let data = dir.path().join("data");
+        watchdog(&bin, &data, dir.path(), as_postgres);
         let mut cluster = Cluster {
             bin,
             data,
@@ -192,33 +226,12 @@ impl Cluster {
     }
 
     /// One cluster for every test of this process, started on first use,
-    /// each test in a database of its own ([`Cluster::fresh_database`]). A
-    /// watchdog stops it and removes its directory once the process is
+    /// each test in a database of its own ([`Cluster::fresh_database`]).
+    /// Its watchdog stops it and removes its directory once the process is
     /// gone (a static is never dropped).
     pub fn shared() -> &'static Cluster {
         static SHARED: std::sync::OnceLock<Cluster> = std::sync::OnceLock::new();
-        SHARED.get_or_init(|| {
-            let cluster = Cluster::start();
-            let stop = format!(
-                "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {as_postgres}{pg_ctl} -D {data} -m immediate -w stop >/dev/null 2>&1; rm -rf {dir}",
-                pid = std::process::id(),
-                as_postgres = if cluster.as_postgres { "runuser -u postgres -- " } else { "" },
-                pg_ctl = cluster.bin.join("pg_ctl").display(),
-                data = cluster.data.display(),
-                dir = cluster._dir.path().display(),
-            );
-            // Never waited for, by design: it outlives this process to
-            // stop the cluster once the process is gone.
-            #[allow(clippy::zombie_processes)]
-            Command::new("sh")
-                .args(["-c", &stop])
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("cannot start the cluster's watchdog");
-            cluster
-        })
+        SHARED.get_or_init(Cluster::start)
     }
 
     /// A new, empty database of this cluster (named `t1`, `t2`, ...), and
