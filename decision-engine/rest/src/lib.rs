@@ -207,24 +207,50 @@ fn text_body(text: String) -> Response {
 }
 
 /// A body that is not UTF-8 JSON, named as a field problem.
-fn utf8(body: &Bytes, field: &str) -> Result<String, ServiceError> {
-    String::from_utf8(body.to_vec())
+fn utf8<'b>(body: &'b Bytes, field: &str) -> Result<&'b str, ServiceError> {
+    std::str::from_utf8(body)
         .map_err(|_| ServiceError::field(field, "is not UTF-8 text: expected a JSON document"))
 }
 
-/// A query parameter that does not read, named as a field problem.
-fn query<T>(
-    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, Box<Response>> {
-    q.map(|Query(t)| t).map_err(|e| {
-        Box::new(problem(&ServiceError::field(
-            "query",
-            format!(
-                "{}: expected the parameters this route documents",
-                e.body_text()
-            ),
-        )))
-    })
+/// A JSON body of type `T`, or a field problem naming `field` and saying
+/// what was expected.
+fn json_of<T: serde::de::DeserializeOwned>(
+    body: &Bytes,
+    field: &str,
+    expected: &str,
+) -> Result<T, ServiceError> {
+    serde_json::from_str(utf8(body, field)?)
+        .map_err(|e| ServiceError::field(field, format!("{e}: expected {expected}")))
+}
+
+/// Query parameters of type `T`; parameters that do not read are refused
+/// as a field problem naming `query`.
+struct Params<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Response> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(t)| Params(t))
+            .map_err(|e| {
+                problem(&ServiceError::field(
+                    "query",
+                    format!(
+                        "{}: expected the parameters this route documents",
+                        e.body_text()
+                    ),
+                ))
+            })
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -245,17 +271,13 @@ fn non_empty(s: Option<String>) -> Option<String> {
 async fn pre_review<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
-    q: Result<Query<PreReviewQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<PreReviewQuery>,
     body: Bytes,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     let started = Instant::now();
     let result = async {
         let text = utf8(&body, "request")?;
-        let request = Request::from_json(&text)?;
+        let request = Request::from_json(text)?;
         rest.decisions
             .authorize_for(&bearer(&headers), &[Role::Client], &request.institution)?;
         let trace = q.trace.unwrap_or(true);
@@ -409,13 +431,11 @@ async fn legal_hold<S: Store>(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let text = utf8(&body, "legal_hold")?;
-        let b: LegalHoldBody = serde_json::from_str(&text).map_err(|e| {
-            ServiceError::field(
-                "legal_hold",
-                format!("{e}: expected {{\"hold\": true|false, \"reason\": \"...\"}}"),
-            )
-        })?;
+        let b: LegalHoldBody = json_of(
+            &body,
+            "legal_hold",
+            r#"{"hold": true|false, "reason": "..."}"#,
+        )?;
         rest.registry
             .set_legal_hold(&bearer(&headers), &decision_id, b.hold, &b.reason)
             .await
@@ -444,12 +464,8 @@ async fn explain<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
     Path(decision_id): Path<String>,
-    q: Result<Query<ExplainQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<ExplainQuery>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     let result = async {
         let lang = q.lang.unwrap_or_else(|| "both".into());
         if !["en", "zh", "both"].contains(&lang.as_str()) {
@@ -501,12 +517,8 @@ struct VersionsQuery {
 async fn list_versions<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
-    q: Result<Query<VersionsQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<VersionsQuery>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     match rest
         .registry
         .list_versions(&bearer(&headers), non_empty(q.kind), non_empty(q.id))
@@ -537,7 +549,7 @@ async fn upload<S: Store>(
 ) -> Response {
     let result = async {
         let text = utf8(body, "document")?;
-        rest.registry.upload(&bearer(headers), &text, kind).await
+        rest.registry.upload(&bearer(headers), text, kind).await
     }
     .await;
     match result {
@@ -585,12 +597,8 @@ struct ActivationsQuery {
 async fn list_activations<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
-    q: Result<Query<ActivationsQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<ActivationsQuery>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     match rest
         .registry
         .list_activations(
@@ -630,16 +638,11 @@ async fn request_activation<S: Store>(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let text = utf8(&body, "activation")?;
-        let b: ActivationBody = serde_json::from_str(&text).map_err(|e| {
-            ServiceError::field(
-                "activation",
-                format!(
-                    "{e}: expected {{\"institution\", \"product\", \"ruleset_id\", \"ruleset_version\", \
-                     \"scorecard_id\", \"scorecard_version\", \"effective_at\"}}"
-                ),
-            )
-        })?;
+        let b: ActivationBody = json_of(
+            &body,
+            "activation",
+            r#"{"institution", "product", "ruleset_id", "ruleset_version", "scorecard_id", "scorecard_version", "effective_at"}"#,
+        )?;
         rest.registry
             .request_activation(
                 &bearer(&headers),
@@ -687,12 +690,8 @@ struct AuditQuery {
 async fn audit_log<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
-    q: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<AuditQuery>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     match rest
         .registry
         .audit_log(&bearer(&headers), q.limit.unwrap_or(0))
@@ -714,12 +713,8 @@ async fn household_precredits<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
     Path((institution, household_id)): Path<(String, String)>,
-    q: Result<Query<ProductQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<ProductQuery>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     let product = q.product.unwrap_or_else(farmer_credit);
     match rest
         .precredits
@@ -759,12 +754,8 @@ struct PendingQuery {
 async fn pending_reviews<S: Store>(
     State(rest): State<Arc<Rest<S>>>,
     headers: HeaderMap,
-    q: Result<Query<PendingQuery>, axum::extract::rejection::QueryRejection>,
+    Params(q): Params<PendingQuery>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return *r,
-    };
     match rest
         .reviews
         .pending(
@@ -813,15 +804,11 @@ async fn record_review<S: Store>(
     body: Bytes,
 ) -> Response {
     let result = async {
-        let text = utf8(&body, "review")?;
-        let b: ReviewBody = serde_json::from_str(&text).map_err(|e| {
-            ServiceError::field(
-                "review",
-                format!(
-                    "{e}: expected {{\"review_id\", \"decision_id\", \"outcome\", \"limit\",                      \"annual_rate\", \"reason_codes\", \"note\"}}"
-                ),
-            )
-        })?;
+        let b: ReviewBody = json_of(
+            &body,
+            "review",
+            r#"{"review_id", "decision_id", "outcome", "limit", "annual_rate", "reason_codes", "note"}"#,
+        )?;
         rest.reviews
             .record(
                 &bearer(&headers),

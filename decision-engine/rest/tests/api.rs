@@ -621,6 +621,13 @@ async fn reviews_and_the_register_answer_over_rest_within_their_roles() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert_eq!(bad.problem().errors[0].field, "review");
+    assert!(
+        bad.problem().errors[0].message.ends_with(
+            r#"expected {"review_id", "decision_id", "outcome", "limit", "annual_rate", "reason_codes", "note"}"#
+        ),
+        "{}",
+        bad.problem().errors[0].message
+    );
     let not_a_reviewer = door
         .call(
             Method::POST,
