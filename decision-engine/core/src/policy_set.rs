@@ -63,7 +63,19 @@ impl PolicySet {
 
     /// Compiles a set of documents: one feature schema, one province
     /// ruleset, institution rulesets and the scorecards they name.
+    /// Every test case the documents carry must pass under each policy the
+    /// document is part of.
     pub fn from_documents(docs: Vec<Document>) -> Result<PolicySet, PolicyError> {
+        PolicySet::build(docs, true)
+    }
+
+    /// [`PolicySet::from_documents`], but failing test cases do not refuse
+    /// the set: each policy's [`Policy::tests`] holds its results.
+    pub fn from_documents_with_case_results(docs: Vec<Document>) -> Result<PolicySet, PolicyError> {
+        PolicySet::build(docs, false)
+    }
+
+    fn build(docs: Vec<Document>, cases_must_pass: bool) -> Result<PolicySet, PolicyError> {
         let mut issues = Issues::default();
         let mut schemas: Vec<&Loaded<SchemaDoc>> = Vec::new();
         let mut provinces: Vec<&Loaded<RulesetDoc>> = Vec::new();
@@ -176,13 +188,19 @@ impl PolicySet {
                         .find(|a| a.doc.institution == who && a.doc.product == product)
                         .copied()
                 });
-                match Policy::compile(PolicyDocuments {
+                let docs = PolicyDocuments {
                     schema: schemas[0],
                     province: provinces[0],
                     institution: inst,
                     scorecard: cards[0],
                     authority,
-                }) {
+                };
+                let compiled = if cases_must_pass {
+                    Policy::compile(docs)
+                } else {
+                    Policy::compile_with_case_results(docs)
+                };
+                match compiled {
                     Ok(policy) => policies.push((institution, product, Arc::new(policy))),
                     Err(e) => issues.issues.extend(e.issues),
                 }
@@ -224,6 +242,12 @@ impl PolicySet {
                 ),
             )
         })
+    }
+
+    /// The runs of every test case the documents carry, under each policy
+    /// the document is part of.
+    pub fn test_cases(&self) -> impl Iterator<Item = &crate::cases::CaseRun> {
+        self.policies().flat_map(|p| p.tests.iter())
     }
 
     /// Every compiled policy, one per (institution, product).

@@ -188,6 +188,7 @@ pub(crate) fn card(
         characteristics,
         provenance: Some(provenance),
         fields: Vec::new(),
+        test_cases: Vec::new(),
     }
 }
 

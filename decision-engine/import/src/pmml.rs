@@ -441,6 +441,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
             notes: Vec::new(),
         }),
         fields,
+        test_cases: Vec::new(),
     })
 }
 

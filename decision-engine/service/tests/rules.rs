@@ -618,3 +618,145 @@ async fn concurrent_first_calls_for_a_version_compile_it_once() {
         assert_eq!(policies.compilations(), expected);
     }
 }
+
+/// The default ruleset with the 17 hand-worked households as test cases
+/// (`examples/policies/`), as an analyst uploads it.
+fn ruleset_with_cases() -> serde_json::Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(repo("examples/policies/farmer-credit-default-2026.3.json"))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_version_whose_test_cases_fail_is_refused_with_each_difference_and_a_passing_one_publishes()
+ {
+    let w = world().await;
+    let mut bad = ruleset_with_cases();
+    bad["version"] = "2026.3-wrong".into();
+    bad["test_cases"][0]["expect"]["limit"] = "160000".into();
+    bad["test_cases"][3]["expect"]["decision"] = "REFER".into();
+    let under =
+        "(under ruleset farmer-credit-default@2026.3-wrong, scorecard farmer-scorecard@2026.1)";
+    let expected = vec![
+        format!(
+            "test_cases[0] 01-clean-approve: upload: `limit`: expected 160000, got 150000 {under}"
+        ),
+        format!(
+            "test_cases[3] 04-grade-b: upload: `decision`: expected REFER, got APPROVE {under}"
+        ),
+    ];
+
+    // Validation lists each difference and publishes nothing.
+    let v = w
+        .registry
+        .validate(&who(ANALYST), &bad.to_string())
+        .await
+        .unwrap();
+    assert_eq!(v.problems, expected);
+    assert!(v.version.is_none());
+
+    // Upload is refused with the same differences, one field each.
+    let e = w
+        .registry
+        .upload(&who(ANALYST), &bad.to_string(), "ruleset")
+        .await
+        .unwrap_err();
+    let ServiceError::Invalid { fields, summary } = &e else {
+        panic!("expected Invalid, got {e:?}");
+    };
+    let listed: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(
+        summary.starts_with("invalid document, nothing published:"),
+        "{summary}"
+    );
+    let versions = w
+        .registry
+        .list_versions(
+            &who(ANALYST),
+            Some("ruleset".into()),
+            Some("farmer-credit-default".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect::<Vec<_>>(),
+        ["2026.2"],
+        "nothing was published"
+    );
+    let log = w.registry.audit_log(&who(AUDITOR), 0).await.unwrap();
+    let refused = log.iter().find(|e| e.action == "UploadRuleset").unwrap();
+    assert!(!refused.accepted);
+    assert!(
+        refused
+            .detail
+            .contains("`limit`: expected 160000, got 150000"),
+        "{}",
+        refused.detail
+    );
+
+    // The version whose 17 cases pass publishes.
+    let good = ruleset_with_cases();
+    let published = w
+        .registry
+        .upload(&who(ANALYST), &good.to_string(), "ruleset")
+        .await
+        .unwrap();
+    assert!(published.created);
+    assert_eq!(published.version.version, "2026.3");
+}
+
+/// The cases bind the pair an activation runs: a scorecard that scores
+/// every household 20 points higher publishes (the ruleset in force has no
+/// cases), but activating it with the ruleset whose cases expect the old
+/// scores is refused with those differences.
+#[tokio::test]
+async fn an_activation_is_refused_when_the_rulesets_cases_fail_with_its_scorecard() {
+    let w = world().await;
+    w.registry
+        .upload(&who(ANALYST), &ruleset_with_cases().to_string(), "ruleset")
+        .await
+        .unwrap();
+    let mut card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
+    )
+    .unwrap();
+    card["version"] = "2026.2-plus20".into();
+    card["base_points"] = "440".into();
+    w.registry
+        .upload(&who(ANALYST), &card.to_string(), "scorecard")
+        .await
+        .unwrap();
+    let mut target = target("2026.2-plus20");
+    target.ruleset_version = "2026.3".into();
+    let e = w
+        .registry
+        .request_activation(&who(LI), &target, false)
+        .await
+        .unwrap_err();
+    let ServiceError::Precondition(message) = &e else {
+        panic!("expected a failed precondition, got {e:?}");
+    };
+    assert!(
+        message.starts_with("these versions cannot run together"),
+        "{message}"
+    );
+    assert!(
+        message.contains("test_cases[0] 01-clean-approve: `score`: expected 690, got 710"),
+        "{message}"
+    );
+    // With the card the cases were worked out on, the activation is asked for.
+    target.scorecard_version = "2026.1".into();
+    w.registry
+        .request_activation(&who(LI), &target, false)
+        .await
+        .unwrap();
+}

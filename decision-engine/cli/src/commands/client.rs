@@ -18,8 +18,14 @@ pub struct ServerArgs {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
-    /// Your bearer token (prefer the environment variable: a flag shows in `ps`).
-    #[arg(long, env = "DECISION_ENGINE_TOKEN", hide_env_values = true)]
+    /// Your bearer token (prefer the environment variable: a flag shows in
+    /// `ps`); every call to a server needs it.
+    #[arg(
+        long,
+        env = "DECISION_ENGINE_TOKEN",
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub token: String,
     /// PEM certificate of the authority that signed a TLS server's certificate (for https:// servers).
     #[arg(long, env = "DECISION_ENGINE_CA_CERT")]
@@ -48,6 +54,12 @@ impl ServerArgs {
 
     /// `message` with the caller's token.
     pub fn authed<T>(&self, message: T) -> Result<tonic::Request<T>, Failure> {
+        if self.token.is_empty() {
+            return Err(Failure::Input(
+                "--token (or DECISION_ENGINE_TOKEN): expected your bearer token to call the server"
+                    .to_string(),
+            ));
+        }
         let mut r = tonic::Request::new(message);
         let value = format!("Bearer {}", self.token)
             .parse()

@@ -22,6 +22,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
+    if let PolicyAction::Test { files, policy_dir } = args.action {
+        return test(&files, policy_dir.as_deref());
+    }
     let lines = runtime()?.block_on(call(&args.server, args.action))?;
     for l in lines {
         println!("{l}");
@@ -35,6 +38,14 @@ enum PolicyAction {
     Upload { file: PathBuf },
     /// Check a document against the active policy set without publishing it (analyst).
     Validate { file: PathBuf },
+    /// Run the test cases of ruleset and scorecard documents locally, with
+    /// the shipped policy set (or `--policy-dir`); no server is needed.
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        policy_dir: Option<PathBuf>,
+    },
     /// Published versions.
     List {
         #[arg(long)]
@@ -182,6 +193,8 @@ async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, 
                 v.uploaded_at
             )]
         }
+        // Run locally by `run`, never sent to a server.
+        PolicyAction::Test { .. } => Vec::new(),
         PolicyAction::Validate { file } => {
             let json = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::Policy(format!("cannot read {}: {e}", file.display())))?;
@@ -304,4 +317,46 @@ async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, 
             .collect(),
     };
     Ok(lines)
+}
+
+/// `policy test`: every case of the given documents, under each policy they
+/// are part of, PASS or FAIL with each difference; exit 1 when one fails.
+fn test(files: &[PathBuf], policy_dir: Option<&std::path::Path>) -> Result<Exit, Failure> {
+    let (docs, given) = super::validate::with_given(files, policy_dir)?;
+    let set = decision_core::PolicySet::from_documents_with_case_results(docs)
+        .map_err(|e| Failure::Policy(e.to_string()))?;
+    let (mut passed, mut failed) = (0, 0);
+    for (source, v) in &given {
+        let runs: Vec<_> = set
+            .test_cases()
+            .filter(|r| r.document.hash == v.hash)
+            .collect();
+        if runs.is_empty() {
+            println!(
+                "{source} ({} {}@{}): no test cases",
+                v.kind, v.id, v.version
+            );
+            continue;
+        }
+        println!("{source} ({} {}@{}):", v.kind, v.id, v.version);
+        for r in runs {
+            if r.passed() {
+                passed += 1;
+                println!("  PASS {} (under {})", r.name, r.under);
+            } else {
+                failed += 1;
+                println!("  FAIL {} (under {})", r.name, r.under);
+                for d in &r.differences {
+                    println!("    {d}");
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed > 0 {
+        return Err(Failure::Policy(format!(
+            "{failed} test case(s) failed: this version would be refused"
+        )));
+    }
+    Ok(Exit::Done)
 }

@@ -152,6 +152,48 @@ fn validate_lists_every_error_and_exits_1() {
 }
 
 #[test]
+fn policy_test_runs_a_documents_cases_locally_and_lists_each_difference() {
+    let good = repo("examples/policies/farmer-credit-default-2026.3.json");
+    // No server and no token: the cases run in process.
+    let (code, out, err) = run(bin()
+        .env_remove("DECISION_ENGINE_TOKEN")
+        .args(["policy", "test"])
+        .arg(&good));
+    assert_eq!(code, 0, "{err}");
+    let under = "(under ruleset farmer-credit-default@2026.3, scorecard farmer-scorecard@2026.1)";
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 19, "{out}");
+    assert_eq!(lines[1], format!("  PASS 01-clean-approve {under}"));
+    assert_eq!(lines[18], "17 passed, 0 failed");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+    doc["test_cases"][16]["expect"]["reason_codes"] = serde_json::json!(["F301"]);
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, doc.to_string()).unwrap();
+    let (code, out, err) = run(bin().args(["policy", "test"]).arg(&bad));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "  FAIL 17-near-cutoff-refer {under}\n    `reason_codes`: expected [F301], got [F303, SC10, SC02, SC03, SC04]\n16 passed, 1 failed"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        err.trim(),
+        "1 test case(s) failed: this version would be refused"
+    );
+    // `validate` refuses the same version, naming the case.
+    let (code, _, err) = run(bin().arg("validate").arg(&bad));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("test_cases[16] 17-near-cutoff-refer: `reason_codes`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let card = dir.path().join("card.json");

@@ -377,6 +377,9 @@ pub struct Policy {
     /// sha256 of `versions` ([`crate::record::policy_hash`]): names this
     /// policy in the decision records it makes.
     pub hash: [u8; 32],
+    /// The test cases of its red lines, ruleset and scorecard, run at
+    /// compile time (see [`Policy::compile_with_case_results`]).
+    pub tests: Vec<crate::cases::CaseRun>,
     /// Slots with the parameters bound: each evaluation starts from a copy.
     template: Slots,
 }
@@ -422,9 +425,20 @@ impl Policy {
     }
 
     /// Compiles the documents of one policy: every expression, table and bin is
-    /// checked, and the institution may only tighten the red lines. An invalid
-    /// set is refused with every problem listed.
+    /// checked, the institution may only tighten the red lines, and the test
+    /// cases of the red lines, the ruleset and the scorecard must pass. An
+    /// invalid set is refused with every problem (and every difference of a
+    /// failing case) listed.
     pub fn compile(docs: PolicyDocuments<'_>) -> Result<Policy, PolicyError> {
+        let policy = Policy::compile_with_case_results(docs)?;
+        crate::cases::failures(&policy.tests)?;
+        Ok(policy)
+    }
+
+    /// [`Policy::compile`], but failing test cases do not refuse the policy:
+    /// their results are in [`Policy::tests`] (for `policy test`, which
+    /// reports every case).
+    pub fn compile_with_case_results(docs: PolicyDocuments<'_>) -> Result<Policy, PolicyError> {
         let mut issues = Issues::default();
         let mut layout = Layout::default();
         let (s, p, i, c) = (docs.schema, docs.province, docs.institution, docs.scorecard);
@@ -638,7 +652,7 @@ impl Policy {
                 .map(|a| VersionRef::new("authority_matrix", &a.doc.id, &a.doc.version, &a.hash)),
         )
         .collect();
-        Ok(Policy {
+        let mut policy = Policy {
             product,
             hash: crate::record::policy_hash(&versions),
             schema,
@@ -653,8 +667,26 @@ impl Policy {
             authority,
             versions,
             layout,
+            tests: Vec::new(),
             template,
-        })
+        };
+        let institution = i.doc.institution.as_deref().unwrap_or("*");
+        let mut tests = Vec::new();
+        for (slot, source, cases) in [
+            (Slot::RedLines, &p.source, &p.doc.test_cases),
+            (Slot::Ruleset, &i.source, &i.doc.test_cases),
+            (Slot::Scorecard, &c.source, &c.doc.test_cases),
+        ] {
+            tests.extend(crate::cases::run(
+                &policy,
+                policy.version(slot),
+                source,
+                cases,
+                institution,
+            ));
+        }
+        policy.tests = tests;
+        Ok(policy)
     }
 
     /// Fresh slots for one evaluation, with the parameters bound.

@@ -3,6 +3,7 @@
 //! into something that runs is [`crate::compile`]'s job.
 
 pub mod authority;
+pub mod cases;
 pub mod ruleset;
 pub mod schema;
 pub mod scorecard;
@@ -13,6 +14,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use authority::AuthorityDoc;
+pub use cases::{Expectation, TestCase};
 pub use ruleset::RulesetDoc;
 pub use schema::SchemaDoc;
 pub use scorecard::ScorecardDoc;

@@ -59,6 +59,10 @@ pub struct RulesetDoc {
     /// How the annual rate is computed (institution layer only).
     #[serde(default)]
     pub price: Option<PricePolicy>,
+    /// Households and the decisions expected for them, run whenever the
+    /// version is compiled into a policy: a failing case refuses the version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_cases: Vec<super::TestCase>,
 }
 
 /// Whose ruleset it is: the province union's or one institution's.

@@ -49,6 +49,10 @@ pub struct ScorecardDoc {
     /// on its own (with a policy, the feature schema gives the types).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldDef>,
+    /// Households and the decisions expected for them, run under every
+    /// policy the card is part of: a failing case refuses the version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_cases: Vec<super::TestCase>,
 }
 
 /// An input of a scorecard scored on its own.

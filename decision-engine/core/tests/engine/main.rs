@@ -1,5 +1,5 @@
 //! The engine's integration tests, in one binary: hand-worked households
-//! (`examples`), refusals of bad input and bad policy (`bad_input`), the
+//! (`examples`), test cases carried by a version (`cases`), refusals of bad input and bad policy (`bad_input`), the
 //! layering of red lines and institution rules (`layers`),
 //! properties
 //! that hold for any household (`properties`), the compact decision record
@@ -8,6 +8,7 @@
 
 mod application;
 mod bad_input;
+mod cases;
 mod examples;
 mod layers;
 mod properties;
