@@ -25,6 +25,7 @@ pub mod report;
 pub mod review_report;
 pub mod row;
 pub mod shard;
+pub mod simulate;
 pub mod summary;
 
 use pipeline::{Files, execute, move_into_place};
@@ -271,7 +272,12 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
             .map_err(failed("decision store"))?,
     );
     let policy = runtime
-        .block_on(resolve(config, Arc::new(policies), store.clone()))
+        .block_on(resolve(
+            (&config.institution, &config.product, &config.as_of),
+            &config.pins,
+            Arc::new(policies),
+            store.clone(),
+        ))
         .map_err(|e| match e {
             BatchError::Input(errors) => refuse(config, errors),
             other => other,
@@ -459,13 +465,14 @@ pub fn run(config: &BatchConfig) -> Result<BatchOutcome, BatchError> {
 
 /// The policy the run uses: resolved once, as an online pre-review of the
 /// institution and product at `as_of` with the pins would resolve it.
-async fn resolve(
-    config: &BatchConfig,
+pub(crate) async fn resolve(
+    (institution, product, as_of): (&str, &str, &str),
+    pins: &[(String, String, String)],
     policies: Arc<PolicySet>,
     store: Arc<AnyStore>,
 ) -> Result<Arc<Policy>, BatchError> {
     let mut errors = Vec::new();
-    if config.institution.trim().is_empty() {
+    if institution.trim().is_empty() {
         errors.push(FieldError {
             field: "--institution".into(),
             message: "must not be empty: expected the institution (法人机构) code".into(),
@@ -484,9 +491,8 @@ async fn resolve(
     let policies = Policies::new(policies, store)
         .await
         .map_err(failed("decision store"))?;
-    let at = as_of_time(&config.as_of).map_err(refused)?;
-    let pins: Vec<Pin> = config
-        .pins
+    let at = as_of_time(as_of).map_err(refused)?;
+    let pins: Vec<Pin> = pins
         .iter()
         .map(|(kind, id, version)| Pin {
             kind: kind.clone(),
@@ -495,7 +501,7 @@ async fn resolve(
         })
         .collect();
     policies
-        .resolve(&config.institution, &config.product, at, &pins)
+        .resolve(institution, product, at, &pins)
         .await
         .map_err(refused)
 }

@@ -36,7 +36,7 @@ struct Evaluated {
 pub(super) type FrameIndex = (Vec<u64>, Vec<u64>, String);
 
 /// The error row of a line that cannot be read as a row.
-fn line_problem(problem: input::LineProblem, names: &[String]) -> FieldError {
+pub(crate) fn line_problem(problem: input::LineProblem, names: &[String]) -> FieldError {
     let expected = names.len();
     match problem {
         input::LineProblem::Fields(found) => FieldError {
@@ -316,7 +316,7 @@ fn write_results(
     Ok((summary, index))
 }
 
-fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     if !show {
         return ProgressBar::hidden();

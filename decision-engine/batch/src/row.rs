@@ -96,6 +96,17 @@ pub fn evaluate_row(
     })
 }
 
+/// Decides one row into its compact record and output columns, without a
+/// trace frame (an impact analysis decides each row under two policies and
+/// keeps neither trace): the same checks and engine path as
+/// [`evaluate_row`].
+pub fn decide_row(cx: &Context, cells: &RowCells) -> Result<(Record, Decided), Vec<FieldError>> {
+    let household_id = cells.household_id.unwrap_or("").trim();
+    let village_code = cells.village_code.unwrap_or("").trim();
+    let mut features = Vec::with_capacity(cells.features.len());
+    decide(cx, cells, household_id, village_code, &mut features)
+}
+
 /// The cells bound straight into the policy's slots (no request object is
 /// built: the trace row keeps the features, from which a look-up rebuilds
 /// the request) and decided into the compact record and the output

@@ -13,6 +13,8 @@ mod precredit;
 mod review;
 mod score;
 mod serve;
+#[cfg(feature = "batch")]
+mod simulate;
 mod store;
 #[cfg(feature = "batch")]
 mod summary;
@@ -61,6 +63,14 @@ enum Command {
     /// evaluated; 1 the policy is invalid; 3 reading, writing or recording failed.
     #[cfg(feature = "batch")]
     Batch(Box<batch::Args>),
+    /// Impact analysis: every household of a file decided under the policy
+    /// in force (or --baseline) and under a candidate; the swap-set, rule hit
+    /// rates, score and grade shifts, limits and rates by grade and village.
+    ///
+    /// Nothing is recorded. Exit status: 0 done; 2 the input or arguments
+    /// were refused; 1 a policy cannot run; 3 reading or writing failed.
+    #[cfg(feature = "batch")]
+    Simulate(Box<simulate::Args>),
     /// Print the explanation of a stored decision.
     Explain(explain::Args),
     /// The store itself: prune decision inputs past the retention period.
@@ -87,6 +97,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Policy(args) => policy::run(args),
         #[cfg(feature = "batch")]
         Command::Batch(args) => batch::run(*args),
+        #[cfg(feature = "batch")]
+        Command::Simulate(args) => simulate::run(*args),
         Command::Explain(args) => explain::run(args),
         Command::Store(args) => store::run(args),
         #[cfg(feature = "batch")]

@@ -1,7 +1,8 @@
 //! End-to-end tests of the `decision-engine` binary, in one test binary:
 //! the command line (`cli`), the gRPC service (`grpc`), the policy registry
 //! (`registry`), whole-village batch runs (`batch`), the pre-credit
-//! register (`precredit`), reviews (`reviews`) and several servers over
+//! register (`precredit`), reviews (`reviews`), impact analysis
+//! (`simulate`) and several servers over
 //! one PostgreSQL (`replicas`), each against the
 //! real binary and, where needed, a real server process (`common`).
 
@@ -13,3 +14,4 @@ mod precredit;
 mod registry;
 mod replicas;
 mod reviews;
+mod simulate;
