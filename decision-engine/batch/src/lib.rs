@@ -26,6 +26,7 @@ pub mod review_report;
 pub mod row;
 pub mod shard;
 pub mod simulate;
+pub mod stability_report;
 pub mod summary;
 
 use pipeline::{Files, execute, move_into_place};

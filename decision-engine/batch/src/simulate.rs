@@ -107,6 +107,8 @@ pub struct Side {
     pub decided: Result<Decided, String>,
     /// Each rule's hit, in the policy's rule order (empty on error).
     pub rule_hits: Vec<bool>,
+    /// Each characteristic's bin, in card order (empty on error).
+    pub bins: Vec<u32>,
 }
 
 /// Limits, rates and approvals of a group of households, both ways.
@@ -473,28 +475,6 @@ pub fn run(config: &SimulateConfig) -> Result<Impact, BatchError> {
     })?;
     store.close();
 
-    let input = input::open(&config.input, input_format).map_err(|message| {
-        BatchError::Input(vec![FieldError {
-            field: "input".into(),
-            message,
-        }])
-    })?;
-    let plan = |p: &Policy| -> Result<columns::Columns, BatchError> {
-        let c = columns::plan(&input.columns, &p.schema, &config.ignore_columns)
-            .map_err(BatchError::Input)?;
-        let inexact = columns::inexact(&c, &input.columns, &input.float_columns, &p.schema);
-        if inexact.is_empty() {
-            Ok(c)
-        } else {
-            Err(BatchError::Input(inexact))
-        }
-    };
-    let (plan_b, plan_c) = (plan(&baseline)?, plan(&candidate)?);
-    let lines = match input_format {
-        FileFormat::Csv => input::line_problems(&config.input).map_err(BatchError::Failed)?,
-        FileFormat::Parquet => input::Lines::default(),
-    };
-    let names = input.columns.clone();
     let mut households = match &config.households {
         Some(path) => {
             let mut w =
@@ -513,100 +493,32 @@ pub fn run(config: &SimulateConfig) -> Result<Impact, BatchError> {
         }
         None => None,
     };
-
     let mut impact = Impact::new(config, &baseline, &candidate);
-    let progress = super::pipeline::progress_bar(config.progress, lines.rows());
-    let (tx, rx) = sync_channel(1);
-    let reader = input
-        .stream(config.chunk_rows.max(1), tx)
-        .map_err(BatchError::Failed)?;
-    let mut seen: HashMap<String, u64> = HashMap::new();
-    let mut next_row: u64 = 1;
-    let cx = |policy| Context {
-        policy,
+    let file = FileRun {
+        input: &config.input,
+        format: input_format,
         institution: &config.institution,
         product: &config.product,
-        batch_hex: "simulation",
+        ignore_columns: &config.ignore_columns,
+        chunk_rows: config.chunk_rows,
+        progress: config.progress,
     };
-    let (cx_b, cx_c) = (cx(&baseline), cx(&candidate));
-    for df in rx {
-        let cells = input::text_columns(&df).map_err(failed("cannot read a chunk"))?;
-        let height = df.height();
-        let rows: Vec<(u64, Option<u64>)> = (0..height)
-            .map(|i| {
-                let row = next_row + i as u64;
-                let id = cells[plan_b.household_id][i]
-                    .map(str::trim)
-                    .filter(|h| !h.is_empty());
-                let duplicate_of = id.and_then(|h| match seen.get(h) {
-                    Some(&first) => Some(first),
-                    None => {
-                        seen.insert(h.to_string(), row);
-                        None
-                    }
-                });
-                (row, duplicate_of)
-            })
-            .collect();
-        let row_cells = |plan: &columns::Columns, i: usize| RowCells {
-            row: rows[i].0,
-            household_id: cells[plan.household_id][i],
-            village_code: cells[plan.village_code][i],
-            features: plan
-                .features
-                .iter()
-                .map(|&(position, feature)| (feature, cells[position][i]))
-                .collect(),
-            duplicate_of: rows[i].1,
-            unreadable: lines
-                .problems
-                .get(&rows[i].0)
-                .map(|&p| super::pipeline::line_problem(p, &names)),
-        };
-        let side = |cx: &Context, plan: &columns::Columns, i: usize| -> Side {
-            match decide_row(cx, &row_cells(plan, i)) {
-                Ok((record, decided)) => Side {
-                    decided: Ok(decided),
-                    rule_hits: record.rule_hits,
-                },
-                Err(problems) => Side {
-                    decided: Err(problems
-                        .iter()
-                        .map(|p| format!("{}: {}", p.field, p.message))
-                        .collect::<Vec<_>>()
-                        .join("; ")),
-                    rule_hits: Vec::new(),
-                },
-            }
-        };
-        let decided: Vec<(Side, Side)> = (0..height)
-            .into_par_iter()
-            .map(|i| (side(&cx_b, &plan_b, i), side(&cx_c, &plan_c, i)))
-            .collect();
-        for (i, (b, c)) in decided.iter().enumerate() {
-            let household = cells[plan_b.household_id][i].unwrap_or("").trim();
-            let village = cells[plan_b.village_code][i].unwrap_or("").trim();
+    decide_file(
+        &file,
+        &[&baseline, &candidate],
+        |row, household, village, sides| {
+            let (b, c) = (&sides[0], &sides[1]);
             impact.add((&baseline, &candidate), village, b, c);
             if let Some(w) = households.as_mut() {
-                let mut record = vec![
-                    rows[i].0.to_string(),
-                    household.to_string(),
-                    village.to_string(),
-                ];
+                let mut record = vec![row.to_string(), household.to_string(), village.to_string()];
                 record.extend(side_cells(b));
                 record.extend(side_cells(c));
                 w.write_record(&record)
                     .map_err(failed("cannot write the households file"))?;
             }
-        }
-        next_row += height as u64;
-        progress.inc(height as u64);
-    }
-    progress.finish_and_clear();
-    reader
-        .join()
-        .map_err(|_| BatchError::Failed("the reader thread panicked".into()))?
-        .map_err(|e| BatchError::Failed(format!("cannot read {}: {e}", config.input.display())))?;
+            Ok(())
+        },
+    )?;
     if let Some(mut w) = households {
         w.flush()
             .map_err(failed("cannot write the households file"))?;
@@ -716,4 +628,199 @@ async fn apply(
     compile_exact(&docs)
         .map(Arc::new)
         .map_err(|e| refuse(format!("the changed policy cannot run: {e}")))
+}
+
+/// A file of households to decide.
+#[derive(Clone, Copy, Debug)]
+pub struct FileRun<'a> {
+    pub input: &'a Path,
+    pub format: FileFormat,
+    pub institution: &'a str,
+    pub product: &'a str,
+    pub ignore_columns: &'a [String],
+    pub chunk_rows: usize,
+    pub progress: bool,
+}
+
+/// Decides every row of a file under each of `policies` (the same checks
+/// and engine path as a batch row), on all cores, and hands each row's
+/// sides to `each` in input order: (row, household id, village, sides).
+pub fn decide_file(
+    run: &FileRun,
+    policies: &[&Policy],
+    mut each: impl FnMut(u64, &str, &str, &[Side]) -> Result<(), BatchError>,
+) -> Result<(), BatchError> {
+    let input = input::open(run.input, run.format).map_err(|message| {
+        BatchError::Input(vec![FieldError {
+            field: "input".into(),
+            message,
+        }])
+    })?;
+    let plans = policies
+        .iter()
+        .map(|p| {
+            let c = columns::plan(&input.columns, &p.schema, run.ignore_columns)
+                .map_err(BatchError::Input)?;
+            let inexact = columns::inexact(&c, &input.columns, &input.float_columns, &p.schema);
+            if inexact.is_empty() {
+                Ok(c)
+            } else {
+                Err(BatchError::Input(inexact))
+            }
+        })
+        .collect::<Result<Vec<_>, BatchError>>()?;
+    let Some(first) = plans.first() else {
+        return Ok(());
+    };
+    let lines = match run.format {
+        FileFormat::Csv => input::line_problems(run.input).map_err(BatchError::Failed)?,
+        FileFormat::Parquet => input::Lines::default(),
+    };
+    let names = input.columns.clone();
+    let contexts: Vec<Context> = policies
+        .iter()
+        .map(|&policy| Context {
+            policy,
+            institution: run.institution,
+            product: run.product,
+            batch_hex: "simulation",
+        })
+        .collect();
+    let progress = super::pipeline::progress_bar(run.progress, lines.rows());
+    let (tx, rx) = sync_channel(1);
+    let reader = input
+        .stream(run.chunk_rows.max(1), tx)
+        .map_err(BatchError::Failed)?;
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut next_row: u64 = 1;
+    for df in rx {
+        let cells = input::text_columns(&df).map_err(failed("cannot read a chunk"))?;
+        let height = df.height();
+        let rows: Vec<(u64, Option<u64>)> = (0..height)
+            .map(|i| {
+                let row = next_row + i as u64;
+                let id = cells[first.household_id][i]
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty());
+                let duplicate_of = id.and_then(|h| match seen.get(h) {
+                    Some(&first) => Some(first),
+                    None => {
+                        seen.insert(h.to_string(), row);
+                        None
+                    }
+                });
+                (row, duplicate_of)
+            })
+            .collect();
+        let side = |cx: &Context, plan: &columns::Columns, i: usize| -> Side {
+            let cells = RowCells {
+                row: rows[i].0,
+                household_id: cells[plan.household_id][i],
+                village_code: cells[plan.village_code][i],
+                features: plan
+                    .features
+                    .iter()
+                    .map(|&(position, feature)| (feature, cells[position][i]))
+                    .collect(),
+                duplicate_of: rows[i].1,
+                unreadable: lines
+                    .problems
+                    .get(&rows[i].0)
+                    .map(|&p| super::pipeline::line_problem(p, &names)),
+            };
+            match decide_row(cx, &cells) {
+                Ok((record, decided)) => Side {
+                    decided: Ok(decided),
+                    rule_hits: record.rule_hits,
+                    bins: record.bins,
+                },
+                Err(problems) => Side {
+                    decided: Err(problems
+                        .iter()
+                        .map(|p| format!("{}: {}", p.field, p.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")),
+                    rule_hits: Vec::new(),
+                    bins: Vec::new(),
+                },
+            }
+        };
+        let decided: Vec<Vec<Side>> = (0..height)
+            .into_par_iter()
+            .map(|i| {
+                contexts
+                    .iter()
+                    .zip(&plans)
+                    .map(|(cx, plan)| side(cx, plan, i))
+                    .collect()
+            })
+            .collect();
+        for (i, sides) in decided.iter().enumerate() {
+            let household = cells[first.household_id][i].unwrap_or("").trim();
+            let village = cells[first.village_code][i].unwrap_or("").trim();
+            each(rows[i].0, household, village, sides)?;
+        }
+        next_row += height as u64;
+        progress.inc(height as u64);
+    }
+    progress.finish_and_clear();
+    reader
+        .join()
+        .map_err(|_| BatchError::Failed("the reader thread panicked".into()))?
+        .map_err(|e| BatchError::Failed(format!("cannot read {}: {e}", run.input.display())))
+}
+
+/// Each household of a file scored by `policy`: its score and bins, for
+/// score monitoring against a development sample. Rows the policy refuses
+/// are left out and counted.
+pub fn observe_file(
+    run: &FileRun,
+    policy: &Policy,
+) -> Result<(Vec<decision_service::stability::Observation>, u64), BatchError> {
+    let mut observations = Vec::new();
+    let mut refused = 0;
+    decide_file(run, &[policy], |_, _, _, sides| {
+        match &sides[0].decided {
+            Ok(d) => observations.push(decision_service::stability::Observation {
+                score: d.score,
+                bins: policy
+                    .scorecard
+                    .characteristics
+                    .iter()
+                    .zip(&sides[0].bins)
+                    .map(|(c, &b)| {
+                        let label = c
+                            .bins
+                            .get(b as usize)
+                            .map_or_else(|| std::sync::Arc::from("?"), |bin| bin.label.clone());
+                        (c.name.clone(), label)
+                    })
+                    .collect(),
+            }),
+            Err(_) => refused += 1,
+        }
+        Ok(())
+    })?;
+    Ok((observations, refused))
+}
+
+/// The policy in force for `institution` and `product` at `as_of`, as a
+/// batch run would decide with.
+pub fn policy_in_force(
+    (institution, product, as_of): (&str, &str, &str),
+    policy_dir: Option<&Path>,
+    store: &Arc<AnyStore>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Arc<Policy>, BatchError> {
+    let loaded = match policy_dir {
+        Some(d) => PolicySet::load_dir(d),
+        None => PolicySet::shipped(),
+    }
+    .map_err(|e| BatchError::Policy(e.to_string()))?;
+    runtime.block_on(super::resolve(
+        (institution, product, as_of),
+        &[],
+        Arc::new(loaded),
+        store.clone(),
+    ))
 }

@@ -34,6 +34,7 @@ pub mod registry;
 pub mod replay;
 pub mod retention;
 pub mod reviews;
+pub mod stability;
 
 pub use auth::{Bearer, Principal, Role, Tokens};
 pub use error::ServiceError;

@@ -120,6 +120,7 @@ delegate! {
     fn insert(&self, record: DecisionRecord) -> Inserted;
     fn insert_many(&self, records: Vec<DecisionRecord>) -> Vec<Inserted>;
     fn get(&self, decision_id: &str) -> Option<DecisionRecord>;
+    fn list_decisions(&self, query: crate::DecisionQuery) -> Vec<DecisionRecord>;
     fn put_documents(&self, documents: Vec<StoredDocument>) -> ();
     fn get_document(&self, hash: &str) -> Option<StoredDocument>;
     fn list_documents(&self, kind: Option<String>, id: Option<String>) -> Vec<StoredDocument>;

@@ -45,6 +45,43 @@ pub use records::{
 pub use reviews::{CaseStatus, REVIEW_FORMAT, ReviewCase, ReviewStep, ReviewWritten, StepEffect};
 pub use sqlite::SqliteStore;
 
+/// Which online decisions [`Store::list_decisions`] returns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecisionQuery {
+    /// Only this institution's, when given.
+    pub institution: Option<String>,
+    /// Only this product's, when given.
+    pub product: Option<String>,
+    /// Recorded at or after this RFC 3339 time (or date: `2026-11-01`).
+    pub since: String,
+    /// Recorded before this RFC 3339 time, when given.
+    pub until: Option<String>,
+    /// The page after this decision: its (`recorded_at`, decision id).
+    pub after: Option<(String, String)>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl DecisionQuery {
+    /// Whether `d` is one the query asks for (page aside).
+    pub fn matches(&self, d: &DecisionRecord) -> bool {
+        d.batch_id.is_none()
+            && d.recorded_at.as_str() >= self.since.as_str()
+            && self
+                .until
+                .as_deref()
+                .is_none_or(|u| d.recorded_at.as_str() < u)
+            && self
+                .institution
+                .as_deref()
+                .is_none_or(|i| d.institution == i)
+            && self.product.as_deref().is_none_or(|p| d.product == p)
+            && self.after.as_ref().is_none_or(|(at, id)| {
+                (d.recorded_at.as_str(), d.decision_id.as_str()) > (at.as_str(), id.as_str())
+            })
+    }
+}
+
 /// The schema version of the SQLite store this release writes.
 pub const SCHEMA_VERSION: i64 = migrate::LATEST;
 
@@ -344,6 +381,15 @@ pub trait Store: Send + Sync + 'static {
         at: &str,
         audit: AuditEntry,
     ) -> impl Future<Output = Result<Pruned, StoreError>> + Send;
+
+    /// Online decisions (batch rows aside) by `query`, oldest first (by
+    /// `recorded_at`, then decision id): a page of at most `query.limit`
+    /// after `query.after`. For analyses over what was decided: impact
+    /// replays, score monitoring.
+    fn list_decisions(
+        &self,
+        query: DecisionQuery,
+    ) -> impl Future<Output = Result<Vec<DecisionRecord>, StoreError>> + Send;
 
     /// A decision's retention state; `None` when no such online decision.
     fn retention(

@@ -137,6 +137,25 @@ impl Store for MemoryStore {
         self.with(|s| Ok(s.decisions.get(decision_id).cloned()))
     }
 
+    async fn list_decisions(
+        &self,
+        query: crate::DecisionQuery,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        self.with(|s| {
+            let mut found: Vec<DecisionRecord> = s
+                .decisions
+                .values()
+                .filter(|d| query.matches(d))
+                .cloned()
+                .collect();
+            found.sort_by(|a, b| {
+                (&a.recorded_at, &a.decision_id).cmp(&(&b.recorded_at, &b.decision_id))
+            });
+            found.truncate(query.limit);
+            Ok(found)
+        })
+    }
+
     async fn put_documents(&self, documents: Vec<StoredDocument>) -> Result<(), StoreError> {
         self.with(|s| {
             // All or nothing, as one savepoint of the SQLite store.

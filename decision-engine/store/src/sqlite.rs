@@ -516,71 +516,110 @@ fn select_decision(
     decision_id: &str,
 ) -> Result<Option<DecisionRecord>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT decision_id, institution, product, request_id, request_hash, request_json, outcome,
-                    decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
-                    application_id, stage, routed_level, record, request_zstd, versions_json, pruned_at
+        .prepare_cached(&format!(
+            "SELECT {DECISION_COLUMNS}
              FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
-             WHERE decision_id = ?1",
-        )?
-        .query_row([decision_id], |row| {
-            let format: u32 = row.get(11)?;
-            // Pruned: the input is gone; what stays is read as it is.
-            let pruned = row.get::<_, Option<String>>(19)?.is_some();
-            if format >= 2 {
-                let versions: Option<String> = row.get(18)?;
-                return Ok(DecisionRecord {
-                    decision_id: row.get(0)?,
-                    institution: row.get(1)?,
-                    product: row.get(2)?,
-                    request_id: row.get(3)?,
-                    request_hash: hash_text(row.get(4)?),
-                    request_json: if pruned {
-                        String::new()
-                    } else {
-                        decompress_request(&row.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default())?
-                    },
-                    outcome: row.get(6)?,
-                    decision_json: String::new(),
-                    record: row.get::<_, Option<Vec<u8>>>(16)?.unwrap_or_default(),
-                    versions: serde_json::from_str(versions.as_deref().unwrap_or("[]"))
-                        .map_err(|e| bad_column(18, e))?,
-                    batch_id: row.get(8)?,
-                    recorded_at: row.get(9)?,
-                    evaluation_micros: row.get::<_, i64>(10)? as u64,
-                    format,
-                    precredit: row.get(12)?,
-                    application_id: row.get(13)?,
-                    stage: row.get(14)?,
-                    routed_level: row.get(15)?,
-                });
-            }
-            Ok(DecisionRecord {
-                record: Vec::new(),
-                versions: Vec::new(),
-                decision_id: row.get(0)?,
-                institution: row.get(1)?,
-                product: row.get(2)?,
-                request_id: row.get(3)?,
-                request_hash: row.get(4)?,
-                request_json: row.get(5)?,
-                outcome: row.get(6)?,
-                decision_json: if pruned {
-                    String::new()
-                } else {
-                    decompress(&row.get::<_, Vec<u8>>(7)?)?
-                },
-                batch_id: row.get(8)?,
-                recorded_at: row.get(9)?,
-                evaluation_micros: row.get::<_, i64>(10)? as u64,
-                format: row.get(11)?,
-                precredit: row.get(12)?,
-                application_id: row.get(13)?,
-                stage: row.get(14)?,
-                routed_level: row.get(15)?,
-            })
-        })
+             WHERE decision_id = ?1"
+        ))?
+        .query_row([decision_id], decision_row)
         .optional()?)
+}
+
+/// The columns [`decision_row`] reads, in its order.
+const DECISION_COLUMNS: &str = "decision_id, institution, product, request_id, request_hash, request_json, outcome,
+                    decision_zstd, batch_id, recorded_at, evaluation_micros, format, precredit_json,
+                    application_id, stage, routed_level, record, request_zstd, versions_json, pruned_at";
+
+fn decision_row(row: &rusqlite::Row) -> rusqlite::Result<DecisionRecord> {
+    let format: u32 = row.get(11)?;
+    // Pruned: the input is gone; what stays is read as it is.
+    let pruned = row.get::<_, Option<String>>(19)?.is_some();
+    if format >= 2 {
+        let versions: Option<String> = row.get(18)?;
+        return Ok(DecisionRecord {
+            decision_id: row.get(0)?,
+            institution: row.get(1)?,
+            product: row.get(2)?,
+            request_id: row.get(3)?,
+            request_hash: hash_text(row.get(4)?),
+            request_json: if pruned {
+                String::new()
+            } else {
+                decompress_request(&row.get::<_, Option<Vec<u8>>>(17)?.unwrap_or_default())?
+            },
+            outcome: row.get(6)?,
+            decision_json: String::new(),
+            record: row.get::<_, Option<Vec<u8>>>(16)?.unwrap_or_default(),
+            versions: serde_json::from_str(versions.as_deref().unwrap_or("[]"))
+                .map_err(|e| bad_column(18, e))?,
+            batch_id: row.get(8)?,
+            recorded_at: row.get(9)?,
+            evaluation_micros: row.get::<_, i64>(10)? as u64,
+            format,
+            precredit: row.get(12)?,
+            application_id: row.get(13)?,
+            stage: row.get(14)?,
+            routed_level: row.get(15)?,
+        });
+    }
+    Ok(DecisionRecord {
+        record: Vec::new(),
+        versions: Vec::new(),
+        decision_id: row.get(0)?,
+        institution: row.get(1)?,
+        product: row.get(2)?,
+        request_id: row.get(3)?,
+        request_hash: row.get(4)?,
+        request_json: row.get(5)?,
+        outcome: row.get(6)?,
+        decision_json: if pruned {
+            String::new()
+        } else {
+            decompress(&row.get::<_, Vec<u8>>(7)?)?
+        },
+        batch_id: row.get(8)?,
+        recorded_at: row.get(9)?,
+        evaluation_micros: row.get::<_, i64>(10)? as u64,
+        format: row.get(11)?,
+        precredit: row.get(12)?,
+        application_id: row.get(13)?,
+        stage: row.get(14)?,
+        routed_level: row.get(15)?,
+    })
+}
+
+fn list_decisions(
+    conn: &Connection,
+    q: &crate::DecisionQuery,
+) -> Result<Vec<DecisionRecord>, StoreError> {
+    let (after_at, after_id) = match &q.after {
+        Some((at, id)) => (Some(at.as_str()), Some(id.as_str())),
+        None => (None, None),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DECISION_COLUMNS}
+         FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
+         WHERE batch_id IS NULL AND recorded_at >= ?1
+           AND (?2 IS NULL OR recorded_at < ?2)
+           AND (?3 IS NULL OR institution = ?3)
+           AND (?4 IS NULL OR product = ?4)
+           AND (?5 IS NULL OR recorded_at > ?5 OR (recorded_at = ?5 AND decision_id > ?6))
+         ORDER BY recorded_at, decision_id
+         LIMIT ?7"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            q.since,
+            q.until,
+            q.institution,
+            q.product,
+            after_at,
+            after_id,
+            i64::try_from(q.limit).unwrap_or(i64::MAX)
+        ],
+        decision_row,
+    )?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
 }
 
 fn document_row(row: &rusqlite::Row) -> rusqlite::Result<StoredDocument> {
@@ -622,6 +661,13 @@ impl Store for SqliteStore {
     async fn get(&self, decision_id: &str) -> Result<Option<DecisionRecord>, StoreError> {
         let id = decision_id.to_string();
         self.read(move |c| select_decision(c, &id)).await
+    }
+
+    async fn list_decisions(
+        &self,
+        query: crate::DecisionQuery,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        self.read(move |c| list_decisions(c, &query)).await
     }
 
     async fn put_documents(&self, documents: Vec<StoredDocument>) -> Result<(), StoreError> {

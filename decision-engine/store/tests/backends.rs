@@ -396,6 +396,76 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
         "removed the input of 2 decisions recorded before 2025-06-01T00:00:00Z; 1 under legal hold kept whole"
     );
     assert_eq!(log[1].action, "prune");
+
+    // Listing online decisions for analyses: by time, institution and
+    // product, batch rows aside, oldest first, in pages.
+    let listed = |id: &str, at: &str, product: &str, batch: Option<&str>| {
+        let mut r = record(id, 2);
+        r.institution = "HB-LIST".into();
+        r.product = product.into();
+        r.recorded_at = at.into();
+        r.batch_id = batch.map(str::to_string);
+        r
+    };
+    store
+        .insert_many(vec![
+            listed("l-3", "2026-10-03T09:00:00Z", "FARMER_CREDIT", None),
+            listed("l-1", "2026-10-01T09:00:00Z", "FARMER_CREDIT", None),
+            listed("l-2b", "2026-10-02T09:00:00Z", "FARMER_CREDIT", None),
+            listed("l-2a", "2026-10-02T09:00:00Z", "FARMER_CREDIT", None),
+            listed("l-old", "2026-09-30T23:59:59Z", "FARMER_CREDIT", None),
+            listed(
+                "l-batch",
+                "2026-10-02T10:00:00Z",
+                "FARMER_CREDIT",
+                Some("bat_1"),
+            ),
+            listed("l-other", "2026-10-02T11:00:00Z", "GUARANTEED", None),
+            listed("l-late", "2026-11-01T00:00:00Z", "FARMER_CREDIT", None),
+        ])
+        .await
+        .unwrap();
+    let query = decision_store::DecisionQuery {
+        institution: Some("HB-LIST".into()),
+        product: Some("FARMER_CREDIT".into()),
+        since: "2026-10-01".into(),
+        until: Some("2026-11-01".into()),
+        after: None,
+        limit: 3,
+    };
+    let ids = |page: &[DecisionRecord]| {
+        page.iter()
+            .map(|d| d.decision_id.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = store.list_decisions(query.clone()).await.unwrap();
+    assert_eq!(ids(&first), ["l-1", "l-2a", "l-2b"]);
+    assert_eq!(
+        first[0],
+        listed("l-1", "2026-10-01T09:00:00Z", "FARMER_CREDIT", None)
+    );
+    let last = &first[2];
+    let second = store
+        .list_decisions(decision_store::DecisionQuery {
+            after: Some((last.recorded_at.clone(), last.decision_id.clone())),
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ["l-3"]);
+    let every_product = store
+        .list_decisions(decision_store::DecisionQuery {
+            product: None,
+            until: None,
+            limit: 100,
+            ..query
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&every_product),
+        ["l-1", "l-2a", "l-2b", "l-other", "l-3", "l-late"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

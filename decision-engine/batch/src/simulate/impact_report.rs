@@ -13,7 +13,13 @@ use super::{Group, Impact, OUTCOMES};
 use crate::report::{PALETTE, Plot, category, err, esc};
 
 /// Two bars per category (baseline, candidate), side by side.
-fn paired_bars(title: &str, y_desc: &str, names: &[String], values: &[(u64, u64)]) -> Plot {
+pub(crate) fn paired_bars(
+    title: &str,
+    y_desc: &str,
+    (first, second): (&str, &str),
+    names: &[String],
+    values: &[(u64, u64)],
+) -> Plot {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 340)).into_drawing_area();
@@ -62,7 +68,7 @@ fn paired_bars(title: &str, y_desc: &str, names: &[String], values: &[(u64, u64)
                     r
                 }))
                 .map_err(err)?
-                .label(if series == 0 { "baseline" } else { "candidate" })
+                .label(if series == 0 { first } else { second })
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
                 });
@@ -315,7 +321,13 @@ Baseline: {base}<br>Candidate: {cand}</p>
     let _ = write!(
         w,
         "{}",
-        paired_bars("Decisions", "households", &outcomes, &outcome_counts)?
+        paired_bars(
+            "Decisions",
+            "households",
+            ("baseline", "candidate"),
+            &outcomes,
+            &outcome_counts
+        )?
     );
 
     let _ = write!(w, "<h2>评分变化 Score shift</h2>{}", shift_chart(impact)?);
@@ -385,6 +397,7 @@ Baseline: {base}<br>Candidate: {cand}</p>
         paired_bars(
             "Limit total by baseline grade",
             "thousand yuan",
+            ("baseline", "candidate"),
             &grades,
             &grade_limits
         )?

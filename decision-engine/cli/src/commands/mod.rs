@@ -6,6 +6,8 @@ mod client;
 mod evaluate;
 mod explain;
 mod import;
+#[cfg(feature = "batch")]
+mod monitor_scores;
 mod policy;
 #[cfg(feature = "batch")]
 mod precredit;
@@ -71,6 +73,12 @@ enum Command {
     /// were refused; 1 a policy cannot run; 3 reading or writing failed.
     #[cfg(feature = "batch")]
     Simulate(Box<simulate::Args>),
+    /// Score monitoring: the population stability of the score (PSI) and of
+    /// each characteristic (CSI), per institution and product, from stored
+    /// decisions against a baseline period or development sample; flagged at
+    /// 0.1 (watch) and 0.25 (shift).
+    #[cfg(feature = "batch")]
+    MonitorScores(Box<monitor_scores::Args>),
     /// Print the explanation of a stored decision.
     Explain(explain::Args),
     /// The store itself: prune decision inputs past the retention period.
@@ -99,6 +107,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Batch(args) => batch::run(*args),
         #[cfg(feature = "batch")]
         Command::Simulate(args) => simulate::run(*args),
+        #[cfg(feature = "batch")]
+        Command::MonitorScores(args) => monitor_scores::run(*args),
         Command::Explain(args) => explain::run(args),
         Command::Store(args) => store::run(args),
         #[cfg(feature = "batch")]

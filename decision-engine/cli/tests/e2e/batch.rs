@@ -105,7 +105,7 @@ fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
 }
 
 /// Feature name -> type, from the feature schema document.
-fn feature_types() -> BTreeMap<String, String> {
+pub(crate) fn feature_types() -> BTreeMap<String, String> {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo("rulesets/feature-schema.json")).unwrap(),
     )

@@ -2,7 +2,7 @@
 //! the command line (`cli`), the gRPC service (`grpc`), the policy registry
 //! (`registry`), whole-village batch runs (`batch`), the pre-credit
 //! register (`precredit`), reviews (`reviews`), impact analysis
-//! (`simulate`) and several servers over
+//! (`simulate`), score monitoring (`scores`) and several servers over
 //! one PostgreSQL (`replicas`), each against the
 //! real binary and, where needed, a real server process (`common`).
 
@@ -14,4 +14,5 @@ mod precredit;
 mod registry;
 mod replicas;
 mod reviews;
+mod scores;
 mod simulate;

@@ -631,6 +631,50 @@ impl Store for PgStore {
         select_decision(&client, decision_id).await
     }
 
+    async fn list_decisions(
+        &self,
+        q: crate::DecisionQuery,
+    ) -> Result<Vec<DecisionRecord>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {DECISION_COLUMNS}
+                 FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
+                 WHERE batch_id IS NULL AND recorded_at >= $1
+                   AND ($2::TEXT IS NULL OR recorded_at < $2)
+                   AND ($3::TEXT IS NULL OR institution = $3)
+                   AND ($4::TEXT IS NULL OR product = $4)
+                   AND ($5::TEXT IS NULL OR (recorded_at, decision_id) > ($5, $6::TEXT))
+                 ORDER BY recorded_at, decision_id
+                 LIMIT $7"
+            ))
+            .await
+            .map_err(pg)?;
+        let (after_at, after_id) = match &q.after {
+            Some((at, id)) => (Some(at.as_str()), Some(id.as_str())),
+            None => (None, None),
+        };
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        client
+            .query(
+                &stmt,
+                &[
+                    &q.since,
+                    &q.until,
+                    &q.institution,
+                    &q.product,
+                    &after_at,
+                    &after_id,
+                    &limit,
+                ],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(decision_row)
+            .collect()
+    }
+
     async fn put_documents(&self, documents: Vec<StoredDocument>) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
