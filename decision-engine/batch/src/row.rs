@@ -199,7 +199,7 @@ fn column_of(field: &str) -> String {
     }
 }
 
-fn decided(cx: &Context, row: u64, o: &Outline) -> Decided {
+pub(crate) fn decided(cx: &Context, row: u64, o: &Outline) -> Decided {
     let mut reason_codes = String::new();
     for (i, r) in o.reasons.iter().enumerate() {
         if i > 0 {

@@ -45,6 +45,12 @@ pub struct SimulateConfig {
     pub baseline: Vec<String>,
     /// Changes to the baseline that make the candidate; at least one.
     pub candidate: Vec<String>,
+    /// Replay the stored online decisions of the institution and product
+    /// recorded from this date (RFC 3339 time or date) instead of reading
+    /// `input`: their stored requests, decided both ways.
+    pub from_store: Option<String>,
+    /// With `from_store`: recorded before this time.
+    pub until: Option<String>,
     /// The swap-set CSV.
     pub output: PathBuf,
     /// Each household's two decisions, CSV.
@@ -408,6 +414,7 @@ pub fn run(config: &SimulateConfig) -> Result<Impact, BatchError> {
     let input_format = config
         .input_format
         .or_else(|| FileFormat::of(&config.input))
+        .or(config.from_store.as_ref().map(|_| FileFormat::Csv))
         .ok_or_else(|| {
             BatchError::Input(vec![FieldError {
                 field: "--format".into(),
@@ -473,7 +480,6 @@ pub fn run(config: &SimulateConfig) -> Result<Impact, BatchError> {
         .await?;
         Ok::<_, BatchError>((baseline, candidate))
     })?;
-    store.close();
 
     let mut households = match &config.households {
         Some(path) => {
@@ -503,22 +509,30 @@ pub fn run(config: &SimulateConfig) -> Result<Impact, BatchError> {
         chunk_rows: config.chunk_rows,
         progress: config.progress,
     };
-    decide_file(
-        &file,
-        &[&baseline, &candidate],
-        |row, household, village, sides| {
-            let (b, c) = (&sides[0], &sides[1]);
-            impact.add((&baseline, &candidate), village, b, c);
-            if let Some(w) = households.as_mut() {
-                let mut record = vec![row.to_string(), household.to_string(), village.to_string()];
-                record.extend(side_cells(b));
-                record.extend(side_cells(c));
-                w.write_record(&record)
-                    .map_err(failed("cannot write the households file"))?;
-            }
-            Ok(())
-        },
-    )?;
+    let mut each = |row: u64, household: &str, village: &str, sides: &[Side]| {
+        let (b, c) = (&sides[0], &sides[1]);
+        impact.add((&baseline, &candidate), village, b, c);
+        if let Some(w) = households.as_mut() {
+            let mut record = vec![row.to_string(), household.to_string(), village.to_string()];
+            record.extend(side_cells(b));
+            record.extend(side_cells(c));
+            w.write_record(&record)
+                .map_err(failed("cannot write the households file"))?;
+        }
+        Ok(())
+    };
+    let replayed = match &config.from_store {
+        Some(since) => runtime.block_on(replay_stored(
+            &store,
+            config,
+            (since, config.until.as_deref()),
+            &[&baseline, &candidate],
+            &mut each,
+        )),
+        None => decide_file(&file, &[&baseline, &candidate], &mut each),
+    };
+    store.close();
+    replayed?;
     if let Some(mut w) = households {
         w.flush()
             .map_err(failed("cannot write the households file"))?;
@@ -823,4 +837,113 @@ pub fn policy_in_force(
         Arc::new(loaded),
         store.clone(),
     ))
+}
+
+/// Decides the stored requests of the online decisions of the institution
+/// and product recorded in `[since, until)` under each of `policies`, in
+/// recorded order; the request id stands for the household, the request's
+/// `village_code` (if any) for its village. A decision whose input was
+/// pruned cannot be replayed: it is an ERROR row on both sides.
+async fn replay_stored(
+    store: &AnyStore,
+    config: &SimulateConfig,
+    (since, until): (&str, Option<&str>),
+    policies: &[&Policy],
+    each: &mut impl FnMut(u64, &str, &str, &[Side]) -> Result<(), BatchError>,
+) -> Result<(), BatchError> {
+    let mut query = decision_store::DecisionQuery {
+        institution: Some(config.institution.clone()),
+        product: Some(config.product.clone()),
+        since: since.to_string(),
+        until: until.map(str::to_string),
+        after: None,
+        limit: 1000,
+    };
+    let mut row = 0u64;
+    loop {
+        let page = store
+            .list_decisions(query.clone())
+            .await
+            .map_err(failed("decision store"))?;
+        let Some(last) = page.last() else {
+            return Ok(());
+        };
+        query.after = Some((last.recorded_at.clone(), last.decision_id.clone()));
+        let decided: Vec<(String, String, Vec<Side>)> = page
+            .par_iter()
+            .map(|r| {
+                let request: Result<decision_core::Request, String> = if r.request_json.is_empty() {
+                    Err(format!(
+                        "decision {}: its input was pruned; it cannot be replayed",
+                        r.decision_id
+                    ))
+                } else {
+                    serde_json::from_str(&r.request_json).map_err(|e| {
+                        format!(
+                            "decision {}: the stored request does not parse: {e}",
+                            r.decision_id
+                        )
+                    })
+                };
+                let village = request
+                    .as_ref()
+                    .ok()
+                    .and_then(|q| q.features.get("village_code"))
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let sides = policies
+                    .iter()
+                    .map(|&policy| match &request {
+                        Ok(request) => decide_request(policy, request),
+                        Err(e) => Side {
+                            decided: Err(e.clone()),
+                            rule_hits: Vec::new(),
+                            bins: Vec::new(),
+                        },
+                    })
+                    .collect();
+                (r.request_id.clone(), village, sides)
+            })
+            .collect();
+        for (household, village, sides) in decided {
+            row += 1;
+            each(row, &household, &village, &sides)?;
+        }
+    }
+}
+
+/// One stored request decided by `policy` (the online engine path: bind,
+/// decide, outline).
+fn decide_request(policy: &Policy, request: &decision_core::Request) -> Side {
+    let cx = Context {
+        policy,
+        institution: &request.institution,
+        product: &request.product,
+        batch_hex: "simulation",
+    };
+    let decided = decision_core::validate::bind(policy, request)
+        .map_err(decision_core::EvaluateError::Input)
+        .and_then(|slots| decision_core::decide_bound(policy, slots))
+        .and_then(|record| {
+            let o = decision_core::outline(policy, &record).map_err(|e| {
+                decision_core::EvaluateError::Policy {
+                    place: "decision record".into(),
+                    message: e.to_string(),
+                }
+            })?;
+            Ok((super::row::decided(&cx, 0, &o), record))
+        });
+    match decided {
+        Ok((d, record)) => Side {
+            decided: Ok(d),
+            rule_hits: record.rule_hits,
+            bins: record.bins,
+        },
+        Err(e) => Side {
+            decided: Err(e.to_string()),
+            rule_hits: Vec::new(),
+            bins: Vec::new(),
+        },
+    }
 }

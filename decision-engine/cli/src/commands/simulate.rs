@@ -11,8 +11,19 @@ use crate::exit::{Exit, Failure};
 #[derive(clap::Args)]
 pub struct Args {
     /// Households, one a row: household_id, village_code and feature columns (CSV or Parquet).
-    #[arg(long)]
-    input: PathBuf,
+    #[arg(
+        long,
+        required_unless_present = "from_store",
+        conflicts_with = "from_store"
+    )]
+    input: Option<PathBuf>,
+    /// Instead of a file: replay the stored requests of the institution's
+    /// online decisions recorded from this date (or RFC 3339 time).
+    #[arg(long, value_name = "SINCE")]
+    from_store: Option<String>,
+    /// With --from-store: recorded before this date [default: now].
+    #[arg(long, requires = "from_store")]
+    until: Option<String>,
     /// The input's format [default: by its extension].
     #[arg(long, value_enum)]
     format: Option<FileFormat>,
@@ -68,7 +79,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
     let config = SimulateConfig {
-        input: args.input,
+        input: args.input.unwrap_or_default(),
+        from_store: args.from_store,
+        until: args.until,
         input_format: args.format,
         institution: args.institution,
         product: args.product,

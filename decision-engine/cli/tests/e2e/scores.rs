@@ -2,7 +2,8 @@
 //! decided online by a real server, their stored decisions compared with a
 //! development sample. A population like the sample is stable (PSI near
 //! 0); one whose incomes and land fell has shifted (PSI above 0.25); each
-//! index recomputed from its bins.
+//! index recomputed from its bins. The same stored decisions replayed by
+//! `simulate --from-store`: the baseline side is what the server answered.
 #![cfg(feature = "batch")]
 
 use std::collections::BTreeMap;
@@ -122,6 +123,9 @@ fn a_like_population_is_stable_and_a_poorer_one_has_shifted() {
         humantime::format_rfc3339_seconds(now - std::time::Duration::from_secs(5)).to_string()
     };
     let mut server = Server::start(&data, &[]);
+    // What the server answered each HB-STEADY household: (decision,
+    // score, limit).
+    let mut answered: BTreeMap<String, (String, String, String)> = BTreeMap::new();
     for (institution, population) in [
         ("HB-STEADY", rows(302)),
         ("HB-DRIFT", rows(303).into_iter().map(shifted).collect()),
@@ -135,6 +139,17 @@ fn a_like_population_is_stable_and_a_poorer_one_has_shifted() {
                 &request(row, institution),
             );
             assert_eq!(reply.status, 200, "{}", reply.body);
+            if institution == "HB-STEADY" {
+                let d: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+                let text = |k: &str| {
+                    d[k].as_str()
+                        .map_or_else(|| d[k].to_string(), str::to_string)
+                };
+                answered.insert(
+                    row["household_id"].clone(),
+                    (text("decision"), text("score"), text("limit")),
+                );
+            }
         }
     }
     server.terminate();
@@ -241,6 +256,63 @@ fn a_like_population_is_stable_and_a_poorer_one_has_shifted() {
         assert_eq!(r["value"], "0", "{r:?}");
         assert_eq!(r["flag"], "stable");
     }
+    // The impact of a candidate on the stored requests (replayed): the
+    // baseline side is exactly what the server answered.
+    let mut card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scorecards/farmer-scorecard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    card["version"] = "2026.1-plus20".into();
+    card["base_points"] = "440".into();
+    let card_path = dir.path().join("card.json");
+    std::fs::write(&card_path, card.to_string()).unwrap();
+    let (swap, both) = (dir.path().join("swap.csv"), dir.path().join("both.csv"));
+    let (code, _, err) = cli(&[
+        "simulate",
+        "--from-store",
+        &since,
+        "--institution",
+        "HB-STEADY",
+        "--candidate",
+        card_path.to_str().unwrap(),
+        "--output",
+        swap.to_str().unwrap(),
+        "--households",
+        both.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let both = read_csv(&both);
+    assert_eq!(both.len() as u64, HOUSEHOLDS);
+    for r in &both {
+        let (decision, score, limit) = &answered[&r["household_id"]];
+        assert_eq!(
+            (
+                &r["baseline_decision"],
+                &r["baseline_score"],
+                &r["baseline_limit"]
+            ),
+            (decision, score, limit),
+            "{}",
+            r["household_id"]
+        );
+        assert_eq!(
+            r["candidate_score"].parse::<Decimal>().unwrap()
+                - r["baseline_score"].parse::<Decimal>().unwrap(),
+            Decimal::from(20)
+        );
+    }
+    let total: u64 = read_csv(&swap)
+        .iter()
+        .map(|r| r["households"].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, HOUSEHOLDS);
+
     // A baseline that is neither a file nor a period is refused, naming it.
     let (code, _, err) = cli(&[
         "monitor-scores",
