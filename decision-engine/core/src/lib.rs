@@ -26,6 +26,7 @@
 
 pub mod cases;
 pub mod compile;
+pub mod counterfactual;
 pub mod decision;
 pub mod diff;
 pub mod error;

@@ -146,6 +146,15 @@ impl<S: Store> Decisions<S> {
     ) -> Result<(String, String, ReviewAccount), ServiceError> {
         let mut en = decision_core::explain(&stored.decision, decision_core::Lang::En);
         let mut zh = decision_core::explain(&stored.decision, decision_core::Lang::Zh);
+        let counterfactuals = self.counterfactuals(stored).await?;
+        en.push_str(&decision_core::counterfactual::describe(
+            &counterfactuals,
+            decision_core::Lang::En,
+        ));
+        zh.push_str(&decision_core::counterfactual::describe(
+            &counterfactuals,
+            decision_core::Lang::Zh,
+        ));
         if let Some(link) = &stored.precredit {
             en.push_str(&format!("\n{}\n", link.describe()));
             zh.push_str(&format!("\n{}\n", link.describe_zh()));
@@ -154,6 +163,29 @@ impl<S: Store> Decisions<S> {
         en.push_str(&reviews.describe(&stored.decision, decision_core::Lang::En));
         zh.push_str(&reviews.describe(&stored.decision, decision_core::Lang::Zh));
         Ok((en, zh, reviews))
+    }
+
+    /// For a stored decision that did not approve: the smallest change to
+    /// one actionable feature that would, under the versions it recorded
+    /// (see [`decision_core::counterfactual`]); none for an approval or a
+    /// request that is no longer stored whole.
+    pub async fn counterfactuals(
+        &self,
+        stored: &Stored,
+    ) -> Result<Vec<decision_core::counterfactual::Counterfactual>, ServiceError> {
+        if stored.decision.decision == decision_core::Outcome::Approve {
+            return Ok(Vec::new());
+        }
+        let Ok(request) = serde_json::from_str::<Request>(&stored.record.request_json) else {
+            return Ok(Vec::new());
+        };
+        let policy = self
+            .policies()
+            .compile_versions(&stored.decision.versions)
+            .await?;
+        Ok(decision_core::counterfactual::counterfactuals(
+            &policy, &request,
+        ))
     }
 
     /// Evaluates the stored request of `decision_id` again under the

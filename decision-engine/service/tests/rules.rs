@@ -760,3 +760,42 @@ async fn an_activation_is_refused_when_the_rulesets_cases_fail_with_its_scorecar
         .await
         .unwrap();
 }
+
+/// A stored REFER tells what would have approved it, in both languages, as
+/// GetDecision, REST and `explain` show it; an approval tells nothing.
+#[tokio::test]
+async fn a_stored_refer_is_explained_with_what_would_have_approved_it() {
+    let w = world().await;
+    let d = w.decisions().await;
+    let referred = d
+        .pre_review(request("17-near-cutoff-refer.json", "CF-1"), true, None)
+        .await
+        .unwrap();
+    assert_eq!(referred.decision.decision, Outcome::Refer);
+    let decision_service::replay::Found::Whole(stored) =
+        d.find(&referred.decision.decision_id).await.unwrap()
+    else {
+        panic!("stored whole");
+    };
+    let (en, zh, _) = d.explanations(&stored).await.unwrap();
+    assert!(
+        en.contains("  - with annual net income of at least 50,000 (now 30,000) the household would be approved at 30,000 at 5.40% a year\n"),
+        "{en}"
+    );
+    assert!(
+        zh.contains("  - 若村组评议等级为B（现为C），该农户可获批准，额度30,000元，年利率5.40%\n"),
+        "{zh}"
+    );
+    let approved = d
+        .pre_review(request("01-clean-approve.json", "CF-2"), true, None)
+        .await
+        .unwrap();
+    let decision_service::replay::Found::Whole(stored) =
+        d.find(&approved.decision.decision_id).await.unwrap()
+    else {
+        panic!("stored whole");
+    };
+    assert!(d.counterfactuals(&stored).await.unwrap().is_empty());
+    let (en, _, _) = d.explanations(&stored).await.unwrap();
+    assert!(!en.contains("What would have it approved"), "{en}");
+}

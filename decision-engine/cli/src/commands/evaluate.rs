@@ -55,7 +55,8 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         .map_err(|e| Failure::Other(format!("cannot print the decision: {e}")))?;
     println!("{json}");
     if args.explain {
-        print_explanation(&decision, args.lang, "\n");
+        let counterfactuals = decision_core::counterfactual::counterfactuals(policy, &request);
+        print_explanation(&decision, &counterfactuals, args.lang, "\n");
     }
     Ok(Exit::Done)
 }

@@ -130,12 +130,26 @@ enum ExplainLang {
 
 /// Prints the account of `decision` in `lang`, each language after
 /// `separator`.
-fn print_explanation(decision: &Decision, lang: ExplainLang, separator: &str) {
+fn print_explanation(
+    decision: &Decision,
+    counterfactuals: &[decision_core::counterfactual::Counterfactual],
+    lang: ExplainLang,
+    separator: &str,
+) {
+    use decision_core::counterfactual::describe;
     if matches!(lang, ExplainLang::En | ExplainLang::Both) {
-        println!("{separator}{}", account(decision, Lang::En));
+        println!(
+            "{separator}{}{}",
+            account(decision, Lang::En),
+            describe(counterfactuals, Lang::En)
+        );
     }
     if matches!(lang, ExplainLang::Zh | ExplainLang::Both) {
-        println!("{separator}{}", account(decision, Lang::Zh));
+        println!(
+            "{separator}{}{}",
+            account(decision, Lang::Zh),
+            describe(counterfactuals, Lang::Zh)
+        );
     }
 }
 

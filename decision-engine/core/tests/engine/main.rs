@@ -9,6 +9,7 @@
 mod application;
 mod bad_input;
 mod cases;
+mod counterfactuals;
 mod examples;
 mod layers;
 mod properties;
