@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod challenger;
 pub mod columns;
 pub mod funnel;
 pub mod input;

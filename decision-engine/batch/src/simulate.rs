@@ -225,6 +225,26 @@ pub const OUTCOMES: [&str; 3] = ["APPROVE", "REFER", "DECLINE"];
 
 impl Impact {
     fn new(config: &SimulateConfig, baseline: &Policy, candidate: &Policy) -> Impact {
+        let input = match &config.from_store {
+            Some(since) => format!(
+                "stored online decisions from {since} to {}",
+                config.until.as_deref().unwrap_or("now")
+            ),
+            None => config.input.display().to_string(),
+        };
+        Impact::between(
+            (&config.institution, &config.product, &input),
+            baseline,
+            candidate,
+        )
+    }
+
+    /// An empty analysis of `baseline` against `candidate`.
+    pub fn between(
+        (institution, product, input): (&str, &str, &str),
+        baseline: &Policy,
+        candidate: &Policy,
+    ) -> Impact {
         let mut rules: Vec<RuleHits> = baseline
             .rules
             .iter()
@@ -252,9 +272,9 @@ impl Impact {
             }
         }
         Impact {
-            institution: config.institution.clone(),
-            product: config.product.clone(),
-            input: config.input.display().to_string(),
+            institution: institution.to_string(),
+            product: product.to_string(),
+            input: input.to_string(),
             baseline: baseline.versions.clone(),
             candidate: candidate.versions.clone(),
             households: 0,
@@ -277,7 +297,7 @@ impl Impact {
         }
     }
 
-    fn add(
+    pub fn add(
         &mut self,
         (baseline, candidate): (&Policy, &Policy),
         village: &str,
@@ -376,7 +396,7 @@ impl Impact {
 }
 
 /// The columns of the households file, one side's.
-const SIDE_COLUMNS: [&str; 7] = [
+pub const SIDE_COLUMNS: [&str; 7] = [
     "decision",
     "score",
     "grade",
@@ -386,7 +406,7 @@ const SIDE_COLUMNS: [&str; 7] = [
     "error",
 ];
 
-fn side_cells(s: &Side) -> [String; 7] {
+pub fn side_cells(s: &Side) -> [String; 7] {
     match &s.decided {
         Ok(d) => [
             d.outcome.as_str().to_string(),
@@ -858,6 +878,7 @@ async fn replay_stored(
         until: until.map(str::to_string),
         after: None,
         limit: 1000,
+        shadows: false,
     };
     let mut row = 0u64;
     loop {

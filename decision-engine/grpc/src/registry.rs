@@ -49,6 +49,13 @@ fn activation_of(a: &ActivationRecord) -> pb::Activation {
         approved_by: a.approved_by.clone(),
         approved_at: a.approved_at.clone(),
         rollback: a.rollback,
+        challenger: a.challenger.as_ref().map(|c| pb::Challenger {
+            ruleset_id: c.ruleset_id.clone(),
+            ruleset_version: c.ruleset_version.clone(),
+            scorecard_id: c.scorecard_id.clone(),
+            scorecard_version: c.scorecard_version.clone(),
+            share_percent: c.share_percent,
+        }),
     }
 }
 
@@ -76,6 +83,13 @@ fn activation_request(r: pb::RequestActivationRequest) -> ActivationRequest {
         scorecard_id: r.scorecard_id,
         scorecard_version: r.scorecard_version,
         effective_at: r.effective_at,
+        challenger: r.challenger.map(|c| decision_store::Challenger {
+            ruleset_id: c.ruleset_id,
+            ruleset_version: c.ruleset_version,
+            scorecard_id: c.scorecard_id,
+            scorecard_version: c.scorecard_version,
+            share_percent: c.share_percent,
+        }),
     }
 }
 

@@ -236,6 +236,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     };
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
+    let draining = decisions.clone();
     let decisions = DecisionServiceServer::new(DecisionHandlers::new(decisions))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -320,6 +321,13 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             Err(e) => tracing::error!("the REST door panicked: {e}"),
             Ok(Ok(())) => {}
         }
+    }
+    // Shadow decisions still being written finish before the store closes.
+    if !draining
+        .drain_shadows(std::time::Duration::from_secs(10))
+        .await
+    {
+        tracing::warn!("some shadow decisions were still being written at shutdown; they are lost");
     }
     store.close();
     tracing::info!("store flushed; stopped");

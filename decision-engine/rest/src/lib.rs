@@ -626,6 +626,9 @@ struct ActivationBody {
     scorecard_version: String,
     #[serde(default)]
     effective_at: String,
+    /// Champion/challenger: other versions decided beside these.
+    #[serde(default)]
+    challenger: Option<decision_store::Challenger>,
 }
 
 fn farmer_credit() -> String {
@@ -641,7 +644,7 @@ async fn request_activation<S: Store>(
         let b: ActivationBody = json_of(
             &body,
             "activation",
-            r#"{"institution", "product", "ruleset_id", "ruleset_version", "scorecard_id", "scorecard_version", "effective_at"}"#,
+            r#"{"institution", "product", "ruleset_id", "ruleset_version", "scorecard_id", "scorecard_version", "effective_at", "challenger": {"ruleset_id", "ruleset_version", "scorecard_id", "scorecard_version", "share_percent"}}"#,
         )?;
         rest.registry
             .request_activation(
@@ -654,6 +657,7 @@ async fn request_activation<S: Store>(
                     scorecard_id: b.scorecard_id,
                     scorecard_version: b.scorecard_version,
                     effective_at: b.effective_at,
+                    challenger: b.challenger,
                 },
                 false,
             )

@@ -108,6 +108,8 @@ pub struct Policies<S> {
     activations: Cache<(), Arc<Vec<ActivationRecord>>>,
     /// Compilations from stored documents since start.
     compilations: std::sync::atomic::AtomicU64,
+    /// Published versions found, by (kind, id, version).
+    documents: Cache<(String, String, String), StoredDocument>,
 }
 
 impl<S: Store> Policies<S> {
@@ -160,6 +162,7 @@ impl<S: Store> Policies<S> {
             store,
             compiled: Cache::new(64),
             compilations: Default::default(),
+            documents: Cache::new(256),
             activations,
         })
     }
@@ -248,6 +251,48 @@ impl<S: Store> Policies<S> {
         self.compile_versions(&versions).await
     }
 
+    /// The challenger the activation in force for `institution` and
+    /// `product` at `at` names, compiled with the province documents of the
+    /// policy loaded at start; `None` when there is none.
+    pub async fn challenger(
+        &self,
+        institution: &str,
+        product: &str,
+        at: SystemTime,
+    ) -> Result<Option<(Arc<Policy>, decision_store::Challenger)>, ServiceError> {
+        let history = self.history().await?;
+        let Some(a) = in_force(&history, institution, product, at) else {
+            return Ok(None);
+        };
+        let Some(c) = a.challenger.clone() else {
+            return Ok(None);
+        };
+        let mut versions = self
+            .loaded
+            .select_shared(institution, product)?
+            .versions
+            .clone();
+        for (slot, id, version) in [
+            (Slot::Ruleset, &c.ruleset_id, &c.ruleset_version),
+            (Slot::Scorecard, &c.scorecard_id, &c.scorecard_version),
+        ] {
+            let doc = self.find(slot.kind(), id, version).await?.ok_or_else(|| {
+                ServiceError::Corrupt(format!(
+                    "activation {} names challenger {} {id}@{version}, which is not stored",
+                    a.activation_id,
+                    slot.kind()
+                ))
+            })?;
+            versions[slot.index()] = VersionRef {
+                kind: slot.kind().to_string(),
+                id: doc.id,
+                version: doc.version,
+                hash: doc.hash,
+            };
+        }
+        Ok(Some((self.compile_versions(&versions).await?, c)))
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn apply_pin(
         &self,
@@ -302,16 +347,28 @@ impl<S: Store> Policies<S> {
         Ok(())
     }
 
+    /// A published version, from the store once: a version names one
+    /// content for good, so what was found is kept (what was not is asked
+    /// again).
     async fn find(
         &self,
         kind: &str,
         id: &str,
         version: &str,
     ) -> Result<Option<StoredDocument>, ServiceError> {
-        self.store
+        let key = (kind.to_string(), id.to_string(), version.to_string());
+        if let Some(found) = self.documents.get(&key).await {
+            return Ok(Some(found));
+        }
+        let found = self
+            .store
             .find_document(kind, id, version)
             .await
-            .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))
+            .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?;
+        if let Some(d) = &found {
+            self.documents.insert(key, d.clone()).await;
+        }
+        Ok(found)
     }
 
     /// Compiles exactly the documents `versions` name, from the store.

@@ -175,6 +175,28 @@ pub struct Decisions<S> {
     client_tokens: Option<Arc<Tokens>>,
     /// What an online decision meets in the pre-credit register.
     precredits: PreCredits<S>,
+    /// Shadow decisions on their way to the store, written in batches by
+    /// one background task (a bound: beyond it a shadow is dropped and
+    /// counted, never the champion's reply delayed).
+    shadow_writes: std::sync::OnceLock<tokio::sync::mpsc::Sender<DecisionRecord>>,
+    /// Shadow decisions handed over and not yet written.
+    shadow_pending: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Shadow decisions written at once, at most.
+pub const SHADOW_WRITES: usize = 4096;
+
+/// Whether a household falls in a challenger's share: the first 32 bits of
+/// its decision id (a sha256 of institution, product and request id) mod
+/// 100, below the share.
+pub fn in_challenger_share(decision_id: &str, share_percent: u32) -> bool {
+    let hex = decision_id.strip_prefix("dec_").unwrap_or(decision_id);
+    let bucket = hex
+        .get(..8)
+        .and_then(|h| u32::from_str_radix(h, 16).ok())
+        .unwrap_or(0)
+        % 100;
+    bucket < share_percent
 }
 
 /// A stored decision as callers see it: the engine's decision with the
@@ -249,6 +271,8 @@ impl<S: Store> Decisions<S> {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits,
             client_tokens: None,
+            shadow_writes: std::sync::OnceLock::new(),
+            shadow_pending: Default::default(),
         }
     }
 
@@ -386,11 +410,36 @@ impl<S: Store> Decisions<S> {
                 .await;
         }
 
+        // A challenger named by the activation in force: it answers its
+        // share of households, or (share 0) decides every one in the shadow.
+        // Pinned requests name their versions: no challenger.
+        let challenger = if input.pins.is_empty() {
+            self.policies
+                .challenger(&request.institution, &request.product, at)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!("the challenger cannot run: {e}");
+                    None
+                })
+        } else {
+            None
+        };
+        let (shadow, answering) = match challenger {
+            Some((policy, c)) if c.share_percent == 0 => (Some(policy), None),
+            Some((policy, c)) if in_challenger_share(&decision_id, c.share_percent) => {
+                (None, Some(policy))
+            }
+            _ => (None, None),
+        };
         let evaluated = async {
-            let policy = self
-                .policies
-                .resolve(&request.institution, &request.product, at, &input.pins)
-                .await?;
+            let policy = match answering {
+                Some(policy) => policy,
+                None => {
+                    self.policies
+                        .resolve(&request.institution, &request.product, at, &input.pins)
+                        .await?
+                }
+            };
             let started = Instant::now();
             let evaluated = evaluate_recorded(&policy, &request, Options { trace: with_trace }).map_err(|e| match e {
                 EvaluateError::Input(e) => ServiceError::from(e),
@@ -488,6 +537,7 @@ impl<S: Store> Decisions<S> {
             stage: application.map(|(_, stage)| stage),
             routed_level,
         };
+        let shadow_record = shadow.map(|policy| (policy, record.clone()));
         let store = self.policies.store();
         match store
             .insert(record)
@@ -495,6 +545,9 @@ impl<S: Store> Decisions<S> {
             .map_err(|e| ServiceError::store(e, RETRY))?
         {
             Inserted::New => {
+                if let Some((policy, champion)) = shadow_record {
+                    self.shadow(&policy, &request, champion);
+                }
                 metrics::counter!("decisions_total", "outcome" => decision.decision.as_str())
                     .increment(1);
                 let recent = Arc::new(Recent::new(
@@ -533,6 +586,68 @@ impl<S: Store> Decisions<S> {
                 self.retry_of(&recent, &request, &request_hash, with_trace)
                     .await
             }
+        }
+    }
+
+    /// Waits, at most `within`, until every shadow decision handed over is
+    /// written (at shutdown, before the store closes); false if some were
+    /// still pending.
+    pub async fn drain_shadows(&self, within: std::time::Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while self
+            .shadow_pending
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        true
+    }
+
+    /// Decides `request` under the challenger `policy` (here, a bounded
+    /// cost: one evaluation into the compact record, no decision or trace
+    /// built) and hands it to the background writer, stored beside the
+    /// champion's record under [`decision_store::shadow_id`] with stage
+    /// `challenger`. Never returned; beyond [`SHADOW_WRITES`] pending a
+    /// shadow is dropped and counted, as is a failure.
+    fn shadow(&self, policy: &decision_core::Policy, request: &Request, champion: DecisionRecord) {
+        use std::sync::atomic::Ordering;
+        let started = Instant::now();
+        let Ok(compact) = validate::bind(policy, request)
+            .map_err(EvaluateError::Input)
+            .and_then(|slots| decision_core::decide_bound(policy, slots))
+        else {
+            metrics::counter!("shadow_decisions_failed_total").increment(1);
+            return;
+        };
+        let record = DecisionRecord {
+            decision_id: decision_store::shadow_id(&champion.decision_id),
+            outcome: compact.outcome.as_str().to_string(),
+            record: decision_store::compact::encode(&compact),
+            versions: policy.versions.clone(),
+            evaluation_micros: started.elapsed().as_micros() as u64,
+            precredit: None,
+            application_id: None,
+            stage: Some(decision_store::SHADOW_STAGE.to_string()),
+            routed_level: None,
+            ..champion
+        };
+        let writes = self.shadow_writes.get_or_init(|| {
+            let (tx, rx) = tokio::sync::mpsc::channel(SHADOW_WRITES);
+            tokio::spawn(write_shadows(
+                self.policies.store().clone(),
+                rx,
+                self.shadow_pending.clone(),
+            ));
+            tx
+        });
+        self.shadow_pending.fetch_add(1, Ordering::SeqCst);
+        if writes.try_send(record).is_err() {
+            self.shadow_pending.fetch_sub(1, Ordering::SeqCst);
+            metrics::counter!("shadow_decisions_dropped_total").increment(1);
         }
     }
 
@@ -600,6 +715,33 @@ impl<S: Store> Decisions<S> {
             }
             None => Ok(None),
         }
+    }
+}
+
+/// Writes the shadow decisions handed over, up to 256 in one durable write.
+async fn write_shadows<S: Store>(
+    store: Arc<S>,
+    mut shadows: tokio::sync::mpsc::Receiver<DecisionRecord>,
+    pending: Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    while let Some(first) = shadows.recv().await {
+        batch.push(first);
+        while batch.len() < 256 {
+            match shadows.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let n = batch.len();
+        match store.insert_many(std::mem::take(&mut batch)).await {
+            Ok(_) => metrics::counter!("shadow_decisions_total").increment(n as u64),
+            Err(e) => {
+                tracing::warn!("{n} shadow decisions were not recorded: {e}");
+                metrics::counter!("shadow_decisions_failed_total").increment(n as u64);
+            }
+        }
+        pending.fetch_sub(n, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

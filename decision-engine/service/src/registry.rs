@@ -51,6 +51,8 @@ pub struct ActivationRequest {
     pub scorecard_version: String,
     /// RFC 3339; empty: as soon as approved.
     pub effective_at: String,
+    /// Other versions decided beside these (champion/challenger).
+    pub challenger: Option<decision_store::Challenger>,
 }
 
 /// What an action touched, for the audit log.
@@ -536,7 +538,14 @@ impl<S: Store> Registry<S> {
             .await;
         let result = self.request(r, &person, rollback).await;
         let audit = match &result {
-            Ok(a) => Ok(format!("requested {}", a.activation_id)),
+            Ok(a) => Ok(match &a.challenger {
+                Some(c) => format!(
+                    "requested {} with challenger {}",
+                    a.activation_id,
+                    c.describe()
+                ),
+                None => format!("requested {}", a.activation_id),
+            }),
             Err(e) => Err(e),
         };
         self.audit(&person, role.name(), action, &subject, audit)
@@ -640,6 +649,9 @@ impl<S: Store> Registry<S> {
                 r.ruleset_id, r.ruleset_version, policy.product, r.product
             )));
         }
+        if let Some(c) = &r.challenger {
+            self.check_challenger(r, c, &docs[..docs.len() - 2]).await?;
+        }
         let history = self.store.list_activations().await.map_err(unavailable)?;
         if rollback && !ran_before(&history, r) {
             return Err(ServiceError::Precondition(format!(
@@ -667,6 +679,7 @@ impl<S: Store> Registry<S> {
             approved_by: String::new(),
             approved_at: String::new(),
             rollback,
+            challenger: r.challenger.clone(),
         };
         self.store
             .insert_activation(activation.clone())
@@ -740,10 +753,15 @@ impl<S: Store> Registry<S> {
                 "four-eyes: {person} requested activation {id} and cannot also approve it"
             )));
         }
-        for (kind, doc_id, version) in [
+        let mut versions = vec![
             ("ruleset", &a.ruleset_id, &a.ruleset_version),
             ("scorecard", &a.scorecard_id, &a.scorecard_version),
-        ] {
+        ];
+        if let Some(c) = &a.challenger {
+            versions.push(("ruleset", &c.ruleset_id, &c.ruleset_version));
+            versions.push(("scorecard", &c.scorecard_id, &c.scorecard_version));
+        }
+        for (kind, doc_id, version) in versions {
             if let Some(d) = self
                 .store
                 .find_document(kind, doc_id, version)
@@ -765,6 +783,81 @@ impl<S: Store> Registry<S> {
                     "activation {id} changed while approving it; list it and retry"
                 ))
             })
+    }
+
+    /// A challenger must name published versions that run together with
+    /// the province documents in force (test cases and all), for the same
+    /// institution and product, with a share of 0 (shadow) to 100.
+    async fn check_challenger(
+        &self,
+        r: &ActivationRequest,
+        c: &decision_store::Challenger,
+        province: &[Document],
+    ) -> Result<(), ServiceError> {
+        for (field, value) in [
+            ("challenger.ruleset_id", &c.ruleset_id),
+            ("challenger.ruleset_version", &c.ruleset_version),
+            ("challenger.scorecard_id", &c.scorecard_id),
+            ("challenger.scorecard_version", &c.scorecard_version),
+        ] {
+            if value.trim().is_empty() {
+                return Err(invalid(vec![(
+                    field.to_string(),
+                    "must not be empty when a challenger is named".to_string(),
+                )]));
+            }
+        }
+        if c.share_percent > 100 {
+            return Err(invalid(vec![(
+                "challenger.share_percent".into(),
+                format!(
+                    "{} is not a share: expected 0 (shadow only) to 100",
+                    c.share_percent
+                ),
+            )]));
+        }
+        let mut docs = province.to_vec();
+        for (kind, id, version) in [
+            ("ruleset", &c.ruleset_id, &c.ruleset_version),
+            ("scorecard", &c.scorecard_id, &c.scorecard_version),
+        ] {
+            let stored = self
+                .store
+                .find_document(kind, id, version)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    ServiceError::Precondition(format!(
+                        "challenger: no {kind} `{id}` version `{version}` is published"
+                    ))
+                })?;
+            docs.push(
+                Document::parse(&format!("{id}@{version}"), &stored.json)
+                    .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
+            );
+        }
+        let policy = compile_exact(&docs).map_err(|e| {
+            ServiceError::Precondition(format!(
+                "the challenger's versions cannot run together: {e}"
+            ))
+        })?;
+        if policy.product != r.product {
+            return Err(ServiceError::Precondition(format!(
+                "challenger ruleset {}@{} is for product {}, not {}",
+                c.ruleset_id, c.ruleset_version, policy.product, r.product
+            )));
+        }
+        if let Some(Document::Ruleset(x)) = docs.iter().rev().nth(1)
+            && let Some(i) = &x.doc.institution
+            && i != "*"
+            && *i != r.institution
+        {
+            return Err(ServiceError::Precondition(format!(
+                "challenger ruleset {}@{} is written for institution {i}, not {}",
+                c.ruleset_id, c.ruleset_version, r.institution
+            )));
+        }
+        Ok(())
     }
 
     /// What an activation touches: (institution, product), the two versions

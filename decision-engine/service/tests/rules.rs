@@ -96,6 +96,7 @@ fn target(scorecard_version: &str) -> ActivationRequest {
         scorecard_id: "farmer-scorecard".into(),
         scorecard_version: scorecard_version.into(),
         effective_at: String::new(),
+        challenger: None,
     }
 }
 
@@ -265,6 +266,7 @@ fn in_force_prefers_the_institution_then_the_latest_effective_time() {
         approved_by: "b".into(),
         approved_at: "2026-01-01T00:00:00Z".into(),
         rollback: false,
+        challenger: None,
     };
     use ActivationStatus::*;
     let history = vec![
@@ -798,4 +800,160 @@ async fn a_stored_refer_is_explained_with_what_would_have_approved_it() {
     assert!(d.counterfactuals(&stored).await.unwrap().is_empty());
     let (en, _, _) = d.explanations(&stored).await.unwrap();
     assert!(!en.contains("What would have it approved"), "{en}");
+}
+
+/// The activation in force names a shadow challenger: every household is
+/// also decided by the challenger's versions and recorded beside the
+/// champion's decision (`shd_…`), never answered; a share instead answers
+/// that share of households with the challenger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shadow_challenger_decides_every_household_beside_the_champion_and_is_never_answered() {
+    let w = world().await;
+    // A card 20 points more generous, uploaded by the lead: four-eyes then
+    // keeps the lead from approving an activation naming it.
+    let mut card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
+    )
+    .unwrap();
+    card["version"] = "2026.1-plus20".into();
+    card["base_points"] = "440".into();
+    w.registry
+        .upload(&who(LEAD), &card.to_string(), "scorecard")
+        .await
+        .unwrap();
+    let challenger = |share_percent| decision_store::Challenger {
+        ruleset_id: "farmer-credit-default".into(),
+        ruleset_version: "2026.2".into(),
+        scorecard_id: "farmer-scorecard".into(),
+        scorecard_version: "2026.1-plus20".into(),
+        share_percent,
+    };
+    let mut asked = target("2026.1");
+    asked.challenger = Some(challenger(101));
+    let e = w
+        .registry
+        .request_activation(&who(LI), &asked, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Invalid { fields, .. } if fields[0].field == "challenger.share_percent"),
+        "{e:?}"
+    );
+    let mut unpublished = challenger(0);
+    unpublished.scorecard_version = "9.9".into();
+    asked.challenger = Some(unpublished);
+    let e = w
+        .registry
+        .request_activation(&who(LI), &asked, false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(
+            "challenger: no scorecard `farmer-scorecard` version `9.9` is published".into()
+        )
+    );
+    asked.challenger = Some(challenger(0));
+    let id = w
+        .registry
+        .request_activation(&who(LI), &asked, false)
+        .await
+        .unwrap()
+        .activation_id;
+    let e = w.registry.approve(&who(LEAD), &id).await.unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Forbidden(
+            "four-eyes: lead.sun uploaded scorecard farmer-scorecard@2026.1-plus20 and cannot approve its activation".into()
+        )
+    );
+    w.registry.approve(&who(ZHAO), &id).await.unwrap();
+
+    let d = w.decisions().await;
+    let files = [
+        "01-clean-approve.json",
+        "04-grade-b.json",
+        "05-grade-c-decline.json",
+        "17-near-cutoff-refer.json",
+    ];
+    let mut answered = Vec::new();
+    for (n, file) in files.iter().enumerate() {
+        let r = d
+            .pre_review(request(file, &format!("S-{n}")), true, None)
+            .await
+            .unwrap();
+        // The reply is the champion's.
+        assert_eq!(scorecard_version(&r.decision), "2026.1", "{file}");
+        answered.push(r.decision.clone());
+    }
+    // The shadows are written in the background: wait for them.
+    let query = decision_store::DecisionQuery {
+        shadows: true,
+        limit: 100,
+        ..Default::default()
+    };
+    let mut shadows = Vec::new();
+    for _ in 0..100 {
+        shadows = w.store.list_decisions(query.clone()).await.unwrap();
+        if shadows.len() == files.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(shadows.len(), files.len());
+    for champion in &answered {
+        let id = decision_store::shadow_id(&champion.decision_id);
+        let shadow = shadows.iter().find(|s| s.decision_id == id).unwrap();
+        assert_eq!(shadow.stage.as_deref(), Some("challenger"));
+        assert_eq!(
+            shadow.versions[Slot::Scorecard.index()].version,
+            "2026.1-plus20"
+        );
+        // Rendered, the shadow is the challenger's decision: 20 points up.
+        let decision_service::replay::Found::Whole(stored) = d.find(&id).await.unwrap() else {
+            panic!("whole");
+        };
+        assert_eq!(
+            stored.decision.score,
+            champion.score + rust_decimal::Decimal::from(20)
+        );
+    }
+    // The answered decisions are listed apart from the shadows.
+    let listed = w
+        .store
+        .list_decisions(decision_store::DecisionQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), files.len());
+
+    // A share of 100: every household answered by the challenger, no shadow.
+    asked.challenger = Some(challenger(100));
+    let id = w
+        .registry
+        .request_activation(&who(LI), &asked, false)
+        .await
+        .unwrap()
+        .activation_id;
+    w.registry.approve(&who(ZHAO), &id).await.unwrap();
+    let d = w.decisions().await;
+    let r = d
+        .pre_review(request("01-clean-approve.json", "S-share"), true, None)
+        .await
+        .unwrap();
+    assert_eq!(scorecard_version(&r.decision), "2026.1-plus20");
+    assert_eq!(
+        r.decision.score,
+        answered[0].score + rust_decimal::Decimal::from(20)
+    );
+    assert!(decision_service::prereview::in_challenger_share(
+        &r.decision.decision_id,
+        100
+    ));
+    assert!(!decision_service::prereview::in_challenger_share(
+        &r.decision.decision_id,
+        0
+    ));
 }

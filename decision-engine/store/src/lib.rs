@@ -39,8 +39,8 @@ pub use precredit::{
     PreCreditStatus, PublicationRecord, PublicationStatus,
 };
 pub use records::{
-    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DECISION_FORMAT,
-    DecisionRecord, StoredDocument,
+    ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, Challenger,
+    DECISION_FORMAT, DecisionRecord, SHADOW_STAGE, StoredDocument, shadow_id,
 };
 pub use reviews::{CaseStatus, REVIEW_FORMAT, ReviewCase, ReviewStep, ReviewWritten, StepEffect};
 pub use sqlite::SqliteStore;
@@ -60,12 +60,15 @@ pub struct DecisionQuery {
     pub after: Option<(String, String)>,
     /// At most this many.
     pub limit: usize,
+    /// The challengers' shadow decisions instead of the decisions answered.
+    pub shadows: bool,
 }
 
 impl DecisionQuery {
     /// Whether `d` is one the query asks for (page aside).
     pub fn matches(&self, d: &DecisionRecord) -> bool {
         d.batch_id.is_none()
+            && (d.stage.as_deref() == Some(SHADOW_STAGE)) == self.shadows
             && d.recorded_at.as_str() >= self.since.as_str()
             && self
                 .until

@@ -71,10 +71,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 8,
         apply: to_v8,
     },
+    Migration {
+        to: 9,
+        apply: to_v9,
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 8;
+pub const LATEST: i64 = 9;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -378,6 +382,15 @@ fn to_v8(tx: &Transaction) -> rusqlite::Result<()> {
         }
     }
     tx.execute_batch("CREATE INDEX IF NOT EXISTS decisions_recorded ON decisions (recorded_at);")
+}
+
+/// Version 9: an activation may name a challenger (champion/challenger),
+/// kept as JSON; activations written before have none.
+fn to_v9(tx: &Transaction) -> rusqlite::Result<()> {
+    if !has_column(tx, "activations", "challenger_json")? {
+        tx.execute_batch("ALTER TABLE activations ADD COLUMN challenger_json TEXT;")?;
+    }
+    Ok(())
 }
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {

@@ -108,6 +108,53 @@ pub struct ActivationRecord {
     pub approved_by: String,
     pub approved_at: String,
     pub rollback: bool,
+    /// Other versions decided beside these (champion/challenger), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenger: Option<Challenger>,
+}
+
+/// A challenger an activation names: other ruleset and scorecard versions,
+/// decided beside the champion's.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenger {
+    pub ruleset_id: String,
+    pub ruleset_version: String,
+    pub scorecard_id: String,
+    pub scorecard_version: String,
+    /// The percentage of households (by request id, 1..=100) the challenger
+    /// decides and answers instead of the champion; 0: shadow only (every
+    /// request also decided by the challenger, recorded beside the
+    /// champion's decision and never returned).
+    pub share_percent: u32,
+}
+
+impl Challenger {
+    /// `ruleset id@version + scorecard id@version (shadow|N%)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}@{} + {}@{} ({})",
+            self.ruleset_id,
+            self.ruleset_version,
+            self.scorecard_id,
+            self.scorecard_version,
+            if self.share_percent == 0 {
+                "shadow".to_string()
+            } else {
+                format!("{}% of households", self.share_percent)
+            }
+        )
+    }
+}
+
+/// The stage a shadow (challenger) decision is stored with.
+pub const SHADOW_STAGE: &str = "challenger";
+
+/// The id of the shadow decision beside `decision_id` (`dec_…` -> `shd_…`).
+pub fn shadow_id(decision_id: &str) -> String {
+    format!(
+        "shd_{}",
+        decision_id.strip_prefix("dec_").unwrap_or(decision_id)
+    )
 }
 
 /// One admin action, accepted or refused.

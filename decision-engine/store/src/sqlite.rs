@@ -600,6 +600,7 @@ fn list_decisions(
         "SELECT {DECISION_COLUMNS}
          FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
          WHERE batch_id IS NULL AND recorded_at >= ?1
+           AND (CASE WHEN stage = 'challenger' THEN 1 ELSE 0 END) = ?8
            AND (?2 IS NULL OR recorded_at < ?2)
            AND (?3 IS NULL OR institution = ?3)
            AND (?4 IS NULL OR product = ?4)
@@ -615,7 +616,8 @@ fn list_decisions(
             q.product,
             after_at,
             after_id,
-            i64::try_from(q.limit).unwrap_or(i64::MAX)
+            i64::try_from(q.limit).unwrap_or(i64::MAX),
+            i64::from(q.shadows)
         ],
         decision_row,
     )?;
@@ -740,12 +742,12 @@ impl Store for SqliteStore {
             tx.execute(
                 "INSERT INTO activations (activation_id, institution, product, ruleset_id, ruleset_version,
                      scorecard_id, scorecard_version, effective_at, requested_by, requested_at, status,
-                     approved_by, approved_at, rollback)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                     approved_by, approved_at, rollback, challenger_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 params![
                     a.activation_id, a.institution, a.product, a.ruleset_id, a.ruleset_version, a.scorecard_id,
                     a.scorecard_version, a.effective_at, a.requested_by, a.requested_at, a.status.as_str(), a.approved_by,
-                    a.approved_at, a.rollback
+                    a.approved_at, a.rollback, challenger_json(&a)?
                 ],
             )?;
             Ok(())
@@ -805,7 +807,7 @@ impl Store for SqliteStore {
             let mut stmt = c.prepare_cached(
                 "SELECT activation_id, institution, product, ruleset_id, ruleset_version, scorecard_id,
                         scorecard_version, effective_at, requested_by, requested_at, status, approved_by,
-                        approved_at, rollback
+                        approved_at, rollback, challenger_json
                  FROM activations ORDER BY seq",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -833,6 +835,11 @@ impl Store for SqliteStore {
                     approved_by: r.get(11)?,
                     approved_at: r.get(12)?,
                     rollback: r.get(13)?,
+                    challenger: r
+                        .get::<_, Option<String>>(14)?
+                        .map(|j| serde_json::from_str(&j))
+                        .transpose()
+                        .map_err(|e| bad_column(14, e))?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)
@@ -1114,6 +1121,15 @@ impl Store for SqliteStore {
         self.read(move |c| reviews::application(c, &institution, &application_id))
             .await
     }
+}
+
+/// An activation's challenger as stored (JSON), if any.
+fn challenger_json(a: &ActivationRecord) -> Result<Option<String>, StoreError> {
+    a.challenger
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Database(e.to_string()))
 }
 
 #[cfg(test)]

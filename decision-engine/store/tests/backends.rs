@@ -86,6 +86,7 @@ fn activation(id: &str, version: &str, effective_at: &str) -> ActivationRecord {
         approved_by: String::new(),
         approved_at: String::new(),
         rollback: false,
+        challenger: None,
     }
 }
 
@@ -432,6 +433,7 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
         until: Some("2026-11-01".into()),
         after: None,
         limit: 3,
+        shadows: false,
     };
     let ids = |page: &[DecisionRecord]| {
         page.iter()
@@ -453,18 +455,53 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
         .await
         .unwrap();
     assert_eq!(ids(&second), ["l-3"]);
+    // A challenger's shadow decision is listed only when shadows are asked for.
+    let mut shadow = listed(
+        &decision_store::shadow_id("dec_l1"),
+        "2026-10-01T09:00:00Z",
+        "FARMER_CREDIT",
+        None,
+    );
+    shadow.stage = Some(decision_store::SHADOW_STAGE.to_string());
+    store.insert(shadow.clone()).await.unwrap();
     let every_product = store
         .list_decisions(decision_store::DecisionQuery {
             product: None,
             until: None,
             limit: 100,
-            ..query
+            ..query.clone()
         })
         .await
         .unwrap();
     assert_eq!(
         ids(&every_product),
         ["l-1", "l-2a", "l-2b", "l-other", "l-3", "l-late"]
+    );
+    let shadows = store
+        .list_decisions(decision_store::DecisionQuery {
+            shadows: true,
+            limit: 100,
+            ..query
+        })
+        .await
+        .unwrap();
+    assert_eq!(shadows, [shadow]);
+
+    // An activation naming a challenger reads back with it.
+    let mut champion = activation("a-challenged", "2026.2", "2027-01-01T00:00:00Z");
+    champion.institution = "HB-CC".into();
+    champion.challenger = Some(decision_store::Challenger {
+        ruleset_id: "ruleset-default".into(),
+        ruleset_version: "2026.3".into(),
+        scorecard_id: "scorecard-default".into(),
+        scorecard_version: "2026.4".into(),
+        share_percent: 0,
+    });
+    store.insert_activation(champion.clone()).await.unwrap();
+    let read = store.list_activations().await.unwrap();
+    assert_eq!(
+        read.iter().find(|a| a.activation_id == "a-challenged"),
+        Some(&champion)
     );
 }
 

@@ -2,6 +2,8 @@
 
 #[cfg(feature = "batch")]
 mod batch;
+#[cfg(feature = "batch")]
+mod challenger;
 mod client;
 mod evaluate;
 mod explain;
@@ -79,6 +81,10 @@ enum Command {
     /// 0.1 (watch) and 0.25 (shift).
     #[cfg(feature = "batch")]
     MonitorScores(Box<monitor_scores::Args>),
+    /// Champion/challenger: the shadow decisions of a challenger an activation
+    /// names, compared with the champion's (`report`).
+    #[cfg(feature = "batch")]
+    Challenger(challenger::Args),
     /// Print the explanation of a stored decision.
     Explain(explain::Args),
     /// The store itself: prune decision inputs past the retention period.
@@ -109,6 +115,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Simulate(args) => simulate::run(*args),
         #[cfg(feature = "batch")]
         Command::MonitorScores(args) => monitor_scores::run(*args),
+        #[cfg(feature = "batch")]
+        Command::Challenger(args) => challenger::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Store(args) => store::run(args),
         #[cfg(feature = "batch")]

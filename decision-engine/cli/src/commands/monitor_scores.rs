@@ -68,6 +68,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         until,
         after: None,
         limit: 1000,
+        shadows: false,
     };
     let read = |q: DecisionQuery| {
         rt.block_on(stability::stored_population(store.as_ref(), q))

@@ -67,6 +67,8 @@ enum PolicyAction {
         /// RFC 3339 time; default: as soon as approved.
         #[arg(long, default_value = "")]
         effective_at: String,
+        #[command(flatten)]
+        challenger: ChallengerArgs,
     },
     /// Approve another approver's activation request (approver).
     Approve { activation_id: String },
@@ -104,6 +106,53 @@ struct ActivationArgs {
     scorecard: String,
 }
 
+/// Champion/challenger: other versions decided beside the activated ones.
+#[derive(clap::Args)]
+struct ChallengerArgs {
+    /// The challenger's ruleset, ID@VERSION [default: the activated ruleset].
+    #[arg(long, requires = "challenger_scorecard")]
+    challenger_ruleset: Option<String>,
+    /// The challenger's scorecard, ID@VERSION.
+    #[arg(long)]
+    challenger_scorecard: Option<String>,
+    /// `shadow` (every request also decided by the challenger, recorded
+    /// beside and never returned) or the percentage of households (1-100)
+    /// the challenger decides and answers.
+    #[arg(long, default_value = "shadow", requires = "challenger_scorecard")]
+    challenger_share: String,
+}
+
+fn challenger(c: ChallengerArgs, ruleset: (&str, &str)) -> Result<Option<pb::Challenger>, Failure> {
+    let Some(card) = c.challenger_scorecard else {
+        return Ok(None);
+    };
+    let (scorecard_id, scorecard_version) = split("challenger-scorecard", &card)?;
+    let (ruleset_id, ruleset_version) = match &c.challenger_ruleset {
+        Some(r) => split("challenger-ruleset", r)?,
+        None => (ruleset.0.to_string(), ruleset.1.to_string()),
+    };
+    let share_percent = match c.challenger_share.as_str() {
+        "shadow" => 0,
+        n => n
+            .trim_end_matches('%')
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| {
+                Failure::Input(format!(
+                    "--challenger-share {n}: expected `shadow` or a percentage from 1 to 100"
+                ))
+            })?,
+    };
+    Ok(Some(pb::Challenger {
+        ruleset_id,
+        ruleset_version,
+        scorecard_id,
+        scorecard_version,
+        share_percent,
+    }))
+}
+
 fn split(what: &str, s: &str) -> Result<(String, String), Failure> {
     s.split_once('@')
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -123,6 +172,7 @@ fn request(
         scorecard_id,
         scorecard_version,
         effective_at,
+        challenger: None,
     })
 }
 fn activation(a: &pb::Activation) -> String {
@@ -148,7 +198,24 @@ fn activation(a: &pb::Activation) -> String {
             &a.approved_by
         },
         if a.rollback { " (rollback)" } else { "" }
-    )
+    ) + &a
+        .challenger
+        .as_ref()
+        .map(|c| {
+            format!(
+                " challenger ruleset {}@{} scorecard {}@{} {}",
+                c.ruleset_id,
+                c.ruleset_version,
+                c.scorecard_id,
+                c.scorecard_version,
+                if c.share_percent == 0 {
+                    "shadow".to_string()
+                } else {
+                    format!("{}%", c.share_percent)
+                }
+            )
+        })
+        .unwrap_or_default()
 }
 
 async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, Failure> {
@@ -250,9 +317,12 @@ async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, 
         PolicyAction::Activate {
             target,
             effective_at,
+            challenger: named,
         } => {
+            let mut asked = request(target, effective_at)?;
+            asked.challenger = challenger(named, (&asked.ruleset_id, &asked.ruleset_version))?;
             let a = client
-                .request_activation(server.authed(request(target, effective_at)?)?)
+                .request_activation(server.authed(asked)?)
                 .await
                 .map_err(status)?
                 .into_inner();

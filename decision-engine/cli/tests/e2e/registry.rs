@@ -289,6 +289,7 @@ fn activation(
         scorecard_id: "farmer-scorecard".into(),
         scorecard_version: scorecard_version.into(),
         effective_at: effective_at.into(),
+        challenger: None,
     }
 }
 

@@ -98,6 +98,7 @@ async fn an_activation_through_one_replica_is_in_force_on_the_other_and_a_reques
                 scorecard_id: "farmer-scorecard".into(),
                 scorecard_version: "2026.7".into(),
                 effective_at: String::new(),
+                challenger: None,
             },
         ))
         .await

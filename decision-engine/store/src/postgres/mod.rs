@@ -560,7 +560,7 @@ fn document_row(row: &tokio_postgres::Row) -> StoredDocument {
 
 const ACTIVATION_COLUMNS: &str = "activation_id, institution, product, ruleset_id, ruleset_version,
      scorecard_id, scorecard_version, effective_at, requested_by, requested_at, status, approved_by,
-     approved_at, rollback";
+     approved_at, rollback, challenger_json";
 
 fn activation_row(r: &tokio_postgres::Row) -> Result<ActivationRecord, StoreError> {
     let status: String = r.get(10);
@@ -580,6 +580,11 @@ fn activation_row(r: &tokio_postgres::Row) -> Result<ActivationRecord, StoreErro
         approved_by: r.get(11),
         approved_at: r.get(12),
         rollback: r.get(13),
+        challenger: r
+            .get::<_, Option<String>>(14)
+            .map(|j| serde_json::from_str(&j))
+            .transpose()
+            .map_err(|e| bad("an activation's challenger", e))?,
     })
 }
 
@@ -641,6 +646,7 @@ impl Store for PgStore {
                 "SELECT {DECISION_COLUMNS}
                  FROM decisions LEFT JOIN policy_sets ON policy_sets.id = decisions.policy_set
                  WHERE batch_id IS NULL AND recorded_at >= $1
+                   AND (stage IS NOT DISTINCT FROM 'challenger') = $8
                    AND ($2::TEXT IS NULL OR recorded_at < $2)
                    AND ($3::TEXT IS NULL OR institution = $3)
                    AND ($4::TEXT IS NULL OR product = $4)
@@ -666,6 +672,7 @@ impl Store for PgStore {
                     &after_at,
                     &after_id,
                     &limit,
+                    &q.shadows,
                 ],
             )
             .await
@@ -799,7 +806,7 @@ impl Store for PgStore {
         let stmt = client
             .prepare_cached(&format!(
                 "INSERT INTO activations ({ACTIVATION_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
             ))
             .await
             .map_err(pg)?;
@@ -821,6 +828,11 @@ impl Store for PgStore {
                     &a.approved_by,
                     &a.approved_at,
                     &a.rollback,
+                    &a.challenger
+                        .as_ref()
+                        .map(serde_json::to_string)
+                        .transpose()
+                        .map_err(|e| StoreError::Database(e.to_string()))?,
                 ],
             )
             .await

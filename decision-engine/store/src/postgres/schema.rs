@@ -17,7 +17,7 @@ use super::pg;
 use crate::StoreError;
 
 /// The schema version this release writes.
-pub const LATEST: i32 = 2;
+pub const LATEST: i32 = 3;
 
 /// Advisory lock key of the migration (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6465_6369_7369_6f6e; // "decision"
@@ -211,6 +211,12 @@ ALTER TABLE decisions ADD COLUMN legal_hold BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE decisions ADD COLUMN pruned_at TEXT;
 ";
 
+/// Version 3: an activation may name a challenger (see the SQLite store's
+/// version 9).
+const V3: &str = "
+ALTER TABLE activations ADD COLUMN challenger_json TEXT;
+";
+
 /// Every step, oldest first: (version, what it does, its SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (
@@ -220,6 +226,7 @@ const STEPS: &[(i32, &str, &str)] = &[
         V1,
     ),
     (2, "retention: legal holds and pruned decision inputs", V2),
+    (3, "champion/challenger: an activation's challenger", V3),
 ];
 
 /// Brings the database's schema up to [`LATEST`] in one transaction under

@@ -1,0 +1,112 @@
+//! `decision-engine challenger report`: a challenger's shadow decisions
+//! compared with the champion's, by `decision_batch::challenger`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use decision_batch::challenger::ReportConfig;
+use decision_batch::simulate::OUTCOMES;
+
+use crate::exit::{Exit, Failure};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// The swap-set, rule hit rates, score and grade shifts of the shadow
+    /// decisions against the champion's, as `simulate` shows a candidate.
+    Report {
+        /// Shadow decisions recorded from this date (or RFC 3339 time).
+        #[arg(long)]
+        since: String,
+        /// ... and before this date [default: now].
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        institution: String,
+        #[arg(long, default_value = "FARMER_CREDIT")]
+        product: String,
+        /// The swap-set (CSV): champion decision x challenger decision.
+        #[arg(long)]
+        output: PathBuf,
+        /// Each household's two decisions (CSV).
+        #[arg(long)]
+        households: Option<PathBuf>,
+        /// Every table (JSON).
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// A self-contained HTML report.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        #[command(flatten)]
+        store: super::StoreArgs,
+    },
+}
+
+pub fn run(args: Args) -> Result<Exit, Failure> {
+    let Action::Report {
+        since,
+        until,
+        institution,
+        product,
+        output,
+        households,
+        summary,
+        report,
+        store,
+    } = args.action;
+    let config = ReportConfig {
+        institution,
+        product,
+        since,
+        until,
+        output,
+        households,
+        summary,
+        report,
+        data_dir: store.data_dir,
+        store: store.store,
+    };
+    let impact = decision_batch::challenger::report(&config)
+        .map_err(|e| Failure::Other(format!("decision-engine challenger report: {e}")))?;
+    let Some(impact) = impact else {
+        println!(
+            "no shadow decisions of {} {} recorded from {}",
+            config.institution, config.product, config.since
+        );
+        return Ok(Exit::Done);
+    };
+    let label = |v: &[decision_core::VersionRef]| {
+        v.iter()
+            .skip(2)
+            .take(2)
+            .map(|v| v.label())
+            .collect::<Vec<_>>()
+            .join(" + ")
+    };
+    println!(
+        "{} households: champion {} -> challenger {}",
+        impact.households,
+        label(&impact.baseline),
+        label(&impact.candidate)
+    );
+    println!("champion \\ challenger  APPROVE     REFER   DECLINE");
+    for b in OUTCOMES {
+        let cells: Vec<String> = OUTCOMES
+            .iter()
+            .map(|c| {
+                let n = impact
+                    .swap
+                    .get(&(b.to_string(), c.to_string()))
+                    .map_or(0, |s| s.households);
+                format!("{n:>9}")
+            })
+            .collect();
+        println!("{b:<20} {}", cells.join(" "));
+    }
+    Ok(Exit::Done)
+}
