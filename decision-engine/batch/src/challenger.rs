@@ -12,7 +12,7 @@ use decision_service::find::{PolicySource, StoredPolicies, parse_decision};
 use decision_store::{AnyStore, DecisionQuery, DecisionRecord, Location, Store};
 
 use crate::row::Decided;
-use crate::simulate::{Impact, SIDE_COLUMNS, Side, impact_report, side_cells};
+use crate::simulate::{Impact, SIDE_COLUMNS, Side, side_cells};
 use crate::{BatchError, failed};
 
 /// Which shadow decisions to compare, and where the results go.
@@ -92,18 +92,11 @@ pub fn report(config: &ReportConfig) -> Result<Option<Impact>, BatchError> {
     let Some(impact) = result? else {
         return Ok(None);
     };
-    impact
-        .write_swap_set(&config.output)
-        .map_err(failed("cannot write the swap-set"))?;
-    if let Some(path) = &config.summary {
-        let json =
-            serde_json::to_string_pretty(&impact).map_err(failed("cannot write the summary"))?;
-        std::fs::write(path, json).map_err(failed("cannot write the summary"))?;
-    }
-    if let Some(path) = &config.report {
-        let html = impact_report::render(&impact).map_err(failed("cannot write the report"))?;
-        std::fs::write(path, html).map_err(failed("cannot write the report"))?;
-    }
+    impact.write(
+        &config.output,
+        config.summary.as_deref(),
+        config.report.as_deref(),
+    )?;
     Ok(Some(impact))
 }
 

@@ -358,6 +358,78 @@ impl Impact {
         }
     }
 
+    /// Writes the swap-set CSV to `output`, and every table as JSON and the
+    /// HTML report where asked.
+    pub fn write(
+        &self,
+        output: &Path,
+        summary: Option<&Path>,
+        report: Option<&Path>,
+    ) -> Result<(), BatchError> {
+        self.write_swap_set(output)
+            .map_err(failed("cannot write the swap-set"))?;
+        if let Some(path) = summary {
+            let json =
+                serde_json::to_string_pretty(self).map_err(failed("cannot write the summary"))?;
+            std::fs::write(path, json).map_err(failed("cannot write the summary"))?;
+        }
+        if let Some(path) = report {
+            let html = impact_report::render(self).map_err(failed("cannot write the report"))?;
+            std::fs::write(path, html).map_err(failed("cannot write the report"))?;
+        }
+        Ok(())
+    }
+
+    /// `N households: baseline R + S -> candidate R' + S'`, with the two
+    /// sides named `names` (the ruleset and scorecard of each).
+    pub fn headline(&self, (first, second): (&str, &str)) -> String {
+        let label = |v: &[VersionRef]| {
+            v.iter()
+                .skip(2)
+                .take(2)
+                .map(|v| v.label())
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        format!(
+            "{} households: {first} {} -> {second} {}",
+            self.households,
+            label(&self.baseline),
+            label(&self.candidate)
+        )
+    }
+
+    /// The swap-set as a text table, rows `rows` (e.g. `baseline`), columns
+    /// `columns`, then the limit totals.
+    pub fn swap_table(&self, (rows, columns): (&str, &str)) -> String {
+        let mut out = format!(
+            "{:<20} {:>9} {:>9} {:>9}\n",
+            format!("{rows} \\ {columns}"),
+            "APPROVE",
+            "REFER",
+            "DECLINE"
+        );
+        for b in OUTCOMES {
+            out.push_str(&format!("{b:<20}"));
+            for c in OUTCOMES {
+                let n = self
+                    .swap
+                    .get(&(b.to_string(), c.to_string()))
+                    .map_or(0, |s| s.households);
+                out.push_str(&format!(" {n:>9}"));
+            }
+            out.push('\n');
+        }
+        let t = &self.total;
+        out.push_str(&format!(
+            "limit total {} -> {} ({:+})",
+            t.baseline_limit_total,
+            t.candidate_limit_total,
+            t.candidate_limit_total - t.baseline_limit_total
+        ));
+        out
+    }
+
     /// The swap-set as CSV: every outcome pair (the 3 x 3 always, ERROR
     /// pairs when they occur).
     pub fn write_swap_set(&self, path: &Path) -> Result<(), String> {
@@ -557,18 +629,11 @@ pub fn run(config: &SimulateConfig) -> Result<Impact, BatchError> {
         w.flush()
             .map_err(failed("cannot write the households file"))?;
     }
-    impact
-        .write_swap_set(&config.output)
-        .map_err(failed("cannot write the swap-set"))?;
-    if let Some(path) = &config.summary {
-        let json =
-            serde_json::to_string_pretty(&impact).map_err(failed("cannot write the summary"))?;
-        std::fs::write(path, json).map_err(failed("cannot write the summary"))?;
-    }
-    if let Some(path) = &config.report {
-        let html = impact_report::render(&impact).map_err(failed("cannot write the report"))?;
-        std::fs::write(path, html).map_err(failed("cannot write the report"))?;
-    }
+    impact.write(
+        &config.output,
+        config.summary.as_deref(),
+        config.report.as_deref(),
+    )?;
     Ok(impact)
 }
 

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use decision_batch::challenger::ReportConfig;
-use decision_batch::simulate::OUTCOMES;
 
 use crate::exit::{Exit, Failure};
 
@@ -80,33 +79,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         );
         return Ok(Exit::Done);
     };
-    let label = |v: &[decision_core::VersionRef]| {
-        v.iter()
-            .skip(2)
-            .take(2)
-            .map(|v| v.label())
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    println!(
-        "{} households: champion {} -> challenger {}",
-        impact.households,
-        label(&impact.baseline),
-        label(&impact.candidate)
-    );
-    println!("champion \\ challenger  APPROVE     REFER   DECLINE");
-    for b in OUTCOMES {
-        let cells: Vec<String> = OUTCOMES
-            .iter()
-            .map(|c| {
-                let n = impact
-                    .swap
-                    .get(&(b.to_string(), c.to_string()))
-                    .map_or(0, |s| s.households);
-                format!("{n:>9}")
-            })
-            .collect();
-        println!("{b:<20} {}", cells.join(" "));
-    }
+    println!("{}", impact.headline(("champion", "challenger")));
+    println!("{}", impact.swap_table(("champion", "challenger")));
     Ok(Exit::Done)
 }

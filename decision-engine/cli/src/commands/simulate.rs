@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use decision_batch::simulate::{OUTCOMES, SimulateConfig};
+use decision_batch::simulate::SimulateConfig;
 use decision_batch::{BatchError, FileFormat};
 
 use crate::exit::{Exit, Failure};
@@ -107,41 +107,8 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
             BatchError::Failed(_) => Failure::Other(message),
         }
     })?;
-    let label = |v: &[decision_core::VersionRef]| {
-        v.iter()
-            .skip(2)
-            .take(2)
-            .map(|v| v.label())
-            .collect::<Vec<_>>()
-            .join(" + ")
-    };
-    println!(
-        "{} households: baseline {} -> candidate {}",
-        impact.households,
-        label(&impact.baseline),
-        label(&impact.candidate)
-    );
-    println!("baseline \\ candidate    APPROVE     REFER   DECLINE");
-    for b in OUTCOMES {
-        let cells: Vec<String> = OUTCOMES
-            .iter()
-            .map(|c| {
-                let n = impact
-                    .swap
-                    .get(&(b.to_string(), c.to_string()))
-                    .map_or(0, |s| s.households);
-                format!("{n:>9}")
-            })
-            .collect();
-        println!("{b:<20} {}", cells.join(" "));
-    }
-    let t = &impact.total;
-    println!(
-        "limit total {} -> {} ({:+})",
-        t.baseline_limit_total,
-        t.candidate_limit_total,
-        t.candidate_limit_total - t.baseline_limit_total
-    );
+    println!("{}", impact.headline(("baseline", "candidate")));
+    println!("{}", impact.swap_table(("baseline", "candidate")));
     eprintln!("swap-set written to {}", config.output.display());
     Ok(Exit::Done)
 }

@@ -16,6 +16,8 @@ use decision_grpc::pb;
 use polars::prelude::*;
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use crate::common::read_csv;
+
 const INSTITUTION: &str = "3201";
 const PRODUCT: &str = "FARMER_CREDIT";
 
@@ -85,20 +87,6 @@ fn read_output(path: &Path) -> Vec<BTreeMap<String, String>> {
                     let v = c.str().unwrap().get(i).unwrap_or("").to_string();
                     (c.name().to_string(), v)
                 })
-                .collect()
-        })
-        .collect()
-}
-
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    r.records()
-        .map(|rec| {
-            header
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(String::from))
                 .collect()
         })
         .collect()

@@ -12,8 +12,21 @@ use decision_grpc::pb;
 use decision_grpc::pb::decision_service_client::DecisionServiceClient;
 use rust_decimal::Decimal;
 
+use crate::common::{cli_with, read_csv};
+
 use crate::grpc::proto_request;
 use crate::registry::{ANALYST, APPROVER, APPROVER_2};
+
+/// The command line as `token`, against `server`.
+fn cli3(args: &[&str], token: &str, server: &str) -> (i32, String, String) {
+    cli_with(
+        args,
+        &[
+            ("DECISION_ENGINE_TOKEN", token),
+            ("DECISION_ENGINE_SERVER", server),
+        ],
+    )
+}
 
 const WORKERS: usize = 8;
 const CALLS_EACH: usize = 50;
@@ -22,34 +35,6 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(path)
-}
-
-fn cli(args: &[&str], token: &str, server: &str) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-        .args(args)
-        .env("DECISION_ENGINE_TOKEN", token)
-        .env("DECISION_ENGINE_SERVER", server)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    r.records()
-        .map(|rec| {
-            header
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(String::from))
-                .collect()
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,13 +55,13 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
     card["base_points"] = "440".into();
     let card_file = dir.path().join("card.json");
     std::fs::write(&card_file, card.to_string()).unwrap();
-    let (code, _, err) = cli(
+    let (code, _, err) = cli3(
         &["policy", "upload", card_file.to_str().unwrap()],
         ANALYST,
         &url,
     );
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = cli(
+    let (code, _, err) = cli3(
         &[
             "policy",
             "activate",
@@ -102,7 +87,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
         err.contains("--challenger-share 101: expected `shadow` or a percentage from 1 to 100"),
         "{err}"
     );
-    let (code, out, err) = cli(
+    let (code, out, err) = cli3(
         &[
             "policy",
             "activate",
@@ -124,7 +109,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
         "{out}"
     );
     let activation_id = out.split_whitespace().next().unwrap().to_string();
-    let (code, _, err) = cli(&["policy", "approve", &activation_id], APPROVER_2, &url);
+    let (code, _, err) = cli3(&["policy", "approve", &activation_id], APPROVER_2, &url);
     assert_eq!(code, 0, "{err}");
     // In force within the half-second the server caches the history.
     tokio::time::sleep(std::time::Duration::from_millis(700)).await;
@@ -168,7 +153,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
 
     // Every call's shadow, compared with its champion.
     let (swap, both) = (dir.path().join("swap.csv"), dir.path().join("both.csv"));
-    let (code, out, err) = cli(
+    let (code, out, err) = cli3(
         &[
             "challenger",
             "report",

@@ -153,3 +153,41 @@ pub fn http(addr: &str, method: &str, path: &str, token: &str, body: &str) -> Ht
         body: body.to_string(),
     }
 }
+
+/// Every row of a CSV file as column -> cell.
+pub fn read_csv(path: &Path) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// `decision-engine ARGS` with `env` set (and DECISION_ENGINE_TOKEN
+/// unset unless given): exit status, stdout, stderr.
+pub fn cli_with(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_decision-engine"));
+    command.args(args).env_remove("DECISION_ENGINE_TOKEN");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `decision-engine ARGS`: exit status, stdout, stderr.
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    cli_with(args, &[])
+}

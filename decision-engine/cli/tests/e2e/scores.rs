@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 
-use crate::common::{Server, http};
+use crate::common::{Server, cli, http, read_csv};
 
 const HOUSEHOLDS: u64 = 1200;
 
@@ -76,32 +76,6 @@ fn shifted(mut row: BTreeMap<String, String>) -> BTreeMap<String, String> {
         }
     }
     row
-}
-
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-    r.records()
-        .map(|rec| {
-            header
-                .iter()
-                .cloned()
-                .zip(rec.unwrap().iter().map(String::from))
-                .collect()
-        })
-        .collect()
-}
-
-fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_decision-engine"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn value(rows: &[BTreeMap<String, String>], institution: &str, name: &str) -> (f64, String) {
