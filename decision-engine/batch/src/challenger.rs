@@ -76,8 +76,21 @@ async fn side(
     ))
 }
 
-/// Compares every shadow decision of the period with its champion's.
-pub fn report(config: &ReportConfig) -> Result<Option<Impact>, BatchError> {
+/// What the report compared.
+pub struct Compared {
+    /// The comparison; `None` when the period holds no shadow decision.
+    pub impact: Option<Impact>,
+    /// Shadow decisions left out: made under other champion or challenger
+    /// versions than the period's first (an activation changed during the
+    /// period; report each stretch with --since and --until).
+    pub other_versions: u64,
+    /// Shadow decisions left out because their input was pruned.
+    pub pruned: u64,
+}
+
+/// Compares every shadow decision of the period with its champion's. The
+/// swap-set file is written even when there is none (its header).
+pub fn report(config: &ReportConfig) -> Result<Compared, BatchError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -89,24 +102,30 @@ pub fn report(config: &ReportConfig) -> Result<Option<Impact>, BatchError> {
         .map_err(failed("decision store"))?;
     let result = runtime.block_on(compare(&store, config));
     store.close();
-    let Some(impact) = result? else {
-        return Ok(None);
-    };
-    impact.write(
-        &config.output,
-        config.summary.as_deref(),
-        config.report.as_deref(),
-    )?;
-    Ok(Some(impact))
+    let compared = result?;
+    match &compared.impact {
+        Some(impact) => impact.write(
+            &config.output,
+            config.summary.as_deref(),
+            config.report.as_deref(),
+        )?,
+        None => crate::simulate::write_empty_swap_set(&config.output)
+            .map_err(failed("cannot write the swap-set"))?,
+    }
+    Ok(compared)
 }
 
-async fn compare(store: &AnyStore, config: &ReportConfig) -> Result<Option<Impact>, BatchError> {
+async fn compare(store: &AnyStore, config: &ReportConfig) -> Result<Compared, BatchError> {
     let policies = StoredPolicies::new(store);
     let mut query = DecisionQuery {
         institution: Some(config.institution.clone()),
         product: Some(config.product.clone()),
-        since: config.since.clone(),
-        until: config.until.clone(),
+        since: crate::simulate::time_bound("--since", &config.since)?,
+        until: config
+            .until
+            .as_deref()
+            .map(|u| crate::simulate::time_bound("--until", u))
+            .transpose()?,
         after: None,
         limit: 1000,
         shadows: true,
@@ -130,6 +149,15 @@ async fn compare(store: &AnyStore, config: &ReportConfig) -> Result<Option<Impac
     };
     let mut impact: Option<Impact> = None;
     let mut row = 0u64;
+    let (mut other_versions, mut pruned) = (0u64, 0u64);
+    // The champion's and the challenger's versions of the first pair.
+    let mut first: Option<(Vec<String>, Vec<String>)> = None;
+    let hashes = |r: &DecisionRecord| {
+        r.versions
+            .iter()
+            .map(|v| v.hash.clone())
+            .collect::<Vec<_>>()
+    };
     loop {
         let page = store
             .list_decisions(query.clone())
@@ -154,7 +182,17 @@ async fn compare(store: &AnyStore, config: &ReportConfig) -> Result<Option<Impac
             };
             if champion.request_json.is_empty() || shadow.request_json.is_empty() {
                 // Pruned under the retention period: nothing to compare.
+                pruned += 1;
                 continue;
+            }
+            let pair = (hashes(&champion), hashes(shadow));
+            match &first {
+                None => first = Some(pair),
+                Some(f) if *f != pair => {
+                    other_versions += 1;
+                    continue;
+                }
+                Some(_) => {}
             }
             let (b, baseline) = side(&champion, &policies).await?;
             let (c, candidate) = side(shadow, &policies).await?;
@@ -197,5 +235,9 @@ async fn compare(store: &AnyStore, config: &ReportConfig) -> Result<Option<Impac
         w.flush()
             .map_err(failed("cannot write the households file"))?;
     }
-    Ok(impact)
+    Ok(Compared {
+        impact,
+        other_versions,
+        pruned,
+    })
 }

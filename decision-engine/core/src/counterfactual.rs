@@ -127,6 +127,8 @@ pub struct Counterfactual {
 
 /// Evaluations a search may make per feature, at most.
 const BUDGET: usize = 160;
+/// Evaluations all the searches for one household may make, at most.
+const TOTAL_BUDGET: usize = 800;
 
 /// The suggestions for `request` under `policy`, the smallest relative
 /// change first; none when it is approved already (or nothing it can act
@@ -138,6 +140,7 @@ pub fn counterfactuals(policy: &Policy, request: &Request) -> Vec<Counterfactual
         _ => return Vec::new(),
     }
     let mut found: Vec<(Decimal, Counterfactual)> = Vec::new();
+    let mut budget = TOTAL_BUDGET;
     for &(name, direction, name_en, name_zh) in LEVERS {
         let Some(feature) = policy.schema.features.iter().find(|f| f.name == name) else {
             continue;
@@ -181,13 +184,19 @@ pub fn counterfactuals(policy: &Policy, request: &Request) -> Vec<Counterfactual
                 };
                 let up = direction == Direction::Increase;
                 let bound = if up {
-                    feature
-                        .max
-                        .unwrap_or(now * Decimal::from(20) + Decimal::from(200_000))
+                    feature.max.or_else(|| {
+                        now.max(Decimal::ZERO)
+                            .checked_mul(Decimal::from(20))
+                            .and_then(|b| b.checked_add(Decimal::from(200_000)))
+                    })
                 } else {
-                    feature.min.unwrap_or(Decimal::ZERO)
+                    Some(feature.min.unwrap_or(Decimal::ZERO))
                 };
-                search(policy, name, now, bound, unit, &mut |v| {
+                // Only toward the better side of the value, never past it.
+                let Some(bound) = bound.filter(|&b| if up { b > now } else { b < now }) else {
+                    continue;
+                };
+                search(policy, name, now, bound, unit, &mut budget, &mut |v| {
                     approves(&json(v)).map(|d| (v, d))
                 })
                 .map(|(v, d)| {
@@ -226,6 +235,7 @@ fn search(
     now: Decimal,
     bound: Decimal,
     unit: Decimal,
+    total: &mut usize,
     approves: &mut dyn FnMut(Decimal) -> Option<(Decimal, Decision)>,
 ) -> Option<(Decimal, Decision)> {
     let up = bound > now;
@@ -282,7 +292,7 @@ fn search(
     candidates.sort_by_key(|&v| (v - now).abs());
     candidates.dedup();
     let mut failed = now;
-    let mut budget = BUDGET;
+    let mut budget = BUDGET.min(*total);
     let mut held = None;
     for v in candidates {
         if budget == 0 {
@@ -297,7 +307,10 @@ fn search(
             None => failed = v,
         }
     }
-    let (mut good, mut decision) = held?;
+    let Some((mut good, mut decision)) = held else {
+        *total -= BUDGET.min(*total) - budget;
+        return None;
+    };
     // Bisection between the last failure and the first success.
     while (good - failed).abs() > unit && budget > 0 {
         budget -= 1;
@@ -313,6 +326,7 @@ fn search(
             None => failed = mid,
         }
     }
+    *total -= BUDGET.min(*total) - budget;
     Some((good, decision))
 }
 

@@ -263,7 +263,12 @@ impl PolicySet {
 
 /// Compiles exactly one feature schema, province ruleset, institution
 /// ruleset and scorecard, and at most one authority matrix (e.g. the
-/// recorded versions of a decision).
+/// recorded versions of a decision). The documents' test cases are run and
+/// their results kept in [`Policy::tests`], but a failing case does not
+/// refuse the policy: a version already published, activated or recorded
+/// must stay readable and runnable whatever a later change does to its
+/// cases. The registry enforces them before publishing and activating
+/// ([`crate::cases::failures`]).
 pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
     let mut schema = None;
     let mut province = None;
@@ -287,7 +292,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
     }
     issues.into_result()?;
     match (schema, province, institution, scorecard) {
-        (Some(schema), Some(province), Some(institution), Some(scorecard)) => Policy::compile(PolicyDocuments {
+        (Some(schema), Some(province), Some(institution), Some(scorecard)) => Policy::compile_with_case_results(PolicyDocuments {
             schema,
             province,
             institution,

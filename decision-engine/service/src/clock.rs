@@ -18,6 +18,25 @@ pub fn parse(text: &str) -> Result<SystemTime, String> {
         })
 }
 
+/// A time bound given on the command line (`--since`, `--until`, a
+/// period): a date (`2026-11-01`, midnight UTC) or an RFC 3339 time with its
+/// zone (`2026-11-01T00:00:00+08:00`), written as stored decision times are
+/// (UTC, to the microsecond) so that the two compare as text. The error
+/// names `field`.
+pub fn bound(field: &str, text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+    let at = match date {
+        Some(d) => d
+            .and_hms_opt(0, 0, 0)
+            .map(|t| SystemTime::from(t.and_utc()))
+            .ok_or_else(|| format!("{field}: `{text}` is not a date"))?,
+        None => parse(text)
+            .map_err(|e| format!("{field}: expected a date (2026-11-01, midnight UTC) or {e}"))?,
+    };
+    Ok(format_micros(at))
+}
+
 /// `2026-11-30T16:00:00Z`: UTC, whole seconds, so strings sort in time order.
 pub fn format(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
@@ -92,5 +111,26 @@ mod tests {
         let b = new_id("act", 16, &["x"]);
         assert_ne!(a, b);
         assert!(a.starts_with("act_") && a.len() == 4 + 16, "{a}");
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::bound;
+
+    #[test]
+    fn a_bound_compares_as_text_with_stored_times() {
+        assert_eq!(
+            bound("--since", "2026-11-01").unwrap(),
+            "2026-11-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            bound("--since", "2026-11-01T08:00:00+08:00").unwrap(),
+            "2026-11-01T00:00:00.000000Z"
+        );
+        // A decision half a second after the bound sorts after it.
+        assert!("2026-11-01T00:00:00.500000Z" > bound("--since", "2026-11-01").unwrap().as_str());
+        let e = bound("--until", "last week").unwrap_err();
+        assert!(e.starts_with("--until: expected a date"), "{e}");
     }
 }

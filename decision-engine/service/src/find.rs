@@ -41,6 +41,9 @@ pub async fn find_decision<S: Store>(
         })
     })?;
     let found = match online {
+        // A challenger's shadow decision is never shown as a decision:
+        // `challenger report` reads it beside the champion's.
+        Some(r) if r.stage.as_deref() == Some(decision_store::SHADOW_STAGE) => None,
         Some(r) => Some(r),
         None => find_batch_decision(store, decision_id).await?,
     };

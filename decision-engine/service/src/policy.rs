@@ -110,6 +110,8 @@ pub struct Policies<S> {
     compilations: std::sync::atomic::AtomicU64,
     /// Published versions found, by (kind, id, version).
     documents: Cache<(String, String, String), StoredDocument>,
+    /// Activations whose challenger could not be compiled, for a while.
+    failed_challengers: Cache<String, String>,
 }
 
 impl<S: Store> Policies<S> {
@@ -163,6 +165,9 @@ impl<S: Store> Policies<S> {
             compiled: Cache::new(64),
             compilations: Default::default(),
             documents: Cache::new(256),
+            failed_challengers: Cache::builder()
+                .time_to_live(Duration::from_secs(30))
+                .build(),
             activations,
         })
     }
@@ -267,6 +272,39 @@ impl<S: Store> Policies<S> {
         let Some(c) = a.challenger.clone() else {
             return Ok(None);
         };
+        // A challenger that cannot run was reported (once); it is not
+        // compiled again on every call.
+        if self
+            .failed_challengers
+            .get(&a.activation_id)
+            .await
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let activation_id = a.activation_id.clone();
+        let compiled = self.compile_challenger(institution, product, a, &c).await;
+        match compiled {
+            Ok(policy) => Ok(Some((policy, c))),
+            Err(e) => {
+                // A store that does not answer is not the challenger's fault.
+                if !matches!(e, ServiceError::Unavailable(_)) {
+                    self.failed_challengers
+                        .insert(activation_id, e.to_string())
+                        .await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn compile_challenger(
+        &self,
+        institution: &str,
+        product: &str,
+        a: &ActivationRecord,
+        c: &decision_store::Challenger,
+    ) -> Result<Arc<Policy>, ServiceError> {
         let mut versions = self
             .loaded
             .select_shared(institution, product)?
@@ -290,7 +328,7 @@ impl<S: Store> Policies<S> {
                 hash: doc.hash,
             };
         }
-        Ok(Some((self.compile_versions(&versions).await?, c)))
+        self.compile_versions(&versions).await
     }
 
     #[allow(clippy::too_many_arguments)]

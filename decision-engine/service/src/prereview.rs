@@ -418,7 +418,13 @@ impl<S: Store> Decisions<S> {
                 .challenger(&request.institution, &request.product, at)
                 .await
                 .unwrap_or_else(|e| {
-                    tracing::warn!("the challenger cannot run: {e}");
+                    // Reported once per activation (then skipped for a
+                    // while); a store that does not answer fails the
+                    // champion's call too, and says so there.
+                    match e {
+                        ServiceError::Unavailable(_) => tracing::debug!("no challenger: {e}"),
+                        _ => tracing::warn!("the challenger cannot run: {e}"),
+                    }
                     None
                 })
         } else {

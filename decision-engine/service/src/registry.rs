@@ -624,9 +624,11 @@ impl<S: Store> Registry<S> {
             .cloned()
             .collect();
         docs.extend([ruleset_doc.clone(), scorecard_doc]);
-        let policy = compile_exact(&docs).map_err(|e| {
-            ServiceError::Precondition(format!("these versions cannot run together: {e}"))
-        })?;
+        let policy = compile_exact(&docs)
+            .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
+            .map_err(|e| {
+                ServiceError::Precondition(format!("these versions cannot run together: {e}"))
+            })?;
         let for_institution = match &ruleset_doc {
             Document::Ruleset(x) if x.doc.layer == Layer::Province => {
                 return Err(ServiceError::Precondition(format!(
@@ -836,11 +838,13 @@ impl<S: Store> Registry<S> {
                     .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
             );
         }
-        let policy = compile_exact(&docs).map_err(|e| {
-            ServiceError::Precondition(format!(
-                "the challenger's versions cannot run together: {e}"
-            ))
-        })?;
+        let policy = compile_exact(&docs)
+            .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
+            .map_err(|e| {
+                ServiceError::Precondition(format!(
+                    "the challenger's versions cannot run together: {e}"
+                ))
+            })?;
         if policy.product != r.product {
             return Err(ServiceError::Precondition(format!(
                 "challenger ruleset {}@{} is for product {}, not {}",

@@ -183,9 +183,12 @@ impl<S: Store> Decisions<S> {
             .policies()
             .compile_versions(&stored.decision.versions)
             .await?;
-        Ok(decision_core::counterfactual::counterfactuals(
-            &policy, &request,
-        ))
+        // Up to a few thousand evaluations: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            decision_core::counterfactual::counterfactuals(&policy, &request)
+        })
+        .await
+        .map_err(|e| ServiceError::Internal(format!("the counterfactual search failed: {e}")))
     }
 
     /// Evaluates the stored request of `decision_id` again under the

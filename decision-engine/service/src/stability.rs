@@ -263,6 +263,9 @@ pub fn stability(
 pub struct Population {
     pub groups: BTreeMap<(String, String), (Vec<Observation>, Vec<String>)>,
     pub pruned: u64,
+    /// Decisions stored without a trace (some of the first release's), so
+    /// without their bins: left out and counted.
+    pub untraced: u64,
 }
 
 /// Reads the stored online decisions `query` names (every page), renders
@@ -288,6 +291,7 @@ pub async fn stored_population<S: Store>(
             }
             let decision = parse_decision(r, &policies).await?;
             let Some(o) = Observation::of(&decision) else {
+                population.untraced += 1;
                 continue;
             };
             let card = decision

@@ -910,13 +910,16 @@ async fn a_shadow_challenger_decides_every_household_beside_the_champion_and_is_
             "2026.1-plus20"
         );
         // Rendered, the shadow is the challenger's decision: 20 points up.
-        let decision_service::replay::Found::Whole(stored) = d.find(&id).await.unwrap() else {
-            panic!("whole");
-        };
+        let policies = decision_service::find::StoredPolicies::new(&*w.store);
+        let rendered = decision_service::find::parse_decision(shadow, &policies)
+            .await
+            .unwrap();
         assert_eq!(
-            stored.decision.score,
+            rendered.score,
             champion.score + rust_decimal::Decimal::from(20)
         );
+        // It is never shown as a decision by id (GetDecision, REST, explain).
+        assert!(matches!(d.find(&id).await, Err(ServiceError::NotFound(_))));
     }
     // The answered decisions are listed apart from the shadows.
     let listed = w

@@ -70,9 +70,27 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         data_dir: store.data_dir,
         store: store.store,
     };
-    let impact = decision_batch::challenger::report(&config)
-        .map_err(|e| Failure::Other(format!("decision-engine challenger report: {e}")))?;
-    let Some(impact) = impact else {
+    let compared = decision_batch::challenger::report(&config).map_err(|e| {
+        let message = format!("decision-engine challenger report: {e}");
+        match e {
+            decision_batch::BatchError::Input(_) => Failure::Input(message),
+            decision_batch::BatchError::Policy(_) => Failure::Policy(message),
+            decision_batch::BatchError::Failed(_) => Failure::Other(message),
+        }
+    })?;
+    if compared.other_versions > 0 {
+        eprintln!(
+            "{} shadow decisions made under other versions than the period's first were left out: report each stretch with --since and --until",
+            compared.other_versions
+        );
+    }
+    if compared.pruned > 0 {
+        eprintln!(
+            "{} shadow decisions whose input was pruned were left out",
+            compared.pruned
+        );
+    }
+    let Some(impact) = compared.impact else {
         println!(
             "no shadow decisions of {} {} recorded from {}",
             config.institution, config.product, config.since

@@ -58,7 +58,16 @@ pub struct Args {
 /// The baseline's observations of each (institution, product).
 type Baselines = BTreeMap<(String, String), Vec<Observation>>;
 
-pub fn run(args: Args) -> Result<Exit, Failure> {
+pub fn run(mut args: Args) -> Result<Exit, Failure> {
+    let bound = |field: &str, text: &str| {
+        decision_service::clock::bound(field, text).map_err(Failure::Input)
+    };
+    args.since = bound("--since", &args.since)?;
+    args.until = args
+        .until
+        .as_deref()
+        .map(|u| bound("--until", u))
+        .transpose()?;
     let rt = runtime()?;
     let store = Arc::new(rt.block_on(open_store(&args.store))?);
     let query = |since: String, until: Option<String>| DecisionQuery {
@@ -79,10 +88,11 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         "online decisions recorded from {} to {}{}",
         args.since,
         args.until.as_deref().unwrap_or("now"),
-        if current.pruned > 0 {
-            format!(" ({} pruned decisions left out)", current.pruned)
-        } else {
-            String::new()
+        match (current.pruned, current.untraced) {
+            (0, 0) => String::new(),
+            (p, 0) => format!(" ({p} pruned decisions left out)"),
+            (0, u) => format!(" ({u} decisions stored without a trace left out)"),
+            (p, u) => format!(" ({p} pruned decisions and {u} stored without a trace left out)"),
         }
     );
     let (baselines, baseline_label): (Baselines, String) = match args.baseline.as_deref() {
@@ -102,7 +112,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                     &store,
                     &rt,
                 )
-                .map_err(|e| Failure::Policy(format!("--baseline: {e}")))?;
+                .map_err(|e| batch_failure("--baseline", e))?;
                 let run = FileRun {
                     input: path,
                     format,
@@ -113,7 +123,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                     progress: false,
                 };
                 let (observed, not_scored) = observe_file(&run, &policy)
-                    .map_err(|e| Failure::Input(format!("--baseline {text}: {e}")))?;
+                    .map_err(|e| batch_failure(&format!("--baseline {text}"), e))?;
                 refused += not_scored;
                 baselines.insert((institution.clone(), product.clone()), observed);
             }
@@ -133,7 +143,11 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
                     "--baseline {period}: expected a period FROM..TO (e.g. 2026-01-01..2026-07-01) or a households file that exists"
                 ))
             })?;
-            let population = read(query(from.to_string(), Some(to.to_string())))?;
+            let (from, to) = (
+                bound("--baseline (from)", from)?,
+                bound("--baseline (to)", to)?,
+            );
+            let population = read(query(from.clone(), Some(to.clone())))?;
             (
                 population
                     .groups
@@ -204,4 +218,14 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Done)
+}
+
+/// A batch error as the exit status its kind calls for.
+fn batch_failure(what: &str, e: decision_batch::BatchError) -> Failure {
+    let message = format!("{what}: {e}");
+    match e {
+        decision_batch::BatchError::Input(_) => Failure::Input(message),
+        decision_batch::BatchError::Policy(_) => Failure::Policy(message),
+        decision_batch::BatchError::Failed(_) => Failure::Other(message),
+    }
 }

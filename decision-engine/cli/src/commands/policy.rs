@@ -402,10 +402,24 @@ fn test(files: &[PathBuf], policy_dir: Option<&std::path::Path>) -> Result<Exit,
             .filter(|r| r.document.hash == v.hash)
             .collect();
         if runs.is_empty() {
-            println!(
-                "{source} ({} {}@{}): no test cases",
-                v.kind, v.id, v.version
-            );
+            let carried =
+                match decision_core::policy_set::read_document(std::path::Path::new(source)) {
+                    Ok(decision_core::Document::Ruleset(r)) => r.doc.test_cases.len(),
+                    Ok(decision_core::Document::Scorecard(c)) => c.doc.test_cases.len(),
+                    _ => 0,
+                };
+            if carried > 0 {
+                failed += carried;
+                println!(
+                    "{source} ({} {}@{}): FAIL its {carried} test case(s) ran under no policy: no policy of the set uses this document",
+                    v.kind, v.id, v.version
+                );
+            } else {
+                println!(
+                    "{source} ({} {}@{}): no test cases",
+                    v.kind, v.id, v.version
+                );
+            }
             continue;
         }
         println!("{source} ({} {}@{}):", v.kind, v.id, v.version);

@@ -111,8 +111,50 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
     let activation_id = out.split_whitespace().next().unwrap().to_string();
     let (code, _, err) = cli3(&["policy", "approve", &activation_id], APPROVER_2, &url);
     assert_eq!(code, 0, "{err}");
-    // In force within the half-second the server caches the history.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    // The approval takes effect when the server next reads the activation
+    // history (within half a second, longer on a loaded machine): probe
+    // until a household has its shadow, then start the load.
+    let mut client = DecisionServiceClient::connect(url.clone()).await.unwrap();
+    let probe = dir.path().join("probe.csv");
+    let mut in_force = false;
+    for n in 0..100 {
+        let mut request = proto_request(
+            &repo("examples/requests/01-clean-approve.json"),
+            Some(&format!("CC-probe-{n}")),
+        );
+        request.institution = "HB-JINGSHAN".into();
+        client.pre_review(request).await.unwrap();
+        let (code, _, err) = cli3(
+            &[
+                "challenger",
+                "report",
+                "--since",
+                &since,
+                "--institution",
+                "HB-JINGSHAN",
+                "--output",
+                dir.path().join("probe-swap.csv").to_str().unwrap(),
+                "--households",
+                probe.to_str().unwrap(),
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            "",
+            &url,
+        );
+        assert_eq!(code, 0, "{err}");
+        if probe.exists()
+            && read_csv(&probe)
+                .iter()
+                .any(|r| r["household_id"] == format!("CC-probe-{n}"))
+        {
+            in_force = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(in_force, "the challenger never took effect");
+    let since = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
 
     // The load: workers in parallel, each household a new request id.
     let files: Vec<PathBuf> = std::fs::read_dir(repo("examples/requests"))

@@ -179,3 +179,31 @@ fn a_scorecard_carries_cases_and_the_ruleset_cases_bind_the_card_they_run_with()
     );
     assert!(m.iter().all(|l| l.starts_with("given-1 |")), "{m:#?}");
 }
+
+/// A recorded or activated version stays readable whatever its cases say
+/// under other documents: `compile_exact` (replay, stored policies, the
+/// policy in force) reports the failures in `Policy::tests` and compiles.
+#[test]
+fn compiling_recorded_versions_reports_failing_cases_without_refusing() {
+    let mut doc = with_cases();
+    doc["test_cases"][0]["expect"]["limit"] = json!("1");
+    let given = Document::parse("given", &doc.to_string()).unwrap();
+    let docs: Vec<Document> = SHIPPED
+        .iter()
+        .map(|(name, text)| Document::parse(name, text).unwrap())
+        .filter(|d| {
+            let v = d.version_ref();
+            !(v.kind == "ruleset" && v.id == "farmer-credit-default")
+        })
+        .chain(std::iter::once(given))
+        .collect();
+    let policy = decision_core::compile_exact(&docs).expect("compiles");
+    let failed: Vec<&str> = policy
+        .tests
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(failed, ["01-clean-approve"]);
+    assert!(decision_core::cases::failures(&policy.tests).is_err());
+}
