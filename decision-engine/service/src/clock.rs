@@ -24,17 +24,27 @@ pub fn parse(text: &str) -> Result<SystemTime, String> {
 /// (UTC, to the microsecond) so that the two compare as text. The error
 /// names `field`.
 pub fn bound(field: &str, text: &str) -> Result<String, String> {
+    date_or_time(text)
+        .map(format_micros)
+        .map_err(|e| format!("{field}: {e}"))
+}
+
+/// A date (`2026-11-01`, midnight UTC) or an RFC 3339 time with its zone;
+/// the error says what was expected.
+pub fn date_or_time(text: &str) -> Result<SystemTime, String> {
     let text = text.trim();
-    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
-    let at = match date {
-        Some(d) => d
+    match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(d) => d
             .and_hms_opt(0, 0, 0)
             .map(|t| SystemTime::from(t.and_utc()))
-            .ok_or_else(|| format!("{field}: `{text}` is not a date"))?,
-        None => parse(text)
-            .map_err(|e| format!("{field}: expected a date (2026-11-01, midnight UTC) or {e}"))?,
-    };
-    Ok(format_micros(at))
+            .ok_or_else(|| format!("`{text}` is not a date")),
+        Err(_) => parse(text).map_err(|e| {
+            format!(
+                "expected a date (2026-11-01, midnight UTC) or {}",
+                e.trim_start_matches("expected ")
+            )
+        }),
+    }
 }
 
 /// `2026-11-30T16:00:00Z`: UTC, whole seconds, so strings sort in time order.

@@ -16,21 +16,7 @@ use crate::{ServiceError, clock};
 /// time order.
 pub fn cut(before: &str) -> Result<String, ServiceError> {
     let text = before.trim();
-    let at = match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        Ok(day) => day
-            .and_hms_opt(0, 0, 0)
-            .map(|t| SystemTime::from(t.and_utc()))
-            .ok_or_else(|| ServiceError::field("before", "is not a day"))?,
-        Err(_) => clock::parse(text).map_err(|e| {
-            ServiceError::field(
-                "before",
-                format!(
-                    "expected a date (2025-06-01) or {}",
-                    e.trim_start_matches("expected ")
-                ),
-            )
-        })?,
-    };
+    let at = clock::date_or_time(text).map_err(|e| ServiceError::field("before", e))?;
     if at > SystemTime::now() {
         return Err(ServiceError::field(
             "before",
@@ -92,7 +78,7 @@ mod tests {
         assert!(
             fields[0]
                 .message
-                .starts_with("expected a date (2025-06-01) or an RFC 3339 time"),
+                .starts_with("expected a date (2026-11-01, midnight UTC) or an RFC 3339 time"),
             "{}",
             fields[0].message
         );
