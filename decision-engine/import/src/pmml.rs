@@ -165,28 +165,123 @@ fn expression(node: Node, place: &str) -> Result<String, String> {
             }
             Ok(field.to_string())
         }
-        "Apply" => {
-            let function = attr(node, "function", place)?;
-            if !matches!(function, "+" | "-" | "*" | "/") {
-                return Err(format!(
-                    "{place}: Apply function `{function}` is not supported (only + - * /)"
-                ));
-            }
-            let args = children(node)
-                .map(|n| expression(n, place))
-                .collect::<Result<Vec<_>, _>>()?;
-            if args.len() != 2 {
-                return Err(format!(
-                    "{place}: Apply `{function}` needs two arguments, found {}",
-                    args.len()
-                ));
-            }
-            Ok(format!("({} {function} {})", args[0], args[1]))
-        }
+        "Apply" => apply(node, place),
         other => Err(format!(
             "{place}: <{other}> is not supported in a ComplexPartialScore"
         )),
     }
+}
+
+/// The PMML 4.4 built-in functions a ComplexPartialScore may apply, with
+/// PMML's missing-value rule: a missing argument makes the row an error
+/// (as JPMML-Evaluator's MissingArgumentException), except for `isMissing`
+/// and `isNotMissing`. Arithmetic and rounding are exact decimals; `ln`,
+/// `log10`, `exp`, `sqrt` and `pow`, which PMML computes in double, are
+/// computed in decimals to 28 significant digits (they agree with a double
+/// to about 1e-12 on a scorecard's magnitudes). `round` rounds half away
+/// from zero, as Java's `Math.round` does for positive values (a negative
+/// half, -2.5, gives -3 here and -2 in Java).
+fn apply(node: Node, place: &str) -> Result<String, String> {
+    let function = attr(node, "function", place)?;
+    for unsupported in ["mapMissingTo", "defaultValue", "invalidValueTreatment"] {
+        if node.attribute(unsupported).is_some() {
+            return Err(format!(
+                "{place}: Apply `{function}` with `{unsupported}` is not supported (a missing or invalid argument makes the row an error)"
+            ));
+        }
+    }
+    let args = children(node)
+        .filter(|n| n.tag_name().name() != "Extension")
+        .map(|n| expression(n, place))
+        .collect::<Result<Vec<_>, _>>()?;
+    let arity = |expected: &str, ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{place}: Apply `{function}` needs {expected} argument(s), found {}",
+                args.len()
+            ))
+        }
+    };
+    let n = args.len();
+    Ok(match function {
+        "+" | "-" | "*" | "/" => {
+            arity("2", n == 2)?;
+            format!("({} {function} {})", args[0], args[1])
+        }
+        "min" | "max" => {
+            arity("at least 1", n >= 1)?;
+            if n == 1 {
+                args[0].clone()
+            } else {
+                format!("{function}({})", args.join(", "))
+            }
+        }
+        "sum" => {
+            arity("at least 1", n >= 1)?;
+            format!("({})", args.join(" + "))
+        }
+        "avg" => {
+            arity("at least 1", n >= 1)?;
+            format!("(({}) / {n}.0)", args.join(" + "))
+        }
+        "abs" => {
+            arity("1", n == 1)?;
+            format!("math::abs({})", args[0])
+        }
+        "ln" | "log10" | "exp" | "sqrt" | "floor" | "ceil" | "round" => {
+            arity("1", n == 1)?;
+            format!("{function}({})", args[0])
+        }
+        "pow" => {
+            arity("2", n == 2)?;
+            format!("pow({}, {})", args[0], args[1])
+        }
+        "threshold" => {
+            arity("2", n == 2)?;
+            format!("if({} > {}, 1.0, 0.0)", args[0], args[1])
+        }
+        "if" => {
+            arity("3 (condition, then, else)", n == 3)?;
+            format!("if({}, {}, {})", args[0], args[1], args[2])
+        }
+        "isMissing" | "isNotMissing" => {
+            arity("1", n == 1)?;
+            let f = if function == "isMissing" {
+                "is_missing"
+            } else {
+                "is_present"
+            };
+            format!("{f}({})", args[0])
+        }
+        "equal" | "notEqual" | "lessThan" | "lessOrEqual" | "greaterThan" | "greaterOrEqual" => {
+            arity("2", n == 2)?;
+            let op = match function {
+                "equal" => "==",
+                "notEqual" => "!=",
+                "lessThan" => "<",
+                "lessOrEqual" => "<=",
+                "greaterThan" => ">",
+                _ => ">=",
+            };
+            format!("({} {op} {})", args[0], args[1])
+        }
+        "and" | "or" => {
+            arity("at least 2", n >= 2)?;
+            let op = if function == "and" { " && " } else { " || " };
+            format!("({})", args.join(op))
+        }
+        "not" => {
+            arity("1", n == 1)?;
+            format!("!({})", args[0])
+        }
+        other => {
+            return Err(format!(
+                "{place}: Apply function `{other}` is not supported; expected one of + - * / min max sum avg abs ln log10 exp sqrt pow threshold floor ceil round if isMissing isNotMissing equal notEqual lessThan lessOrEqual greaterThan greaterOrEqual and or not"
+            ));
+        }
+    })
 }
 
 pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, ImportError> {

@@ -348,6 +348,11 @@ fn pmml_scorecards_reproduce_jpmml_scores_reason_codes_and_refusals() {
     assert_eq!(assert_pmml("scorecard_points_below"), (41, 2));
     assert_eq!(assert_pmml("scorecard_points_above"), (41, 2));
     assert_eq!(assert_pmml("scorecard_no_reason_codes"), (20, 0));
+    // Every supported built-in function (min, max, sum, avg, abs, ln, log10,
+    // exp, sqrt, pow, threshold, floor, ceil, round, if, isMissing,
+    // isNotMissing, the comparisons, and, or, not); a missing argument is an
+    // error, as JPMML's MissingArgumentException.
+    assert_eq!(assert_pmml("scorecard_builtins"), (12, 4));
 }
 
 #[test]
@@ -387,11 +392,33 @@ fn pmml_that_is_not_a_plain_scorecard_is_refused() {
     let unsupported = r#"<PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><DataDictionary><DataField name="x" dataType="double"/></DataDictionary>
       <Scorecard functionName="regression" baselineScore="0"><MiningSchema><MiningField name="x"/></MiningSchema><Characteristics>
       <Characteristic name="c" reasonCode="C"><Attribute partialScore="1"><SimplePredicate field="x" operator="lessThan" value="1"/>
-      <ComplexPartialScore><Apply function="log10"><FieldRef field="x"/></Apply></ComplexPartialScore></Attribute></Characteristic>
+      <ComplexPartialScore>APPLY</ComplexPartialScore></Attribute></Characteristic>
       </Characteristics></Scorecard></PMML>"#;
+    let with = |apply: &str| import_error(Format::Pmml, &unsupported.replace("APPLY", apply));
+    let place = "cannot import (1 problem):\n  Characteristic `c` Attribute 1: ";
     assert_eq!(
-        import_error(Format::Pmml, unsupported),
-        "cannot import (1 problem):\n  Characteristic `c` Attribute 1: Apply function `log10` is not supported (only + - * /)"
+        with(r#"<Apply function="substring"><FieldRef field="x"/></Apply>"#),
+        format!(
+            "{place}Apply function `substring` is not supported; expected one of + - * / min max sum avg abs ln log10 exp sqrt pow threshold floor ceil round if isMissing isNotMissing equal notEqual lessThan lessOrEqual greaterThan greaterOrEqual and or not"
+        )
+    );
+    assert_eq!(
+        with(r#"<Apply function="pow"><FieldRef field="x"/></Apply>"#),
+        format!("{place}Apply `pow` needs 2 argument(s), found 1")
+    );
+    assert_eq!(
+        with(r#"<Apply function="if"><FieldRef field="x"/><Constant>1</Constant></Apply>"#),
+        format!("{place}Apply `if` needs 3 (condition, then, else) argument(s), found 2")
+    );
+    assert_eq!(
+        with(r#"<Apply function="ln" mapMissingTo="0"><FieldRef field="x"/></Apply>"#),
+        format!(
+            "{place}Apply `ln` with `mapMissingTo` is not supported (a missing or invalid argument makes the row an error)"
+        )
+    );
+    assert_eq!(
+        with(r#"<Apply function="abs"><Discretize field="x"/></Apply>"#),
+        format!("{place}<Discretize> is not supported in a ComplexPartialScore")
     );
     assert!(
         import_error(Format::Pmml, "<PMML")

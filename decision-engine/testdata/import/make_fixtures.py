@@ -332,6 +332,27 @@ def make_toad():
 N = None  # missing value in the designed rows below
 
 PMML_ROWS = {
+    "scorecard_builtins": (
+        ["income", "debt", "years", "inquiries"],
+        [
+            [45000, 12000, 6, 2],
+            [250000, 0, 12, 0],
+            [8000, 9000, 3, 7],
+            [1, 1, 0, 9],
+            [120000, 130000, 5, 0],
+            [30000, 2500, 10, 3],
+            [30000, 2500.5, 2, 4],
+            [99999.99, 1499.99, 7.5, 1],
+            [60000, N, 4, 2],
+            [60000, 5000, 4, N],
+            [0, 5000, 4, 2],
+            [-100, 5000, 4, 2],
+            [50000, 20000, N, 2],
+            [N, 5000, 4, 2],
+            [15000, 18000, 1, 5],
+            [75000, 6000, 2, 6],
+        ],
+    ),
     "scorecard_points_below": (
         ["age", "income", "residence", "num_cards", "employment_years"],
         [

@@ -220,6 +220,43 @@ impl Context for Slots {
                 EValue::Float(n) => Ok(EValue::Float(Num(n.0.abs()))),
                 other => Err(EvalexprError::expected_number(other.clone())),
             },
+            "ln" | "log10" | "exp" | "sqrt" => {
+                use rust_decimal::MathematicalOps;
+                let x = number(argument)?;
+                let y = match identifier {
+                    "ln" => x.checked_ln(),
+                    "log10" => x.checked_log10(),
+                    "exp" => x.checked_exp(),
+                    _ => x.sqrt(),
+                };
+                y.map(|y| EValue::Float(Num(y))).ok_or_else(|| {
+                    EvalexprError::CustomMessage(format!(
+                        "{identifier}({x}) has no value: expected {}",
+                        match identifier {
+                            "exp" => "an exponent small enough for an exact decimal",
+                            "sqrt" => "a number at least 0",
+                            _ => "a number above 0",
+                        }
+                    ))
+                })
+            }
+            "pow" => match argument {
+                EValue::Tuple(items) if items.len() == 2 => {
+                    use rust_decimal::MathematicalOps;
+                    let (base, exponent) = (number(&items[0])?, number(&items[1])?);
+                    base.checked_powd(exponent)
+                        .map(|y| EValue::Float(Num(y)))
+                        .ok_or_else(|| {
+                            EvalexprError::CustomMessage(format!(
+                                "pow({base}, {exponent}) has no value as an exact decimal"
+                            ))
+                        })
+                }
+                other => Err(EvalexprError::CustomMessage(format!(
+                    "pow takes two numbers (base, exponent), found {}",
+                    describe(other)
+                ))),
+            },
             _ => Err(EvalexprError::FunctionIdentifierNotFound(
                 identifier.to_string(),
             )),
@@ -254,6 +291,11 @@ pub enum Expect {
 /// The built-in functions a policy expression may call. Everything else
 /// (trigonometry, regular expressions, random numbers) is refused at load.
 const ALLOWED_FUNCTIONS: &[&str] = &[
+    "ln",
+    "log10",
+    "exp",
+    "sqrt",
+    "pow",
     "is_missing",
     "is_present",
     "min",
@@ -638,6 +680,15 @@ fn static_type(node: &Node<ExactNumbers>, layout: &Layout) -> Option<VarType> {
         | Operator::Or
         | Operator::Not => Some(VarType::Bool),
         _ => None,
+    }
+}
+
+/// A function's numeric argument as an exact decimal.
+fn number(value: &EValue) -> Result<Decimal, EvalexprError<ExactNumbers>> {
+    match value {
+        EValue::Int(i) => Ok(Decimal::from(*i)),
+        EValue::Float(n) => Ok(n.0),
+        other => Err(EvalexprError::expected_number(other.clone())),
     }
 }
 
