@@ -26,6 +26,16 @@ fn repo(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// The shipped scorecard as `version` (same bins, new hash).
+fn shipped_card(version: &str) -> serde_json::Value {
+    let mut card: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
+    )
+    .unwrap();
+    card["version"] = version.into();
+    card
+}
+
 fn who(token: &str) -> Bearer<'_> {
     Bearer::Token(token)
 }
@@ -61,11 +71,7 @@ impl World {
 
     /// Publishes the shipped scorecard as `version` (same bins, new hash).
     async fn publish_scorecard(&self, token: &str, version: &str) {
-        let mut card: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
-        )
-        .unwrap();
-        card["version"] = version.into();
+        let card = shipped_card(version);
         let published = self
             .registry
             .upload(&who(token), &card.to_string(), "scorecard")
@@ -727,11 +733,7 @@ async fn an_activation_is_refused_when_the_rulesets_cases_fail_with_its_scorecar
         .upload(&who(ANALYST), &ruleset_with_cases().to_string(), "ruleset")
         .await
         .unwrap();
-    let mut card: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
-    )
-    .unwrap();
-    card["version"] = "2026.2-plus20".into();
+    let mut card = shipped_card("2026.2-plus20");
     card["base_points"] = "440".into();
     w.registry
         .upload(&who(ANALYST), &card.to_string(), "scorecard")
@@ -811,11 +813,7 @@ async fn a_shadow_challenger_decides_every_household_beside_the_champion_and_is_
     let w = world().await;
     // A card 20 points more generous, uploaded by the lead: four-eyes then
     // keeps the lead from approving an activation naming it.
-    let mut card: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("scorecards/farmer-scorecard.json")).unwrap(),
-    )
-    .unwrap();
-    card["version"] = "2026.1-plus20".into();
+    let mut card = shipped_card("2026.1-plus20");
     card["base_points"] = "440".into();
     w.registry
         .upload(&who(LEAD), &card.to_string(), "scorecard")

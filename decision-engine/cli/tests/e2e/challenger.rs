@@ -61,8 +61,9 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
         &url,
     );
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = cli3(
-        &[
+    // `policy activate` of the shipped pair with the challenger card.
+    let activate = |extra: &[&str]| {
+        let mut args = vec![
             "policy",
             "activate",
             "--institution",
@@ -73,12 +74,11 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
             "farmer-scorecard@2026.1",
             "--challenger-scorecard",
             "farmer-scorecard@2026.1-plus20",
-            "--challenger-share",
-            "101",
-        ],
-        APPROVER,
-        &url,
-    );
+        ];
+        args.extend_from_slice(extra);
+        cli3(&args, APPROVER, &url)
+    };
+    let (code, _, err) = activate(&["--challenger-share", "101"]);
     assert_eq!(
         code, 2,
         "a share above 100 is refused before the call: {err}"
@@ -87,22 +87,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
         err.contains("--challenger-share 101: expected `shadow` or a percentage from 1 to 100"),
         "{err}"
     );
-    let (code, out, err) = cli3(
-        &[
-            "policy",
-            "activate",
-            "--institution",
-            "HB-JINGSHAN",
-            "--ruleset",
-            "farmer-credit-default@2026.2",
-            "--scorecard",
-            "farmer-scorecard@2026.1",
-            "--challenger-scorecard",
-            "farmer-scorecard@2026.1-plus20",
-        ],
-        APPROVER,
-        &url,
-    );
+    let (code, out, err) = activate(&[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("challenger ruleset farmer-credit-default@2026.2 scorecard farmer-scorecard@2026.1-plus20 shadow"),
