@@ -363,6 +363,10 @@ pub struct ScorecardTrace {
     pub version: String,
     /// Points every household starts with.
     pub base_points: Decimal,
+    /// The card's own derived values with their inputs, computed before
+    /// its bins (absent when the card has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<DerivedTrace>,
     /// Each characteristic, in card order.
     pub characteristics: Vec<CharacteristicTrace>,
     /// Points: the base points plus each characteristic's bin points.

@@ -239,25 +239,7 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
     );
     if !trace.derived.is_empty() {
         let _ = writeln!(out, "{}:", t(lang, "Derived features", "衍生特征"));
-        for d in &trace.derived {
-            let _ = write!(
-                out,
-                "  - {} = `{}` {} {} -> {}",
-                d.name,
-                d.expression,
-                t(lang, "with", "取值"),
-                values(&d.inputs),
-                d.value
-            );
-            match &d.note {
-                Some(n) => {
-                    let _ = writeln!(out, " ({n})");
-                }
-                None => {
-                    let _ = writeln!(out);
-                }
-            }
-        }
+        derived(&mut out, lang, &trace.derived);
     }
     rules(
         &mut out,
@@ -280,6 +262,14 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
         t(lang, "base points", "基础分"),
         sc.base_points
     );
+    if !sc.derived.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {}:",
+            t(lang, "Computed by the card", "评分卡衍生值")
+        );
+        derived(&mut out, lang, &sc.derived);
+    }
     for c in &sc.characteristics {
         let _ = writeln!(
             out,
@@ -410,4 +400,27 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
         );
     }
     out
+}
+
+/// Each derived value with its formula, inputs and value.
+fn derived(out: &mut String, lang: Lang, items: &[crate::decision::DerivedTrace]) {
+    for d in items {
+        let _ = write!(
+            out,
+            "  - {} = `{}` {} {} -> {}",
+            d.name,
+            d.expression,
+            t(lang, "with", "取值"),
+            values(&d.inputs),
+            d.value
+        );
+        match &d.note {
+            Some(n) => {
+                let _ = writeln!(out, " ({n})");
+            }
+            None => {
+                let _ = writeln!(out);
+            }
+        }
+    }
 }

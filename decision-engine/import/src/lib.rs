@@ -185,6 +185,8 @@ pub(crate) fn card(
         reason_code_algorithm: ReasonCodeAlgorithm::PointsBelow,
         count_zero_differences: false,
         max_reason_codes: 4,
+        derived: Vec::new(),
+        expression_semantics: Default::default(),
         characteristics,
         provenance: Some(provenance),
         fields: Vec::new(),

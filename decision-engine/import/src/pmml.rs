@@ -1,16 +1,20 @@
 //! PMML 4.x `Scorecard` models: SimplePredicate, CompoundPredicate (and, or,
 //! xor, surrogate), SimpleSetPredicate, True/False, partialScore and
-//! ComplexPartialScore (`+ - * /` over fields and constants), initialScore,
-//! baselineScore at model and characteristic level, reasonCode at
-//! characteristic and attribute level, useReasonCodes, reasonCodeAlgorithm
-//! pointsBelow/pointsAbove, and MiningField missingValueReplacement.
+//! ComplexPartialScore over the PMML 4.4 built-in functions a scorecard
+//! uses, initialScore, baselineScore at model and characteristic level,
+//! reasonCode at characteristic and attribute level, useReasonCodes,
+//! reasonCodeAlgorithm pointsBelow/pointsAbove, MiningField
+//! missingValueReplacement, and the `DerivedField`s of the
+//! TransformationDictionary and the model's LocalTransformations (Apply,
+//! FieldRef, Constant, Discretize, MapValues with an InlineTable,
+//! NormContinuous), which become the card's `derived` values.
 //!
 //! Semantics follow the specification as JPMML implements it: the first
 //! attribute whose predicate is true wins, a row that matches no attribute
 //! is an error, comparisons with a missing value are unknown, and reason
 //! codes keep a zero difference and drop negative ones. Anything else
-//! (another model type, derived fields, other functions) is refused with the
-//! construct and where it is.
+//! (another model type, another transformation, other functions) is refused
+//! with the construct and where it is.
 
 use roxmltree::{Document, Node};
 use rust_decimal::Decimal;
@@ -18,8 +22,9 @@ use rust_decimal::Decimal;
 use super::{ImportError, ImportOptions, points};
 use decision_core::model::ScorecardDoc;
 use decision_core::model::scorecard::{
-    BinDef, CharacteristicDef, CompareOp, FieldDef, FieldType, Predicate, Provenance,
-    ReasonCodeAlgorithm,
+    BinDef, CardDerivedDef, CardValueType, CharacteristicDef, CompareOp, DiscretizeBinDef,
+    DiscretizeDef, ExpressionSemantics, FieldDef, FieldType, MapRowDef, MapValuesDef,
+    NormContinuousDef, NormPointDef, Outliers, Predicate, Provenance, ReasonCodeAlgorithm,
 };
 
 fn children<'a>(node: Node<'a, 'a>) -> impl Iterator<Item = Node<'a, 'a>> {
@@ -165,29 +170,42 @@ fn expression(node: Node, place: &str) -> Result<String, String> {
             }
             Ok(field.to_string())
         }
-        "Apply" => apply(node, place),
+        "Apply" => apply(node, place, false),
         other => Err(format!(
-            "{place}: <{other}> is not supported in a ComplexPartialScore"
+            "{place}: <{other}> is not supported inside an expression; expected Apply, FieldRef or Constant"
         )),
     }
 }
 
-/// The PMML 4.4 built-in functions a ComplexPartialScore may apply, with
-/// PMML's missing-value rule: a missing argument makes the row an error
-/// (as JPMML-Evaluator's MissingArgumentException), except for `isMissing`
-/// and `isNotMissing`. Arithmetic and rounding are exact decimals; `ln`,
-/// `log10`, `exp`, `sqrt` and `pow`, which PMML computes in double, are
-/// computed in decimals to 28 significant digits (they agree with a double
-/// to about 1e-12 on a scorecard's magnitudes). `round` rounds half away
-/// from zero, as Java's `Math.round` does for positive values (a negative
-/// half, -2.5, gives -3 here and -2 in Java).
-fn apply(node: Node, place: &str) -> Result<String, String> {
+/// The PMML 4.4 built-in functions an expression may apply, evaluated with
+/// PMML's missing-value rules (the card's `expression_semantics` is
+/// `pmml`): arithmetic with a missing operand is missing, `min`, `max`,
+/// `sum` and `avg` leave missing arguments out, `if` evaluates only the
+/// branch it takes, and any other function given a missing value makes the
+/// row an error (JPMML-Evaluator's MissingArgumentException). Arithmetic
+/// and rounding are exact decimals; `ln`, `log10`, `exp`, `sqrt` and `pow`,
+/// which PMML computes in double, are computed in decimals to 28
+/// significant digits (they agree with a double to about 1e-12 on a
+/// scorecard's magnitudes). `round` rounds half away from zero, as Java's
+/// `Math.round` does for positive values (a negative half, -2.5, gives -3
+/// here and -2 in Java).
+///
+/// `outermost` is the Apply a DerivedField holds, whose `mapMissingTo` and
+/// `defaultValue` the caller takes.
+fn apply(node: Node, place: &str, outermost: bool) -> Result<String, String> {
     let function = attr(node, "function", place)?;
-    for unsupported in ["mapMissingTo", "defaultValue", "invalidValueTreatment"] {
-        if node.attribute(unsupported).is_some() {
-            return Err(format!(
-                "{place}: Apply `{function}` with `{unsupported}` is not supported (a missing or invalid argument makes the row an error)"
-            ));
+    if node.attribute("invalidValueTreatment").is_some() {
+        return Err(format!(
+            "{place}: Apply `{function}` with `invalidValueTreatment` is not supported (an invalid argument makes the row an error)"
+        ));
+    }
+    if !outermost {
+        for attribute in ["mapMissingTo", "defaultValue"] {
+            if node.attribute(attribute).is_some() {
+                return Err(format!(
+                    "{place}: Apply `{function}` with `{attribute}` is supported only as a DerivedField's outermost Apply"
+                ));
+            }
         }
     }
     let args = children(node)
@@ -218,13 +236,9 @@ fn apply(node: Node, place: &str) -> Result<String, String> {
                 format!("{function}({})", args.join(", "))
             }
         }
-        "sum" => {
+        "sum" | "avg" => {
             arity("at least 1", n >= 1)?;
-            format!("({})", args.join(" + "))
-        }
-        "avg" => {
-            arity("at least 1", n >= 1)?;
-            format!("(({}) / {n}.0)", args.join(" + "))
+            format!("{function}({})", args.join(", "))
         }
         "abs" => {
             arity("1", n == 1)?;
@@ -284,6 +298,197 @@ fn apply(node: Node, place: &str) -> Result<String, String> {
     })
 }
 
+/// A number written in PMML (`2e4`, `0.5`), as exact decimal text.
+fn number_text(text: &str, what: &str, place: &str) -> Result<String, String> {
+    let t = text.trim();
+    Decimal::from_str_exact(t)
+        .or_else(|_| Decimal::from_scientific(t))
+        .map(|d| d.to_string())
+        .map_err(|_| format!("{place}: {what} `{text}` is not a number"))
+}
+
+/// A PMML `Interval` (closure, leftMargin, rightMargin) as `[a, b)`.
+fn interval(node: Node, place: &str) -> Result<String, String> {
+    let closure = attr(node, "closure", place)?;
+    let (open, close) = match closure {
+        "openClosed" => ('(', ']'),
+        "openOpen" => ('(', ')'),
+        "closedOpen" => ('[', ')'),
+        "closedClosed" => ('[', ']'),
+        other => {
+            return Err(format!(
+                "{place}: Interval closure `{other}` is not one of openClosed, openOpen, closedOpen, closedClosed"
+            ));
+        }
+    };
+    let lo = node
+        .attribute("leftMargin")
+        .map(|m| number_text(m, "leftMargin", place))
+        .transpose()?;
+    let hi = node
+        .attribute("rightMargin")
+        .map(|m| number_text(m, "rightMargin", place))
+        .transpose()?;
+    // An infinite end is open whatever the closure says.
+    Ok(format!(
+        "{}{}, {}{}",
+        if lo.is_some() { open } else { '(' },
+        lo.as_deref().unwrap_or("-inf"),
+        hi.as_deref().unwrap_or("inf"),
+        if hi.is_some() { close } else { ')' },
+    ))
+}
+
+/// One `DerivedField` as a scorecard derived value.
+fn derived_field(node: Node, place: &str) -> Result<CardDerivedDef, String> {
+    let name = attr(node, "name", place)?.to_string();
+    let place = &format!("{place} DerivedField `{name}`");
+    let ty = match node.attribute("dataType").unwrap_or("string") {
+        "double" | "float" => CardValueType::Decimal,
+        "integer" => CardValueType::Integer,
+        "string" => CardValueType::String,
+        "boolean" => CardValueType::Bool,
+        other => {
+            return Err(format!(
+                "{place}: dataType `{other}` is not supported; expected double, float, integer, string or boolean"
+            ));
+        }
+    };
+    let mut def = CardDerivedDef {
+        name,
+        ty,
+        expression: None,
+        discretize: None,
+        map_values: None,
+        norm_continuous: None,
+        map_missing_to: None,
+        default_value: None,
+        description: String::new(),
+    };
+    let Some(body) = children(node).find(|n| n.tag_name().name() != "Extension") else {
+        return Err(format!("{place}: no expression"));
+    };
+    let text_attr = |n: Node, a: &str| n.attribute(a).map(str::to_string);
+    let tag = body.tag_name().name();
+    match tag {
+        "Apply" => {
+            def.expression = Some(apply(body, place, true)?);
+            def.map_missing_to = text_attr(body, "mapMissingTo");
+            def.default_value = text_attr(body, "defaultValue");
+        }
+        "FieldRef" | "Constant" => {
+            def.expression = Some(expression(body, place)?);
+            def.map_missing_to = text_attr(body, "mapMissingTo");
+        }
+        "Discretize" => {
+            let mut bins = Vec::new();
+            for (i, b) in children(body)
+                .filter(|n| n.tag_name().name() == "DiscretizeBin")
+                .enumerate()
+            {
+                let bplace = format!("{place} DiscretizeBin {}", i + 1);
+                let value = attr(b, "binValue", &bplace)?.to_string();
+                let iv = child(b, "Interval").ok_or_else(|| format!("{bplace}: no Interval"))?;
+                bins.push(DiscretizeBinDef {
+                    interval: interval(iv, &bplace)?,
+                    value,
+                });
+            }
+            def.discretize = Some(DiscretizeDef {
+                field: attr(body, "field", place)?.to_string(),
+                bins,
+            });
+            def.map_missing_to = text_attr(body, "mapMissingTo");
+            def.default_value = text_attr(body, "defaultValue");
+        }
+        "MapValues" => {
+            if child(body, "TableLocator").is_some() {
+                return Err(format!(
+                    "{place}: MapValues with a TableLocator is not supported; write the table inline (InlineTable)"
+                ));
+            }
+            let output = attr(body, "outputColumn", place)?;
+            let pairs: Vec<(String, String)> = children(body)
+                .filter(|n| n.tag_name().name() == "FieldColumnPair")
+                .map(|p| {
+                    Ok::<_, String>((
+                        attr(p, "field", place)?.to_string(),
+                        attr(p, "column", place)?.to_string(),
+                    ))
+                })
+                .collect::<Result<_, _>>()?;
+            let table = child(body, "InlineTable")
+                .ok_or_else(|| format!("{place}: MapValues without an InlineTable"))?;
+            let mut rows = Vec::new();
+            for (ri, row) in children(table)
+                .filter(|n| n.tag_name().name() == "row")
+                .enumerate()
+            {
+                let cell = |column: &str| {
+                    children(row)
+                        .find(|c| c.tag_name().name() == column)
+                        .map(|c| c.text().unwrap_or_default().to_string())
+                        .ok_or_else(|| {
+                            format!("{place}: InlineTable row {} has no `{column}` cell", ri + 1)
+                        })
+                };
+                rows.push(MapRowDef {
+                    keys: pairs
+                        .iter()
+                        .map(|(_, c)| cell(c))
+                        .collect::<Result<_, _>>()?,
+                    value: cell(output)?,
+                });
+            }
+            def.map_values = Some(MapValuesDef {
+                fields: pairs.into_iter().map(|(f, _)| f).collect(),
+                rows,
+            });
+            def.map_missing_to = text_attr(body, "mapMissingTo");
+            def.default_value = text_attr(body, "defaultValue");
+        }
+        "NormContinuous" => {
+            let points = children(body)
+                .filter(|n| n.tag_name().name() == "LinearNorm")
+                .map(|n| {
+                    let num = |a: &str| {
+                        let t = attr(n, a, place)?;
+                        Decimal::from_str_exact(t.trim())
+                            .or_else(|_| Decimal::from_scientific(t.trim()))
+                            .map_err(|_| format!("{place}: LinearNorm {a} `{t}` is not a number"))
+                    };
+                    Ok::<_, String>(NormPointDef {
+                        orig: num("orig")?,
+                        norm: num("norm")?,
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let outliers = match body.attribute("outliers").unwrap_or("asIs") {
+                "asIs" => Outliers::AsIs,
+                "asMissingValues" => Outliers::AsMissingValues,
+                "asExtremeValues" => Outliers::AsExtremeValues,
+                other => {
+                    return Err(format!(
+                        "{place}: NormContinuous outliers `{other}` is not one of asIs, asMissingValues, asExtremeValues"
+                    ));
+                }
+            };
+            def.norm_continuous = Some(NormContinuousDef {
+                field: attr(body, "field", place)?.to_string(),
+                points,
+                outliers,
+            });
+            def.map_missing_to = text_attr(body, "mapMissingTo");
+        }
+        other => {
+            return Err(format!(
+                "{place}: <{other}> is not supported; expected Apply, FieldRef, Constant, Discretize, MapValues or NormContinuous"
+            ));
+        }
+    }
+    Ok(def)
+}
+
 pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, ImportError> {
     let doc = Document::parse(text).map_err(|e| ImportError::one(format!("not valid XML: {e}")))?;
     let root = doc.root_element();
@@ -291,14 +496,6 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
         return Err(ImportError::one(format!(
             "the root element is <{}>, not <PMML>",
             root.tag_name().name()
-        )));
-    }
-    if let Some(td) = child(root, "TransformationDictionary")
-        && let Some(d) = children(td).find(|n| n.tag_name().name() == "DerivedField")
-    {
-        return Err(ImportError::one(format!(
-            "TransformationDictionary: DerivedField `{}` is not supported; compute it as a feature before scoring",
-            d.attribute("name").unwrap_or("?")
         )));
     }
     let Some(model) = child(root, "Scorecard") else {
@@ -325,10 +522,31 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
         )));
     };
     let mut problems = Vec::new();
-    if let Some(lt) = child(model, "LocalTransformations")
-        && children(lt).next().is_some()
-    {
-        problems.push("Scorecard: LocalTransformations are not supported".to_string());
+    // The dictionary's derived fields, then the model's own, in order.
+    let mut derived = Vec::new();
+    for (parent, place) in [
+        (
+            child(root, "TransformationDictionary"),
+            "TransformationDictionary:",
+        ),
+        (
+            child(model, "LocalTransformations"),
+            "LocalTransformations:",
+        ),
+    ] {
+        for node in parent.into_iter().flat_map(children) {
+            match node.tag_name().name() {
+                "DerivedField" => match derived_field(node, place) {
+                    Ok(d) => derived.push(d),
+                    Err(e) => problems.push(e),
+                },
+                "DefineFunction" => problems.push(format!(
+                    "{place} DefineFunction `{}` is not supported; use the built-in functions",
+                    node.attribute("name").unwrap_or("?")
+                )),
+                _ => {}
+            }
+        }
     }
 
     let mut fields = Vec::new();
@@ -512,6 +730,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
     if !problems.is_empty() {
         return Err(ImportError { problems });
     }
+    let has_derived = !derived.is_empty();
     Ok(ScorecardDoc {
         kind: "scorecard".to_string(),
         id: options.id.clone(),
@@ -527,13 +746,21 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
             (true, 0) => 3,
             (true, ranks) => ranks,
         },
+        derived,
+        expression_semantics: ExpressionSemantics::Pmml,
         characteristics,
         provenance: Some(Provenance {
             tool: "pmml".to_string(),
             source_file: options.source_file.clone(),
             missing_values: "each field's missingValueReplacement, then the attributes in order; a row matching no attribute is an error".to_string(),
             unknown_categories: "the attributes in order; a row matching no attribute is an error".to_string(),
-            notes: Vec::new(),
+            notes: if has_derived {
+                vec![
+                    "derived fields compute in exact decimals: a division by zero is an error where PMML's double arithmetic gives an infinity".to_string(),
+                ]
+            } else {
+                Vec::new()
+            },
         }),
         fields,
         test_cases: Vec::new(),

@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 
 use decision_core::compile::LoneScorecard;
 use decision_core::evaluate::score::score_card;
-use decision_core::expr::{EValue, Num, VarType};
+use decision_core::expr::{EValue, Num, VarKind, VarType};
 
 /// What a scoring run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -52,7 +52,12 @@ pub fn score_csv(
     // (slot, column, type) for every feature the card reads.
     let mut inputs = Vec::new();
     let mut absent = Vec::new();
-    for var in card.layout.vars() {
+    for var in card
+        .layout
+        .vars()
+        .iter()
+        .filter(|v| v.kind == VarKind::Feature)
+    {
         match column(&var.name) {
             Some(i) => inputs.push((card.layout.slot(&var.name).unwrap_or_default(), i, var.ty)),
             None => absent.push(var.name.to_string()),

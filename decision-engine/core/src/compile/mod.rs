@@ -3,6 +3,7 @@
 //! checked. An invalid set of documents is refused with every problem listed.
 
 pub mod authority;
+pub mod card_derived;
 pub mod ruleset;
 pub mod schema;
 pub mod scorecard;
@@ -54,7 +55,25 @@ pub(crate) fn compile_expr(
     expect: Expect,
     phase: Phase,
 ) -> Result<Expr, String> {
-    let expr = Expr::compile(source, layout, expect)?;
+    checked_phase(Expr::compile(source, layout, expect)?, layout, phase)
+}
+
+/// A scorecard's expression: with PMML's missing-value rules when `pmml`.
+pub(crate) fn compile_card_expr(
+    source: &str,
+    layout: &Layout,
+    expect: Expect,
+    pmml: bool,
+) -> Result<Expr, String> {
+    let expr = if pmml {
+        Expr::compile_pmml(source, layout, expect)?
+    } else {
+        Expr::compile(source, layout, expect)?
+    };
+    checked_phase(expr, layout, Phase::Input)
+}
+
+fn checked_phase(expr: Expr, layout: &Layout, phase: Phase) -> Result<Expr, String> {
     for &slot in expr.reads() {
         let var = layout.var(slot);
         if var.phase > phase as u8 {
@@ -110,6 +129,25 @@ impl LoneScorecard {
             add_input(&f.name, numeric, format!("fields {}", f.name));
         }
         let mut seen: Vec<&str> = doc.doc.fields.iter().map(|f| f.name.as_str()).collect();
+        seen.extend(doc.doc.derived.iter().map(|d| d.name.as_str()));
+        // The numeric or text inputs the derived values read by name.
+        for d in &doc.doc.derived {
+            let inputs: Vec<(&str, bool)> = if let Some(z) = &d.discretize {
+                vec![(z.field.as_str(), true)]
+            } else if let Some(n) = &d.norm_continuous {
+                vec![(n.field.as_str(), true)]
+            } else if let Some(m) = &d.map_values {
+                m.fields.iter().map(|f| (f.as_str(), false)).collect()
+            } else {
+                Vec::new()
+            };
+            for (name, numeric) in inputs {
+                if !seen.contains(&name) {
+                    seen.push(name);
+                    add_input(name, numeric, format!("derived {}", d.name));
+                }
+            }
+        }
         for c in &doc.doc.characteristics {
             if seen.contains(&c.feature.as_str()) {
                 continue;
@@ -124,7 +162,7 @@ impl LoneScorecard {
             features: Vec::new(),
             by_name: Default::default(),
         };
-        let card = scorecard::compile(&doc.doc, &doc.source, &layout, &empty, &mut issues);
+        let card = scorecard::compile(&doc.doc, &doc.source, &mut layout, &empty, &mut issues);
         issues.into_result()?;
         Ok(LoneScorecard { layout, card })
     }
@@ -589,7 +627,6 @@ impl Policy {
         }
         let mut rules = ruleset::rules(&p.doc, &p.source, &layout, &mut issues);
         rules.extend(ruleset::rules(&i.doc, &i.source, &layout, &mut issues));
-        let scorecard = scorecard::compile(&c.doc, &c.source, &layout, &schema, &mut issues);
         let limit = match &i.doc.limit {
             Some(l) => Some(ruleset::limit(l, &i.source, &layout, &mut issues)),
             None => {
@@ -625,6 +662,9 @@ impl Policy {
                 None
             }
         };
+        // Last: the card's own derived values join the layout, and nothing
+        // but the card may read them.
+        let scorecard = scorecard::compile(&c.doc, &c.source, &mut layout, &schema, &mut issues);
         issues.into_result()?;
         let (Some(limit), Some(price)) = (limit, price) else {
             return Err(PolicyError {

@@ -8,10 +8,12 @@ use rust_decimal::Decimal;
 use crate::error::Issues;
 use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, VarType, as_decimal};
 use crate::model::ScorecardDoc;
-use crate::model::scorecard::{BinDef, CompareOp, Predicate, ReasonCodeAlgorithm};
+use crate::model::scorecard::{
+    BinDef, CompareOp, ExpressionSemantics, Predicate, ReasonCodeAlgorithm,
+};
 
 use super::schema::Schema;
-use super::{Phase, compile_expr};
+use super::{Phase, compile_card_expr};
 
 /// A numeric interval with explicit ends; `None` is infinite.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -318,6 +320,12 @@ impl Characteristic {
 pub struct Scorecard {
     /// Values used in place of missing inputs before any bin is tested.
     pub replacements: Vec<(usize, EValue)>,
+    /// The card's own derived values, computed in order after the
+    /// replacements and before any bin is tested.
+    pub derived: Vec<super::card_derived::CardDerived>,
+    /// Its expressions follow PMML's missing-value rules
+    /// ([`crate::expr::Expr::eval_pmml`]).
+    pub pmml: bool,
     /// The scorecard document's id.
     pub id: String,
     /// The scorecard document's version.
@@ -533,10 +541,13 @@ fn check_intervals(
 pub(super) fn compile(
     doc: &ScorecardDoc,
     source: &str,
-    layout: &Layout,
+    layout: &mut Layout,
     schema: &Schema,
     issues: &mut Issues,
 ) -> Scorecard {
+    let pmml = doc.expression_semantics == ExpressionSemantics::Pmml;
+    let derived = super::card_derived::compile(&doc.derived, source, layout, pmml, issues);
+    let layout = &*layout;
     let mut characteristics: Vec<Characteristic> = Vec::new();
     if doc.characteristics.is_empty() {
         issues.push(
@@ -664,7 +675,7 @@ pub(super) fn compile(
                 BinTest::Predicate(_) => format!("attribute {}", bi + 1),
             });
             let points_expr = match &b.points_expression {
-                Some(e) => match compile_expr(e, layout, Expect::Number, Phase::Input) {
+                Some(e) => match compile_card_expr(e, layout, Expect::Number, pmml) {
                     Ok(e) => Some(e),
                     Err(e) => {
                         issues.push(source, format!("{bplace}.points_expression"), e);
@@ -786,6 +797,8 @@ pub(super) fn compile(
     }
     Scorecard {
         replacements,
+        derived,
+        pmml,
         id: doc.id.clone(),
         version: doc.version.clone(),
         base_points: doc.base_points,

@@ -630,6 +630,7 @@ fn trace(
             })
         })
         .collect::<Result<Vec<_>, RenderError>>()?;
+    let (card_derived, characteristics) = score::characteristics(card, slots, binned)?;
     Ok(Trace {
         features: policy
             .schema
@@ -648,7 +649,8 @@ fn trace(
             id: card.id.clone(),
             version: card.version.clone(),
             base_points: card.base_points,
-            characteristics: score::characteristics(card, slots, binned),
+            derived: card_derived,
+            characteristics,
             score,
         },
         grade: GradeTrace {

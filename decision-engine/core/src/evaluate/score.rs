@@ -8,10 +8,10 @@ use std::borrow::Cow;
 use rust_decimal::Decimal;
 
 use crate::compile::Scorecard;
-use crate::decision::{CharacteristicTrace, Reason, trace_value};
+use crate::decision::{CharacteristicTrace, DerivedTrace, Reason, Values, trace_value};
 use crate::error::EvaluateError;
 use crate::evaluate::{ReasonRef, Source};
-use crate::expr::Slots;
+use crate::expr::{EValue, Slots, as_decimal};
 use crate::model::scorecard::ReasonCodeAlgorithm;
 
 /// A scorecard's result for one set of values.
@@ -34,7 +34,7 @@ pub fn score_card(
     let points: Vec<Decimal> = binned.iter().map(|(_, p)| *p).collect();
     let reasons = reasons(card, &binned);
     if let Some(t) = trace {
-        *t = characteristics(card, slots, &binned);
+        *t = characteristics(card, slots, &binned)?.1;
     }
     Ok(Scored {
         score,
@@ -43,10 +43,14 @@ pub fn score_card(
     })
 }
 
-/// `slots` with the card's missing-value replacements applied.
-pub(super) fn replaced<'s>(card: &Scorecard, slots: &'s Slots) -> Cow<'s, Slots> {
-    if card.replacements.is_empty() {
-        return Cow::Borrowed(slots);
+/// `slots` with the card's missing-value replacements applied and its
+/// derived values computed.
+pub(super) fn prepared<'s>(
+    card: &Scorecard,
+    slots: &'s Slots,
+) -> Result<Cow<'s, Slots>, EvaluateError> {
+    if card.replacements.is_empty() && card.derived.is_empty() {
+        return Ok(Cow::Borrowed(slots));
     }
     let mut with = slots.clone();
     for (slot, value) in &card.replacements {
@@ -54,7 +58,14 @@ pub(super) fn replaced<'s>(card: &Scorecard, slots: &'s Slots) -> Cow<'s, Slots>
             with.set(*slot, value.clone());
         }
     }
-    Cow::Owned(with)
+    for d in &card.derived {
+        let value = d.eval(&with).map_err(|f| EvaluateError::Policy {
+            place: format!("scorecard {} derived {}", card.id, d.name),
+            message: f.0,
+        })?;
+        with.set(d.slot, value);
+    }
+    Ok(Cow::Owned(with))
 }
 
 /// Each characteristic's bin and points, in card order, and the score.
@@ -62,7 +73,7 @@ pub(super) fn bins(
     card: &Scorecard,
     slots: &Slots,
 ) -> Result<(Vec<(u32, Decimal)>, Decimal), EvaluateError> {
-    let slots = replaced(card, slots);
+    let slots = prepared(card, slots)?;
     let slots = &*slots;
     let mut out = Vec::with_capacity(card.characteristics.len());
     let mut score = card.base_points;
@@ -86,6 +97,32 @@ pub(super) fn bins(
         let bin = &c.bins[bi];
         let points = match &bin.points_expr {
             None => bin.points,
+            Some(e) if card.pmml => match e.eval_pmml(slots) {
+                Ok(EValue::Empty) => {
+                    return Err(EvaluateError::Policy {
+                        place: place(),
+                        message: format!(
+                            "the points `{}` of bin `{}` are missing",
+                            e.source(),
+                            bin.label
+                        ),
+                    });
+                }
+                Ok(v) => as_decimal(&v).ok_or_else(|| EvaluateError::Policy {
+                    place: place(),
+                    message: format!(
+                        "the points `{}` of bin `{}` are not a number",
+                        e.source(),
+                        bin.label
+                    ),
+                })?,
+                Err(f) => {
+                    return Err(EvaluateError::Policy {
+                        place: place(),
+                        message: f.0,
+                    });
+                }
+            },
             Some(e) => {
                 if !e.missing(slots).is_empty() {
                     return Err(EvaluateError::Policy {
@@ -183,15 +220,40 @@ pub(super) fn reasons(card: &Scorecard, binned: &[(u32, Decimal)]) -> Vec<Reason
         .collect()
 }
 
-/// Each characteristic's trace: its value (after replacements), bin and
-/// points.
+/// Each derived value of the card with its inputs, and each
+/// characteristic's value (after replacements), bin and points.
 pub(super) fn characteristics(
     card: &Scorecard,
     slots: &Slots,
     binned: &[(u32, Decimal)],
-) -> Vec<CharacteristicTrace> {
-    let slots = replaced(card, slots);
-    card.characteristics
+) -> Result<(Vec<DerivedTrace>, Vec<CharacteristicTrace>), EvaluateError> {
+    let slots = prepared(card, slots)?;
+    let derived = card
+        .derived
+        .iter()
+        .map(|d| DerivedTrace {
+            name: d.name.clone(),
+            expression: d.source.clone(),
+            inputs: Values(
+                d.inputs
+                    .iter()
+                    .map(|(n, s)| (n.clone(), trace_value(slots.get(*s))))
+                    .collect(),
+            ),
+            value: trace_value(slots.get(d.slot)),
+            note: d.input_missing(&slots).unwrap_or(false).then(|| {
+                let absent: Vec<&str> = d
+                    .inputs
+                    .iter()
+                    .filter(|(_, s)| slots.is_missing(*s))
+                    .map(|(n, _)| &**n)
+                    .collect();
+                format!("an input is absent: {}", absent.join(", "))
+            }),
+        })
+        .collect();
+    let characteristics = card
+        .characteristics
         .iter()
         .zip(binned)
         .map(|(c, &(bin, points))| CharacteristicTrace {
@@ -204,5 +266,6 @@ pub(super) fn characteristics(
             reason_code: code(c, bin).clone(),
             difference: difference(card, c.baseline, points),
         })
-        .collect()
+        .collect();
+    Ok((derived, characteristics))
 }

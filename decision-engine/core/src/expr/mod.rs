@@ -12,6 +12,7 @@
 //!   document's declared `when_missing` treatment.
 
 pub mod exact;
+mod pmml;
 mod typed;
 
 use std::collections::HashMap;
@@ -240,6 +241,22 @@ impl Context for Slots {
                     ))
                 })
             }
+            "sum" | "avg" => {
+                let items = match argument {
+                    EValue::Tuple(items) => items.as_slice(),
+                    one => std::slice::from_ref(one),
+                };
+                let mut total = Decimal::ZERO;
+                for item in items {
+                    total = total.checked_add(number(item)?).ok_or_else(|| {
+                        EvalexprError::CustomMessage(format!("decimal overflow in {identifier}"))
+                    })?;
+                }
+                if identifier == "avg" {
+                    total /= Decimal::from(items.len().max(1));
+                }
+                Ok(EValue::Float(Num(total)))
+            }
             "pow" => match argument {
                 EValue::Tuple(items) if items.len() == 2 => {
                     use rust_decimal::MathematicalOps;
@@ -296,6 +313,8 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
     "exp",
     "sqrt",
     "pow",
+    "sum",
+    "avg",
     "is_missing",
     "is_present",
     "min",
@@ -332,6 +351,22 @@ impl Expr {
     /// Parses and checks `source` against `layout`. The error is one line
     /// saying what is wrong and what was expected.
     pub fn compile(source: &str, layout: &Layout, expect: Expect) -> Result<Expr, String> {
+        Expr::compile_with(source, layout, expect, false)
+    }
+
+    /// [`Expr::compile`] for an expression evaluated with PMML's
+    /// missing-value rules ([`Expr::eval_pmml`]): an absent value may reach
+    /// any operation, which then follows those rules.
+    pub fn compile_pmml(source: &str, layout: &Layout, expect: Expect) -> Result<Expr, String> {
+        Expr::compile_with(source, layout, expect, true)
+    }
+
+    fn compile_with(
+        source: &str,
+        layout: &Layout,
+        expect: Expect,
+        pmml: bool,
+    ) -> Result<Expr, String> {
         if source.trim().is_empty() {
             return Err("expression is empty".to_string());
         }
@@ -363,7 +398,7 @@ impl Expr {
             presence_checked,
         };
         expr.check_on_samples(layout, expect, &[])?;
-        if !expr.presence_checked.is_empty() {
+        if !pmml && !expr.presence_checked.is_empty() {
             let absent = expr.presence_checked.clone();
             expr.check_on_samples(layout, expect, &absent).map_err(|e| {
                 let names: Vec<_> = absent.iter().map(|&s| format!("`{}`", layout.var(s).name)).collect();

@@ -38,6 +38,16 @@ pub struct ScorecardDoc {
     /// How many scorecard reason codes a decision reports.
     #[serde(default = "default_max_reason_codes")]
     pub max_reason_codes: usize,
+    /// Values the card computes from its inputs before any bin is tested
+    /// (PMML `DerivedField`s), in order: each may read the inputs and the
+    /// earlier ones. Only this card's bins and points read them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub derived: Vec<CardDerivedDef>,
+    /// How the card's expressions (derived values and points expressions)
+    /// treat a missing input: the engine's rules by default, or PMML's (a
+    /// card imported from PMML).
+    #[serde(default, skip_serializing_if = "ExpressionSemantics::is_engine")]
+    pub expression_semantics: ExpressionSemantics,
     /// The characteristics; each adds its bin's points to the base points.
     pub characteristics: Vec<CharacteristicDef>,
     /// Where an imported card came from and how the originating tool
@@ -68,6 +78,163 @@ pub struct FieldDef {
     /// `missingValueReplacement`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missing_value_replacement: Option<String>,
+}
+
+/// A value a scorecard computes before its bins are tested (PMML
+/// `DerivedField`). Exactly one of `expression`, `discretize`, `map_values`
+/// or `norm_continuous` says how. When an input it reads is missing the
+/// value is `map_missing_to` (missing when not given); when the inputs are
+/// present but give no value (no interval or row matches, an outlier
+/// treated as missing) it is `default_value` (missing when not given).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardDerivedDef {
+    /// The name bins, predicates and points expressions read.
+    pub name: String,
+    /// The value's type (JSON key `type`).
+    #[serde(rename = "type")]
+    pub ty: CardValueType,
+    /// A formula over inputs and earlier derived values, in exact decimals
+    /// (PMML `Apply`, `FieldRef`, `Constant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    /// Intervals of one numeric input, each with its value; the first
+    /// interval holding the input wins (PMML `Discretize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discretize: Option<DiscretizeDef>,
+    /// A table from the values of one or more inputs to a value; the first
+    /// matching row wins (PMML `MapValues`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_values: Option<MapValuesDef>,
+    /// A piecewise-linear normalisation of one numeric input (PMML
+    /// `NormContinuous`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_continuous: Option<NormContinuousDef>,
+    /// The value when an input is missing, as text typed like the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_missing_to: Option<String>,
+    /// The value when the inputs are present but give none, as text typed
+    /// like the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<String>,
+    /// What the value means, for people.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+}
+
+/// How a scorecard's expressions treat a missing input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpressionSemantics {
+    /// A derived value is missing when an input it reads is; a points
+    /// expression reading a missing input makes the row an error.
+    #[default]
+    Engine,
+    /// PMML 4.4's rules as JPMML-Evaluator applies them: arithmetic with a
+    /// missing operand is missing; `min`, `max`, `sum` and `avg` leave
+    /// missing arguments out; `if` evaluates only the branch it takes; any
+    /// other function given a missing value is an error; a points
+    /// expression that is missing makes the row an error.
+    Pmml,
+}
+
+impl ExpressionSemantics {
+    fn is_engine(&self) -> bool {
+        *self == ExpressionSemantics::Engine
+    }
+}
+
+/// The type of a scorecard's derived value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardValueType {
+    /// An exact decimal.
+    Decimal,
+    /// A whole number; a computed value with a fraction is an error.
+    Integer,
+    /// Text, e.g. a band label.
+    String,
+    /// `true` or `false`.
+    Bool,
+}
+
+/// `discretize`: the value of the first interval holding `field`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscretizeDef {
+    /// The numeric input, or an earlier derived value.
+    pub field: String,
+    /// The intervals in order, e.g. `{"interval": "[0, 20000)", "value": "low"}`.
+    pub bins: Vec<DiscretizeBinDef>,
+}
+
+/// One interval of a `discretize` and its value.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscretizeBinDef {
+    /// An interval with explicit ends: `[0, 20000)`, `[60000, inf)`.
+    pub interval: String,
+    /// The value, as text typed like the derived value.
+    pub value: String,
+}
+
+/// `map_values`: the value of the first row whose keys equal the inputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapValuesDef {
+    /// The inputs, in the order of each row's `keys`.
+    pub fields: Vec<String>,
+    /// The rows.
+    pub rows: Vec<MapRowDef>,
+}
+
+/// One row of a `map_values` table.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MapRowDef {
+    /// One key per field, as text (a number for a numeric input).
+    pub keys: Vec<String>,
+    /// The value, as text typed like the derived value.
+    pub value: String,
+}
+
+/// `norm_continuous`: straight lines between the points, by `orig`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormContinuousDef {
+    /// The numeric input, or an earlier derived value.
+    pub field: String,
+    /// At least two points with increasing `orig`.
+    pub points: Vec<NormPointDef>,
+    /// What an input below the first or above the last point gives.
+    #[serde(default)]
+    pub outliers: Outliers,
+}
+
+/// One point of a `norm_continuous`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NormPointDef {
+    /// The input value.
+    #[serde(deserialize_with = "super::exact")]
+    pub orig: Decimal,
+    /// What it normalises to.
+    #[serde(deserialize_with = "super::exact")]
+    pub norm: Decimal,
+}
+
+/// How a `norm_continuous` treats an input outside its points (PMML
+/// `outliers`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outliers {
+    /// The first or last line is extended.
+    #[default]
+    AsIs,
+    /// The value is missing (then `default_value` applies).
+    AsMissingValues,
+    /// The first or last point's `norm`.
+    AsExtremeValues,
 }
 
 /// The type of a lone scorecard's input.

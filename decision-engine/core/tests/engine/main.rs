@@ -8,6 +8,7 @@
 
 mod application;
 mod bad_input;
+mod card_derived;
 mod cases;
 mod counterfactuals;
 mod examples;
