@@ -249,6 +249,66 @@ fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
 }
 
 #[test]
+fn a_pmml_card_with_derived_fields_imports_and_scores_as_jpmml_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let card = dir.path().join("card.json");
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/import/pmml");
+    let (code, out, err) = run(bin()
+        .args([
+            "import",
+            "pmml",
+            "--id",
+            "transformations",
+            "--version",
+            "1",
+            "--input",
+        ])
+        .arg(data.join("scorecard_transformations.pmml"))
+        .arg("--output")
+        .arg(&card));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported 9 characteristics"), "{out}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
+    assert_eq!(doc["derived"].as_array().unwrap().len(), 11);
+    assert_eq!(doc["expression_semantics"], "pmml");
+    let scores = dir.path().join("scores.csv");
+    let (code, _, err) = run(bin()
+        .args([
+            "score",
+            "--id-column",
+            "id",
+            "--reason-codes",
+            "3",
+            "--scorecard",
+        ])
+        .arg(&card)
+        .arg("--input")
+        .arg(data.join("scorecard_transformations.jpmml.csv"))
+        .arg("--output")
+        .arg(&scores));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.trim(), "scored 14 rows, 0 with an error");
+    // Every row's score and reason codes equal JPMML-Evaluator's.
+    let jpmml = crate::common::read_csv(&data.join("scorecard_transformations.jpmml.csv"));
+    let ours = crate::common::read_csv(&scores);
+    assert_eq!(ours.len(), 14);
+    for (j, o) in jpmml.iter().zip(&ours) {
+        assert_eq!(o["id"], j["id"]);
+        assert_eq!(
+            o["score"].parse::<rust_decimal::Decimal>().unwrap(),
+            j["score"].parse::<rust_decimal::Decimal>().unwrap(),
+            "row {}",
+            j["id"]
+        );
+        for k in 1..=3 {
+            let c = format!("reason_code_{k}");
+            assert_eq!(o[&c], j[&c], "row {} {c}", j["id"]);
+        }
+    }
+}
+
+#[test]
 fn explain_reads_a_store_the_first_release_wrote_and_a_newer_store_is_refused() {
     // The first release's store (decision_json text under schema version
     // 1); see decision-engine/store/tests/fixtures.
