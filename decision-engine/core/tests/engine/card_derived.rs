@@ -72,31 +72,12 @@ fn set_with(card: &Value) -> Result<PolicySet, PolicyError> {
     PolicySet::from_documents(docs)
 }
 
-fn requests() -> Vec<(String, Request)> {
-    let dir = format!("{}/../../examples/requests", env!("CARGO_MANIFEST_DIR"));
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(&p).unwrap();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                Request::from_json(&text).unwrap(),
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn derived_values_score_like_the_features_they_stand_for_and_show_in_the_trace() {
     let shipped = PolicySet::shipped().unwrap();
     let derived = set_with(&card_with_derived()).unwrap();
     let mut traced = 0;
-    for (file, request) in requests() {
+    for (file, request) in crate::record::requests() {
         let a = shipped
             .select(&request.institution, &request.product)
             .unwrap();

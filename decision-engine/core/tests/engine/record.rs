@@ -11,7 +11,8 @@ use decision_core::request::Request;
 use decision_core::{Outcome, Policy, RenderError};
 use rust_decimal::Decimal;
 
-fn requests() -> Vec<(String, Request)> {
+/// Every example household, by file name, in file order.
+pub(crate) fn requests() -> Vec<(String, Request)> {
     let dir = format!("{}/../../examples/requests", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
