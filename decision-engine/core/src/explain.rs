@@ -269,6 +269,7 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
             t(lang, "Computed by the card", "评分卡衍生值")
         );
         derived(&mut out, lang, &sc.derived);
+        let _ = writeln!(out, "  {}:", t(lang, "Characteristics", "特征得分"));
     }
     for c in &sc.characteristics {
         let _ = writeln!(

@@ -146,20 +146,51 @@ fn predicate(node: Node, place: &str) -> Result<Predicate, String> {
     })
 }
 
-/// A ComplexPartialScore expression as an exact-decimal expression.
-fn expression(node: Node, place: &str) -> Result<String, String> {
+/// PMML's static type of an expression's value: an integer divided by an
+/// integer truncates (JPMML: 7 / 4 = 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PType {
+    Integer,
+    Double,
+    Text,
+    Bool,
+}
+
+/// The types of the fields an expression may read, by name.
+type Types = std::collections::HashMap<String, PType>;
+
+fn ptype(data_type: &str) -> Option<PType> {
+    match data_type {
+        "integer" => Some(PType::Integer),
+        "double" | "float" => Some(PType::Double),
+        "string" => Some(PType::Text),
+        "boolean" => Some(PType::Bool),
+        _ => None,
+    }
+}
+
+/// A ComplexPartialScore or DerivedField expression as an exact-decimal
+/// expression, with its PMML type.
+fn expression(node: Node, place: &str, types: &Types) -> Result<(String, PType), String> {
     match node.tag_name().name() {
         "Constant" => {
             let text = node.text().unwrap_or_default().trim();
             Decimal::from_str_exact(text)
                 .or_else(|_| Decimal::from_scientific(text))
                 .map_err(|_| format!("{place}: Constant `{text}` is not a number"))?;
+            let integral = !text.contains(['.', 'e', 'E']);
+            let ty = match node.attribute("dataType") {
+                Some(t) => ptype(t).unwrap_or(PType::Double),
+                None if integral => PType::Integer,
+                None => PType::Double,
+            };
             // A decimal literal keeps evalexpr from integer division.
-            Ok(if text.contains(['.', 'e', 'E']) {
-                text.to_string()
-            } else {
+            let literal = if integral {
                 format!("{text}.0")
-            })
+            } else {
+                text.to_string()
+            };
+            Ok((literal, ty))
         }
         "FieldRef" => {
             let field = attr(node, "field", place)?;
@@ -168,9 +199,16 @@ fn expression(node: Node, place: &str) -> Result<String, String> {
                     "{place}: FieldRef `{field}` is not a name an expression can use"
                 ));
             }
-            Ok(field.to_string())
+            let ty = types.get(field).copied().unwrap_or(PType::Double);
+            if node.attribute("mapMissingTo").is_some() {
+                // JPMML maps it to text, which no numeric function takes.
+                return Err(format!(
+                    "{place}: FieldRef `{field}` with `mapMissingTo` inside an expression is not supported; use the MiningField's missingValueReplacement or the Apply's mapMissingTo"
+                ));
+            }
+            Ok((field.to_string(), ty))
         }
-        "Apply" => apply(node, place, false),
+        "Apply" => apply(node, place, false, types),
         other => Err(format!(
             "{place}: <{other}> is not supported inside an expression; expected Apply, FieldRef or Constant"
         )),
@@ -186,13 +224,17 @@ fn expression(node: Node, place: &str) -> Result<String, String> {
 /// and rounding are exact decimals; `ln`, `log10`, `exp`, `sqrt` and `pow`,
 /// which PMML computes in double, are computed in decimals to 28
 /// significant digits (they agree with a double to about 1e-12 on a
-/// scorecard's magnitudes). `round` rounds half away from zero, as Java's
-/// `Math.round` does for positive values (a negative half, -2.5, gives -3
-/// here and -2 in Java).
+/// scorecard's magnitudes). `round` is Java's `Math.round` (-2.5 gives -2),
+/// and an integer divided by an integer truncates (`trunc`), as JPMML.
 ///
 /// `outermost` is the Apply a DerivedField holds, whose `mapMissingTo` and
 /// `defaultValue` the caller takes.
-fn apply(node: Node, place: &str, outermost: bool) -> Result<String, String> {
+fn apply(
+    node: Node,
+    place: &str,
+    outermost: bool,
+    types: &Types,
+) -> Result<(String, PType), String> {
     let function = attr(node, "function", place)?;
     if node.attribute("invalidValueTreatment").is_some() {
         return Err(format!(
@@ -208,10 +250,17 @@ fn apply(node: Node, place: &str, outermost: bool) -> Result<String, String> {
             }
         }
     }
-    let args = children(node)
+    let typed = children(node)
         .filter(|n| n.tag_name().name() != "Extension")
-        .map(|n| expression(n, place))
+        .map(|n| expression(n, place, types))
         .collect::<Result<Vec<_>, _>>()?;
+    let all_integer = typed.iter().all(|(_, t)| *t == PType::Integer);
+    let (args, arg_types): (Vec<String>, Vec<PType>) = typed.into_iter().unzip();
+    let number = if all_integer {
+        PType::Integer
+    } else {
+        PType::Double
+    };
     let arity = |expected: &str, ok: bool| {
         if ok {
             Ok(())
@@ -224,41 +273,66 @@ fn apply(node: Node, place: &str, outermost: bool) -> Result<String, String> {
     };
     let n = args.len();
     Ok(match function {
+        "/" if all_integer => {
+            arity("2", n == 2)?;
+            (
+                format!("trunc(({} / {}))", args[0], args[1]),
+                PType::Integer,
+            )
+        }
         "+" | "-" | "*" | "/" => {
             arity("2", n == 2)?;
-            format!("({} {function} {})", args[0], args[1])
+            (format!("({} {function} {})", args[0], args[1]), number)
         }
         "min" | "max" => {
             arity("at least 1", n >= 1)?;
-            if n == 1 {
+            let e = if n == 1 {
                 args[0].clone()
             } else {
                 format!("{function}({})", args.join(", "))
-            }
+            };
+            (e, number)
         }
         "sum" | "avg" => {
             arity("at least 1", n >= 1)?;
-            format!("{function}({})", args.join(", "))
+            let ty = if function == "sum" {
+                number
+            } else {
+                PType::Double
+            };
+            (format!("{function}({})", args.join(", ")), ty)
         }
         "abs" => {
             arity("1", n == 1)?;
-            format!("math::abs({})", args[0])
+            (format!("math::abs({})", args[0]), number)
         }
-        "ln" | "log10" | "exp" | "sqrt" | "floor" | "ceil" | "round" => {
+        "ln" | "log10" | "exp" | "sqrt" => {
             arity("1", n == 1)?;
-            format!("{function}({})", args[0])
+            (format!("{function}({})", args[0]), PType::Double)
+        }
+        "floor" | "ceil" | "round" => {
+            arity("1", n == 1)?;
+            (format!("{function}({})", args[0]), PType::Integer)
         }
         "pow" => {
             arity("2", n == 2)?;
-            format!("pow({}, {})", args[0], args[1])
+            (format!("pow({}, {})", args[0], args[1]), PType::Double)
         }
         "threshold" => {
             arity("2", n == 2)?;
-            format!("if({} > {}, 1.0, 0.0)", args[0], args[1])
+            (
+                format!("threshold({}, {})", args[0], args[1]),
+                PType::Double,
+            )
         }
         "if" => {
             arity("3 (condition, then, else)", n == 3)?;
-            format!("if({}, {}, {})", args[0], args[1], args[2])
+            let ty = if arg_types[1] == arg_types[2] {
+                arg_types[1]
+            } else {
+                PType::Double
+            };
+            (format!("if({}, {}, {})", args[0], args[1], args[2]), ty)
         }
         "isMissing" | "isNotMissing" => {
             arity("1", n == 1)?;
@@ -267,7 +341,7 @@ fn apply(node: Node, place: &str, outermost: bool) -> Result<String, String> {
             } else {
                 "is_present"
             };
-            format!("{f}({})", args[0])
+            (format!("{f}({})", args[0]), PType::Bool)
         }
         "equal" | "notEqual" | "lessThan" | "lessOrEqual" | "greaterThan" | "greaterOrEqual" => {
             arity("2", n == 2)?;
@@ -279,16 +353,16 @@ fn apply(node: Node, place: &str, outermost: bool) -> Result<String, String> {
                 "greaterThan" => ">",
                 _ => ">=",
             };
-            format!("({} {op} {})", args[0], args[1])
+            (format!("({} {op} {})", args[0], args[1]), PType::Bool)
         }
         "and" | "or" => {
             arity("at least 2", n >= 2)?;
             let op = if function == "and" { " && " } else { " || " };
-            format!("({})", args.join(op))
+            (format!("({})", args.join(op)), PType::Bool)
         }
         "not" => {
             arity("1", n == 1)?;
-            format!("!({})", args[0])
+            (format!("!({})", args[0]), PType::Bool)
         }
         other => {
             return Err(format!(
@@ -329,6 +403,11 @@ fn interval(node: Node, place: &str) -> Result<String, String> {
         .attribute("rightMargin")
         .map(|m| number_text(m, "rightMargin", place))
         .transpose()?;
+    if lo.is_none() && hi.is_none() {
+        return Err(format!(
+            "{place}: an Interval needs a leftMargin or a rightMargin"
+        ));
+    }
     // An infinite end is open whatever the closure says.
     Ok(format!(
         "{}{}, {}{}",
@@ -340,7 +419,7 @@ fn interval(node: Node, place: &str) -> Result<String, String> {
 }
 
 /// One `DerivedField` as a scorecard derived value.
-fn derived_field(node: Node, place: &str) -> Result<CardDerivedDef, String> {
+fn derived_field(node: Node, place: &str, types: &Types) -> Result<CardDerivedDef, String> {
     let name = attr(node, "name", place)?.to_string();
     let place = &format!("{place} DerivedField `{name}`");
     let ty = match node.attribute("dataType").unwrap_or("string") {
@@ -372,13 +451,23 @@ fn derived_field(node: Node, place: &str) -> Result<CardDerivedDef, String> {
     let tag = body.tag_name().name();
     match tag {
         "Apply" => {
-            def.expression = Some(apply(body, place, true)?);
+            def.expression = Some(apply(body, place, true, types)?.0);
             def.map_missing_to = text_attr(body, "mapMissingTo");
             def.default_value = text_attr(body, "defaultValue");
         }
-        "FieldRef" | "Constant" => {
-            def.expression = Some(expression(body, place)?);
+        "FieldRef" => {
+            // The derived field's own mapMissingTo: this FieldRef's.
+            let field = attr(body, "field", place)?;
+            if !decision_core::compile::schema::is_identifier(field) {
+                return Err(format!(
+                    "{place}: FieldRef `{field}` is not a name an expression can use"
+                ));
+            }
+            def.expression = Some(field.to_string());
             def.map_missing_to = text_attr(body, "mapMissingTo");
+        }
+        "Constant" => {
+            def.expression = Some(expression(body, place, types)?.0);
         }
         "Discretize" => {
             let mut bins = Vec::new();
@@ -522,7 +611,16 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
         )));
     };
     let mut problems = Vec::new();
-    // The dictionary's derived fields, then the model's own, in order.
+    // The dictionary's derived fields, then the model's own, in order,
+    // each typed for the expressions after it.
+    let mut types: Types = child(root, "DataDictionary")
+        .into_iter()
+        .flat_map(children)
+        .filter_map(|f| {
+            let ty = ptype(f.attribute("dataType").unwrap_or("string"))?;
+            Some((f.attribute("name")?.to_string(), ty))
+        })
+        .collect();
     let mut derived = Vec::new();
     for (parent, place) in [
         (
@@ -536,8 +634,17 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
     ] {
         for node in parent.into_iter().flat_map(children) {
             match node.tag_name().name() {
-                "DerivedField" => match derived_field(node, place) {
-                    Ok(d) => derived.push(d),
+                "DerivedField" => match derived_field(node, place, &types) {
+                    Ok(d) => {
+                        let ty = match d.ty {
+                            CardValueType::Decimal => PType::Double,
+                            CardValueType::Integer => PType::Integer,
+                            CardValueType::String => PType::Text,
+                            CardValueType::Bool => PType::Bool,
+                        };
+                        types.insert(d.name.clone(), ty);
+                        derived.push(d);
+                    }
                     Err(e) => problems.push(e),
                 },
                 "DefineFunction" => problems.push(format!(
@@ -672,7 +779,10 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
                 match n.tag_name().name() {
                     "Extension" => {}
                     "ComplexPartialScore" => {
-                        match children(n).next().map(|e| expression(e, &aplace)) {
+                        match children(n)
+                            .next()
+                            .map(|e| expression(e, &aplace, &types).map(|(e, _)| e))
+                        {
                             Some(Ok(e)) => complex = Some(e),
                             Some(Err(e)) => problems.push(e),
                             None => problems.push(format!("{aplace}: empty ComplexPartialScore")),

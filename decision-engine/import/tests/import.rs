@@ -363,12 +363,12 @@ fn pmml_scorecards_reproduce_jpmml_scores_reason_codes_and_refusals() {
     // exp, sqrt, pow, threshold, floor, ceil, round, if, isMissing,
     // isNotMissing, the comparisons, and, or, not); a missing argument is an
     // error, as JPMML's MissingArgumentException.
-    assert_eq!(assert_pmml("scorecard_builtins"), (12, 4));
+    assert_eq!(assert_pmml("scorecard_builtins"), (13, 4));
     // Every DerivedField kind: Apply, FieldRef, Constant, Discretize,
     // MapValues, NormContinuous, with mapMissingTo, defaultValue and each
     // outliers treatment, in the TransformationDictionary and the model's
     // LocalTransformations.
-    assert_eq!(assert_pmml("scorecard_transformations"), (14, 0));
+    assert_eq!(assert_pmml("scorecard_transformations"), (15, 0));
     // debt / income: 0 / 0 is refused by both; 100 / 0 is +Infinity to
     // JPMML's doubles and an error in exact decimals.
     assert_eq!(
@@ -409,6 +409,10 @@ fn pmml_derived_fields_become_the_cards_derived_values() {
             "age_norm",
             "income_scaled",
             "years_filled",
+            "half_household",
+            "land_or_zero",
+            "years_cap",
+            "unused_ratio",
             "land_cap",
             "years_bucket",
             "region_farm",
@@ -430,30 +434,35 @@ fn pmml_derived_fields_become_the_cards_derived_values() {
             "map_missing_to": "unknown", "default_value": "negative"
         })
     );
-    assert_eq!(json["derived"][10]["map_missing_to"], "-1");
-    assert_eq!(json["derived"][10]["type"], "integer");
+    assert_eq!(json["derived"][14]["map_missing_to"], "-1");
+    assert_eq!(json["derived"][14]["type"], "integer");
     assert_eq!(
-        json["derived"][9]["map_values"]["fields"],
+        json["derived"][13]["map_values"]["fields"],
         serde_json::json!(["region", "farm_type"])
     );
+    // An integer divided by an integer truncates, as in PMML.
+    assert_eq!(json["derived"][7]["expression"], "trunc((household / 2.0))");
 
     // Row 5 worked by hand: dti min(500 / max(-100, 1), 5) = 5 (0), band
     // `negative` by default (-10), orchard not in the table: risk 1.5 (0),
     // land 5 -> 0.25 (5), age 40 -> 0.5 (5), years missing -> 0 -> bucket 0
     // (0), north/orchard -> `other` (5), income below the scale: missing
-    // (0), round(0.5) = 1 (10): 100 - 10 + 5 + 5 + 5 + 10 = 115.
+    // (0), round(0.5) = 1 (10), household 2 / 2 = 1 (3), years missing:
+    // the `if` takes its 0 branch, not the Apply's mapMissingTo (0):
+    // 100 - 10 + 5 + 5 + 5 + 10 + 3 = 118.
     let card = imported(Format::Pmml, "pmml/scorecard_transformations.pmml");
     let mut out = Vec::new();
     score_csv(
         &card,
-        "income,debt,farm_type,region,land_mu,age,years\n-100,500,orchard,north,5,40,\n".as_bytes(),
+        "income,debt,farm_type,region,land_mu,age,years,household\n-100,500,orchard,north,5,40,,2\n".as_bytes(),
         &mut out,
         None,
         3,
     )
     .unwrap();
     let row = &read_csv(&out)[0];
-    assert_eq!(row["score"], "115");
+    assert_eq!(row["score"], "118");
+    assert_eq!(row["tenure_score_points"], "0");
     assert_eq!(row["income_score_points"], "-10");
     assert_eq!(row["farm_score_points"], "0");
     assert_eq!(row["years_score_points"], "0");
@@ -591,6 +600,20 @@ fn pmml_that_is_not_a_plain_scorecard_is_refused() {
             r#"<DerivedField name="d" dataType="string"><Discretize field="x"><DiscretizeBin binValue="a"><Interval closure="halfOpen" leftMargin="0"/></DiscretizeBin></Discretize></DerivedField>"#
         ),
         "cannot import (1 problem):\n  TransformationDictionary: DerivedField `d` DiscretizeBin 1: Interval closure `halfOpen` is not one of openClosed, openOpen, closedOpen, closedClosed"
+    );
+    assert_eq!(
+        dictionary(
+            r#"<DerivedField name="d" dataType="double"><Apply function="min"><FieldRef field="x" mapMissingTo="0"/><Constant>1</Constant></Apply></DerivedField>"#
+        ),
+        format!(
+            "{field}FieldRef `x` with `mapMissingTo` inside an expression is not supported; use the MiningField's missingValueReplacement or the Apply's mapMissingTo"
+        )
+    );
+    assert_eq!(
+        dictionary(
+            r#"<DerivedField name="d" dataType="string"><Discretize field="x"><DiscretizeBin binValue="a"><Interval closure="openOpen"/></DiscretizeBin></Discretize></DerivedField>"#
+        ),
+        "cannot import (1 problem):\n  TransformationDictionary: DerivedField `d` DiscretizeBin 1: an Interval needs a leftMargin or a rightMargin"
     );
     assert_eq!(
         dictionary(r#"<DefineFunction name="f" optype="continuous"/>"#),

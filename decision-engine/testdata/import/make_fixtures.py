@@ -351,35 +351,39 @@ PMML_ROWS = {
             [N, 5000, 4, 2],
             [15000, 18000, 1, 5],
             [75000, 6000, 2, 6],
+            # round(-10 / 4) = round(-2.5) = -2, as Java's Math.round
+            [45000, 12000, -10, 2],
         ],
     ),
     "scorecard_transformations": (
-        ["income", "debt", "farm_type", "region", "land_mu", "age", "years"],
+        ["income", "debt", "farm_type", "region", "land_mu", "age", "years", "household"],
         [
-            [45000, 12000, "grain", "north", 12, 35, 6],
+            [45000, 12000, "grain", "north", 12, 35, 6, 4],
             # income above the scale (asMissingValues), land above the points (asExtremeValues),
             # age above them (asIs extrapolates past 1)
-            [250000, 0, "dairy", "south", 60, 70, 12],
-            [8000, 9000, "mixed crop", "east", 0, 20, 1],
+            [250000, 0, "dairy", "south", 60, 70, 12, 5],
+            [8000, 9000, "mixed crop", "east", 0, 20, 1, 3],
             # income missing: band mapMissingTo, dti and the scale missing
-            [N, 5000, "grain", "north", 5, 40, 3],
+            [N, 5000, "grain", "north", 5, 40, 3, N],
             # negative income: band defaultValue, scale missing; unknown farm type: defaultValue;
             # years missing: FieldRef mapMissingTo
-            [-100, 500, "orchard", "north", 5, 40, N],
+            [-100, 500, "orchard", "north", 5, 40, N, 2],
             # debt missing: Apply mapMissingTo; farm type, region, land and age missing
-            [30000, N, N, N, N, N, 2],
+            [30000, N, N, N, N, N, 2, 6],
             # every boundary value
-            [20000, 4000, "dairy", "south", 10, 60, 5],
-            [19999.99, 3999.99, "grain", "south", 9.99, 19, 4.99],
+            [20000, 4000, "dairy", "south", 10, 60, 5, 1],
+            [19999.99, 3999.99, "grain", "south", 9.99, 19, 4.99, 7],
             # a key in another case is not in the table; exactly at the last point
-            [60000, 30000, "Grain", "north", 50, 45, 0],
+            [60000, 30000, "Grain", "north", 50, 45, 0, 4],
             # round(25.5) = 26
-            [100000, 25500, "dairy", "north", 30, 30, 10],
-            [0, 0, "grain", "north", 1, 25, 1],
-            [200000, 20000, "mixed crop", "south", 25, 50, 3],
-            [150000, 5400, "grain", "north", 100, 80, 30],
+            [100000, 25500, "dairy", "north", 30, 30, 10, 5],
+            [0, 0, "grain", "north", 1, 25, 1, 3],
+            [200000, 20000, "mixed crop", "south", 25, 50, 3, 2],
+            [150000, 5400, "grain", "north", 100, 80, 30, 8],
             # below the first point (asExtremeValues)
-            [45000, 4500, "grain", "north", -5, 35, 6],
+            [45000, 4500, "grain", "north", -5, 35, 6, 0],
+            # a negative household truncates toward zero (-3 / 2 = -1)
+            [45000, 4500, "grain", "north", 12, 35, 6, -3],
         ],
     ),
     "scorecard_points_below": (

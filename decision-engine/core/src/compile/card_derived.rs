@@ -200,7 +200,12 @@ fn normalise(
     points: &[(Decimal, Decimal)],
     outliers: Outliers,
 ) -> Option<Result<Decimal, ()>> {
-    let (first, last) = (points[0], points[points.len() - 1]);
+    let (Some(&first), Some(&last)) = (points.first(), points.last()) else {
+        return None;
+    };
+    if points.len() < 2 {
+        return None;
+    }
     let segment = if x < first.0 {
         match outliers {
             Outliers::AsMissingValues => return None,
@@ -221,9 +226,12 @@ fn normalise(
         (points[i], points[i + 1])
     };
     let ((o0, n0), (o1, n1)) = segment;
-    let y = (x - o0)
-        .checked_mul(n1 - n0)
-        .and_then(|d| d.checked_div(o1 - o0))
+    let y = x
+        .checked_sub(o0)
+        .zip(n1.checked_sub(n0))
+        .and_then(|(dx, dn)| dx.checked_mul(dn))
+        .zip(o1.checked_sub(o0))
+        .and_then(|(d, span)| d.checked_div(span))
         .and_then(|d| d.checked_add(n0));
     Some(y.ok_or(()))
 }
@@ -376,6 +384,12 @@ fn one(d: &CardDerivedDef, layout: &mut Layout, pmml: bool) -> Result<CardDerive
             }
         }
         text.push(')');
+        // PMML gives an overlap to the later bin, the engine to the first:
+        // refused, so the two never differ.
+        let refs: Vec<(usize, &Interval)> = bins.iter().map(|(i, _)| i).enumerate().collect();
+        for p in super::scorecard::check_intervals(&refs, false, (None, None), true) {
+            problems.push(format!("discretize: {p}"));
+        }
         slot.map(|slot| Transform::Discretize { slot, bins })
     } else if let Some(m) = &d.map_values {
         if m.fields.is_empty() {
@@ -402,6 +416,9 @@ fn one(d: &CardDerivedDef, layout: &mut Layout, pmml: bool) -> Result<CardDerive
                 ));
                 continue;
             }
+            if slots.len() != m.fields.len() {
+                continue;
+            }
             let mut keys = Vec::new();
             for (k, &s) in r.keys.iter().zip(&slots) {
                 let var = layout.var(s);
@@ -422,6 +439,13 @@ fn one(d: &CardDerivedDef, layout: &mut Layout, pmml: bool) -> Result<CardDerive
                 keys.iter().map(show).collect::<Vec<_>>().join(" & "),
                 show(&v)
             );
+            if let Some(other) = rows.iter().position(|(k, _): &(Vec<EValue>, EValue)| {
+                k.iter().zip(&keys).all(|(a, b)| same(a, b))
+            }) {
+                problems.push(format!(
+                    "{what}: the same keys as map_values.rows[{other}] (PMML refuses a value that matches two rows)"
+                ));
+            }
             rows.push((keys, v));
         }
         text.push(')');

@@ -157,6 +157,21 @@ pub enum Pred {
 }
 
 impl Pred {
+    /// Adds the slots the predicate reads to `out`.
+    pub fn slots(&self, out: &mut Vec<usize>) {
+        match self {
+            Pred::Const(_) => {}
+            Pred::Compare { slot, .. } | Pred::Missing { slot, .. } | Pred::In { slot, .. } => {
+                out.push(*slot)
+            }
+            Pred::And(ps) | Pred::Or(ps) | Pred::Xor(ps) | Pred::Surrogate(ps) => {
+                for p in ps {
+                    p.slots(out);
+                }
+            }
+        }
+    }
+
     /// PMML three-valued logic: `None` is unknown.
     pub fn eval(&self, slots: &Slots) -> Option<bool> {
         let same = |a: &EValue, b: &EValue| match (as_decimal(a), as_decimal(b)) {
@@ -470,7 +485,7 @@ fn integer_range(i: &Interval) -> Option<(Option<Decimal>, Option<Decimal>)> {
 
 /// Checks numeric bins for overlaps and, without an `else` bin, for gaps in
 /// `[min, max]` (the feature's declared range; unbounded when undeclared).
-fn check_intervals(
+pub(super) fn check_intervals(
     bins: &[(usize, &Interval)],
     integer: bool,
     domain: (Option<Decimal>, Option<Decimal>),
@@ -795,6 +810,31 @@ pub(super) fn compile(
             None => issues.push(source, &place, "not an input of this scorecard"),
         }
     }
+    // Only the derived values the card reads (through its bins or other
+    // derived values) are computed, as PMML evaluates a DerivedField only
+    // when it is referenced: an exporter's unused field cannot fail a row.
+    let mut read: Vec<usize> = Vec::new();
+    for c in &characteristics {
+        read.push(c.slot);
+        for b in &c.bins {
+            if let BinTest::Predicate(p) = &b.test {
+                p.slots(&mut read);
+            }
+            if let Some(e) = &b.points_expr {
+                read.extend_from_slice(e.reads());
+            }
+        }
+    }
+    let mut used = vec![false; derived.len()];
+    for (i, d) in derived.iter().enumerate().rev() {
+        if read.contains(&d.slot) {
+            used[i] = true;
+            read.extend(d.inputs.iter().map(|(_, s)| *s));
+        }
+    }
+    let mut used = used.into_iter();
+    let mut derived = derived;
+    derived.retain(|_| used.next().unwrap_or(false));
     Scorecard {
         replacements,
         derived,

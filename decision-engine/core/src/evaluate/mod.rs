@@ -309,6 +309,25 @@ pub fn render(
     for (d, v) in policy.derived.iter().zip(&record.derived) {
         slots.set(d.slot, v.to_evalue());
     }
+    // The card's own derived values are not recorded but computed again:
+    // they must still put the household in the recorded bins.
+    if !policy.scorecard.derived.is_empty() {
+        let (binned, _) = score::bins(&policy.scorecard, &slots)?;
+        for ((c, (bin, _)), recorded) in policy
+            .scorecard
+            .characteristics
+            .iter()
+            .zip(&binned)
+            .zip(&record.bins)
+        {
+            if bin != recorded {
+                return Err(RenderError::inconsistent(format!(
+                    "characteristic {} is recorded in bin {recorded}, its inputs give bin {bin}",
+                    c.name
+                )));
+            }
+        }
+    }
     let band = recorded_band(policy, record)?;
     set_scored(policy, &mut slots, record.score, band);
     slots.set(policy.computed.limit, EValue::Float(Num(record.limit)));

@@ -257,6 +257,21 @@ impl Context for Slots {
                 }
                 Ok(EValue::Float(Num(total)))
             }
+            "trunc" => Ok(EValue::Float(Num(number(argument)?.trunc()))),
+            "threshold" => match argument {
+                EValue::Tuple(items) if items.len() == 2 => {
+                    let above = number(&items[0])? > number(&items[1])?;
+                    Ok(EValue::Float(Num(if above {
+                        Decimal::ONE
+                    } else {
+                        Decimal::ZERO
+                    })))
+                }
+                other => Err(EvalexprError::CustomMessage(format!(
+                    "threshold takes two numbers (value, threshold), found {}",
+                    describe(other)
+                ))),
+            },
             "pow" => match argument {
                 EValue::Tuple(items) if items.len() == 2 => {
                     use rust_decimal::MathematicalOps;
@@ -315,6 +330,8 @@ const ALLOWED_FUNCTIONS: &[&str] = &[
     "pow",
     "sum",
     "avg",
+    "trunc",
+    "threshold",
     "is_missing",
     "is_present",
     "min",
@@ -398,6 +415,13 @@ impl Expr {
             presence_checked,
         };
         expr.check_on_samples(layout, expect, &[])?;
+        if pmml {
+            // The PMML evaluation knows fewer operators than evalexpr.
+            let slots = layout.sample_slots();
+            expr.eval_pmml(&slots).map_err(|f| {
+                format!("{}; a PMML expression may use + - * / min max sum avg abs ln log10 exp sqrt pow threshold trunc floor ceil round if is_missing is_present, comparisons, && || !", f.0)
+            })?;
+        }
         if !pmml && !expr.presence_checked.is_empty() {
             let absent = expr.presence_checked.clone();
             expr.check_on_samples(layout, expect, &absent).map_err(|e| {

@@ -2,18 +2,20 @@
 //! applies them, for scorecards imported from PMML
 //! ([`crate::model::scorecard::ExpressionSemantics::Pmml`]):
 //!
-//! - arithmetic (`+ - * /`, negation) with a missing operand is missing;
+//! - arithmetic (`+ - * /`, negation, `trunc`) with a missing operand is
+//!   missing;
 //! - `min`, `max`, `sum` and `avg` leave missing arguments out, and are
 //!   missing when every argument is;
 //! - `if` evaluates only the branch its condition takes (no else branch:
 //!   missing);
 //! - `is_missing` and `is_present` test their argument;
+//! - `round` rounds a half up, as Java's `Math.round` (-2.5 to -2);
 //! - any other operator or function given a missing value is an error.
 //!
 //! The values are the same exact decimals as the engine's own evaluation.
 
 use evalexpr::{Context, Node, Operator};
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 
 use super::exact::{ExactNumbers, Num};
 use super::{EValue, EvalFailure, Expr, Slots, as_decimal, describe};
@@ -41,8 +43,27 @@ impl Expr {
         };
         let top = unwrap(&self.node);
         let inputs: Vec<&N> = match top.operator() {
+            Operator::FunctionIdentifier { identifier } if identifier == "if" => {
+                // The condition, then only the branch it takes.
+                let args = arguments(top);
+                let Some(condition) = args.first() else {
+                    return Ok(false);
+                };
+                let c = walk.eval(condition)?;
+                if c.is_empty() {
+                    return Ok(true);
+                }
+                let taken = if walk.boolean(&c)? { 1 } else { 2 };
+                args.get(taken).copied().into_iter().collect()
+            }
             Operator::FunctionIdentifier { .. } => arguments(top),
             Operator::VariableIdentifierRead { .. } | Operator::Const { .. } => vec![top],
+            op @ (Operator::And | Operator::Or) => {
+                // `a && b && c` is one PMML `and` of three arguments.
+                let mut operands = Vec::new();
+                flatten(top, op, &mut operands);
+                operands
+            }
             _ => top.children().iter().collect(),
         };
         for input in inputs {
@@ -51,6 +72,18 @@ impl Expr {
             }
         }
         Ok(false)
+    }
+}
+
+/// The operands of a chain of the same boolean operator.
+fn flatten<'n>(node: &'n N, op: &Operator<ExactNumbers>, out: &mut Vec<&'n N>) {
+    for child in node.children() {
+        let child = unwrap(child);
+        if child.operator() == op {
+            flatten(child, op, out);
+        } else {
+            out.push(child);
+        }
     }
 }
 
@@ -261,6 +294,17 @@ impl Walk<'_> {
                     .map(|d| EValue::Float(Num(d)))
                     .ok_or_else(|| self.fail("decimal overflow"))
             }
+            "trunc" => {
+                // An integer division's truncation: missing like `/`.
+                let [a] = args.as_slice() else {
+                    return Err(self.fail("`trunc` takes one argument"));
+                };
+                let v = self.eval(a)?;
+                if v.is_empty() {
+                    return Ok(EValue::Empty);
+                }
+                Ok(EValue::Float(Num(self.number(&v)?.trunc())))
+            }
             "floor" | "ceil" | "round" => {
                 let v = self.present(&args, name)?;
                 let [a] = v.as_slice() else {
@@ -270,7 +314,8 @@ impl Walk<'_> {
                 Ok(EValue::Float(Num(match name {
                     "floor" => x.floor(),
                     "ceil" => x.ceil(),
-                    _ => x.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero),
+                    // Java's Math.round, as JPMML: a half rounds up (-2.5 to -2).
+                    _ => (x + Decimal::new(5, 1)).floor(),
                 })))
             }
             _ => {

@@ -86,6 +86,10 @@ pub struct FieldDef {
 /// value is `map_missing_to` (missing when not given); when the inputs are
 /// present but give no value (no interval or row matches, an outlier
 /// treated as missing) it is `default_value` (missing when not given).
+/// Under PMML semantics an expression is evaluated over missing inputs
+/// unless `map_missing_to` is given (then it applies when an argument of
+/// the outermost operation is missing), and a missing result takes
+/// `default_value`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardDerivedDef {

@@ -199,6 +199,18 @@ fn a_wrong_derived_value_is_refused_with_its_place() {
             "characteristics[9] review_rating.feature | unknown feature `review_points`: expected a feature of the schema or a derived feature",
         ]
     );
+    let mut card = card_with_derived();
+    card["derived"][0]["discretize"]["bins"][1]["interval"] = json!("[10000, 50000)");
+    card["derived"][1]["map_values"]["rows"][1]["keys"] = json!(["A"]);
+    assert_eq!(
+        problems(&card),
+        [
+            "derived[0] income_band | discretize: bins[0] (-inf, 20000) and bins[1] [10000, 50000) overlap",
+            "derived[1] review_points | map_values.rows[1]: the same keys as map_values.rows[0] (PMML refuses a value that matches two rows)",
+            "characteristics[1] annual_net_income.feature | unknown feature `income_band`: expected a feature of the schema or a derived feature",
+            "characteristics[9] review_rating.feature | unknown feature `review_points`: expected a feature of the schema or a derived feature",
+        ]
+    );
     // A rule of the ruleset cannot read the card's derived values.
     let mut card = card_with_derived();
     card["derived"][0]["name"] = json!("debt_to_income");
