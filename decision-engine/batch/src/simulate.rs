@@ -739,6 +739,7 @@ async fn apply(
             Document::Ruleset(_) => 2,
             Document::Scorecard(_) => 3,
             Document::Authority(_) => 4,
+            Document::Monitoring(_) => 5,
         };
         docs.retain(|d| slot(d) != slot(&doc));
         docs.push(doc);

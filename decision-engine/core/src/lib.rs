@@ -35,6 +35,7 @@ pub mod explain;
 pub mod expr;
 pub mod hash;
 pub mod model;
+pub mod monitor;
 pub mod policy_set;
 pub mod record;
 pub mod request;

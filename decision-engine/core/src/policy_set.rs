@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
 use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
 use crate::model::ruleset::Layer;
-use crate::model::{AuthorityDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{AuthorityDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::monitor::{LoanSchema, MonitoringPolicy};
 
 /// The shipped documents: (name, JSON text).
 pub const SHIPPED: &[(&str, &str)] = &[
@@ -35,6 +36,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         "rulesets/farmer-authority.json",
         include_str!("../../../rulesets/farmer-authority.json"),
     ),
+    (
+        "rulesets/farmer-post-loan.json",
+        include_str!("../../../rulesets/farmer-post-loan.json"),
+    ),
 ];
 
 /// Compiled policies, one per (institution, product).
@@ -44,6 +49,9 @@ pub struct PolicySet {
     policies: Vec<(String, String, Arc<Policy>)>,
     /// The documents the policies were compiled from.
     documents: Vec<Document>,
+    /// Post-loan monitoring policies, one per institution (`*`: the
+    /// default).
+    monitoring: Vec<Arc<MonitoringPolicy>>,
 }
 
 impl PolicySet {
@@ -82,6 +90,7 @@ impl PolicySet {
         let mut institutions: Vec<&Loaded<RulesetDoc>> = Vec::new();
         let mut scorecards: Vec<&Loaded<ScorecardDoc>> = Vec::new();
         let mut authorities: Vec<&Loaded<AuthorityDoc>> = Vec::new();
+        let mut monitors: Vec<&Loaded<MonitoringDoc>> = Vec::new();
         for d in &docs {
             match d {
                 Document::Schema(s) => schemas.push(s),
@@ -91,6 +100,7 @@ impl PolicySet {
                 Document::Ruleset(r) => institutions.push(r.as_ref()),
                 Document::Scorecard(s) => scorecards.push(s),
                 Document::Authority(a) => authorities.push(a),
+                Document::Monitoring(m) => monitors.push(m),
             }
         }
         for (n, a) in authorities.iter().enumerate() {
@@ -206,10 +216,41 @@ impl PolicySet {
                 }
             }
         }
+        // Monitoring policies read the province's feature schema, which
+        // every product policy carries.
+        let mut monitoring: Vec<Arc<MonitoringPolicy>> = Vec::new();
+        if let Some((_, _, any)) = policies.first() {
+            match LoanSchema::shipped() {
+                Ok(loan) => {
+                    for m in &monitors {
+                        if monitoring
+                            .iter()
+                            .any(|o| o.institution == m.doc.institution)
+                        {
+                            issues.push(
+                                &m.source,
+                                "institution",
+                                format!(
+                                    "a second monitoring policy for institution {}",
+                                    m.doc.institution
+                                ),
+                            );
+                            continue;
+                        }
+                        match MonitoringPolicy::compile(m, &loan, any) {
+                            Ok(p) => monitoring.push(Arc::new(p)),
+                            Err(e) => issues.issues.extend(e.issues),
+                        }
+                    }
+                }
+                Err(e) => issues.issues.extend(e.issues),
+            }
+        }
         issues.into_result()?;
         Ok(PolicySet {
             policies,
             documents: docs,
+            monitoring,
         })
     }
 
@@ -255,6 +296,13 @@ impl PolicySet {
         self.policies.iter().map(|(_, _, p)| p.as_ref())
     }
 
+    /// The monitoring policy of `institution`, else the default `*` one.
+    pub fn monitoring(&self, institution: &str) -> Option<&Arc<MonitoringPolicy>> {
+        [institution, "*"]
+            .into_iter()
+            .find_map(|i| self.monitoring.iter().find(|m| m.institution == i))
+    }
+
     /// The documents this set was compiled from.
     pub fn documents(&self) -> &[Document] {
         &self.documents
@@ -285,6 +333,8 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             Document::Ruleset(r) => institution.replace(r.as_ref()).is_some(),
             Document::Scorecard(c) => scorecard.replace(c).is_some(),
             Document::Authority(a) => authority.replace(a).is_some(),
+            // Not part of a product policy: it runs beside one.
+            Document::Monitoring(_) => false,
         };
         if slot {
             issues.push(d.source(), "", "a second document of this kind was given");
@@ -333,6 +383,14 @@ pub fn read_dir_documents(dir: &Path) -> Result<Vec<Document>, PolicyError> {
             .collect();
         files.sort();
         for file in files {
+            // The loan book's schema is the monitor's input contract, not a
+            // policy document.
+            if std::fs::read_to_string(&file).is_ok_and(|t| {
+                serde_json::from_str::<serde_json::Value>(&t)
+                    .is_ok_and(|v| v.get("kind").and_then(|k| k.as_str()) == Some("loan_schema"))
+            }) {
+                continue;
+            }
             match read_document(&file) {
                 Ok(d) => docs.push(d),
                 Err(e) => issues.extend(e.issues),

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use crate::{
     ActivationRecord, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity, Inserted,
     OpWritten, PgStore, PreCreditEntry, PreCreditOp, PreCreditQuery, Pruned, PublicationRecord,
-    Retention, ReviewCase, ReviewStep, ReviewWritten, SqliteStore, Store, StoreError,
-    StoredDocument,
+    Retention, ReviewCase, ReviewStep, ReviewWritten, SignalRecord, SqliteStore, Store, StoreError,
+    StoredDocument, TaskCompleted, TaskCompletion, TaskQuery, TaskRecord,
 };
 
 /// Where the store is.
@@ -134,6 +134,11 @@ delegate! {
     fn find_document(&self, kind: &str, id: &str, version: &str) -> Option<StoredDocument>;
     fn put_publication(&self, publication: PublicationRecord) -> ();
     fn get_publication(&self, publication_id: &str) -> Option<PublicationRecord>;
+    fn record_monitoring(&self, signals: Vec<SignalRecord>, tasks: Vec<TaskRecord>) -> Vec<String>;
+    fn get_signal(&self, signal_id: &str) -> Option<SignalRecord>;
+    fn get_task(&self, task_id: &str) -> Option<TaskRecord>;
+    fn list_tasks(&self, query: TaskQuery) -> Vec<TaskRecord>;
+    fn complete_task(&self, task_id: &str, completion: TaskCompletion, audit: AuditEntry) -> TaskCompleted;
     fn list_publications(&self) -> Vec<PublicationRecord>;
     fn insert_precredits(&self, entries: Vec<PreCreditEntry>) -> ();
     fn identify_precredits(&self, publication_id: &str, households: Vec<HouseholdIdentity>) -> u64;

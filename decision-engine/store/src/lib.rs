@@ -22,6 +22,7 @@ mod codec;
 pub mod compact;
 pub mod memory;
 mod migrate;
+pub mod monitoring;
 pub mod postgres;
 mod precredit;
 mod records;
@@ -33,6 +34,9 @@ use std::future::Future;
 
 pub use any::{AnyStore, Location};
 pub use memory::MemoryStore;
+pub use monitoring::{
+    MONITOR_FORMAT, SignalRecord, TaskCompleted, TaskCompletion, TaskQuery, TaskRecord, TaskStatus,
+};
 pub use postgres::PgStore;
 pub use precredit::{
     HouseholdIdentity, OpWritten, PRECREDIT_FORMAT, PreCreditEntry, PreCreditOp, PreCreditQuery,
@@ -414,4 +418,39 @@ pub trait Store: Send + Sync + 'static {
         institution: &str,
         application_id: &str,
     ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// In one durable step: the signals of a monitoring run (an id that
+    /// exists is kept as it is) and its tasks, each created only when its
+    /// id is new and no task of the same institution, loan and rule is
+    /// open. Returns the ids of the tasks created.
+    fn record_monitoring(
+        &self,
+        signals: Vec<SignalRecord>,
+        tasks: Vec<TaskRecord>,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// A signal by its id.
+    fn get_signal(
+        &self,
+        signal_id: &str,
+    ) -> impl Future<Output = Result<Option<SignalRecord>, StoreError>> + Send;
+
+    /// A task by its id.
+    fn get_task(
+        &self,
+        task_id: &str,
+    ) -> impl Future<Output = Result<Option<TaskRecord>, StoreError>> + Send;
+
+    /// Tasks by `query`, by due date then id.
+    fn list_tasks(
+        &self,
+        query: TaskQuery,
+    ) -> impl Future<Output = Result<Vec<TaskRecord>, StoreError>> + Send;
+
+    /// Completes an open task with its audit entry, in one durable step.
+    fn complete_task(
+        &self,
+        task_id: &str,
+        completion: TaskCompletion,
+        audit: AuditEntry,
+    ) -> impl Future<Output = Result<TaskCompleted, StoreError>> + Send;
 }

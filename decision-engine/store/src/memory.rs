@@ -11,8 +11,9 @@ use std::sync::Mutex;
 use crate::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, DecisionRecord, HouseholdIdentity,
     Inserted, OpWritten, PreCreditEntry, PreCreditOp, PreCreditQuery, PreCreditStatus,
-    PublicationRecord, PublicationStatus, ReviewCase, ReviewStep, ReviewWritten, Store, StoreError,
-    StoredDocument,
+    PublicationRecord, PublicationStatus, ReviewCase, ReviewStep, ReviewWritten, SignalRecord,
+    Store, StoreError, StoredDocument, TaskCompleted, TaskCompletion, TaskQuery, TaskRecord,
+    TaskStatus,
 };
 
 #[derive(Default)]
@@ -38,6 +39,10 @@ struct State {
     decision_order: Vec<String>,
     /// Retention state by decision id (absent: no hold, not pruned).
     retention: HashMap<String, crate::Retention>,
+    /// Monitoring signals by id.
+    signals: HashMap<String, SignalRecord>,
+    /// Monitoring tasks in the order created.
+    tasks: Vec<TaskRecord>,
 }
 
 impl State {
@@ -694,6 +699,78 @@ impl Store for MemoryStore {
                 })
                 .cloned()
                 .collect())
+        })
+    }
+
+    async fn record_monitoring(
+        &self,
+        signals: Vec<SignalRecord>,
+        tasks: Vec<TaskRecord>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.with(|s| {
+            for signal in signals {
+                s.signals.entry(signal.signal_id.clone()).or_insert(signal);
+            }
+            let mut created = Vec::new();
+            for task in tasks {
+                let taken = s.tasks.iter().any(|t| {
+                    t.task_id == task.task_id
+                        || (t.status == TaskStatus::Open
+                            && t.institution == task.institution
+                            && t.loan_id == task.loan_id
+                            && t.rule_id == task.rule_id)
+                });
+                if !taken {
+                    created.push(task.task_id.clone());
+                    s.tasks.push(task);
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    async fn get_signal(&self, signal_id: &str) -> Result<Option<SignalRecord>, StoreError> {
+        self.with(|s| Ok(s.signals.get(signal_id).cloned()))
+    }
+
+    async fn get_task(&self, task_id: &str) -> Result<Option<TaskRecord>, StoreError> {
+        self.with(|s| Ok(s.tasks.iter().find(|t| t.task_id == task_id).cloned()))
+    }
+
+    async fn list_tasks(&self, query: TaskQuery) -> Result<Vec<TaskRecord>, StoreError> {
+        self.with(|s| {
+            let mut found: Vec<TaskRecord> = s
+                .tasks
+                .iter()
+                .filter(|t| query.matches(t))
+                .cloned()
+                .collect();
+            found.sort_by(|a, b| (&a.due_on, &a.task_id).cmp(&(&b.due_on, &b.task_id)));
+            if query.limit > 0 {
+                found.truncate(query.limit);
+            }
+            Ok(found)
+        })
+    }
+
+    async fn complete_task(
+        &self,
+        task_id: &str,
+        completion: TaskCompletion,
+        audit: AuditEntry,
+    ) -> Result<TaskCompleted, StoreError> {
+        self.with(|s| {
+            let Some(task) = s.tasks.iter_mut().find(|t| t.task_id == task_id) else {
+                return Ok(TaskCompleted::NotFound);
+            };
+            if task.status == TaskStatus::Completed {
+                return Ok(TaskCompleted::AlreadyCompleted(Box::new(task.clone())));
+            }
+            task.status = TaskStatus::Completed;
+            task.completion = Some(completion);
+            let done = task.clone();
+            s.audit.push(audit);
+            Ok(TaskCompleted::Done(Box::new(done)))
         })
     }
 }

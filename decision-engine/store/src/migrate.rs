@@ -21,6 +21,9 @@
 //! | 5 | pre-credit register | + publications, entries, the operation ledger, `decisions.precredit_json` |
 //! | 6 | reviews | + `decisions.application_id`, `stage`, `routed_level`; review cases and steps |
 //! | 7 | compact decision record | + `policy_sets` (the versions a record names, by their hash); `decisions.record`, `request_zstd`, `policy_set` (record format 2) |
+//! | 8 | retention | + `decisions.legal_hold`, `pruned_at` |
+//! | 9 | champion/challenger | + `activations.challenger_json` |
+//! | 10 | post-loan monitoring | + `monitor_signals`, `monitor_tasks` |
 
 use std::path::Path;
 
@@ -75,10 +78,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 9,
         apply: to_v9,
     },
+    Migration {
+        to: 10,
+        apply: |tx| tx.execute_batch(V10),
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 9;
+pub const LATEST: i64 = 10;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -392,6 +399,34 @@ fn to_v9(tx: &Transaction) -> rusqlite::Result<()> {
     }
     Ok(())
 }
+
+/// Version 10: post-loan monitoring. Signals with the loan's evaluation,
+/// and follow-up tasks; at most one open task per institution, loan and
+/// rule (a partial unique index), so a next cycle cannot duplicate one.
+const V10: &str = "
+CREATE TABLE IF NOT EXISTS monitor_signals (
+    signal_id   TEXT PRIMARY KEY,
+    institution TEXT NOT NULL,
+    loan_id     TEXT NOT NULL,
+    as_of       TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    record_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS monitor_signals_loan ON monitor_signals (institution, loan_id);
+CREATE TABLE IF NOT EXISTS monitor_tasks (
+    task_id     TEXT PRIMARY KEY,
+    institution TEXT NOT NULL,
+    branch      TEXT NOT NULL,
+    loan_id     TEXT NOT NULL,
+    rule_id     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    due_on      TEXT NOT NULL,
+    record_json TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS monitor_tasks_open ON monitor_tasks (institution, loan_id, rule_id)
+    WHERE status = 'open';
+CREATE INDEX IF NOT EXISTS monitor_tasks_due ON monitor_tasks (status, due_on);
+";
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {
     // `table` is one of ours, never user input.

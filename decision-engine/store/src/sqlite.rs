@@ -18,6 +18,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
+mod monitoring;
 mod precredit;
 mod reviews;
 
@@ -1119,6 +1120,43 @@ impl Store for SqliteStore {
     ) -> Result<Vec<String>, StoreError> {
         let (institution, application_id) = (institution.to_string(), application_id.to_string());
         self.read(move |c| reviews::application(c, &institution, &application_id))
+            .await
+    }
+
+    async fn record_monitoring(
+        &self,
+        signals: Vec<crate::SignalRecord>,
+        tasks: Vec<crate::TaskRecord>,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run_returning(move |tx| monitoring::record(tx, &signals, &tasks))
+            .await
+    }
+
+    async fn get_signal(&self, signal_id: &str) -> Result<Option<crate::SignalRecord>, StoreError> {
+        let id = signal_id.to_string();
+        self.read(move |c| monitoring::signal(c, &id)).await
+    }
+
+    async fn get_task(&self, task_id: &str) -> Result<Option<crate::TaskRecord>, StoreError> {
+        let id = task_id.to_string();
+        self.read(move |c| monitoring::task(c, &id)).await
+    }
+
+    async fn list_tasks(
+        &self,
+        query: crate::TaskQuery,
+    ) -> Result<Vec<crate::TaskRecord>, StoreError> {
+        self.read(move |c| monitoring::tasks(c, &query)).await
+    }
+
+    async fn complete_task(
+        &self,
+        task_id: &str,
+        completion: crate::TaskCompletion,
+        audit: AuditEntry,
+    ) -> Result<crate::TaskCompleted, StoreError> {
+        let id = task_id.to_string();
+        self.run_returning(move |tx| monitoring::complete(tx, &id, &completion, &audit))
             .await
     }
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use decision_core::VersionRef;
 use decision_store::{
     ActivationRecord, ActivationStatus, AuditEntry, BatchRecord, BatchStatus, DecisionRecord,
-    Inserted, MemoryStore, PgStore, Pruned, Retention, SqliteStore, Store, StoredDocument,
+    Inserted, MemoryStore, PgStore, Pruned, Retention, SignalRecord, SqliteStore, Store,
+    StoredDocument, TaskCompleted, TaskCompletion, TaskQuery, TaskRecord, TaskStatus,
 };
 
 fn versions() -> Vec<VersionRef> {
@@ -105,7 +106,158 @@ fn audit(action: &str, n: usize) -> AuditEntry {
     }
 }
 
+fn task(id: &str, loan: &str, rule: &str, due_on: &str, branch: &str) -> TaskRecord {
+    TaskRecord {
+        format: 1,
+        task_id: id.into(),
+        institution: "HB-JINGSHAN".into(),
+        branch: branch.into(),
+        product: "FARMER_CREDIT".into(),
+        loan_id: loan.into(),
+        household_id: format!("H-{loan}"),
+        rule_id: rule.into(),
+        task: "phone_visit".into(),
+        level: "L2_ATTENTION".into(),
+        period: "2026-11".into(),
+        created_on: "2026-11-30".into(),
+        due_on: due_on.into(),
+        signals: "W_DPD".into(),
+        message_zh: "10天内电话回访".into(),
+        message_en: "Phone visit within 10 days".into(),
+        run_id: "mon-1".into(),
+        created_at: "2026-11-30T08:00:00Z".into(),
+        status: TaskStatus::Open,
+        completion: None,
+    }
+}
+
+fn signal(id: &str, loan: &str) -> SignalRecord {
+    SignalRecord {
+        format: 1,
+        signal_id: id.into(),
+        institution: "HB-JINGSHAN".into(),
+        branch: "JS-01".into(),
+        product: "FARMER_CREDIT".into(),
+        loan_id: loan.into(),
+        household_id: format!("H-{loan}"),
+        as_of: "2026-11-30".into(),
+        code: "W_DPD".into(),
+        severity: "orange".into(),
+        level: "L2_ATTENTION".into(),
+        run_id: "mon-1".into(),
+        recorded_at: "2026-11-30T08:00:00Z".into(),
+        evaluation: "{\"format\":1}".into(),
+    }
+}
+
+/// Monitoring: signals once per id; at most one open task per loan and
+/// rule; tasks listed by due date; completing one is durable, audited and
+/// happens once.
+async fn monitoring_holds<S: Store>(store: &S) {
+    let created = store
+        .record_monitoring(
+            vec![signal("sig-1", "LN-1"), signal("sig-2", "LN-2")],
+            vec![
+                task("task-1", "LN-1", "T_PHONE", "2026-12-10", "JS-01"),
+                task("task-2", "LN-2", "T_PHONE", "2026-12-05", "JS-02"),
+                task("task-3", "LN-1", "T_FIELD", "2026-12-07", "JS-01"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, ["task-1", "task-2", "task-3"]);
+    // The next cycle: a new id for an open (loan, rule) is not created, an
+    // id that exists is not either; a new loan's is.
+    let mut changed = signal("sig-1", "LN-1");
+    changed.level = "L1_INTENSIVE".into();
+    let created = store
+        .record_monitoring(
+            vec![changed],
+            vec![
+                task("task-1b", "LN-1", "T_PHONE", "2027-01-10", "JS-01"),
+                task("task-2", "LN-2", "T_PHONE", "2026-12-05", "JS-02"),
+                task("task-4", "LN-3", "T_PHONE", "2026-12-20", "JS-01"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, ["task-4"]);
+    assert_eq!(
+        store.get_signal("sig-1").await.unwrap(),
+        Some(signal("sig-1", "LN-1")),
+        "a signal id that exists is kept as it is"
+    );
+    assert_eq!(store.get_signal("sig-9").await.unwrap(), None);
+    let ids = |tasks: Vec<TaskRecord>| tasks.into_iter().map(|t| t.task_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_tasks(TaskQuery::default()).await.unwrap()),
+        ["task-2", "task-3", "task-1", "task-4"]
+    );
+    let query = TaskQuery {
+        branch: Some("JS-01".into()),
+        limit: 2,
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_tasks(query).await.unwrap()),
+        ["task-3", "task-1"]
+    );
+    let completion = TaskCompletion {
+        completed_by: "officer-li".into(),
+        completed_at: "2026-12-02T09:30:00Z".into(),
+        visit_type: "phone_visit".into(),
+        result: "normal".into(),
+        note: "说明已还款".into(),
+    };
+    let done = store
+        .complete_task("task-1", completion.clone(), audit("CompleteTask", 8))
+        .await
+        .unwrap();
+    let TaskCompleted::Done(t) = done else {
+        panic!("{done:?}")
+    };
+    assert_eq!(
+        (t.status, t.completion.as_ref()),
+        (TaskStatus::Completed, Some(&completion))
+    );
+    assert_eq!(store.get_task("task-1").await.unwrap().as_ref(), Some(&*t));
+    assert!(matches!(
+        store
+            .complete_task("task-1", completion.clone(), audit("CompleteTask", 9))
+            .await
+            .unwrap(),
+        TaskCompleted::AlreadyCompleted(_)
+    ));
+    assert_eq!(
+        store
+            .complete_task("task-x", completion, audit("CompleteTask", 9))
+            .await
+            .unwrap(),
+        TaskCompleted::NotFound
+    );
+    let log = store.list_audit(100).await.unwrap();
+    assert_eq!(log.iter().filter(|e| e.action == "CompleteTask").count(), 1);
+    let open = TaskQuery {
+        status: Some(TaskStatus::Open),
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_tasks(open).await.unwrap()),
+        ["task-2", "task-3", "task-4"]
+    );
+    // Completed, the rule may ask again for the loan.
+    let created = store
+        .record_monitoring(
+            vec![],
+            vec![task("task-1c", "LN-1", "T_PHONE", "2027-01-10", "JS-01")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, ["task-1c"]);
+}
+
 async fn the_contract_holds<S: Store>(store: Arc<S>) {
+    monitoring_holds(store.as_ref()).await;
     // Decisions, both formats: read back exactly as written.
     for (id, format) in [("d-f1", 1), ("d-f2", 2)] {
         assert_eq!(

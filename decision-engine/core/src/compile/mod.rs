@@ -16,7 +16,7 @@ use crate::error::{Issues, PolicyError, PolicyIssue};
 use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, Var, VarKind, VarType};
 use crate::hash::content_hash;
 use crate::model::ruleset::Layer;
-use crate::model::{AuthorityDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{AuthorityDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
 
 pub use authority::Authority;
 pub use ruleset::{Derived, GradeBand, Grades, LimitPolicy, PricePolicy, Rule, Step};
@@ -193,6 +193,8 @@ pub enum Document {
     Scorecard(Loaded<ScorecardDoc>),
     /// An authority matrix (`"kind": "authority_matrix"`).
     Authority(Loaded<AuthorityDoc>),
+    /// A post-loan monitoring policy (`"kind": "monitoring_policy"`).
+    Monitoring(Loaded<MonitoringDoc>),
 }
 
 impl Document {
@@ -227,11 +229,12 @@ impl Document {
             Some("ruleset") => typed(source, text, hash).map(|r| Document::Ruleset(Box::new(r))),
             Some("scorecard") => typed(source, text, hash).map(Document::Scorecard),
             Some("authority_matrix") => typed(source, text, hash).map(Document::Authority),
+            Some("monitoring_policy") => typed(source, text, hash).map(Document::Monitoring),
             Some(other) => Err(format!(
-                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\" or \"authority_matrix\""
+                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\" or \"monitoring_policy\""
             )),
             None => Err(
-                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\" or \"authority_matrix\""
+                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\" or \"monitoring_policy\""
                     .to_string(),
             ),
         }
@@ -246,6 +249,7 @@ impl Document {
             Document::Ruleset(d) => &d.source,
             Document::Scorecard(d) => &d.source,
             Document::Authority(d) => &d.source,
+            Document::Monitoring(d) => &d.source,
         }
     }
 
@@ -256,6 +260,7 @@ impl Document {
             Document::Ruleset(d) => &d.text,
             Document::Scorecard(d) => &d.text,
             Document::Authority(d) => &d.text,
+            Document::Monitoring(d) => &d.text,
         }
     }
 
@@ -271,6 +276,9 @@ impl Document {
             }
             Document::Authority(d) => {
                 VersionRef::new("authority_matrix", &d.doc.id, &d.doc.version, &d.hash)
+            }
+            Document::Monitoring(d) => {
+                VersionRef::new("monitoring_policy", &d.doc.id, &d.doc.version, &d.hash)
             }
         }
     }

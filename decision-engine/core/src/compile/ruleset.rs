@@ -139,27 +139,7 @@ pub(super) fn parameters(
             );
             continue;
         }
-        let value = match (p.ty, &p.value) {
-            (ParameterType::Bool, serde_json::Value::Bool(b)) => {
-                Ok((VarType::Bool, EValue::Boolean(*b)))
-            }
-            (ParameterType::Integer, serde_json::Value::Number(n)) => n
-                .to_string()
-                .parse::<i64>()
-                .map(|i| (VarType::Int, EValue::Int(i)))
-                .map_err(|_| format!("expected an integer value, found {n}")),
-            (ParameterType::Decimal, v) => decimal_from_json(v)
-                .map(|d| (VarType::Decimal, EValue::Float(Num(d))))
-                .map_err(String::from),
-            (ParameterType::String, serde_json::Value::String(s)) => {
-                Ok((VarType::Text, EValue::String(s.clone())))
-            }
-            (ty, v) => Err(format!(
-                "expected a {ty:?} value, found {}",
-                crate::model::json_kind(v)
-            )
-            .to_lowercase()),
-        };
+        let value = parameter_value(p);
         let (ty, value) = match value {
             Ok(v) => v,
             Err(e) => {
@@ -202,6 +182,33 @@ pub(super) fn parameters(
         }
     }
     bound
+}
+
+/// A parameter's declared value as an expression value, or what is wrong.
+pub(crate) fn parameter_value(
+    p: &crate::model::ruleset::ParameterDef,
+) -> Result<(VarType, EValue), String> {
+    match (p.ty, &p.value) {
+        (ParameterType::Bool, serde_json::Value::Bool(b)) => {
+            Ok((VarType::Bool, EValue::Boolean(*b)))
+        }
+        (ParameterType::Integer, serde_json::Value::Number(n)) => n
+            .to_string()
+            .parse::<i64>()
+            .map(|i| (VarType::Int, EValue::Int(i)))
+            .map_err(|_| format!("expected an integer value, found {n}")),
+        (ParameterType::Decimal, v) => decimal_from_json(v)
+            .map(|d| (VarType::Decimal, EValue::Float(Num(d))))
+            .map_err(String::from),
+        (ParameterType::String, serde_json::Value::String(s)) => {
+            Ok((VarType::Text, EValue::String(s.clone())))
+        }
+        (ty, v) => Err(format!(
+            "expected a {ty:?} value, found {}",
+            crate::model::json_kind(v)
+        )
+        .to_lowercase()),
+    }
 }
 
 /// The slot of province parameter `red` if `value` is at least as strict.
@@ -324,7 +331,7 @@ pub(super) fn derived(
 }
 
 /// `` `a`, `b` `` for the optional names an expression reads.
-pub(super) fn optional_names(expr: &Expr, layout: &Layout) -> String {
+pub(crate) fn optional_names(expr: &Expr, layout: &Layout) -> String {
     expr.optional_reads(layout)
         .iter()
         .map(|&s| format!("`{}`", layout.var(s).name))

@@ -4,6 +4,7 @@
 
 pub mod authority;
 pub mod cases;
+pub mod monitoring;
 pub mod ruleset;
 pub mod schema;
 pub mod scorecard;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use authority::AuthorityDoc;
 pub use cases::{Expectation, TestCase};
+pub use monitoring::{LoanSchemaDoc, MonitoringDoc};
 pub use ruleset::RulesetDoc;
 pub use schema::SchemaDoc;
 pub use scorecard::ScorecardDoc;

@@ -13,6 +13,7 @@ mod cases;
 mod counterfactuals;
 mod examples;
 mod layers;
+mod monitor;
 mod properties;
 mod record;
 mod typed;

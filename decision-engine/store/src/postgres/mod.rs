@@ -1181,4 +1181,157 @@ impl Store for PgStore {
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+
+    async fn record_monitoring(
+        &self,
+        signals: Vec<crate::SignalRecord>,
+        tasks: Vec<crate::TaskRecord>,
+    ) -> Result<Vec<String>, StoreError> {
+        use crate::monitoring::encode;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let insert_signal = tx
+            .prepare_cached(
+                "INSERT INTO monitor_signals (signal_id, institution, loan_id, as_of, severity, record_json)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        for s in &signals {
+            let json = encode("signal", s)?;
+            tx.execute(
+                &insert_signal,
+                &[
+                    &s.signal_id,
+                    &s.institution,
+                    &s.loan_id,
+                    &s.as_of,
+                    &s.severity,
+                    &json,
+                ],
+            )
+            .await
+            .map_err(pg)?;
+        }
+        let insert_task = tx
+            .prepare_cached(
+                "INSERT INTO monitor_tasks (task_id, institution, branch, loan_id, rule_id, status, due_on, record_json)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .await
+            .map_err(pg)?;
+        let mut created = Vec::new();
+        for t in &tasks {
+            let json = encode("task", t)?;
+            let n = tx
+                .execute(
+                    &insert_task,
+                    &[
+                        &t.task_id,
+                        &t.institution,
+                        &t.branch,
+                        &t.loan_id,
+                        &t.rule_id,
+                        &t.status.as_str(),
+                        &t.due_on,
+                        &json,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            if n == 1 {
+                created.push(t.task_id.clone());
+            }
+        }
+        tx.commit().await.map_err(pg)?;
+        Ok(created)
+    }
+
+    async fn get_signal(&self, signal_id: &str) -> Result<Option<crate::SignalRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT record_json FROM monitor_signals WHERE signal_id = $1",
+                &[&signal_id],
+            )
+            .await?;
+        rows.first()
+            .map(|r| crate::monitoring::decode("signal", signal_id, r.get(0)))
+            .transpose()
+    }
+
+    async fn get_task(&self, task_id: &str) -> Result<Option<crate::TaskRecord>, StoreError> {
+        let rows = self
+            .rows(
+                "SELECT record_json FROM monitor_tasks WHERE task_id = $1",
+                &[&task_id],
+            )
+            .await?;
+        rows.first()
+            .map(|r| crate::monitoring::decode("task", task_id, r.get(0)))
+            .transpose()
+    }
+
+    async fn list_tasks(
+        &self,
+        query: crate::TaskQuery,
+    ) -> Result<Vec<crate::TaskRecord>, StoreError> {
+        let status = query.status.map(crate::TaskStatus::as_str);
+        let rows = self
+            .rows(
+                "SELECT task_id, record_json FROM monitor_tasks
+                 WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR branch = $2)
+                   AND ($3::text IS NULL OR loan_id = $3)
+                 ORDER BY due_on, task_id",
+                &[&status, &query.branch, &query.loan_id],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let t: crate::TaskRecord = crate::monitoring::decode("task", r.get(0), r.get(1))?;
+            if query.matches(&t) {
+                out.push(t);
+                if query.limit > 0 && out.len() == query.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn complete_task(
+        &self,
+        task_id: &str,
+        completion: crate::TaskCompletion,
+        audit: AuditEntry,
+    ) -> Result<crate::TaskCompleted, StoreError> {
+        use crate::{TaskCompleted, TaskRecord, TaskStatus};
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let rows = tx
+            .query(
+                "SELECT record_json FROM monitor_tasks WHERE task_id = $1 FOR UPDATE",
+                &[&task_id],
+            )
+            .await
+            .map_err(pg)?;
+        let Some(row) = rows.first() else {
+            return Ok(TaskCompleted::NotFound);
+        };
+        let mut t: TaskRecord = crate::monitoring::decode("task", task_id, row.get(0))?;
+        if t.status == TaskStatus::Completed {
+            return Ok(TaskCompleted::AlreadyCompleted(Box::new(t)));
+        }
+        t.status = TaskStatus::Completed;
+        t.completion = Some(completion);
+        let json = crate::monitoring::encode("task", &t)?;
+        tx.execute(
+            "UPDATE monitor_tasks SET status = 'completed', record_json = $2 WHERE task_id = $1",
+            &[&task_id, &json],
+        )
+        .await
+        .map_err(pg)?;
+        insert_audit(&tx, &audit).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(TaskCompleted::Done(Box::new(t)))
+    }
 }

@@ -17,7 +17,7 @@ use super::pg;
 use crate::StoreError;
 
 /// The schema version this release writes.
-pub const LATEST: i32 = 3;
+pub const LATEST: i32 = 4;
 
 /// Advisory lock key of the migration (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6465_6369_7369_6f6e; // "decision"
@@ -217,6 +217,31 @@ const V3: &str = "
 ALTER TABLE activations ADD COLUMN challenger_json TEXT;
 ";
 
+/// Version 4: post-loan monitoring (see the SQLite store's version 10).
+const V4: &str = "
+CREATE TABLE monitor_signals (
+    signal_id   TEXT PRIMARY KEY,
+    institution TEXT NOT NULL,
+    loan_id     TEXT NOT NULL,
+    as_of       TEXT NOT NULL,
+    severity    TEXT NOT NULL,
+    record_json TEXT NOT NULL
+);
+CREATE INDEX monitor_signals_loan ON monitor_signals (institution, loan_id);
+CREATE TABLE monitor_tasks (
+    task_id     TEXT PRIMARY KEY,
+    institution TEXT NOT NULL,
+    branch      TEXT NOT NULL,
+    loan_id     TEXT NOT NULL,
+    rule_id     TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    due_on      TEXT COLLATE \"C\" NOT NULL,
+    record_json TEXT NOT NULL
+);
+CREATE UNIQUE INDEX monitor_tasks_open ON monitor_tasks (institution, loan_id, rule_id) WHERE status = 'open';
+CREATE INDEX monitor_tasks_due ON monitor_tasks (status, due_on);
+";
+
 /// Every step, oldest first: (version, what it does, its SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (
@@ -227,6 +252,7 @@ const STEPS: &[(i32, &str, &str)] = &[
     ),
     (2, "retention: legal holds and pruned decision inputs", V2),
     (3, "champion/challenger: an activation's challenger", V3),
+    (4, "post-loan monitoring: signals and follow-up tasks", V4),
 ];
 
 /// Brings the database's schema up to [`LATEST`] in one transaction under
