@@ -20,6 +20,7 @@ pub mod challenger;
 pub mod columns;
 pub mod funnel;
 pub mod input;
+pub mod monitor;
 pub mod output;
 mod pipeline;
 pub mod report;

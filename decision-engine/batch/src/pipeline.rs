@@ -317,6 +317,15 @@ fn write_results(
 }
 
 pub(crate) fn progress_bar(show: bool, total: Option<u64>) -> indicatif::ProgressBar {
+    progress_bar_of(show, total, "households")
+}
+
+/// A progress bar counting `unit` (households, loans).
+pub(crate) fn progress_bar_of(
+    show: bool,
+    total: Option<u64>,
+    unit: &'static str,
+) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     if !show {
         return ProgressBar::hidden();
@@ -326,15 +335,17 @@ pub(crate) fn progress_bar(show: bool, total: Option<u64>) -> indicatif::Progres
         None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
     };
     let template = if total.is_some() {
-        "{elapsed_precise} [{wide_bar}] {human_pos}/{human_len} households  {rate}  ETA {eta}"
+        format!(
+            "{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit}  {{rate}}  ETA {{eta}}"
+        )
     } else {
-        "{elapsed_precise} {spinner} {human_pos} households  {rate}"
+        format!("{{elapsed_precise}} {{spinner}} {{human_pos}} {unit}  {{rate}}")
     };
-    if let Ok(style) = ProgressStyle::with_template(template) {
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style.progress_chars("=> ").with_key(
             "rate",
-            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let rate = format!("{:.0} households/s", state.per_sec());
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let rate = format!("{:.0} {unit}/s", state.per_sec());
                 let _ = std::fmt::Write::write_str(w, &rate);
             },
         ));

@@ -799,6 +799,26 @@ impl MonitoringPolicy {
             if self.feature_slots.iter().any(|(f, _)| &**f == *name) {
                 let value = match value {
                     Some(Input::Text(s)) if s.trim().is_empty() => None,
+                    // A table cell: read as the feature's type, as a batch
+                    // reads a household's cells.
+                    Some(Input::Text(s)) if loan.cells => {
+                        let feature = product
+                            .schema
+                            .by_name
+                            .get(*name)
+                            .map(|&i| &product.schema.features[i]);
+                        match feature.map(|f| crate::validate::feature_from_cell(f, s)) {
+                            Some(Ok(v)) => v,
+                            Some(Err(message)) => {
+                                errors.push(FieldError {
+                                    field: (*name).to_string(),
+                                    message,
+                                });
+                                continue;
+                            }
+                            None => Some(Input::Text(s)),
+                        }
+                    }
                     other => *other,
                 };
                 binder.set(name, value);
@@ -1262,6 +1282,9 @@ fn loan_value(f: &LoanField, raw: Input<'_>) -> Result<LoanValue, String> {
 pub struct LoanInput<'a> {
     /// The columns and features by name; `None` is null.
     pub values: Vec<(&'a str, Option<Input<'a>>)>,
+    /// The values are a table's text cells (CSV, Parquet read as text):
+    /// each feature's cell is read as its type (`true`, `49`, `49.0`).
+    pub cells: bool,
 }
 
 impl<'a> LoanInput<'a> {
@@ -1280,6 +1303,7 @@ impl<'a> LoanInput<'a> {
                 .iter()
                 .map(|(k, v)| (k.as_str(), (!v.is_null()).then(|| Input::of_json(v))))
                 .collect(),
+            cells: false,
         }
     }
 }

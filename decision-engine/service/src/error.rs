@@ -57,6 +57,11 @@ impl ServiceError {
         ServiceError::from(InputError::one(field, message))
     }
 
+    /// Every problem of a refused input.
+    pub fn from_fields(errors: Vec<FieldError>) -> ServiceError {
+        ServiceError::from(InputError { errors })
+    }
+
     /// A store failure, saying what did not happen (e.g. "nothing was
     /// recorded, retry with the same request_id").
     pub fn store(e: StoreError, consequence: &str) -> ServiceError {

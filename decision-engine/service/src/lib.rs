@@ -15,6 +15,9 @@
 //! - [`reviews`]: the human decision beside the system's (review steps at
 //!   the authority matrix's levels, four-eyes on overrides, the queue,
 //!   the account beside the system decision, the override report);
+//! - [`monitoring`]: post-loan monitoring: the monitoring policy in force,
+//!   a loan's evaluation, its signals and tasks recorded, red signals handed
+//!   to the pre-credit register, the task queue and completion;
 //! - [`registry`]: publish, validate, four-eyes activation, rollback,
 //!   diff, audit;
 //! - [`auth`]: bearer tokens, people and roles;
@@ -27,6 +30,7 @@ pub mod clock;
 mod error;
 pub mod find;
 pub mod identity;
+pub mod monitoring;
 pub mod policy;
 pub mod precredit;
 pub mod prereview;

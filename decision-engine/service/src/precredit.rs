@@ -1304,29 +1304,58 @@ impl<S: Store> PreCredits<S> {
         if decision.decision == Outcome::Decline {
             // Every live entry of the household, so revoking one does not
             // leave another to be signed.
+            let first = decision.reasons.first();
+            let why = format!(
+                "online decision {} declined ({}) on {}",
+                decision.decision_id,
+                first.map_or("no reason", |r| r.code.as_str()),
+                clock::format(now)
+            );
             for e in entries.iter().filter(|e| e.status.is_live()) {
-                self.flag(e, decision, now).await?;
+                self.flag(e, &decision.decision_id, &why, now).await?;
             }
             link.flagged_for_review = true;
         }
         Ok(Some(link))
     }
 
-    /// Flags `entry` for revocation review by `decision` (once per
-    /// decision: the operation id is the decision's).
+    /// Flags every live pre-credit of a household for revocation review
+    /// because post-loan monitoring raised a red signal on one of its loans
+    /// (once per signal: the operation id is the signal's). Returns the
+    /// entries flagged.
+    pub async fn flag_for_signal(
+        &self,
+        institution: &str,
+        product: &str,
+        household_id: &str,
+        signal_id: &str,
+        why: &str,
+        now: SystemTime,
+    ) -> Result<Vec<String>, ServiceError> {
+        let entries = self
+            .store
+            .household_precredits(institution, product, household_id)
+            .await
+            .map_err(unavailable)?;
+        let mut flagged = Vec::new();
+        for e in entries.iter().filter(|e| e.status.is_live()) {
+            self.flag(e, signal_id, why, now).await?;
+            flagged.push(e.entry_id.clone());
+        }
+        Ok(flagged)
+    }
+
+    /// Flags `entry` for revocation review because of `source` (a decision
+    /// or a signal id: once per source, the operation id is its).
     async fn flag(
         &self,
         entry: &PreCreditEntry,
-        decision: &Decision,
+        source: &str,
+        why: &str,
         now: SystemTime,
     ) -> Result<(), ServiceError> {
         let at = clock::format(now);
-        let first = decision.reasons.first();
-        let why = format!(
-            "online decision {} declined ({}) on {at}",
-            decision.decision_id,
-            first.map_or("no reason", |r| r.code.as_str())
-        );
+        let why = why.to_string();
         let mut current = entry.clone();
         for _ in 0..TRIES {
             let mut after = current.clone();
@@ -1335,13 +1364,13 @@ impl<S: Store> PreCredits<S> {
             after.updated_at = at.clone();
             let op = PreCreditOp {
                 format: PRECREDIT_FORMAT,
-                op_id: format!("{FLAG_PREFIX}{}", decision.decision_id),
+                op_id: format!("{FLAG_PREFIX}{source}"),
                 institution: entry.institution.clone(),
                 entry_id: entry.entry_id.clone(),
                 kind: "flag".into(),
                 amount: None,
                 detail: why.clone(),
-                request_hash: decision.decision_id.clone(),
+                request_hash: source.to_string(),
                 person: "(decision service)".into(),
                 at: at.clone(),
                 entry_after: after,

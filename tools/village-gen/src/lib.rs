@@ -20,6 +20,8 @@
 //! | review | 85% reviewed: A/B/C/D weighted by bureau history (clean: 45/40/12/3), 1.5% vetoed, 60% give an indicative limit (~1.5 x income, rounded to 1,000) |
 //! | missing | each other optional feature also blank for 2% of households |
 
+pub mod loans;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, LogNormal, Normal, Poisson};

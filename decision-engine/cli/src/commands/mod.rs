@@ -9,6 +9,8 @@ mod evaluate;
 mod explain;
 mod import;
 #[cfg(feature = "batch")]
+mod monitor;
+#[cfg(feature = "batch")]
 mod monitor_scores;
 mod policy;
 #[cfg(feature = "batch")]
@@ -81,6 +83,14 @@ enum Command {
     /// 0.1 (watch) and 0.25 (shift).
     #[cfg(feature = "batch")]
     MonitorScores(Box<monitor_scores::Args>),
+    /// Post-loan monitoring (贷后管理) of a loan book as of a date: warning
+    /// signals, post-loan levels and follow-up tasks, recorded in the store.
+    ///
+    /// Exit status: 0 every loan evaluated; 4 finished, but some loans are
+    /// ERROR (see the errors file); 2 the book or arguments were refused;
+    /// 1 a policy cannot run; 3 reading, writing or recording failed.
+    #[cfg(feature = "batch")]
+    Monitor(Box<monitor::Args>),
     /// Champion/challenger: the shadow decisions of a challenger an activation
     /// names, compared with the champion's (`report`).
     #[cfg(feature = "batch")]
@@ -115,6 +125,8 @@ pub fn run(cli: Cli) -> Result<Exit, Failure> {
         Command::Simulate(args) => simulate::run(*args),
         #[cfg(feature = "batch")]
         Command::MonitorScores(args) => monitor_scores::run(*args),
+        #[cfg(feature = "batch")]
+        Command::Monitor(args) => monitor::run(*args),
         #[cfg(feature = "batch")]
         Command::Challenger(args) => challenger::run(args),
         Command::Explain(args) => explain::run(args),
