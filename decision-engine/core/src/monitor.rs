@@ -795,6 +795,8 @@ impl MonitoringPolicy {
         }
         // The refreshed features, checked as a pre-review request's are.
         let mut binder = Binder::new(product, &keys[0], &keys[2], &keys[4]);
+        // Cells refused already (the binder would call them missing).
+        let mut refused: Vec<&str> = Vec::new();
         for (name, value) in loan.values.iter() {
             if self.feature_slots.iter().any(|(f, _)| &**f == *name) {
                 let value = match value {
@@ -814,6 +816,7 @@ impl MonitoringPolicy {
                                     field: (*name).to_string(),
                                     message,
                                 });
+                                refused.push(*name);
                                 continue;
                             }
                             None => Some(Input::Text(s)),
@@ -858,8 +861,9 @@ impl MonitoringPolicy {
                             f
                         })
                         .filter(|f| {
-                            !["request_id", "institution", "product"].contains(&f.field.as_str())
-                                || f.message.contains("unknown product")
+                            (!["request_id", "institution", "product"].contains(&f.field.as_str())
+                                || f.message.contains("unknown product"))
+                                && !refused.contains(&f.field.as_str())
                         }),
                 );
                 None

@@ -21,6 +21,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Exit, Failure> {
+    if args.decision_id.starts_with("sig-") {
+        return explain_signal(args);
+    }
     // As callers saw it: with the pre-credit it met, if any, and its
     // reviews beside it.
     let (record, decision, precredit, reviews) = runtime()?.block_on(async {
@@ -70,6 +73,47 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
             );
         }
         println!("{}", reviews.describe(&decision, lang));
+    }
+    Ok(Exit::Done)
+}
+
+/// A post-loan signal: which rule fired on which values, the level and the
+/// tasks, from the loan's evaluation stored with it.
+fn explain_signal(args: Args) -> Result<Exit, Failure> {
+    let signal = runtime()?.block_on(async {
+        let store = open_store(&args.store).await?;
+        decision_store::Store::get_signal(&store, &args.decision_id)
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?
+            .ok_or_else(|| {
+                Failure::Input(format!(
+                    "no signal with id `{}` in {}",
+                    args.decision_id,
+                    args.store.shown()
+                ))
+            })
+    })?;
+    let evaluation: decision_core::monitor::Evaluation = serde_json::from_str(&signal.evaluation)
+        .map_err(|e| {
+        Failure::Other(format!("signal {} does not parse: {e}", signal.signal_id))
+    })?;
+    println!(
+        "{} {} ({})",
+        signal.recorded_at, signal.signal_id, signal.run_id
+    );
+    for (lang, wanted) in [
+        (
+            Lang::En,
+            matches!(args.lang, ExplainLang::En | ExplainLang::Both),
+        ),
+        (
+            Lang::Zh,
+            matches!(args.lang, ExplainLang::Zh | ExplainLang::Both),
+        ),
+    ] {
+        if wanted {
+            print!("{}", evaluation.explain(Some(&signal.code), lang));
+        }
     }
     Ok(Exit::Done)
 }

@@ -11,6 +11,7 @@ mod challenger;
 mod cli;
 mod common;
 mod grpc;
+mod monitor;
 mod precredit;
 mod registry;
 mod replicas;

@@ -1,0 +1,268 @@
+//! `decision-engine monitor` as a user runs it: a generated loan book of
+//! more than 20,000 loans (`village-gen --loans-as-of`), every loan's level,
+//! signals and tasks equal to the same loan evaluated alone from its JSON
+//! (the online form); a second cycle creates no task that is open; the run
+//! is refused or its rows are ERROR with the column named.
+#![cfg(feature = "batch")]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use decision_core::PolicySet;
+use decision_core::monitor::{LoanInput, parse_date};
+use decision_core::validate::feature_from_cell;
+use village_gen::loans::{LoanBook, LoanBookConfig, loan_columns};
+
+use crate::common::read_csv;
+
+const AS_OF: &str = "2026-11-30";
+
+fn write_book(path: &Path, households: u64) -> usize {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    w.write_record(loan_columns()).unwrap();
+    let book = LoanBook::new(LoanBookConfig {
+        village: village_gen::Config {
+            households,
+            villages: 40,
+            seed: 7,
+        },
+        as_of: parse_date(AS_OF).unwrap(),
+        institution: "HB-JINGSHAN".into(),
+    })
+    .unwrap();
+    let mut n = 0;
+    for row in book {
+        w.write_record(&row).unwrap();
+        n += 1;
+    }
+    w.flush().unwrap();
+    n
+}
+
+fn monitor(dir: &Path, book: &Path, as_of: &str, tag: &str) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .arg("monitor")
+        .arg("--book")
+        .arg(book)
+        .args(["--as-of", as_of, "--summary", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--output")
+        .arg(dir.join(format!("signals-{tag}.csv")))
+        .arg("--tasks")
+        .arg(dir.join(format!("tasks-{tag}.csv")))
+        .output()
+        .expect("decision-engine runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A book row as the JSON object an online caller sends: numbers as
+/// numbers, booleans as booleans (each feature's cell read as its type).
+fn online_json(
+    row: &BTreeMap<String, String>,
+    policies: &PolicySet,
+) -> serde_json::Map<String, serde_json::Value> {
+    let product = policies.select("HB-JINGSHAN", "FARMER_CREDIT").unwrap();
+    let mut json = serde_json::Map::new();
+    for (k, v) in row {
+        if v.is_empty() {
+            continue;
+        }
+        let value = match product.schema.by_name.get(k.as_str()) {
+            Some(&i) => match feature_from_cell(&product.schema.features[i], v).unwrap() {
+                Some(input) => input.to_json(),
+                None => continue,
+            },
+            None if k == "days_past_due" => serde_json::Value::from(v.parse::<i64>().unwrap()),
+            None => serde_json::Value::String(v.clone()),
+        };
+        json.insert(k.clone(), value);
+    }
+    json
+}
+
+#[test]
+fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycle_duplicates_no_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book.csv");
+    let loans = write_book(&book, 34_000);
+    assert!(loans >= 20_000, "{loans} loans");
+    let (code, stdout, stderr) = monitor(dir.path(), &book, AS_OF, "1");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let signals = read_csv(&dir.path().join("signals-1.csv"));
+    let tasks = read_csv(&dir.path().join("tasks-1.csv"));
+    let rows = read_csv(&book);
+    assert_eq!(signals.len(), loans);
+
+    // Row by row, the same loan alone from its JSON.
+    let policies = PolicySet::shipped().unwrap();
+    let m = policies.monitoring("HB-JINGSHAN").unwrap();
+    let p = policies.select("HB-JINGSHAN", "FARMER_CREDIT").unwrap();
+    let as_of = parse_date(AS_OF).unwrap();
+    let mut tasks_by_row: BTreeMap<String, Vec<&BTreeMap<String, String>>> = BTreeMap::new();
+    for t in &tasks {
+        tasks_by_row.entry(t["row"].clone()).or_default().push(t);
+    }
+    let mut fired = [0usize; 3];
+    for (i, (row, out)) in rows.iter().zip(&signals).enumerate() {
+        assert_eq!(out["row"], (i + 1).to_string());
+        assert_eq!(out["loan_id"], row["loan_id"]);
+        let json = online_json(row, &policies);
+        let e = m
+            .evaluate(p, &LoanInput::of_json(&json), as_of)
+            .unwrap_or_else(|e| panic!("row {}: {e:?}", i + 1));
+        assert_eq!(out["level"], e.level.code, "row {}", i + 1);
+        assert_eq!(out["score"], e.score.to_string(), "row {}", i + 1);
+        assert_eq!(out["grade"], e.grade, "row {}", i + 1);
+        let codes: Vec<&str> = e.signals.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(out["signal_codes"], codes.join(";"), "row {}", i + 1);
+        let ids: Vec<&str> = e.signals.iter().map(|s| s.signal_id.as_str()).collect();
+        assert_eq!(out["signal_ids"], ids.join(";"), "row {}", i + 1);
+        for s in &e.signals {
+            fired[s.severity as usize] += 1;
+        }
+        let written: Vec<(String, String, String)> = tasks_by_row
+            .get(&out["row"])
+            .map(|ts| {
+                ts.iter()
+                    .map(|t| {
+                        (
+                            t["task_id"].clone(),
+                            t["rule_id"].clone(),
+                            t["due_on"].clone(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let online: Vec<(String, String, String)> = e
+            .tasks
+            .iter()
+            .map(|t| (t.task_id.clone(), t.rule_id.clone(), t.due_on.clone()))
+            .collect();
+        assert_eq!(written, online, "row {}", i + 1);
+    }
+    // The drift the generator documents shows: red, orange and yellow
+    // signals, and the summary counts what the rows say.
+    assert!(fired.iter().all(|&n| n > 100), "{fired:?}");
+    assert!(
+        stdout.contains(&format!(
+            "signals: {} red, {} orange, {} yellow",
+            fired[0], fired[1], fired[2]
+        )),
+        "{stdout}"
+    );
+    assert!(tasks.iter().all(|t| t["created"] == "true"));
+    // A stored signal explains itself: the rule, the values it read.
+    let red = signals.iter().find(|s| s["red"] != "0").unwrap();
+    let id = red["signal_ids"].split(';').next().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
+        .args(["explain", id, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let code = red["signal_codes"].split(';').next().unwrap();
+    assert!(
+        text.contains(&format!("Warning rule {code} (red) fired: ")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("预警规则 {code}（红色）触发")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Loan {} (household {}",
+            red["loan_id"], red["household_id"]
+        )),
+        "{text}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "tasks: {} asked for, {} created",
+            tasks.len(),
+            tasks.len()
+        )),
+        "{stdout}"
+    );
+
+    // The same cycle again: the same tasks, none created.
+    let (code, stdout, _) = monitor(dir.path(), &book, AS_OF, "2");
+    assert_eq!(code, 0);
+    let again = read_csv(&dir.path().join("tasks-2.csv"));
+    assert_eq!(again.len(), tasks.len());
+    assert!(again.iter().all(|t| t["created"] == "false"));
+    assert!(
+        stdout.contains(&format!("{} asked for, 0 created", tasks.len())),
+        "{stdout}"
+    );
+    // A month on: a monthly rule's task of November is still open, so
+    // December's is not created for the same loan.
+    let (code, _, _) = monitor(dir.path(), &book, "2026-12-31", "3");
+    assert_eq!(code, 0);
+    let december = read_csv(&dir.path().join("tasks-3.csv"));
+    let open_in_november: std::collections::BTreeSet<(String, String)> = tasks
+        .iter()
+        .map(|t| (t["loan_id"].clone(), t["rule_id"].clone()))
+        .collect();
+    let repeated: Vec<_> = december
+        .iter()
+        .filter(|t| open_in_november.contains(&(t["loan_id"].clone(), t["rule_id"].clone())))
+        .collect();
+    assert!(!repeated.is_empty());
+    assert!(repeated.iter().all(|t| t["created"] == "false"));
+}
+
+#[test]
+fn bad_loans_are_error_rows_naming_the_column_and_a_bad_date_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("book.csv");
+    write_book(&book, 60);
+    let mut rows = read_csv(&book);
+    rows[1].insert("days_past_due".into(), "-3".into());
+    rows[2].insert("disbursed_on".into(), "2026-13-01".into());
+    rows[3].insert("age".into(), "old".into());
+    let mut w = csv::Writer::from_path(&book).unwrap();
+    w.write_record(loan_columns()).unwrap();
+    for r in &rows {
+        w.write_record(loan_columns().iter().map(|c| r[*c].as_str()))
+            .unwrap();
+    }
+    w.flush().unwrap();
+    let (code, _, stderr) = monitor(dir.path(), &book, AS_OF, "1");
+    assert_eq!(code, 4, "{stderr}");
+    let out = read_csv(&dir.path().join("signals-1.csv"));
+    assert_eq!(out.len(), rows.len());
+    assert_eq!(out[0]["error"], "");
+    assert_eq!(
+        out[1]["error"],
+        "days_past_due: -3 is below the minimum: expected a whole number of at least 0"
+    );
+    assert_eq!(
+        out[2]["error"],
+        "disbursed_on: \"2026-13-01\" is not valid: expected a date, YYYY-MM-DD"
+    );
+    assert!(out[3]["error"].starts_with("age: "), "{}", out[3]["error"]);
+    for r in &out[1..4] {
+        assert_eq!(r["level"], "ERROR");
+    }
+    let errors = read_csv(&dir.path().join("signals-1.csv.errors.csv"));
+    assert_eq!(
+        errors
+            .iter()
+            .map(|e| (e["row"].as_str(), e["field"].as_str()))
+            .collect::<Vec<_>>(),
+        [("2", "days_past_due"), ("3", "disbursed_on"), ("4", "age")]
+    );
+    let (code, _, stderr) = monitor(dir.path(), &book, "30/11/2026", "2");
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--as-of: \"30/11/2026\" is not a date: expected YYYY-MM-DD"),
+        "{stderr}"
+    );
+}
