@@ -12,7 +12,6 @@
 //! ruleset columns and no scorecard. Without one, the policy loaded at
 //! start for the institution (else the default `*`) is in force.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -83,12 +82,9 @@ impl<S: Store> Monitor<S> {
         institution: &str,
         at: SystemTime,
     ) -> Result<Arc<MonitoringPolicy>, ServiceError> {
-        let history = self
-            .policies
-            .store()
-            .list_activations()
-            .await
-            .map_err(unavailable)?;
+        // The activation history as the product policies see it (re-read
+        // at most twice a second), not a store read per loan.
+        let history = self.policies.history().await?;
         let Some(a) = in_force(&history, institution, MONITORING_PRODUCT, at) else {
             return self
                 .policies
@@ -113,10 +109,10 @@ impl<S: Store> Monitor<S> {
                     a.activation_id, a.ruleset_id, a.ruleset_version
                 ))
             })?;
-        let product = self.any_product()?;
         let schema = self.loan_schema.clone();
         self.compiled
             .try_get_with(stored.hash.clone(), async move {
+                let product = self.any_product()?;
                 let source = format!("{}@{}", stored.id, stored.version);
                 match Document::parse(&source, &stored.json) {
                     Ok(Document::Monitoring(m)) => MonitoringPolicy::compile(&m, &schema, &product)
@@ -426,43 +422,4 @@ pub fn task_record(
         status: TaskStatus::Open,
         completion: None,
     }
-}
-
-/// The task figures of the dashboard, as of `today`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TaskFigures {
-    pub completed: u64,
-    pub open: u64,
-    pub overdue: u64,
-    pub due_7: u64,
-    pub due_30: u64,
-}
-
-/// Counts tasks by branch (and in total, under `""`) as of `today`.
-pub fn task_figures(tasks: &[TaskRecord], today: NaiveDate) -> HashMap<String, TaskFigures> {
-    let day = |n: u64| (today + chrono::Days::new(n)).to_string();
-    let (today_s, d7, d30) = (today.to_string(), day(7), day(30));
-    let mut out: HashMap<String, TaskFigures> = HashMap::new();
-    for t in tasks {
-        for key in [String::new(), t.branch.clone()] {
-            let f = out.entry(key).or_default();
-            match t.status {
-                TaskStatus::Completed => f.completed += 1,
-                TaskStatus::Open => {
-                    f.open += 1;
-                    if t.due_on < today_s {
-                        f.overdue += 1;
-                    } else {
-                        if t.due_on <= d7 {
-                            f.due_7 += 1;
-                        }
-                        if t.due_on <= d30 {
-                            f.due_30 += 1;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
 }

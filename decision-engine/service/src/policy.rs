@@ -182,7 +182,7 @@ impl<S: Store> Policies<S> {
     }
 
     /// The activation history, at most half a second old.
-    async fn history(&self) -> Result<Arc<Vec<ActivationRecord>>, ServiceError> {
+    pub(crate) async fn history(&self) -> Result<Arc<Vec<ActivationRecord>>, ServiceError> {
         if let Some(a) = self.activations.get(&()).await {
             return Ok(a);
         }
