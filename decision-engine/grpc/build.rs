@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "decision/v1/registry.proto",
             "decision/v1/precredit.proto",
             "decision/v1/review.proto",
+            "decision/v1/monitoring.proto",
         ],
         [&proto_root],
     )?;

@@ -137,23 +137,33 @@ pub fn features_and_errors_from_proto(
             });
             continue;
         }
-        let v = match &value.kind {
-            Some(pb::feature_value::Kind::BoolValue(b)) => Value::from(*b),
-            Some(pb::feature_value::Kind::IntValue(i)) => Value::from(*i),
-            Some(pb::feature_value::Kind::DecimalValue(s))
-            | Some(pb::feature_value::Kind::StringValue(s)) => Value::from(s.clone()),
-            None => {
-                errors.push(FieldError {
-                    field,
-                    message: "expected one of bool_value, int_value, decimal_value or string_value"
-                        .to_string(),
-                });
-                continue;
+        match feature_value_to_json(value) {
+            Some(v) => {
+                map.insert(name.clone(), v);
             }
-        };
-        map.insert(name.clone(), v);
+            None => errors.push(unset_feature_value(field)),
+        }
     }
     (map, errors)
+}
+
+/// A `FeatureValue` as JSON; `None` when no kind is set.
+pub fn feature_value_to_json(value: &pb::FeatureValue) -> Option<Value> {
+    Some(match value.kind.as_ref()? {
+        pb::feature_value::Kind::BoolValue(b) => Value::from(*b),
+        pb::feature_value::Kind::IntValue(i) => Value::from(*i),
+        pb::feature_value::Kind::DecimalValue(s) | pb::feature_value::Kind::StringValue(s) => {
+            Value::from(s.clone())
+        }
+    })
+}
+
+/// The problem of a `FeatureValue` with no kind set, at `field`.
+pub fn unset_feature_value(field: String) -> FieldError {
+    FieldError {
+        field,
+        message: "expected one of bool_value, int_value, decimal_value or string_value".to_string(),
+    }
 }
 
 /// Takes one feature out of a JSON map as the proto field's type.

@@ -10,6 +10,7 @@ pub mod convert;
 mod decisions;
 pub mod limits;
 mod metadata;
+pub mod monitoring;
 pub mod precredit;
 mod registry;
 pub mod reviews;
@@ -17,6 +18,7 @@ pub mod server;
 pub mod status;
 
 pub use decisions::DecisionHandlers;
+pub use monitoring::MonitoringHandlers;
 pub use precredit::PreCreditHandlers;
 pub use registry::RegistryHandlers;
 pub use reviews::ReviewHandlers;

@@ -1,6 +1,7 @@
 //! The gRPC server: the decision service, the policy registry, the
-//! pre-credit register and the reviews over the embedded store, with health checking, server reflection, Prometheus
-//! metrics, TLS and graceful shutdown.
+//! pre-credit register, the reviews and post-loan monitoring over the
+//! store, with health checking, server reflection, Prometheus metrics, TLS
+//! and graceful shutdown.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,13 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::pb;
 use crate::pb::decision_service_server::DecisionServiceServer;
+use crate::pb::monitoring_service_server::MonitoringServiceServer;
 use crate::pb::policy_registry_server::PolicyRegistryServer;
 use crate::pb::pre_credit_service_server::PreCreditServiceServer;
 use crate::pb::review_service_server::ReviewServiceServer;
-use crate::{DecisionHandlers, PreCreditHandlers, RegistryHandlers, ReviewHandlers};
+use crate::{
+    DecisionHandlers, MonitoringHandlers, PreCreditHandlers, RegistryHandlers, ReviewHandlers,
+};
 
 /// Latency buckets, seconds: 100 us to 2.5 s.
 const SECONDS: &[f64] = &[
@@ -168,6 +172,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let reviews = ReviewServiceServer::new(ReviewHandlers::new(review_cases.clone()))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
+    let monitoring = in_force.clone();
     let mut decisions = Decisions::new(in_force, limits);
     if config.require_client_token {
         decisions = decisions.require_client_tokens(tokens.clone());
@@ -190,6 +195,13 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     }
     let precredits = Arc::new(precredits);
     let register = precredits.clone();
+    let monitor = Arc::new(
+        decision_service::monitoring::Monitor::new(monitoring, precredits.clone(), tokens.clone())
+            .map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let monitoring = MonitoringServiceServer::new(MonitoringHandlers::new(monitor))
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
     let precredits = PreCreditServiceServer::new(PreCreditHandlers::new(precredits))
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(config.max_message_bytes);
@@ -309,6 +321,7 @@ pub async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .add_service(registry)
         .add_service(precredits)
         .add_service(reviews)
+        .add_service(monitoring)
         .serve_with_incoming_shutdown(
             // Without TCP_NODELAY small replies wait on delayed ACKs (~40 ms).
             TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -292,15 +292,65 @@ impl<S: Store> Monitor<S> {
         Ok((evaluation, created))
     }
 
-    /// `ListTasks`: tasks of the caller's institutions by `query`.
+    /// `ListTasks`: tasks of the caller's institutions, by due date; with
+    /// the date they were listed on (China Standard Time), which says
+    /// which open ones are overdue.
     pub async fn list_tasks(
         &self,
         caller: &Bearer<'_>,
-        mut query: TaskQuery,
-    ) -> Result<Vec<TaskRecord>, ServiceError> {
+        list: &TaskList,
+    ) -> Result<(Vec<TaskRecord>, String), ServiceError> {
         let (principal, _) = self
             .tokens
             .authorize(caller, &[Role::Officer, Role::Auditor, Role::Approver])?;
+        let today = today();
+        let mut problems = Vec::new();
+        let mut status = match list.status.trim() {
+            "" => None,
+            "open" => Some(TaskStatus::Open),
+            "completed" => Some(TaskStatus::Completed),
+            other => {
+                problems.push(FieldError {
+                    field: "status".into(),
+                    message: format!("{other:?} is not a task status: expected open or completed"),
+                });
+                None
+            }
+        };
+        let limit = match list.limit {
+            0 => DEFAULT_TASKS,
+            n if n as usize > MAX_TASKS => {
+                problems.push(FieldError {
+                    field: "limit".into(),
+                    message: format!("{n} is too many: expected at most {MAX_TASKS}"),
+                });
+                0
+            }
+            n => n as usize,
+        };
+        let mut due_before = None;
+        if list.overdue {
+            if status == Some(TaskStatus::Completed) {
+                problems.push(FieldError {
+                    field: "overdue".into(),
+                    message: "only an open task is overdue: expected status open or empty".into(),
+                });
+            }
+            status = Some(TaskStatus::Open);
+            due_before = Some(today.clone());
+        }
+        if !problems.is_empty() {
+            return Err(ServiceError::from_fields(problems));
+        }
+        let text = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        let mut query = TaskQuery {
+            institutions: text(&list.institution).into_iter().collect(),
+            branch: text(&list.branch),
+            status,
+            loan_id: text(&list.loan_id),
+            due_before,
+            limit,
+        };
         if let Some(scope) = &principal.institutions {
             if query.institutions.is_empty() {
                 query.institutions = scope.clone();
@@ -309,11 +359,13 @@ impl<S: Store> Monitor<S> {
                 principal.require_scope(i)?;
             }
         }
-        self.policies
+        let tasks = self
+            .policies
             .store()
             .list_tasks(query)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok((tasks, today))
     }
 
     /// `CompleteTask`: a loan officer of the task's institution records
@@ -390,6 +442,34 @@ impl<S: Store> Monitor<S> {
             TaskCompleted::NotFound => Err(ServiceError::NotFound(format!("no task `{task_id}`"))),
         }
     }
+}
+
+/// What `ListTasks` asks for; empty texts ask for any.
+#[derive(Clone, Debug, Default)]
+pub struct TaskList {
+    /// Empty: every institution the caller acts for.
+    pub institution: String,
+    pub branch: String,
+    /// `open`, `completed` or empty.
+    pub status: String,
+    pub loan_id: String,
+    /// Only open tasks due before today.
+    pub overdue: bool,
+    /// 0: [`DEFAULT_TASKS`]; at most [`MAX_TASKS`].
+    pub limit: u32,
+}
+
+/// Tasks listed when the caller gives no limit.
+pub const DEFAULT_TASKS: usize = 1000;
+/// Tasks listed at most.
+pub const MAX_TASKS: usize = 10_000;
+
+/// Today in China Standard Time, `YYYY-MM-DD`: a task still open and due
+/// before it is overdue.
+pub fn today() -> String {
+    crate::precredit::date_at(SystemTime::now())
+        .format("%Y-%m-%d")
+        .to_string()
 }
 
 /// The stored task of `t`, asked for by evaluation `e`.

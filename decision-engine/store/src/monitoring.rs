@@ -124,6 +124,8 @@ pub struct TaskQuery {
     pub branch: Option<String>,
     pub status: Option<TaskStatus>,
     pub loan_id: Option<String>,
+    /// Only tasks due before this date (`YYYY-MM-DD`).
+    pub due_before: Option<String>,
     /// At most this many (0: all).
     pub limit: usize,
 }
@@ -135,6 +137,10 @@ impl TaskQuery {
             && self.branch.as_deref().is_none_or(|b| t.branch == b)
             && self.status.is_none_or(|s| t.status == s)
             && self.loan_id.as_deref().is_none_or(|l| t.loan_id == l)
+            && self
+                .due_before
+                .as_deref()
+                .is_none_or(|d| t.due_on.as_str() < d)
     }
 }
 

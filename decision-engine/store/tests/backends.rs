@@ -202,6 +202,15 @@ async fn monitoring_holds<S: Store>(store: &S) {
         ids(store.list_tasks(query).await.unwrap()),
         ["task-3", "task-1"]
     );
+    // Overdue on 2026-12-08: due before it.
+    let due = TaskQuery {
+        due_before: Some("2026-12-08".into()),
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_tasks(due).await.unwrap()),
+        ["task-2", "task-3"]
+    );
     let completion = TaskCompletion {
         completed_by: "officer-li".into(),
         completed_at: "2026-12-02T09:30:00Z".into(),

@@ -1,8 +1,9 @@
 //! `decision-engine monitor` as a user runs it: a generated loan book of
 //! more than 20,000 loans (`village-gen --loans-as-of`), every loan's level,
-//! signals and tasks equal to the same loan evaluated alone from its JSON
-//! (the online form); a second cycle creates no task that is open; the run
-//! is refused or its rows are ERROR with the column named.
+//! signals and tasks equal to the same loan sent alone to a server's
+//! `MonitoringService.EvaluateLoan` and to the engine from its JSON; a
+//! second cycle creates no task that is open; the run is refused or its
+//! rows are ERROR with the column named.
 #![cfg(feature = "batch")]
 
 use std::collections::BTreeMap;
@@ -14,7 +15,116 @@ use decision_core::monitor::{LoanInput, parse_date};
 use decision_core::validate::feature_from_cell;
 use village_gen::loans::{LoanBook, LoanBookConfig, loan_columns};
 
-use crate::common::read_csv;
+use decision_grpc::convert::features_to_proto;
+use decision_grpc::pb;
+use decision_grpc::pb::monitoring_service_client::MonitoringServiceClient;
+use tonic::Request;
+
+use crate::common::{Server, read_csv};
+
+/// The loan schema's columns; every other column of a book is a feature.
+const LOAN_COLUMNS: [&str; 13] = [
+    "loan_id",
+    "household_id",
+    "institution",
+    "branch",
+    "product",
+    "amount",
+    "balance",
+    "disbursed_on",
+    "maturity_on",
+    "days_past_due",
+    "origination_decision_id",
+    "origination_score",
+    "origination_grade",
+];
+
+const CLIENT: &str = "dev-client-token-000001";
+
+fn tokens_file() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/tokens.dev.toml")
+}
+
+fn as_user<T>(token: &str, message: T) -> Request<T> {
+    let mut r = Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+/// A book row as a loan system sends it to `EvaluateLoan`.
+fn evaluate_request(
+    row: &BTreeMap<String, String>,
+    policies: &PolicySet,
+    as_of: &str,
+) -> pb::EvaluateLoanRequest {
+    let mut features = online_json(row, policies);
+    for c in LOAN_COLUMNS {
+        features.remove(c);
+    }
+    let text = |c: &str| row.get(c).cloned().unwrap_or_default();
+    let optional = |c: &str| row.get(c).filter(|v| !v.is_empty()).cloned();
+    pb::EvaluateLoanRequest {
+        as_of: as_of.into(),
+        loan: Some(pb::Loan {
+            loan_id: text("loan_id"),
+            household_id: text("household_id"),
+            institution: text("institution"),
+            branch: text("branch"),
+            product: text("product"),
+            amount: text("amount"),
+            balance: text("balance"),
+            disbursed_on: text("disbursed_on"),
+            maturity_on: text("maturity_on"),
+            days_past_due: optional("days_past_due").map(|d| d.parse().unwrap()),
+            origination_decision_id: text("origination_decision_id"),
+            origination_score: optional("origination_score"),
+            origination_grade: optional("origination_grade"),
+            extra: Default::default(),
+        }),
+        features: Some(features_to_proto(&features).unwrap()),
+        include_trace: false,
+    }
+}
+
+/// Every row sent to `EvaluateLoan`, 16 calls in flight; the replies in
+/// row order.
+async fn evaluate_online(
+    server: &Server,
+    rows: &[BTreeMap<String, String>],
+    policies: &PolicySet,
+) -> Vec<pb::EvaluateLoanResponse> {
+    const CALLERS: usize = 16;
+    let channel = server.channel().await;
+    let requests: Vec<_> = rows
+        .iter()
+        .map(|r| evaluate_request(r, policies, AS_OF))
+        .collect();
+    let requests = std::sync::Arc::new(requests);
+    let mut callers = tokio::task::JoinSet::new();
+    for k in 0..CALLERS {
+        let requests = requests.clone();
+        let mut client = MonitoringServiceClient::new(channel.clone());
+        callers.spawn(async move {
+            let mut replies = Vec::new();
+            for i in (k..requests.len()).step_by(CALLERS) {
+                let reply = client
+                    .evaluate_loan(as_user(CLIENT, requests[i].clone()))
+                    .await
+                    .unwrap_or_else(|e| panic!("row {}: {e:?}", i + 1))
+                    .into_inner();
+                replies.push((i, reply));
+            }
+            replies
+        });
+    }
+    let mut all: Vec<(usize, pb::EvaluateLoanResponse)> = Vec::new();
+    while let Some(done) = callers.join_next().await {
+        all.extend(done.unwrap());
+    }
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
 
 const AS_OF: &str = "2026-11-30";
 
@@ -85,8 +195,9 @@ fn online_json(
     json
 }
 
-#[test]
-fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycle_duplicates_no_task() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycle_duplicates_no_task()
+ {
     let dir = tempfile::tempdir().unwrap();
     let book = dir.path().join("book.csv");
     let loans = write_book(&book, 34_000);
@@ -107,8 +218,14 @@ fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycle_dupl
     for t in &tasks {
         tasks_by_row.entry(t["row"].clone()).or_default().push(t);
     }
+    // The same book sent loan by loan to a server with its own store.
+    let server = Server::start(
+        &dir.path().join("online"),
+        &["--tokens-file", tokens_file().to_str().unwrap()],
+    );
+    let replies = evaluate_online(&server, &rows, &policies).await;
     let mut fired = [0usize; 3];
-    for (i, (row, out)) in rows.iter().zip(&signals).enumerate() {
+    for (i, ((row, out), reply)) in rows.iter().zip(&signals).zip(&replies).enumerate() {
         assert_eq!(out["row"], (i + 1).to_string());
         assert_eq!(out["loan_id"], row["loan_id"]);
         let json = online_json(row, &policies);
@@ -122,6 +239,18 @@ fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycle_dupl
         assert_eq!(out["signal_codes"], codes.join(";"), "row {}", i + 1);
         let ids: Vec<&str> = e.signals.iter().map(|s| s.signal_id.as_str()).collect();
         assert_eq!(out["signal_ids"], ids.join(";"), "row {}", i + 1);
+        // Over the wire: the same level, score, grade, signals and tasks.
+        assert_eq!(reply.loan_id, row["loan_id"]);
+        assert_eq!(
+            (&reply.level, &reply.score, &reply.grade),
+            (&out["level"], &out["score"], &out["grade"]),
+            "row {}",
+            i + 1
+        );
+        let wire: Vec<&str> = reply.signals.iter().map(|s| s.signal_id.as_str()).collect();
+        assert_eq!(wire, ids, "row {}", i + 1);
+        let wire: Vec<&str> = reply.signals.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(wire, codes, "row {}", i + 1);
         for s in &e.signals {
             fired[s.severity as usize] += 1;
         }
@@ -145,6 +274,14 @@ fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycle_dupl
             .map(|t| (t.task_id.clone(), t.rule_id.clone(), t.due_on.clone()))
             .collect();
         assert_eq!(written, online, "row {}", i + 1);
+        let wire: Vec<(String, String, String)> = reply
+            .tasks
+            .iter()
+            .map(|t| (t.task_id.clone(), t.rule_id.clone(), t.due_on.clone()))
+            .collect();
+        assert_eq!(wire, online, "row {}", i + 1);
+        // The server's store was empty: every task it was asked for is new.
+        assert!(reply.tasks.iter().all(|t| t.created), "row {}", i + 1);
     }
     // The drift the generator documents shows: red, orange and yellow
     // signals, and the summary counts what the rows say.

@@ -233,6 +233,18 @@ pub enum Cycle {
     EveryRun,
 }
 
+impl Cycle {
+    /// The name as a policy writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Cycle::Once => "once",
+            Cycle::Monthly => "monthly",
+            Cycle::Quarterly => "quarterly",
+            Cycle::EveryRun => "every_run",
+        }
+    }
+}
+
 /// From when a task's due date is counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -1280,9 +1280,9 @@ impl Store for PgStore {
             .rows(
                 "SELECT task_id, record_json FROM monitor_tasks
                  WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR branch = $2)
-                   AND ($3::text IS NULL OR loan_id = $3)
+                   AND ($3::text IS NULL OR loan_id = $3) AND ($4::text IS NULL OR due_on < $4)
                  ORDER BY due_on, task_id",
-                &[&status, &query.branch, &query.loan_id],
+                &[&status, &query.branch, &query.loan_id, &query.due_before],
             )
             .await?;
         let mut out = Vec::new();

@@ -71,13 +71,15 @@ pub(super) fn tasks(c: &Connection, q: &TaskQuery) -> Result<Vec<TaskRecord>, St
     let mut stmt = c.prepare_cached(
         "SELECT task_id, record_json FROM monitor_tasks
          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR branch = ?2) AND (?3 IS NULL OR loan_id = ?3)
+           AND (?4 IS NULL OR due_on < ?4)
          ORDER BY due_on, task_id",
     )?;
     let rows = stmt.query_map(
         params![
             q.status.map(TaskStatus::as_str),
             q.branch.as_deref(),
-            q.loan_id.as_deref()
+            q.loan_id.as_deref(),
+            q.due_before.as_deref()
         ],
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
     )?;
