@@ -149,6 +149,13 @@ impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryHandlers<S
         self.upload(request, "scorecard").await
     }
 
+    async fn upload_monitoring_policy(
+        &self,
+        request: Request<pb::UploadRequest>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        self.upload(request, "monitoring_policy").await
+    }
+
     async fn validate_document(
         &self,
         request: Request<pb::UploadRequest>,

@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/policy/versions"),
     ("POST", "/v1/policy/rulesets"),
     ("POST", "/v1/policy/scorecards"),
+    ("POST", "/v1/policy/monitoring-policies"),
     ("GET", "/v1/policy/activations"),
     ("POST", "/v1/policy/activations"),
     ("POST", "/v1/policy/activations/{activation_id}/approve"),
@@ -98,6 +99,10 @@ pub fn router<S: Store>(rest: Arc<Rest<S>>) -> Router {
         .route("/v1/policy/versions", get(list_versions::<S>))
         .route("/v1/policy/rulesets", post(upload_ruleset::<S>))
         .route("/v1/policy/scorecards", post(upload_scorecard::<S>))
+        .route(
+            "/v1/policy/monitoring-policies",
+            post(upload_monitoring_policy::<S>),
+        )
         .route(
             "/v1/policy/activations",
             get(list_activations::<S>).post(request_activation::<S>),
@@ -585,6 +590,14 @@ async fn upload_scorecard<S: Store>(
     body: Bytes,
 ) -> Response {
     upload(&rest, &headers, &body, "scorecard").await
+}
+
+async fn upload_monitoring_policy<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    upload(&rest, &headers, &body, "monitoring_policy").await
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,9 @@
 //! for an activation of a ruleset and scorecard version for an institution
 //! and product from a time, and a second approver (four-eyes: neither the
 //! requester nor an uploader of the versions) approves it; a rollback is an
-//! activation of versions that ran before. Every call, accepted or
+//! activation of versions that ran before. A monitoring policy is
+//! activated the same way for the reserved product
+//! [`MONITORING_PRODUCT`], alone (no scorecard). Every call, accepted or
 //! refused, goes to the audit log.
 
 use std::sync::Arc;
@@ -15,7 +17,19 @@ use decision_core::{Document, PolicySet, VersionRef, compile_exact};
 use decision_store::{ActivationRecord, ActivationStatus, AuditEntry, Store, StoredDocument};
 
 use crate::auth::{Bearer, Role, Tokens};
+use crate::monitoring::MONITORING_PRODUCT;
 use crate::{ServiceError, clock};
+
+/// The kinds of the documents an activation of `product` names, in the
+/// order of its (ruleset, scorecard) columns; a monitoring policy's has
+/// one.
+fn activated_kinds(product: &str) -> &'static [&'static str] {
+    if product == MONITORING_PRODUCT {
+        &["monitoring_policy"]
+    } else {
+        &["ruleset", "scorecard"]
+    }
+}
 
 /// What a store failure means to a registry caller.
 const UNCHANGED: &str = "nothing was changed";
@@ -207,18 +221,24 @@ impl<S: Store> Registry<S> {
         Ok(doc)
     }
 
-    /// Publishes a `kind` document (`ruleset` or `scorecard`); publishing
-    /// the identical version again changes nothing.
+    /// Publishes a `kind` document (`ruleset`, `scorecard` or
+    /// `monitoring_policy`); publishing the identical version again changes
+    /// nothing.
     pub async fn upload(
         &self,
         caller: &Bearer<'_>,
         json: &str,
         kind: &str,
     ) -> Result<Published, ServiceError> {
-        let action = if kind == "ruleset" {
-            "UploadRuleset"
-        } else {
-            "UploadScorecard"
+        let action = match kind {
+            "ruleset" => "UploadRuleset",
+            "scorecard" => "UploadScorecard",
+            "monitoring_policy" => "UploadMonitoringPolicy",
+            other => {
+                return Err(ServiceError::Internal(format!(
+                    "no upload of {other} documents"
+                )));
+            }
         };
         let (person, role) = self.authorize(caller, action, &[Role::Analyst]).await?;
         let mut subject = Subject::default();
@@ -560,6 +580,9 @@ impl<S: Store> Registry<S> {
         person: &str,
         rollback: bool,
     ) -> Result<ActivationRecord, ServiceError> {
+        if r.product.trim() == MONITORING_PRODUCT {
+            return self.request_monitoring(r, person, rollback).await;
+        }
         for (field, value) in [
             ("institution", &r.institution),
             ("product", &r.product),
@@ -575,19 +598,7 @@ impl<S: Store> Registry<S> {
                 )]));
             }
         }
-        let effective_at = if r.effective_at.is_empty() {
-            String::new()
-        } else {
-            let t = clock::parse(&r.effective_at)
-                .map_err(|e| invalid(vec![("effective_at".into(), e)]))?;
-            if t < SystemTime::now() {
-                return Err(invalid(vec![(
-                    "effective_at".into(),
-                    "must not be in the past: an activation cannot rewrite what already ran; leave it empty for \"as soon as approved\"".into(),
-                )]));
-            }
-            clock::format(t)
-        };
+        let effective_at = effective_at(r)?;
         let published = |kind: &'static str, id: String, version: String| async move {
             self.store
                 .find_document(kind, &id, &version)
@@ -666,6 +677,108 @@ impl<S: Store> Registry<S> {
                 r.scorecard_version
             )));
         }
+        self.insert_request(r, person, rollback, effective_at).await
+    }
+
+    /// Checks and records the activation of a monitoring policy: alone,
+    /// published, compiling with the shipped loan schema and the feature
+    /// schema in force, written for the institution (or `*`).
+    async fn request_monitoring(
+        &self,
+        r: &ActivationRequest,
+        person: &str,
+        rollback: bool,
+    ) -> Result<ActivationRecord, ServiceError> {
+        let mut problems = Vec::new();
+        for (field, value) in [
+            ("institution", &r.institution),
+            ("ruleset_id", &r.ruleset_id),
+            ("ruleset_version", &r.ruleset_version),
+        ] {
+            if value.trim().is_empty() {
+                problems.push((
+                    field.to_string(),
+                    "must not be empty: name the monitoring policy in the ruleset fields".into(),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("scorecard_id", &r.scorecard_id),
+            ("scorecard_version", &r.scorecard_version),
+        ] {
+            if !value.trim().is_empty() {
+                problems.push((
+                    field.to_string(),
+                    format!(
+                        "a monitoring policy ({MONITORING_PRODUCT}) is activated alone: expected empty"
+                    ),
+                ));
+            }
+        }
+        if r.challenger.is_some() {
+            problems.push((
+                "challenger".into(),
+                format!(
+                    "a monitoring policy ({MONITORING_PRODUCT}) has no challenger: expected none"
+                ),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let effective_at = effective_at(r)?;
+        let (id, version) = (&r.ruleset_id, &r.ruleset_version);
+        let stored = self
+            .store
+            .find_document("monitoring_policy", id, version)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "no monitoring_policy `{id}` version `{version}` is published"
+                ))
+            })?;
+        let doc = match Document::parse(&format!("{id}@{version}"), &stored.json) {
+            Ok(Document::Monitoring(m)) => m,
+            Ok(_) => {
+                return Err(ServiceError::Corrupt(format!(
+                    "{id}@{version} is stored as a monitoring policy but is not one"
+                )));
+            }
+            Err(e) => return Err(ServiceError::Corrupt(e.to_string())),
+        };
+        let product = self.policies.policies().next().ok_or_else(|| {
+            ServiceError::Internal("no product policy is loaded to compile against".into())
+        })?;
+        let schema = decision_core::monitor::LoanSchema::shipped()
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        decision_core::monitor::MonitoringPolicy::compile(&doc, &schema, product).map_err(|e| {
+            ServiceError::Precondition(format!("monitoring policy {id}@{version} cannot run: {e}"))
+        })?;
+        if doc.doc.institution != "*" && doc.doc.institution != r.institution {
+            return Err(ServiceError::Precondition(format!(
+                "monitoring policy {id}@{version} is written for institution {}, not {}",
+                doc.doc.institution, r.institution
+            )));
+        }
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        if rollback && !ran_before(&history, r) {
+            return Err(ServiceError::Precondition(format!(
+                "{} never ran monitoring policy {id}@{version}: a rollback returns to a version that was active",
+                r.institution
+            )));
+        }
+        self.insert_request(r, person, rollback, effective_at).await
+    }
+
+    /// Records a checked activation request, pending.
+    async fn insert_request(
+        &self,
+        r: &ActivationRequest,
+        person: &str,
+        rollback: bool,
+        effective_at: String,
+    ) -> Result<ActivationRecord, ServiceError> {
         let activation = ActivationRecord {
             activation_id: clock::new_id("act", 16, &[&r.institution, &r.product, person]),
             institution: r.institution.clone(),
@@ -755,10 +868,15 @@ impl<S: Store> Registry<S> {
                 "four-eyes: {person} requested activation {id} and cannot also approve it"
             )));
         }
-        let mut versions = vec![
-            ("ruleset", &a.ruleset_id, &a.ruleset_version),
-            ("scorecard", &a.scorecard_id, &a.scorecard_version),
+        let columns = [
+            (&a.ruleset_id, &a.ruleset_version),
+            (&a.scorecard_id, &a.scorecard_version),
         ];
+        let mut versions: Vec<(&str, &String, &String)> = activated_kinds(&a.product)
+            .iter()
+            .zip(columns)
+            .map(|(kind, (id, version))| (*kind, id, version))
+            .collect();
         if let Some(c) = &a.challenger {
             versions.push(("ruleset", &c.ruleset_id, &c.ruleset_version));
             versions.push(("scorecard", &c.scorecard_id, &c.scorecard_version));
@@ -874,23 +992,38 @@ impl<S: Store> Registry<S> {
         scorecard: (&str, &str),
     ) -> Subject {
         let mut hashes = Vec::new();
-        for (kind, (id, version)) in [("ruleset", ruleset), ("scorecard", scorecard)] {
+        let mut versions = Vec::new();
+        for (kind, (id, version)) in activated_kinds(product).iter().zip([ruleset, scorecard]) {
             let hash = match self.store.find_document(kind, id, version).await {
                 Ok(Some(d)) => d.hash,
                 _ => "(not published)".to_string(),
             };
             hashes.push(hash);
+            versions.push(format!("{id}@{version}"));
         }
         Subject {
             kind: "activation".into(),
             id: format!("{institution}/{product}"),
-            version: format!(
-                "{}@{} + {}@{}",
-                ruleset.0, ruleset.1, scorecard.0, scorecard.1
-            ),
+            version: versions.join(" + "),
             hash: hashes.join(" + "),
         }
     }
+}
+
+/// When an activation request takes effect: empty (on approval) or an
+/// RFC 3339 time not in the past.
+fn effective_at(r: &ActivationRequest) -> Result<String, ServiceError> {
+    if r.effective_at.is_empty() {
+        return Ok(String::new());
+    }
+    let t = clock::parse(&r.effective_at).map_err(|e| invalid(vec![("effective_at".into(), e)]))?;
+    if t < SystemTime::now() {
+        return Err(invalid(vec![(
+            "effective_at".into(),
+            "must not be in the past: an activation cannot rewrite what already ran; leave it empty for \"as soon as approved\"".into(),
+        )]));
+    }
+    Ok(clock::format(t))
 }
 
 /// Whether (institution, product) ever ran this ruleset with this scorecard

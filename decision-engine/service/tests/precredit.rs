@@ -937,3 +937,222 @@ async fn a_generated_village_of_5000_signs_draws_repays_and_expires_with_exact_a
     assert_eq!(f.iter().filter(|r| r.level == "village").count(), 8);
     let _ = client;
 }
+
+/// Example 01's household as a loan of `household` on 2026-01-15,
+/// disbursed 2025-12-01, `dpd` days past due.
+fn loan(household: &str, loan_id: &str, dpd: i64) -> serde_json::Map<String, serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
+    )
+    .unwrap();
+    let mut loan = v["features"].as_object().unwrap().clone();
+    for (k, v) in serde_json::json!({
+        "loan_id": loan_id,
+        "household_id": household,
+        "institution": INSTITUTION,
+        "branch": "JS-01",
+        "product": PRODUCT,
+        "amount": "30000",
+        "balance": "30000",
+        "disbursed_on": "2025-12-01",
+        "maturity_on": "2026-12-01",
+        "days_past_due": dpd
+    })
+    .as_object()
+    .unwrap()
+    {
+        loan.insert(k.clone(), v.clone());
+    }
+    loan
+}
+
+#[tokio::test]
+async fn a_red_post_loan_signal_flags_the_live_pre_credit_and_tasks_are_kept_to_their_institution()
+{
+    use decision_service::monitoring::{Monitor, TaskList};
+    use decision_store::TaskStatus;
+
+    let w = world();
+    let batch = batch_run(&w.store, w.dir.path(), "bat_0001").await;
+    w.live(&batch.batch_id, &day(w.now, 30)).await;
+    // The dev tokens and a loan officer of HB-JINGSHAN.
+    let tokens = w.dir.path().join("tokens.toml");
+    let mut text = std::fs::read_to_string(repo("config/tokens.dev.toml")).unwrap();
+    text.push_str(
+        "\n[[tokens]]\ntoken = \"test-officer-token-hb\"\nperson = \"officer.liu\"\nroles = [\"officer\"]\ninstitutions = [\"HB-JINGSHAN\"]\n",
+    );
+    std::fs::write(&tokens, text).unwrap();
+    let tokens = Arc::new(Tokens::load(&tokens).unwrap());
+    let policies = Arc::new(
+        Policies::new(Arc::new(PolicySet::shipped().unwrap()), w.store.clone())
+            .await
+            .unwrap(),
+    );
+    let register = Arc::new(PreCredits::new(w.store.clone(), tokens.clone(), None));
+    let monitor = Monitor::new(policies, register, tokens).unwrap();
+
+    // H0 is 45 days past due: red, intensive; H1 is current.
+    let (e, created) = monitor
+        .evaluate_loan(
+            &Bearer::Token(CLIENT),
+            &loan("H0", "LN-H0", 45),
+            "2026-01-15",
+        )
+        .await
+        .unwrap();
+    let codes: Vec<&str> = e.signals.iter().map(|s| s.code.as_str()).collect();
+    assert_eq!(codes, ["W_DPD_SEVERE"]);
+    assert_eq!(e.level.code, "L1_INTENSIVE");
+    let tasks: Vec<(&str, &str)> = e
+        .tasks
+        .iter()
+        .map(|t| (t.rule_id.as_str(), t.due_on.as_str()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("T_INTENSIVE_FIELD", "2026-01-22"),
+            ("T_FREEZE", "2026-01-16")
+        ]
+    );
+    assert_eq!(created.len(), 2);
+    let (quiet, _) = monitor
+        .evaluate_loan(
+            &Bearer::Token(CLIENT),
+            &loan("H1", "LN-H1", 0),
+            "2026-01-15",
+        )
+        .await
+        .unwrap();
+    assert!(quiet.signals.is_empty());
+    assert_eq!(quiet.level.code, "L4_NORMAL");
+
+    // The hand-off: H0's live pre-credit is flagged with the signal, H1's
+    // is not.
+    let h0 = w.entries("H0", w.now).await.remove(0);
+    let signal = &e.signals[0].signal_id;
+    assert_eq!(
+        h0.entry.review_flag,
+        format!("post-loan signal W_DPD_SEVERE ({signal}) on loan LN-H0 as of 2026-01-15")
+    );
+    assert_eq!(w.entries("H1", w.now).await[0].entry.review_flag, "");
+    // The same evaluation again: nothing new, the flag once.
+    let (_, again) = monitor
+        .evaluate_loan(
+            &Bearer::Token(CLIENT),
+            &loan("H0", "LN-H0", 45),
+            "2026-01-15",
+        )
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    assert_eq!(
+        w.entries("H0", w.now).await[0].entry.revision,
+        h0.entry.revision
+    );
+
+    // Scope: an officer of 3201 neither sees nor completes HB-JINGSHAN's
+    // tasks.
+    let officer_3201 = Bearer::Token("dev-officer-token-3201");
+    let officer_hb = Bearer::Token("test-officer-token-hb");
+    let list = |institution: &str, overdue: bool| TaskList {
+        institution: institution.into(),
+        overdue,
+        ..TaskList::default()
+    };
+    let e3201 = monitor
+        .list_tasks(&officer_3201, &list(INSTITUTION, false))
+        .await
+        .unwrap_err();
+    assert!(matches!(e3201, ServiceError::Forbidden(_)), "{e3201:?}");
+    let (own, _) = monitor
+        .list_tasks(&officer_3201, &list("", false))
+        .await
+        .unwrap();
+    assert!(own.is_empty());
+    // Both tasks were due in January 2026: overdue today.
+    let (overdue, today) = monitor
+        .list_tasks(&officer_hb, &list("", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        overdue
+            .iter()
+            .map(|t| t.rule_id.as_str())
+            .collect::<Vec<_>>(),
+        ["T_FREEZE", "T_INTENSIVE_FIELD"]
+    );
+    assert!(overdue.iter().all(|t| t.overdue_on(&today)));
+    let freeze = overdue[0].task_id.clone();
+    let refused = monitor
+        .complete_task(&officer_3201, &freeze, "limit_freeze", "frozen", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ServiceError::Forbidden(_)), "{refused:?}");
+    // A client cannot complete a follow-up either.
+    let refused = monitor
+        .complete_task(
+            &Bearer::Token(CLIENT),
+            &freeze,
+            "limit_freeze",
+            "frozen",
+            "",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, ServiceError::Forbidden(_)), "{refused:?}");
+    // Bad input names its fields; nothing changes.
+    let bad = monitor
+        .complete_task(&officer_hb, &freeze, "visit", " ", "")
+        .await
+        .unwrap_err();
+    match bad {
+        ServiceError::Invalid { fields, .. } => assert_eq!(
+            fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
+            ["visit_type", "result"]
+        ),
+        other => panic!("{other:?}"),
+    }
+    let (open, _) = monitor
+        .list_tasks(&officer_hb, &list("", true))
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 2);
+    // Completed by the officer of the institution: durable and audited.
+    let done = monitor
+        .complete_task(
+            &officer_hb,
+            &freeze,
+            "limit_freeze",
+            "frozen",
+            "limit frozen at the branch",
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.status, TaskStatus::Completed);
+    let completion = done.completion.unwrap();
+    assert_eq!(
+        (completion.completed_by.as_str(), completion.result.as_str()),
+        ("officer.liu", "frozen")
+    );
+    let audit = w.store.list_audit(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "CompleteTask" && a.id == freeze && a.person == "officer.liu"),
+        "{audit:?}"
+    );
+    let again = monitor
+        .complete_task(&officer_hb, &freeze, "limit_freeze", "frozen", "")
+        .await
+        .unwrap_err();
+    assert!(matches!(again, ServiceError::Precondition(_)), "{again:?}");
+    let (still, _) = monitor
+        .list_tasks(&officer_hb, &list("", true))
+        .await
+        .unwrap();
+    assert_eq!(
+        still.iter().map(|t| t.rule_id.as_str()).collect::<Vec<_>>(),
+        ["T_INTENSIVE_FIELD"]
+    );
+}

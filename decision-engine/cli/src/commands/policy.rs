@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
 
 #[derive(Subcommand)]
 enum PolicyAction {
-    /// Publish a ruleset or scorecard document (analyst).
+    /// Publish a ruleset, scorecard or monitoring policy document (analyst).
     Upload { file: PathBuf },
     /// Check a document against the active policy set without publishing it (analyst).
     Validate { file: PathBuf },
@@ -99,11 +99,15 @@ struct ActivationArgs {
     #[arg(long, default_value = "FARMER_CREDIT")]
     product: String,
     /// ID@VERSION
-    #[arg(long)]
-    ruleset: String,
+    #[arg(long, required_unless_present = "monitoring")]
+    ruleset: Option<String>,
     /// ID@VERSION
-    #[arg(long)]
-    scorecard: String,
+    #[arg(long, required_unless_present = "monitoring")]
+    scorecard: Option<String>,
+    /// A post-loan monitoring policy, ID@VERSION, activated alone (product
+    /// POST_LOAN).
+    #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product"])]
+    monitoring: Option<String>,
 }
 
 /// Champion/challenger: other versions decided beside the activated ones.
@@ -162,11 +166,23 @@ fn request(
     t: ActivationArgs,
     effective_at: String,
 ) -> Result<pb::RequestActivationRequest, Failure> {
-    let (ruleset_id, ruleset_version) = split("ruleset", &t.ruleset)?;
-    let (scorecard_id, scorecard_version) = split("scorecard", &t.scorecard)?;
+    let (product, (ruleset_id, ruleset_version), (scorecard_id, scorecard_version)) =
+        match (&t.monitoring, &t.ruleset, &t.scorecard) {
+            (Some(m), _, _) => (
+                decision_service::monitoring::MONITORING_PRODUCT.to_string(),
+                split("monitoring", m)?,
+                (String::new(), String::new()),
+            ),
+            (None, Some(r), Some(s)) => (t.product, split("ruleset", r)?, split("scorecard", s)?),
+            _ => {
+                return Err(Failure::Input(
+                    "expected --ruleset and --scorecard, or --monitoring".into(),
+                ));
+            }
+        };
     Ok(pb::RequestActivationRequest {
         institution: t.institution,
-        product: t.product,
+        product,
         ruleset_id,
         ruleset_version,
         scorecard_id,
@@ -176,16 +192,20 @@ fn request(
     })
 }
 fn activation(a: &pb::Activation) -> String {
+    let versions = if a.product == decision_service::monitoring::MONITORING_PRODUCT {
+        format!("monitoring policy {}@{}", a.ruleset_id, a.ruleset_version)
+    } else {
+        format!(
+            "ruleset {}@{} scorecard {}@{}",
+            a.ruleset_id, a.ruleset_version, a.scorecard_id, a.scorecard_version
+        )
+    };
     format!(
-        "{} {} {} {} ruleset {}@{} scorecard {}@{} effective {} requested by {} approved by {}{}",
+        "{} {} {} {} {versions} effective {} requested by {} approved by {}{}",
         a.activation_id,
         a.status,
         a.institution,
         a.product,
-        a.ruleset_id,
-        a.ruleset_version,
-        a.scorecard_id,
-        a.scorecard_version,
         if a.effective_at.is_empty() {
             "on approval"
         } else {
@@ -235,9 +255,10 @@ async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, 
             let reply = match kind.as_str() {
                 "ruleset" => client.upload_ruleset(req).await,
                 "scorecard" => client.upload_scorecard(req).await,
+                "monitoring_policy" => client.upload_monitoring_policy(req).await,
                 other => {
                     return Err(Failure::Policy(format!(
-                        "{}: expected a ruleset or scorecard document, found kind `{other}`",
+                        "{}: expected a ruleset, scorecard or monitoring_policy document, found kind `{other}`",
                         file.display()
                     )));
                 }

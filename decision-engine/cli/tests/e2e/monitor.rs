@@ -403,3 +403,291 @@ fn bad_loans_are_error_rows_naming_the_column_and_a_bad_date_is_refused() {
         "{stderr}"
     );
 }
+
+/// The shipped monitoring policy as `version`, changed by `edit`.
+fn monitoring_policy(version: &str, edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../rulesets/farmer-post-loan.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    v["version"] = serde_json::json!(version);
+    edit(&mut v);
+    v.to_string()
+}
+
+/// Example 01's household as a loan of `institution`, disbursed on
+/// 2026-03-01, `dpd` days past due on 2026-11-30.
+fn example_loan(institution: &str, dpd: i64) -> pb::EvaluateLoanRequest {
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/requests/01-clean-approve.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    pb::EvaluateLoanRequest {
+        as_of: AS_OF.into(),
+        loan: Some(pb::Loan {
+            loan_id: format!("LN-{institution}-{dpd}"),
+            household_id: "H-01".into(),
+            institution: institution.into(),
+            branch: "B-01".into(),
+            product: "FARMER_CREDIT".into(),
+            amount: "30000".into(),
+            balance: "20000".into(),
+            disbursed_on: "2026-03-01".into(),
+            maturity_on: "2027-03-01".into(),
+            days_past_due: Some(dpd),
+            ..Default::default()
+        }),
+        features: Some(features_to_proto(v["features"].as_object().unwrap()).unwrap()),
+        include_trace: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitoring_policy_is_validated_published_diffed_and_activated_with_four_eyes() {
+    use crate::registry::{ANALYST, APPROVER, APPROVER_2, start_with};
+    use decision_grpc::pb::policy_registry_client::PolicyRegistryClient;
+    use tonic::Code;
+    use tonic_types::StatusExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(&dir.path().join("data"), &[]);
+    let channel = server.channel().await;
+    let mut registry = PolicyRegistryClient::new(channel.clone());
+    let mut monitoring = MonitoringServiceClient::new(channel);
+    let upload = |json: String| {
+        as_user(
+            ANALYST,
+            pb::UploadRequest {
+                document_json: json,
+            },
+        )
+    };
+
+    // Every problem listed with its place; nothing published.
+    let bad = monitoring_policy("2026.9", |v| {
+        v["warnings"][0]["expression"] = serde_json::json!("days_past_due >");
+        v["warnings"][1]["expression"] = serde_json::json!("bureau_lawsuits > 0");
+        v["tasks"][1]["levels"] = serde_json::json!(["L9_UNKNOWN"]);
+    });
+    let checked = registry
+        .validate_document(upload(bad.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!checked.valid);
+    let problems = checked.problems.join("\n");
+    assert_eq!(checked.problems.len(), 3, "{problems}");
+    assert_eq!(
+        checked.problems,
+        [
+            "warnings[0] W_DPD_SEVERE.expression: upload: `days_past_due >` cannot be evaluated: An operator expected 2 arguments, but got 1.",
+            "warnings[1] W_COURT.expression: upload: unknown identifier `bureau_lawsuits` in `bureau_lawsuits > 0`: expected a feature of the schema, a derived feature, a parameter or a computed value",
+            "tasks[1] T_INTENSIVE_FIELD.levels[0]: upload: unknown level `L9_UNKNOWN`; expected one of L1_INTENSIVE, L2_ATTENTION, L3_WATCH, L4_NORMAL",
+        ]
+    );
+    let refused = registry
+        .upload_monitoring_policy(upload(bad))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    let violations = refused.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(violations.len(), 3, "{violations:?}");
+    let listed = |kind: &str| pb::ListVersionsRequest {
+        kind: kind.into(),
+        id: String::new(),
+    };
+    let versions = registry
+        .list_versions(as_user(ANALYST, listed("monitoring_policy")))
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| v.version.as_str())
+            .collect::<Vec<_>>(),
+        ["2026.1"],
+        "only the shipped version is stored"
+    );
+    // A scorecard cannot go through the monitoring door.
+    let scorecard = crate::registry::scorecard("2026.9", 600);
+    let wrong = registry
+        .upload_monitoring_policy(upload(scorecard))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::InvalidArgument);
+    assert!(wrong.message().contains("kind"), "{}", wrong.message());
+
+    // 2026.2: severe arrears from 60 days, not 30.
+    let v2 = monitoring_policy("2026.2", |v| {
+        v["parameters"][0]["value"] = serde_json::json!(60);
+    });
+    let published = registry
+        .upload_monitoring_policy(upload(v2.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(published.created);
+    let again = registry
+        .upload_monitoring_policy(upload(v2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!again.created);
+    let changes = registry
+        .diff_versions(as_user(
+            ANALYST,
+            pb::DiffVersionsRequest {
+                kind: "monitoring_policy".into(),
+                id: "farmer-post-loan-default".into(),
+                from_version: "2026.1".into(),
+                to_version: "2026.2".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .changes;
+    assert_eq!(
+        changes,
+        [
+            "version: `2026.1` -> `2026.2`",
+            "parameters[dpd_severe].value: 30 -> 60"
+        ]
+    );
+
+    // Before any activation: 45 days past due is severe everywhere.
+    let before = monitoring
+        .evaluate_loan(as_user(CLIENT, example_loan("HB-JINGSHAN", 45)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(before.signals[0].code, "W_DPD_SEVERE");
+    assert_eq!(before.level, "L1_INTENSIVE");
+
+    // Activation: alone, for POST_LOAN, four eyes.
+    let request = |scorecard: &str| pb::RequestActivationRequest {
+        institution: "HB-JINGSHAN".into(),
+        product: "POST_LOAN".into(),
+        ruleset_id: "farmer-post-loan-default".into(),
+        ruleset_version: "2026.2".into(),
+        scorecard_id: scorecard.into(),
+        scorecard_version: String::new(),
+        effective_at: String::new(),
+        challenger: None,
+    };
+    let refused = registry
+        .request_activation(as_user(APPROVER, request("farmer-scorecard")))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        refused.get_details_bad_request().unwrap().field_violations[0].field,
+        "scorecard_id"
+    );
+    let _ = request("");
+    // The command line asks for it.
+    let (code, out, err) = crate::registry::policy_cli(
+        &server.addr,
+        APPROVER,
+        &[
+            "activate".into(),
+            "--institution".into(),
+            "HB-JINGSHAN".into(),
+            "--monitoring".into(),
+            "farmer-post-loan-default@2026.2".into(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let activation_id = out.split_whitespace().next().unwrap().to_string();
+    assert!(
+        out.contains(" pending HB-JINGSHAN POST_LOAN monitoring policy farmer-post-loan-default@2026.2 effective on approval requested by approver.li"),
+        "{out}"
+    );
+    let approve = |token: &str| {
+        as_user(
+            token,
+            pb::ApproveActivationRequest {
+                activation_id: activation_id.clone(),
+            },
+        )
+    };
+    let own = registry
+        .approve_activation(approve(APPROVER))
+        .await
+        .unwrap_err();
+    assert_eq!(own.code(), Code::PermissionDenied, "{}", own.message());
+    // Pending, nothing changed yet.
+    let still = monitoring
+        .evaluate_loan(as_user(CLIENT, example_loan("HB-JINGSHAN", 45)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(still.signals[0].code, "W_DPD_SEVERE");
+    let approved = registry
+        .approve_activation(approve(APPROVER_2))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.status, "approved");
+    // Servers re-read the activation history at most every half second.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+
+    // In force for HB-JINGSHAN: 45 days is past due, not severe; another
+    // institution keeps the default.
+    let after = monitoring
+        .evaluate_loan(as_user(CLIENT, example_loan("HB-JINGSHAN", 45)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        after
+            .signals
+            .iter()
+            .map(|s| s.code.as_str())
+            .collect::<Vec<_>>(),
+        ["W_DPD"]
+    );
+    assert_eq!(after.level, "L2_ATTENTION");
+    let policy = after
+        .versions
+        .iter()
+        .find(|v| v.kind == "monitoring_policy")
+        .unwrap();
+    assert_eq!(
+        (policy.id.as_str(), policy.version.as_str()),
+        ("farmer-post-loan-default", "2026.2")
+    );
+    let other = monitoring
+        .evaluate_loan(as_user(CLIENT, example_loan("3201", 45)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(other.signals[0].code, "W_DPD_SEVERE");
+    let policy = other
+        .versions
+        .iter()
+        .find(|v| v.kind == "monitoring_policy")
+        .unwrap();
+    assert_eq!(policy.version, "2026.1");
+
+    // A PreReview cannot use the reserved product.
+    let mut decisions = server.client().await;
+    let file = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/requests/01-clean-approve.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let e = decisions
+        .pre_review(pb::PreReviewRequest {
+            request_id: "R-POST-LOAN".into(),
+            institution: "HB-JINGSHAN".into(),
+            product: "POST_LOAN".into(),
+            features: Some(features_to_proto(v["features"].as_object().unwrap()).unwrap()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_ne!(e.code(), Code::Ok);
+    assert!(e.message().contains("POST_LOAN"), "{}", e.message());
+}

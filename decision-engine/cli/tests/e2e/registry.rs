@@ -767,7 +767,7 @@ async fn switching_versions_under_load_fails_no_call_and_keeps_version_pairs_con
     );
 }
 
-fn policy_cli(addr: &str, token: &str, args: &[String]) -> (i32, String, String) {
+pub(crate) fn policy_cli(addr: &str, token: &str, args: &[String]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_decision-engine"))
         .args([
             "policy",
