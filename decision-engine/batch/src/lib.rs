@@ -21,6 +21,7 @@ pub mod columns;
 pub mod funnel;
 pub mod input;
 pub mod monitor;
+pub mod monitor_report;
 pub mod output;
 mod pipeline;
 pub mod report;

@@ -5,7 +5,8 @@
 //! institution and product, and the run writes, in input order, one row per
 //! loan (its level and signals, or ERROR), one row per task asked for, and
 //! the errors file; signals and tasks are recorded in the store (a task only
-//! when none is open for the same loan and rule).
+//! when none is open for the same loan and rule). With a report, the
+//! dashboard ([`super::monitor_report`]) and its figures are written last.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,7 @@ use decision_store::Store;
 use super::BatchError;
 use super::FileFormat;
 use super::input;
+use super::monitor_report::{self, Heading, Tally};
 use super::output::{ERROR, ErrorsWriter};
 use super::pipeline::progress_bar_of;
 
@@ -80,6 +82,14 @@ pub struct MonitorConfig {
     pub run_id: String,
     pub chunk_rows: usize,
     pub progress: bool,
+    /// The dashboard (HTML); its figures go beside it as CSV
+    /// ([`figures_path`]).
+    pub report: Option<PathBuf>,
+}
+
+/// Where the figures of the dashboard `report` go: the same name, `.csv`.
+pub fn figures_path(report: &Path) -> PathBuf {
+    report.with_extension("csv")
 }
 
 /// How a run went.
@@ -144,6 +154,8 @@ pub fn run<S: Store>(
     let mut resolved: HashMap<(String, String), Result<LoanPolicies, String>> = HashMap::new();
     let mut outcome = MonitorOutcome::default();
     let mut levels: HashMap<String, u64> = HashMap::new();
+    let mut tally = Tally::default();
+    let mut policies_run: std::collections::BTreeSet<String> = Default::default();
     let mut next_row = 1u64;
     for chunk in chunks {
         let cells = input::text_columns(&chunk)
@@ -165,6 +177,21 @@ pub fn run<S: Store>(
                 let found = rt
                     .block_on(monitor.loan_policies(&k.0, &k.1, std::time::SystemTime::now()))
                     .map_err(|e| e.to_string());
+                if let (Ok(p), true) = (&found, tally.level_order.is_empty()) {
+                    tally.level_order = p
+                        .monitoring
+                        .levels
+                        .iter()
+                        .map(|l| (l.code.to_string(), l.name_zh.clone(), l.name_en.clone()))
+                        .collect();
+                    tally.grade_order = p
+                        .product
+                        .grades
+                        .bands
+                        .iter()
+                        .map(|b| b.grade.clone())
+                        .collect();
+                }
                 resolved.insert(k, found);
             }
         }
@@ -221,6 +248,8 @@ pub fn run<S: Store>(
             outcome.loans += 1;
             match &r.result {
                 Ok(e) => {
+                    tally.add(e);
+                    policies_run.insert(e.monitoring.label());
                     outcome.evaluated += 1;
                     for s in &e.signals {
                         outcome.signals[s.severity as usize] += 1;
@@ -234,6 +263,7 @@ pub fn run<S: Store>(
                         .count() as u64;
                 }
                 Err(errors) => {
+                    tally.add_error();
                     outcome.errors += 1;
                     for f in errors {
                         errors_out
@@ -263,6 +293,26 @@ pub fn run<S: Store>(
     let mut levels: Vec<(String, u64)> = levels.into_iter().collect();
     levels.sort();
     outcome.levels = levels;
+    if let Some(path) = &config.report {
+        let tasks = rt
+            .block_on(monitor.stored_tasks(tally.institutions.iter().cloned().collect()))
+            .map_err(|e| BatchError::Failed(format!("cannot read the stored tasks: {e}")))?;
+        let tasks = monitor_report::task_figures(&tasks, config.as_of);
+        let figures_path = figures_path(path);
+        monitor_report::write_figures(&figures_path, &monitor_report::figures(&tally, &tasks))
+            .map_err(BatchError::Failed)?;
+        let as_of = config.as_of.format("%Y-%m-%d").to_string();
+        let policies: Vec<String> = policies_run.into_iter().collect();
+        let heading = Heading {
+            as_of: &as_of,
+            run_id: &config.run_id,
+            policies: &policies,
+        };
+        let html = monitor_report::render(&heading, &tally, &tasks)
+            .map_err(|e| BatchError::Failed(format!("cannot draw the dashboard: {e}")))?;
+        std::fs::write(path, html)
+            .map_err(|e| BatchError::Failed(format!("cannot write {}: {e}", path.display())))?;
+    }
     Ok(outcome)
 }
 

@@ -249,7 +249,7 @@ pub struct Warning {
 /// A compiled level.
 #[derive(Clone, Debug)]
 pub struct Level {
-    /// The code, e.g. `W_DPD_SEVERE`.
+    /// The code, e.g. `L1_INTENSIVE`.
     pub code: Arc<str>,
     /// The name in Chinese.
     pub name_zh: String,
@@ -1403,7 +1403,7 @@ pub struct TaskDue {
 /// The level a loan took.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LevelHit {
-    /// The code, e.g. `W_DPD_SEVERE`.
+    /// The code, e.g. `L1_INTENSIVE`.
     pub code: String,
     /// The name in Chinese.
     pub name_zh: String,

@@ -202,17 +202,20 @@ impl<S: Store> pb::monitoring_service_server::MonitoringService for MonitoringHa
             loan_id: r.loan_id.clone(),
             overdue: r.overdue,
             limit: r.limit,
+            page_token: r.page_token.clone(),
         };
-        let (tasks, today) = self
+        let page = self
             .monitor
             .list_tasks(&caller, &list)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::ListTasksResponse {
-            tasks: tasks
+            tasks: page
+                .tasks
                 .into_iter()
-                .map(|t| task_to_proto(t, &today))
+                .map(|t| task_to_proto(t, &page.today))
                 .collect(),
+            next_page_token: page.next_page_token,
         }))
     }
 

@@ -292,14 +292,29 @@ impl<S: Store> Monitor<S> {
         Ok((evaluation, created))
     }
 
-    /// `ListTasks`: tasks of the caller's institutions, by due date; with
-    /// the date they were listed on (China Standard Time), which says
-    /// which open ones are overdue.
+    /// Every stored task of `institutions` (all when empty), by due date:
+    /// for the command line, which holds the store itself.
+    pub async fn stored_tasks(
+        &self,
+        institutions: Vec<String>,
+    ) -> Result<Vec<TaskRecord>, ServiceError> {
+        self.policies
+            .store()
+            .list_tasks(TaskQuery {
+                institutions,
+                ..TaskQuery::default()
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    /// `ListTasks`: a page of the tasks of the caller's institutions, by
+    /// due date.
     pub async fn list_tasks(
         &self,
         caller: &Bearer<'_>,
         list: &TaskList,
-    ) -> Result<(Vec<TaskRecord>, String), ServiceError> {
+    ) -> Result<TaskPage, ServiceError> {
         let (principal, _) = self
             .tokens
             .authorize(caller, &[Role::Officer, Role::Auditor, Role::Approver])?;
@@ -322,11 +337,30 @@ impl<S: Store> Monitor<S> {
             n if n as usize > MAX_TASKS => {
                 problems.push(FieldError {
                     field: "limit".into(),
-                    message: format!("{n} is too many: expected at most {MAX_TASKS}"),
+                    message: format!(
+                        "{n} is too many: expected at most {MAX_TASKS} a page (page on with page_token)"
+                    ),
                 });
                 0
             }
             n => n as usize,
+        };
+        let after = match list.page_token.trim() {
+            "" => None,
+            token => match token.split_once('|') {
+                Some((due, id)) if !due.is_empty() && !id.is_empty() => {
+                    Some((due.to_string(), id.to_string()))
+                }
+                _ => {
+                    problems.push(FieldError {
+                        field: "page_token".into(),
+                        message: format!(
+                            "{token:?} is not a page token: expected the next_page_token of the previous page"
+                        ),
+                    });
+                    None
+                }
+            },
         };
         let mut due_before = None;
         if list.overdue {
@@ -349,6 +383,7 @@ impl<S: Store> Monitor<S> {
             status,
             loan_id: text(&list.loan_id),
             due_before,
+            after,
             limit,
         };
         if let Some(scope) = &principal.institutions {
@@ -365,7 +400,15 @@ impl<S: Store> Monitor<S> {
             .list_tasks(query)
             .await
             .map_err(unavailable)?;
-        Ok((tasks, today))
+        let next_page_token = match tasks.last() {
+            Some(t) if tasks.len() == limit => format!("{}|{}", t.due_on, t.task_id),
+            _ => String::new(),
+        };
+        Ok(TaskPage {
+            tasks,
+            today,
+            next_page_token,
+        })
     }
 
     /// `CompleteTask`: a loan officer of the task's institution records
@@ -457,12 +500,26 @@ pub struct TaskList {
     pub overdue: bool,
     /// 0: [`DEFAULT_TASKS`]; at most [`MAX_TASKS`].
     pub limit: u32,
+    /// Empty: the first page; else the previous page's `next_page_token`.
+    pub page_token: String,
 }
 
-/// Tasks listed when the caller gives no limit.
-pub const DEFAULT_TASKS: usize = 1000;
-/// Tasks listed at most.
-pub const MAX_TASKS: usize = 10_000;
+/// A page of tasks.
+#[derive(Clone, Debug)]
+pub struct TaskPage {
+    /// By due date, then task id.
+    pub tasks: Vec<TaskRecord>,
+    /// The date they were listed on (China Standard Time): an open task
+    /// due before it is overdue.
+    pub today: String,
+    /// Empty on the last page; else what asks for the next.
+    pub next_page_token: String,
+}
+
+/// Tasks listed a page when the caller gives no limit.
+pub const DEFAULT_TASKS: usize = 100;
+/// Tasks listed a page at most (a page of 1,000 is about 300 KB).
+pub const MAX_TASKS: usize = 1000;
 
 /// Today in China Standard Time, `YYYY-MM-DD`: a task still open and due
 /// before it is overdue.

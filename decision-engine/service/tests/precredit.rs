@@ -1065,16 +1065,19 @@ async fn a_red_post_loan_signal_flags_the_live_pre_credit_and_tasks_are_kept_to_
         .await
         .unwrap_err();
     assert!(matches!(e3201, ServiceError::Forbidden(_)), "{e3201:?}");
-    let (own, _) = monitor
+    let own = monitor
         .list_tasks(&officer_3201, &list("", false))
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert!(own.is_empty());
     // Both tasks were due in January 2026: overdue today.
-    let (overdue, today) = monitor
+    let page = monitor
         .list_tasks(&officer_hb, &list("", true))
         .await
         .unwrap();
+    assert_eq!(page.next_page_token, "");
+    let (overdue, today) = (page.tasks, page.today);
     assert_eq!(
         overdue
             .iter()
@@ -1113,10 +1116,11 @@ async fn a_red_post_loan_signal_flags_the_live_pre_credit_and_tasks_are_kept_to_
         ),
         other => panic!("{other:?}"),
     }
-    let (open, _) = monitor
+    let open = monitor
         .list_tasks(&officer_hb, &list("", true))
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(open.len(), 2);
     // Completed by the officer of the institution: durable and audited.
     let done = monitor
@@ -1147,10 +1151,11 @@ async fn a_red_post_loan_signal_flags_the_live_pre_credit_and_tasks_are_kept_to_
         .await
         .unwrap_err();
     assert!(matches!(again, ServiceError::Precondition(_)), "{again:?}");
-    let (still, _) = monitor
+    let still = monitor
         .list_tasks(&officer_hb, &list("", true))
         .await
-        .unwrap();
+        .unwrap()
+        .tasks;
     assert_eq!(
         still.iter().map(|t| t.rule_id.as_str()).collect::<Vec<_>>(),
         ["T_INTENSIVE_FIELD"]

@@ -126,6 +126,9 @@ pub struct TaskQuery {
     pub loan_id: Option<String>,
     /// Only tasks due before this date (`YYYY-MM-DD`).
     pub due_before: Option<String>,
+    /// Only tasks after this (due date, task id) in the listing's order:
+    /// the next page after the last task of the previous one.
+    pub after: Option<(String, String)>,
     /// At most this many (0: all).
     pub limit: usize,
 }
@@ -141,6 +144,9 @@ impl TaskQuery {
                 .due_before
                 .as_deref()
                 .is_none_or(|d| t.due_on.as_str() < d)
+            && self.after.as_ref().is_none_or(|(d, i)| {
+                (t.due_on.as_str(), t.task_id.as_str()) > (d.as_str(), i.as_str())
+            })
     }
 }
 

@@ -211,6 +211,15 @@ async fn monitoring_holds<S: Store>(store: &S) {
         ids(store.list_tasks(due).await.unwrap()),
         ["task-2", "task-3"]
     );
+    // Pages: after task-3 (due 2026-12-07).
+    let next = TaskQuery {
+        after: Some(("2026-12-07".into(), "task-3".into())),
+        ..TaskQuery::default()
+    };
+    assert_eq!(
+        ids(store.list_tasks(next).await.unwrap()),
+        ["task-1", "task-4"]
+    );
     let completion = TaskCompletion {
         completed_by: "officer-li".into(),
         completed_at: "2026-12-02T09:30:00Z".into(),

@@ -36,6 +36,12 @@ pub struct Args {
     /// Print the run's figures: loans, signals by severity, levels, tasks.
     #[arg(long)]
     summary: bool,
+    /// The dashboard, one self-contained HTML file: signals by severity,
+    /// product and branch, tasks by branch (completed, open, overdue, due
+    /// in 7 / 30 days), the grade migration and the loans by level; its
+    /// figures go beside it as CSV (the same name, .csv).
+    #[arg(long)]
+    report: Option<PathBuf>,
     #[command(flatten)]
     store: StoreArgs,
     /// Policy documents to start from instead of the shipped ones.
@@ -61,6 +67,16 @@ fn format_of(path: &std::path::Path, what: &str) -> Result<FileFormat, Failure> 
 pub fn run(args: Args) -> Result<Exit, Failure> {
     let as_of = decision_core::monitor::parse_date(&args.as_of)
         .map_err(|e| Failure::Input(format!("--as-of: {e}")))?;
+    if let Some(r) = &args.report
+        && !r
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
+    {
+        return Err(Failure::Input(format!(
+            "--report {}: expected an .html file name (its figures go beside it as .csv)",
+            r.display()
+        )));
+    }
     let config = MonitorConfig {
         book_format: format_of(&args.book, "--book")?,
         output_format: format_of(&args.output, "--output")?,
@@ -77,6 +93,7 @@ pub fn run(args: Args) -> Result<Exit, Failure> {
         run_id: decision_service::clock::new_id("mon", 16, &[&args.as_of]),
         chunk_rows: args.chunk_rows,
         progress: !args.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        report: args.report,
     };
     let policies = Arc::new(load_policies(args.policy_dir.as_deref())?);
     let rt = runtime()?;

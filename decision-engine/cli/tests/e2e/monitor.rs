@@ -6,7 +6,7 @@
 //! rows are ERROR with the column named.
 #![cfg(feature = "batch")]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -40,6 +40,93 @@ const LOAN_COLUMNS: [&str; 13] = [
 ];
 
 const CLIENT: &str = "dev-client-token-000001";
+const OFFICER: &str = "dev-officer-token-hb-jingshan";
+/// Tasks the test completes between the two runs of a cycle.
+const COMPLETED: usize = 40;
+
+type Figures = BTreeSet<(String, String, String, u64)>;
+
+/// The dashboard's figures file.
+fn read_figures(path: &Path) -> Figures {
+    read_csv(path)
+        .into_iter()
+        .map(|r| {
+            (
+                r["section"].clone(),
+                r["key"].clone(),
+                r["column"].clone(),
+                r["value"].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The dashboard's figures recomputed from a run's rows, the stored tasks
+/// (`tasks`, the first run's, all created then) and those `completed`
+/// since, as of `as_of`.
+fn expected_figures(
+    signals: &[BTreeMap<String, String>],
+    tasks: &[BTreeMap<String, String>],
+    completed: &BTreeMap<String, ()>,
+    as_of: chrono::NaiveDate,
+) -> Figures {
+    let mut out: BTreeMap<(String, String, String), u64> = BTreeMap::new();
+    let mut add = |section: &str, key: &str, column: &str, n: u64| {
+        *out.entry((section.into(), key.into(), column.into()))
+            .or_default() += n;
+    };
+    for r in signals {
+        add("run", "all", "loans", 1);
+        if r["level"] == "ERROR" {
+            add("run", "all", "errors", 1);
+            continue;
+        }
+        add("run", "all", "evaluated", 1);
+        add("run", "all", "errors", 0);
+        for severity in ["red", "orange", "yellow"] {
+            let n: u64 = r[severity].parse().unwrap();
+            add("severity", "all", severity, n);
+            add("product", &r["product"], severity, n);
+            add("branch", &r["branch"], severity, n);
+        }
+        add("level", &r["level"], "loans", 1);
+        let from = if r["origination_grade"].is_empty() {
+            "(unknown)"
+        } else {
+            &r["origination_grade"]
+        };
+        add("migration", &format!("{from}>{}", r["grade"]), "loans", 1);
+    }
+    let day = |n: i64| (as_of + chrono::Duration::days(n)).to_string();
+    for t in tasks.iter().filter(|t| t["created"] == "true") {
+        for key in [t["branch"].as_str(), "(total)"] {
+            let done = completed.contains_key(&t["task_id"]);
+            let due = t["due_on"].as_str();
+            add("tasks", key, "completed", u64::from(done));
+            add("tasks", key, "open", u64::from(!done));
+            add(
+                "tasks",
+                key,
+                "overdue",
+                u64::from(!done && due < day(0).as_str()),
+            );
+            let ahead = !done && due >= day(0).as_str();
+            add(
+                "tasks",
+                key,
+                "due_7d",
+                u64::from(ahead && due < day(7).as_str()),
+            );
+            add(
+                "tasks",
+                key,
+                "due_30d",
+                u64::from(ahead && due < day(30).as_str()),
+            );
+        }
+    }
+    out.into_iter().map(|((s, k, c), v)| (s, k, c, v)).collect()
+}
 
 fn tokens_file() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/tokens.dev.toml")
@@ -161,6 +248,8 @@ fn monitor(dir: &Path, book: &Path, as_of: &str, tag: &str) -> (i32, String, Str
         .arg(dir.join(format!("signals-{tag}.csv")))
         .arg("--tasks")
         .arg(dir.join(format!("tasks-{tag}.csv")))
+        .arg("--report")
+        .arg(dir.join(format!("monitor-{tag}.html")))
         .output()
         .expect("decision-engine runs");
     (
@@ -218,9 +307,9 @@ async fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycl
     for t in &tasks {
         tasks_by_row.entry(t["row"].clone()).or_default().push(t);
     }
-    // The same book sent loan by loan to a server with its own store.
-    let server = Server::start(
-        &dir.path().join("online"),
+    // The same book sent loan by loan to a server on the run's store.
+    let mut server = Server::start(
+        &dir.path().join("data"),
         &["--tokens-file", tokens_file().to_str().unwrap()],
     );
     let replies = evaluate_online(&server, &rows, &policies).await;
@@ -280,9 +369,80 @@ async fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycl
             .map(|t| (t.task_id.clone(), t.rule_id.clone(), t.due_on.clone()))
             .collect();
         assert_eq!(wire, online, "row {}", i + 1);
-        // The server's store was empty: every task it was asked for is new.
-        assert!(reply.tasks.iter().all(|t| t.created), "row {}", i + 1);
+        // The run recorded them: no task is created twice.
+        assert!(reply.tasks.iter().all(|t| !t.created), "row {}", i + 1);
     }
+    // The stored tasks, listed over the wire, are the run's.
+    let mut queue = MonitoringServiceClient::new(server.channel().await);
+    let mut listed: Vec<pb::Task> = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = queue
+            .list_tasks(as_user(
+                "dev-auditor-token-00001",
+                pb::ListTasksRequest {
+                    institution: "HB-JINGSHAN".into(),
+                    limit: 1000,
+                    page_token: page_token.clone(),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.tasks.len() <= 1000);
+        listed.extend(page.tasks);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    assert_eq!(listed.len(), tasks.len(), "no task twice, none left out");
+    let ids = |ts: Vec<String>| ts.into_iter().collect::<BTreeSet<String>>();
+    assert_eq!(
+        ids(listed.iter().map(|t| t.task_id.clone()).collect()),
+        ids(tasks.iter().map(|t| t["task_id"].clone()).collect())
+    );
+    // The busiest branch's officer completes some of its tasks.
+    let mut by_branch: BTreeMap<&str, Vec<&pb::Task>> = BTreeMap::new();
+    for t in &listed {
+        by_branch.entry(t.branch.as_str()).or_default().push(t);
+    }
+    let busiest = by_branch.values().max_by_key(|ts| ts.len()).unwrap();
+    let mut completed: BTreeMap<String, ()> = BTreeMap::new();
+    for t in busiest.iter().take(COMPLETED) {
+        let done = queue
+            .complete_task(as_user(
+                OFFICER,
+                pb::CompleteTaskRequest {
+                    task_id: t.task_id.clone(),
+                    visit_type: t.task.clone(),
+                    result: "visited: repaying as agreed".into(),
+                    note: String::new(),
+                },
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(done.status, "completed");
+        assert_eq!(done.completion.unwrap().completed_by, "officer.liu");
+        completed.insert(t.task_id.clone(), ());
+    }
+    let twice = queue
+        .complete_task(as_user(
+            OFFICER,
+            pb::CompleteTaskRequest {
+                task_id: busiest[0].task_id.clone(),
+                visit_type: busiest[0].task.clone(),
+                result: "again".into(),
+                note: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(twice.code(), tonic::Code::FailedPrecondition);
+    assert!(server.terminate().success());
+
     // The drift the generator documents shows: red, orange and yellow
     // signals, and the summary counts what the rows say.
     assert!(fired.iter().all(|&n| n > 100), "{fired:?}");
@@ -304,6 +464,20 @@ async fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycl
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let code = red["signal_codes"].split(';').next().unwrap();
+    // The dashboard of the first run: every figure recomputed from the
+    // rows; every task open.
+    let html = std::fs::read_to_string(dir.path().join("monitor-1.html")).unwrap();
+    assert_eq!(html.matches("<svg").count(), 3, "signals, tasks, levels");
+    for fetch in ["<script", "<link", "src=", "url(", "@import"] {
+        assert!(
+            !html.contains(fetch),
+            "the dashboard fetches nothing: {fetch}"
+        );
+    }
+    assert_eq!(
+        read_figures(&dir.path().join("monitor-1.csv")),
+        expected_figures(&signals, &tasks, &BTreeMap::new(), as_of)
+    );
     assert!(
         text.contains(&format!("Warning rule {code} (red) fired: ")),
         "{text}"
@@ -328,9 +502,33 @@ async fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycl
         "{stdout}"
     );
 
-    // The same cycle again: the same tasks, none created.
+    // The same cycle again: the same tasks, none created; the dashboard
+    // counts the completed ones.
     let (code, stdout, _) = monitor(dir.path(), &book, AS_OF, "2");
     assert_eq!(code, 0);
+    let figures = read_figures(&dir.path().join("monitor-2.csv"));
+    assert_eq!(
+        figures,
+        expected_figures(&signals, &tasks, &completed, as_of)
+    );
+    let total = |column: &str, figures: &BTreeSet<(String, String, String, u64)>| {
+        figures
+            .iter()
+            .find(|f| f.0 == "tasks" && f.1 == "(total)" && f.2 == column)
+            .map(|f| f.3)
+            .unwrap()
+    };
+    let before = read_figures(&dir.path().join("monitor-1.csv"));
+    assert_eq!(total("completed", &figures), COMPLETED as u64);
+    assert_eq!(
+        total("open", &figures),
+        total("open", &before) - COMPLETED as u64
+    );
+    let html = std::fs::read_to_string(dir.path().join("monitor-2.html")).unwrap();
+    assert!(
+        html.contains(&format!("已完成任务 Completed tasks<b>{COMPLETED}</b>")),
+        "the card counts the completed tasks"
+    );
     let again = read_csv(&dir.path().join("tasks-2.csv"));
     assert_eq!(again.len(), tasks.len());
     assert!(again.iter().all(|t| t["created"] == "false"));
@@ -343,16 +541,29 @@ async fn every_loan_of_a_generated_book_is_evaluated_as_online_and_a_second_cycl
     let (code, _, _) = monitor(dir.path(), &book, "2026-12-31", "3");
     assert_eq!(code, 0);
     let december = read_csv(&dir.path().join("tasks-3.csv"));
-    let open_in_november: std::collections::BTreeSet<(String, String)> = tasks
+    let key = |t: &BTreeMap<String, String>| (t["loan_id"].clone(), t["rule_id"].clone());
+    let open_in_november: BTreeSet<(String, String)> = tasks
         .iter()
-        .map(|t| (t["loan_id"].clone(), t["rule_id"].clone()))
+        .filter(|t| !completed.contains_key(&t["task_id"]))
+        .map(key)
+        .collect();
+    let done_in_november: BTreeSet<(String, String)> = tasks
+        .iter()
+        .filter(|t| completed.contains_key(&t["task_id"]))
+        .map(key)
         .collect();
     let repeated: Vec<_> = december
         .iter()
-        .filter(|t| open_in_november.contains(&(t["loan_id"].clone(), t["rule_id"].clone())))
+        .filter(|t| open_in_november.contains(&key(t)))
         .collect();
     assert!(!repeated.is_empty());
     assert!(repeated.iter().all(|t| t["created"] == "false"));
+    // A completed task's rule may ask again: its December task is new.
+    let asked_again: Vec<_> = december
+        .iter()
+        .filter(|t| done_in_november.contains(&key(t)))
+        .collect();
+    assert!(asked_again.iter().all(|t| t["created"] == "true"));
 }
 
 #[test]

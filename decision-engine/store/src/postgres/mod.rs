@@ -1281,8 +1281,16 @@ impl Store for PgStore {
                 "SELECT task_id, record_json FROM monitor_tasks
                  WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR branch = $2)
                    AND ($3::text IS NULL OR loan_id = $3) AND ($4::text IS NULL OR due_on < $4)
+                   AND ($5::text IS NULL OR (due_on, task_id) > ($5, $6))
                  ORDER BY due_on, task_id",
-                &[&status, &query.branch, &query.loan_id, &query.due_before],
+                &[
+                    &status,
+                    &query.branch,
+                    &query.loan_id,
+                    &query.due_before,
+                    &query.after.as_ref().map(|a| a.0.as_str()),
+                    &query.after.as_ref().map(|a| a.1.as_str()),
+                ],
             )
             .await?;
         let mut out = Vec::new();

@@ -72,6 +72,7 @@ pub(super) fn tasks(c: &Connection, q: &TaskQuery) -> Result<Vec<TaskRecord>, St
         "SELECT task_id, record_json FROM monitor_tasks
          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR branch = ?2) AND (?3 IS NULL OR loan_id = ?3)
            AND (?4 IS NULL OR due_on < ?4)
+           AND (?5 IS NULL OR (due_on, task_id) > (?5, ?6))
          ORDER BY due_on, task_id",
     )?;
     let rows = stmt.query_map(
@@ -79,7 +80,9 @@ pub(super) fn tasks(c: &Connection, q: &TaskQuery) -> Result<Vec<TaskRecord>, St
             q.status.map(TaskStatus::as_str),
             q.branch.as_deref(),
             q.loan_id.as_deref(),
-            q.due_before.as_deref()
+            q.due_before.as_deref(),
+            q.after.as_ref().map(|a| a.0.as_str()),
+            q.after.as_ref().map(|a| a.1.as_str())
         ],
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
     )?;
