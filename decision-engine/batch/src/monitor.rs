@@ -410,7 +410,8 @@ fn task_frame(
     frame(TASK_COLUMNS, cols)
 }
 
-fn frame(names: &[&str], cols: Vec<Vec<Option<String>>>) -> Result<DataFrame, BatchError> {
+/// A frame of text columns `names`.
+pub fn frame(names: &[&str], cols: Vec<Vec<Option<String>>>) -> Result<DataFrame, BatchError> {
     let height = cols.first().map_or(0, Vec::len);
     DataFrame::new(
         height,
@@ -428,11 +429,12 @@ enum Inner {
     Csv(polars::io::csv::write::BatchedWriter<std::fs::File>),
 }
 
-/// A batched CSV or Parquet writer of text columns.
-struct Writer(Inner);
+/// A batched CSV or Parquet writer of text columns (the run's, and the
+/// I/O floor's of `tools/bench-monitor.sh`).
+pub struct Writer(Inner);
 
 impl Writer {
-    fn create(path: &Path, format: FileFormat, columns: &[&str]) -> Result<Writer, BatchError> {
+    pub fn create(path: &Path, format: FileFormat, columns: &[&str]) -> Result<Writer, BatchError> {
         let fail =
             |e: PolarsError| BatchError::Failed(format!("cannot write {}: {e}", path.display()));
         let file = std::fs::File::create(path)
@@ -457,7 +459,7 @@ impl Writer {
         }))
     }
 
-    fn write(&mut self, df: DataFrame) -> Result<(), BatchError> {
+    pub fn write(&mut self, df: DataFrame) -> Result<(), BatchError> {
         let r = match &mut self.0 {
             Inner::Parquet(w) => w.write_batch(&df),
             Inner::Csv(w) => w.write_batch(&df),
@@ -465,7 +467,7 @@ impl Writer {
         r.map_err(|e| BatchError::Failed(format!("cannot write an output chunk: {e}")))
     }
 
-    fn finish(self, path: &Path) -> Result<(), BatchError> {
+    pub fn finish(self, path: &Path) -> Result<(), BatchError> {
         let r = match self.0 {
             Inner::Parquet(w) => w.finish().map(|_| ()),
             Inner::Csv(mut w) => w.finish(),
