@@ -71,6 +71,7 @@ fn audit_of(e: AuditEntry) -> pb::AuditEntry {
         hash: e.hash,
         accepted: e.accepted,
         detail: e.detail,
+        institution: e.institution,
     }
 }
 

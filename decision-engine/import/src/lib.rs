@@ -181,6 +181,7 @@ pub(crate) fn card(
             provenance.tool, options.source_file
         ),
         illustrative: false,
+        institution: None,
         base_points,
         reason_code_algorithm: ReasonCodeAlgorithm::PointsBelow,
         count_zero_differences: false,

@@ -847,6 +847,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<ScorecardDoc, Impor
         version: options.version.clone(),
         description: format!("Imported from PMML {}", options.source_file),
         illustrative: false,
+        institution: None,
         base_points: initial,
         reason_code_algorithm: algorithm,
         // PMML evaluators keep a code whose summed difference is zero.

@@ -40,7 +40,7 @@ pub mod retention;
 pub mod reviews;
 pub mod stability;
 
-pub use auth::{Bearer, Principal, Role, Tokens};
+pub use auth::{Bearer, Principal, Role, Scope, Tokens};
 pub use error::ServiceError;
 pub use find::find_decision;
 pub use identity::IdKey;

@@ -466,6 +466,7 @@ impl<S: Store> Monitor<S> {
             hash: task.loan_id.clone(),
             accepted: true,
             detail: format!("{}: {}", completion.visit_type, completion.result),
+            institution: task.institution.clone(),
         };
         match store
             .complete_task(task_id, completion, audit)

@@ -172,6 +172,7 @@ fn audit_of(op: &PreCreditOp, role: &str) -> AuditEntry {
         hash: String::new(),
         accepted: true,
         detail: op.detail.clone(),
+        institution: op.institution.clone(),
     }
 }
 
@@ -452,6 +453,8 @@ impl<S: Store> PreCredits<S> {
                 Ok(d) => d,
                 Err(e) => format!("{}: {e}", e.code_name()),
             },
+            // A publication or a refused call: seen by province auditors.
+            institution: String::new(),
         };
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!("cannot write the audit log: {e}");

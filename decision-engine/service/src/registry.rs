@@ -8,6 +8,15 @@
 //! activated the same way for the reserved product
 //! [`MONITORING_PRODUCT`], alone (no scorecard). Every call, accepted or
 //! refused, goes to the audit log.
+//!
+//! Every call is scoped ([`Scope`]): a token of some institutions publishes,
+//! activates, approves and rolls back only their documents and activations;
+//! the province's (the feature schema, the red lines, the default `*`, a
+//! document without an institution) are governed by province tokens. A
+//! county token reads the province's documents and activations (they bind
+//! it) and its own institutions', never another's; its auditors read the
+//! audit entries of their institutions only. A refusal is
+//! [`ServiceError::Forbidden`] naming the scope, and is audited.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -16,7 +25,7 @@ use decision_core::model::ruleset::Layer;
 use decision_core::{Document, PolicySet, VersionRef, compile_exact};
 use decision_store::{ActivationRecord, ActivationStatus, AuditEntry, Store, StoredDocument};
 
-use crate::auth::{Bearer, Role, Tokens};
+use crate::auth::{Bearer, Principal, Role, Scope, Tokens};
 use crate::monitoring::MONITORING_PRODUCT;
 use crate::{ServiceError, clock};
 
@@ -76,6 +85,8 @@ struct Subject {
     id: String,
     version: String,
     hash: String,
+    /// The institution it is for (`*`: the province), when known.
+    institution: String,
 }
 
 impl Subject {
@@ -85,8 +96,44 @@ impl Subject {
             id: v.id.clone(),
             version: v.version.clone(),
             hash: v.hash.clone(),
+            institution: String::new(),
         }
     }
+
+    fn within(mut self, scope: &Scope) -> Subject {
+        self.institution = scope.audit_name().to_string();
+        self
+    }
+}
+
+/// Whom a document is for, from its JSON: the province for the feature
+/// schema, the red lines, and any document without an institution or with
+/// `*`; else the institution it names.
+pub fn document_scope(json: &serde_json::Value) -> Scope {
+    let text = |key: &str| json.get(key).and_then(|v| v.as_str()).unwrap_or_default();
+    let (kind, id) = (text("kind"), text("id"));
+    if kind == "feature_schema" {
+        return Scope::Province(format!("the feature schema {id}"));
+    }
+    if kind == "ruleset" && text("layer") == "province" {
+        return Scope::Province(format!("the province red lines {id}"));
+    }
+    match text("institution").trim() {
+        "" | "*" => Scope::Province(format!(
+            "the province's {} {id} (written for every institution)",
+            kind.replace('_', " ")
+        )),
+        i => Scope::Institution(i.to_string()),
+    }
+}
+
+/// [`document_scope`] of a document's text; `None` when it is no JSON
+/// object (validation says why).
+fn scope_of_text(json: &str) -> Option<Scope> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .map(|v| document_scope(&v))
 }
 
 /// Any role may read.
@@ -152,9 +199,39 @@ impl<S: Store> Registry<S> {
                 Ok(d) => d,
                 Err(e) => format!("{}: {e}", e.code_name()),
             },
+            institution: subject.institution.clone(),
         };
         if let Err(e) = self.store.append_audit(entry).await {
             tracing::error!("cannot write the audit log: {e}");
+        }
+    }
+
+    /// Audits a refusal and returns it.
+    async fn refuse(
+        &self,
+        who: &Principal,
+        role: Role,
+        action: &str,
+        subject: &Subject,
+        e: ServiceError,
+    ) -> ServiceError {
+        self.audit(&who.person, role.name(), action, subject, Err(&e))
+            .await;
+        e
+    }
+
+    /// Refuses (and audits) unless `who` governs `scope`.
+    async fn require_governs(
+        &self,
+        who: &Principal,
+        role: Role,
+        action: &str,
+        subject: &Subject,
+        scope: &Scope,
+    ) -> Result<(), ServiceError> {
+        match who.require_governs(scope) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.refuse(who, role, action, subject, e).await),
         }
     }
 
@@ -164,9 +241,9 @@ impl<S: Store> Registry<S> {
         caller: &Bearer<'_>,
         action: &str,
         roles: &[Role],
-    ) -> Result<(String, Role), ServiceError> {
+    ) -> Result<(Principal, Role), ServiceError> {
         match self.tokens.authorize(caller, roles) {
-            Ok((p, role)) => Ok((p.person, role)),
+            Ok((p, role)) => Ok((p, role)),
             Err(e) => {
                 let person = self
                     .tokens
@@ -240,9 +317,21 @@ impl<S: Store> Registry<S> {
                 )));
             }
         };
-        let (person, role) = self.authorize(caller, action, &[Role::Analyst]).await?;
+        let (who, role) = self.authorize(caller, action, &[Role::Analyst]).await?;
+        let person = who.person.clone();
+        if let Some(scope) = scope_of_text(json) {
+            let subject = Document::parse("upload", json)
+                .map(|d| Subject::of(&d.version_ref()))
+                .unwrap_or_default()
+                .within(&scope);
+            self.require_governs(&who, role, action, &subject, &scope)
+                .await?;
+        }
         let mut subject = Subject::default();
         let result = self.publish(json, kind, &person, &mut subject).await;
+        if let Some(scope) = scope_of_text(json) {
+            subject = subject.within(&scope);
+        }
         let audit = match &result {
             Ok(r) if r.created => Ok("published".to_string()),
             Ok(_) => Ok("identical version already published".to_string()),
@@ -308,9 +397,15 @@ impl<S: Store> Registry<S> {
         caller: &Bearer<'_>,
         json: &str,
     ) -> Result<Validation, ServiceError> {
-        let (person, role) = self
+        let (who, role) = self
             .authorize(caller, "ValidateDocument", &[Role::Analyst])
             .await?;
+        let person = who.person.clone();
+        if let Some(scope) = scope_of_text(json) {
+            let subject = Subject::default().within(&scope);
+            self.require_governs(&who, role, "ValidateDocument", &subject, &scope)
+                .await?;
+        }
         let (validation, subject) = match self.check(json, None) {
             Ok(doc) => {
                 let v = doc.version_ref();
@@ -362,11 +457,21 @@ impl<S: Store> Registry<S> {
         kind: Option<String>,
         id: Option<String>,
     ) -> Result<Vec<StoredDocument>, ServiceError> {
-        self.authorize(caller, "ListVersions", ANY_ROLE).await?;
-        self.store
+        let (who, _) = self.authorize(caller, "ListVersions", ANY_ROLE).await?;
+        let all = self
+            .store
             .list_documents(kind, id)
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if who.is_province() {
+            return Ok(all);
+        }
+        Ok(all
+            .into_iter()
+            .filter(|d| {
+                scope_of_text(&d.json).is_some_and(|scope| who.require_reads(&scope).is_ok())
+            })
+            .collect())
     }
 
     /// One published version with its document.
@@ -377,8 +482,35 @@ impl<S: Store> Registry<S> {
         id: &str,
         version: &str,
     ) -> Result<StoredDocument, ServiceError> {
-        self.authorize(caller, "GetVersion", ANY_ROLE).await?;
-        self.published(kind, id, version).await
+        let (who, role) = self.authorize(caller, "GetVersion", ANY_ROLE).await?;
+        let doc = self.published(kind, id, version).await?;
+        self.require_reads(&who, role, "GetVersion", &doc).await?;
+        Ok(doc)
+    }
+
+    /// Refuses (and audits) unless `who` may read the stored `doc`.
+    async fn require_reads(
+        &self,
+        who: &Principal,
+        role: Role,
+        action: &str,
+        doc: &StoredDocument,
+    ) -> Result<(), ServiceError> {
+        let scope = scope_of_text(&doc.json).ok_or_else(|| {
+            ServiceError::Corrupt(format!("{} {} is no JSON object", doc.kind, doc.id))
+        })?;
+        if let Err(e) = who.require_reads(&scope) {
+            let subject = Subject {
+                kind: doc.kind.clone(),
+                id: doc.id.clone(),
+                version: doc.version.clone(),
+                hash: doc.hash.clone(),
+                institution: String::new(),
+            }
+            .within(&scope);
+            return Err(self.refuse(who, role, action, &subject, e).await);
+        }
+        Ok(())
     }
 
     async fn published(
@@ -405,10 +537,11 @@ impl<S: Store> Registry<S> {
         from: &str,
         to: &str,
     ) -> Result<Vec<String>, ServiceError> {
-        self.authorize(caller, "DiffVersions", ANY_ROLE).await?;
+        let (who, role) = self.authorize(caller, "DiffVersions", ANY_ROLE).await?;
         let mut docs = Vec::new();
         for version in [from, to] {
             let doc = self.published(kind, id, version).await?;
+            self.require_reads(&who, role, "DiffVersions", &doc).await?;
             docs.push(
                 serde_json::from_str::<serde_json::Value>(&doc.json)
                     .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
@@ -441,7 +574,8 @@ impl<S: Store> Registry<S> {
             id: decision_id.to_string(),
             ..Subject::default()
         };
-        let (person, role) = self.authorize(caller, action, &[Role::Auditor]).await?;
+        let (who, role) = self.authorize(caller, action, &[Role::Auditor]).await?;
+        let person = who.person.clone();
         let refuse = |e: ServiceError| async {
             self.audit(&person, role.name(), action, &subject, Err(&e))
                 .await;
@@ -460,10 +594,16 @@ impl<S: Store> Registry<S> {
             )))
             .await;
         };
-        if let Some(principal) = self.tokens.identify(caller)
-            && let Err(e) = principal.require_scope(&record.institution)
-        {
-            return refuse(e).await;
+        if let Err(e) = who.require_scope(&record.institution) {
+            let subject = Subject {
+                institution: record.institution.clone(),
+                ..Subject {
+                    kind: subject.kind.clone(),
+                    id: subject.id.clone(),
+                    ..Subject::default()
+                }
+            };
+            return Err(self.refuse(&who, role, action, &subject, e).await);
         }
         let entry = AuditEntry {
             at: clock::now_seconds(),
@@ -476,6 +616,7 @@ impl<S: Store> Registry<S> {
             hash: record.request_hash.clone(),
             accepted: true,
             detail: reason.trim().to_string(),
+            institution: record.institution.clone(),
         };
         if !self
             .store
@@ -503,13 +644,17 @@ impl<S: Store> Registry<S> {
         caller: &Bearer<'_>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, ServiceError> {
-        self.authorize(caller, "ListAuditLog", &[Role::Auditor])
+        let (who, _) = self
+            .authorize(caller, "ListAuditLog", &[Role::Auditor])
             .await?;
         let limit = match limit {
             0 => 100,
             n => n.min(10_000) as usize,
         };
-        self.store.list_audit(limit).await.map_err(unavailable)
+        self.store
+            .list_audit(limit, who.scope().map(<[String]>::to_vec))
+            .await
+            .map_err(unavailable)
     }
 
     /// The activation history, newest first, optionally of one institution
@@ -520,7 +665,21 @@ impl<S: Store> Registry<S> {
         institution: &str,
         product: &str,
     ) -> Result<Vec<ActivationRecord>, ServiceError> {
-        self.authorize(caller, "ListActivations", ANY_ROLE).await?;
+        let (who, role) = self.authorize(caller, "ListActivations", ANY_ROLE).await?;
+        if !institution.is_empty() {
+            let scope = Scope::of_institution(institution);
+            if let Err(e) = who.require_reads(&scope) {
+                let subject = Subject {
+                    kind: "activation".into(),
+                    id: format!("{institution}/{product}"),
+                    ..Subject::default()
+                }
+                .within(&scope);
+                return Err(self
+                    .refuse(&who, role, "ListActivations", &subject, e)
+                    .await);
+            }
+        }
         let all = self.store.list_activations().await.map_err(unavailable)?;
         Ok(all
             .into_iter()
@@ -528,6 +687,9 @@ impl<S: Store> Registry<S> {
             .filter(|a| {
                 (institution.is_empty() || a.institution == institution)
                     && (product.is_empty() || a.product == product)
+                    && who
+                        .require_reads(&Scope::of_institution(&a.institution))
+                        .is_ok()
             })
             .collect())
     }
@@ -547,7 +709,8 @@ impl<S: Store> Registry<S> {
         } else {
             "RequestActivation"
         };
-        let (person, role) = self.authorize(caller, action, &[Role::Approver]).await?;
+        let (who, role) = self.authorize(caller, action, &[Role::Approver]).await?;
+        let person = who.person.clone();
         let subject = self
             .activation_subject(
                 &r.institution,
@@ -556,6 +719,14 @@ impl<S: Store> Registry<S> {
                 (&r.scorecard_id, &r.scorecard_version),
             )
             .await;
+        self.require_governs(
+            &who,
+            role,
+            action,
+            &subject,
+            &Scope::of_institution(&r.institution),
+        )
+        .await?;
         let result = self.request(r, &person, rollback).await;
         let audit = match &result {
             Ok(a) => Ok(match &a.challenger {
@@ -622,6 +793,9 @@ impl<S: Store> Registry<S> {
                 .map_err(|e| ServiceError::Corrupt(e.to_string()))
         };
         let (ruleset_doc, scorecard_doc) = (parse(&ruleset)?, parse(&scorecard)?);
+        if let Document::Scorecard(card) = &scorecard_doc {
+            card_written_for(card, &r.institution, "scorecard")?;
+        }
         // The pair must compile with the province red lines and the schema
         // in force.
         let mut docs: Vec<Document> = self
@@ -809,10 +983,26 @@ impl<S: Store> Registry<S> {
         caller: &Bearer<'_>,
         activation_id: &str,
     ) -> Result<ActivationRecord, ServiceError> {
-        let (person, role) = self
+        let (who, role) = self
             .authorize(caller, "ApproveActivation", &[Role::Approver])
             .await?;
-        let result = self.approve_as(activation_id, &person).await;
+        let person = who.person.clone();
+        // Scope first: an approver of one institution learns nothing more
+        // of another's activation than that it is not theirs.
+        let target = self
+            .store
+            .list_activations()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .find(|a| a.activation_id == activation_id);
+        let result = match target
+            .as_ref()
+            .map(|a| who.require_governs(&Scope::of_institution(&a.institution)))
+        {
+            Some(Err(e)) => Err(e),
+            _ => self.approve_as(activation_id, &person).await,
+        };
         // The activation as it stands, approved or not, for the audit log.
         let record = match &result {
             Ok(a) => Some(a.clone()),
@@ -951,10 +1141,12 @@ impl<S: Store> Registry<S> {
                         "challenger: no {kind} `{id}` version `{version}` is published"
                     ))
                 })?;
-            docs.push(
-                Document::parse(&format!("{id}@{version}"), &stored.json)
-                    .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
-            );
+            let doc = Document::parse(&format!("{id}@{version}"), &stored.json)
+                .map_err(|e| ServiceError::Corrupt(e.to_string()))?;
+            if let Document::Scorecard(card) = &doc {
+                card_written_for(card, &r.institution, "challenger scorecard")?;
+            }
+            docs.push(doc);
         }
         let policy = compile_exact(&docs)
             .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
@@ -1006,7 +1198,25 @@ impl<S: Store> Registry<S> {
             id: format!("{institution}/{product}"),
             version: versions.join(" + "),
             hash: hashes.join(" + "),
+            institution: String::new(),
         }
+        .within(&Scope::of_institution(institution))
+    }
+}
+
+/// A scorecard written for an institution runs only for it.
+fn card_written_for(
+    card: &decision_core::compile::Loaded<decision_core::model::ScorecardDoc>,
+    institution: &str,
+    what: &str,
+) -> Result<(), ServiceError> {
+    match card.doc.institution.as_deref().map(str::trim) {
+        None | Some("*") => Ok(()),
+        Some(i) if i == institution.trim() => Ok(()),
+        Some(i) => Err(ServiceError::Precondition(format!(
+            "{what} {}@{} is written for institution {i}, not {institution}",
+            card.doc.id, card.doc.version
+        ))),
     }
 }
 

@@ -53,6 +53,8 @@ pub async fn prune<S: Store>(
         accepted: true,
         // Filled in by the store with what it did.
         detail: String::new(),
+        // Every institution's decisions.
+        institution: "*".into(),
     };
     store
         .prune(&cut, &at, entry)

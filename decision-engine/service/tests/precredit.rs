@@ -1139,7 +1139,7 @@ async fn a_red_post_loan_signal_flags_the_live_pre_credit_and_tasks_are_kept_to_
         (completion.completed_by.as_str(), completion.result.as_str()),
         ("officer.liu", "frozen")
     );
-    let audit = w.store.list_audit(10).await.unwrap();
+    let audit = w.store.list_audit(10, None).await.unwrap();
     assert!(
         audit
             .iter()

@@ -248,7 +248,7 @@ async fn a_referred_household_is_approved_within_authority_and_the_system_decisi
         matches!(&e, ServiceError::Precondition(m) if m.contains("already decided by review (APPROVE 40000)")),
         "{e:?}"
     );
-    let audit = w.store.list_audit(100).await.unwrap();
+    let audit = w.store.list_audit(100, None).await.unwrap();
     let accepted: Vec<_> = audit
         .iter()
         .filter(|a| a.action == "review" && a.accepted)

@@ -125,7 +125,7 @@ delegate! {
     fn get_document(&self, hash: &str) -> Option<StoredDocument>;
     fn list_documents(&self, kind: Option<String>, id: Option<String>) -> Vec<StoredDocument>;
     fn append_audit(&self, entry: AuditEntry) -> ();
-    fn list_audit(&self, limit: usize) -> Vec<AuditEntry>;
+    fn list_audit(&self, limit: usize, institutions: Option<Vec<String>>) -> Vec<AuditEntry>;
     fn insert_activation(&self, activation: ActivationRecord) -> ();
     fn approve_activation(&self, activation_id: &str, approved_by: &str, approved_at: &str) -> Option<ActivationRecord>;
     fn list_activations(&self) -> Vec<ActivationRecord>;

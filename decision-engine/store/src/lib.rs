@@ -193,10 +193,12 @@ pub trait Store: Send + Sync + 'static {
         entry: AuditEntry,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The newest `limit` audit entries, newest first.
+    /// The newest `limit` audit entries, newest first; with
+    /// `institutions`, only the entries for one of them.
     fn list_audit(
         &self,
         limit: usize,
+        institutions: Option<Vec<String>>,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
 
     fn insert_activation(

@@ -209,8 +209,24 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        self.with(|s| Ok(s.audit.iter().rev().take(limit).cloned().collect()))
+    async fn list_audit(
+        &self,
+        limit: usize,
+        institutions: Option<Vec<String>>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.with(|s| {
+            Ok(s.audit
+                .iter()
+                .rev()
+                .filter(|e| {
+                    institutions
+                        .as_ref()
+                        .is_none_or(|list| list.contains(&e.institution))
+                })
+                .take(limit)
+                .cloned()
+                .collect())
+        })
     }
 
     async fn insert_activation(&self, activation: ActivationRecord) -> Result<(), StoreError> {

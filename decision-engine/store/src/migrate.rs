@@ -24,6 +24,7 @@
 //! | 8 | retention | + `decisions.legal_hold`, `pruned_at` |
 //! | 9 | champion/challenger | + `activations.challenger_json` |
 //! | 10 | post-loan monitoring | + `monitor_signals`, `monitor_tasks` |
+//! | 11 | institution-scoped access | + `audit_log.institution` (activations' entries filled from their subject) |
 
 use std::path::Path;
 
@@ -82,10 +83,14 @@ const MIGRATIONS: &[Migration] = &[
         to: 10,
         apply: |tx| tx.execute_batch(V10),
     },
+    Migration {
+        to: 11,
+        apply: to_v11,
+    },
 ];
 
 /// The schema version this release writes.
-pub const LATEST: i64 = 10;
+pub const LATEST: i64 = 11;
 
 const V1_DECISIONS: &str = "
 CREATE TABLE IF NOT EXISTS decisions (
@@ -427,6 +432,24 @@ CREATE UNIQUE INDEX IF NOT EXISTS monitor_tasks_open ON monitor_tasks (instituti
     WHERE status = 'open';
 CREATE INDEX IF NOT EXISTS monitor_tasks_due ON monitor_tasks (status, due_on);
 ";
+
+/// Version 11: institution-scoped access. Each audit entry names the
+/// institution its action was for, so an auditor scoped to institutions
+/// reads only theirs. Earlier activation entries name it in their subject
+/// (`INSTITUTION/PRODUCT`) and are filled from it; other earlier entries
+/// stay empty (seen by province auditors only).
+fn to_v11(tx: &Transaction) -> rusqlite::Result<()> {
+    if !has_column(tx, "audit_log", "institution")? {
+        tx.execute_batch(
+            "ALTER TABLE audit_log ADD COLUMN institution TEXT NOT NULL DEFAULT '';
+             UPDATE audit_log SET institution = substr(id, 1, instr(id, '/') - 1)
+                 WHERE kind = 'activation' AND instr(id, '/') > 1;",
+        )?;
+    }
+    tx.execute_batch(
+        "CREATE INDEX IF NOT EXISTS audit_log_institution ON audit_log (institution, seq);",
+    )
+}
 
 fn has_column(tx: &Transaction, table: &str, column: &str) -> rusqlite::Result<bool> {
     // `table` is one of ours, never user input.

@@ -170,6 +170,13 @@ pub struct AuditEntry {
     pub hash: String,
     pub accepted: bool,
     pub detail: String,
+    /// The institution the action was for: an institution code, `*` for
+    /// the province (its default, red lines, schema, market parameters), or
+    /// empty when it is not known (entries written before schema 11 other
+    /// than activations, a call refused before its subject was read).
+    /// An auditor scoped to institutions sees only theirs.
+    #[serde(default)]
+    pub institution: String,
 }
 
 /// A batch run: what it read and wrote, which versions ran, where its

@@ -445,10 +445,10 @@ fn apply(tx: &rusqlite::Transaction, job: &mut Job) -> Result<Vec<Inserted>, Sto
 
 fn insert_audit(tx: &rusqlite::Transaction, e: &AuditEntry) -> Result<(), StoreError> {
     tx.prepare_cached(
-        "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail, institution)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
-    .execute(params![e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash, e.accepted, e.detail])?;
+    .execute(params![e.at, e.person, e.role, e.action, e.kind, e.id, e.version, e.hash, e.accepted, e.detail, e.institution])?;
     Ok(())
 }
 
@@ -713,13 +713,21 @@ impl Store for SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn list_audit(
+        &self,
+        limit: usize,
+        institutions: Option<Vec<String>>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         self.read(move |c| {
+            // The scope as a JSON array (NULL: every entry), read by json_each.
+            let scope = institutions.map(|list| serde_json::Value::from(list).to_string());
             let mut stmt = c.prepare_cached(
-                "SELECT at, person, role, action, kind, id, version, hash, accepted, detail FROM audit_log
+                "SELECT at, person, role, action, kind, id, version, hash, accepted, detail, institution
+                 FROM audit_log
+                 WHERE ?2 IS NULL OR institution IN (SELECT value FROM json_each(?2))
                  ORDER BY seq DESC LIMIT ?1",
             )?;
-            let rows = stmt.query_map([limit as i64], |row| {
+            let rows = stmt.query_map(params![limit as i64, scope], |row| {
                 Ok(AuditEntry {
                     at: row.get(0)?,
                     person: row.get(1)?,
@@ -731,6 +739,7 @@ impl Store for SqliteStore {
                     hash: row.get(7)?,
                     accepted: row.get(8)?,
                     detail: row.get(9)?,
+                    institution: row.get(10)?,
                 })
             })?;
             Ok(rows.collect::<Result<Vec<_>, _>>()?)

@@ -103,6 +103,7 @@ fn audit(action: &str, n: usize) -> AuditEntry {
         hash: "sha256:ef".into(),
         accepted: n.is_multiple_of(2),
         detail: format!("step {n}"),
+        institution: if n.is_multiple_of(3) { "HB-A" } else { "*" }.into(),
     }
 }
 
@@ -253,7 +254,7 @@ async fn monitoring_holds<S: Store>(store: &S) {
             .unwrap(),
         TaskCompleted::NotFound
     );
-    let log = store.list_audit(100).await.unwrap();
+    let log = store.list_audit(100, None).await.unwrap();
     assert_eq!(log.iter().filter(|e| e.action == "CompleteTask").count(), 1);
     let open = TaskQuery {
         status: Some(TaskStatus::Open),
@@ -395,7 +396,7 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
     for n in 0..5 {
         store.append_audit(audit("activate", n)).await.unwrap();
     }
-    let log = store.list_audit(3).await.unwrap();
+    let log = store.list_audit(3, None).await.unwrap();
     assert_eq!(
         log,
         vec![
@@ -404,6 +405,18 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
             audit("activate", 2)
         ]
     );
+    // Scoped to institutions: only their entries, still newest first and
+    // limited after the filter.
+    let scoped = store
+        .list_audit(3, Some(vec!["HB-A".into(), "HB-B".into()]))
+        .await
+        .unwrap();
+    assert_eq!(scoped, vec![audit("activate", 3), audit("activate", 0)]);
+    let none = store
+        .list_audit(3, Some(vec!["HB-C".into()]))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 
     // Activations: approval fills a past effective time with its own, and
     // replaces what was scheduled later for the same institution and
@@ -561,7 +574,7 @@ async fn the_contract_holds<S: Store>(store: Arc<S>) {
         store.prune(cut, at, audit("prune", 13)).await.unwrap(),
         Pruned { pruned: 0, held: 1 }
     );
-    let log = store.list_audit(2).await.unwrap();
+    let log = store.list_audit(2, None).await.unwrap();
     assert_eq!(
         log[1].detail,
         "removed the input of 2 decisions recorded before 2025-06-01T00:00:00Z; 1 under legal hold kept whole"

@@ -184,6 +184,26 @@ async fn a_store_of_every_earlier_format_opens_and_serves_its_decisions() {
             assert_eq!(a.status, ActivationStatus::Approved, "{name}");
         }
 
+        // Schema 11: earlier activation entries of the audit log name
+        // their institution (from their subject); the others stay empty,
+        // seen by province auditors only.
+        let log = store.list_audit(100, None).await.unwrap();
+        for e in &log {
+            let want = if e.kind == "activation" {
+                e.id.split('/').next().unwrap()
+            } else {
+                ""
+            };
+            assert_eq!(e.institution, want, "{name}: {e:?}");
+        }
+        if name == "v2" || name == "v3" {
+            let scoped = store
+                .list_audit(100, Some(vec!["HB-JINGSHAN".into()]))
+                .await
+                .unwrap();
+            assert_eq!(scoped.len(), 2, "{name}: request and approval");
+        }
+
         // A new decision is recorded in the upgraded store and read back
         // (the first release's store failed on its first insert).
         let mut new = store

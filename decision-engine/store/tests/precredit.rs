@@ -88,6 +88,7 @@ fn audit() -> AuditEntry {
         hash: String::new(),
         accepted: true,
         detail: String::new(),
+        institution: "3201".into(),
     }
 }
 
@@ -220,7 +221,7 @@ async fn the_register_rules_hold<S: Store>(store: S) {
         store.get_precredit(&h1.entry_id).await.unwrap(),
         Some(signed.clone())
     );
-    assert_eq!(store.list_audit(10).await.unwrap().len(), 1);
+    assert_eq!(store.list_audit(10, None).await.unwrap().len(), 1);
 
     // A newer publication supersedes H2's offer and H3's referral, not
     // H1's contract.

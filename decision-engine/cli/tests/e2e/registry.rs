@@ -1083,3 +1083,104 @@ fn the_policy_command_line_speaks_tls() {
             .starts_with("scorecard farmer-scorecard@2026.1 sha256:")
     );
 }
+
+#[tokio::test]
+async fn county_tokens_are_scoped_to_their_institution_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut client = PolicyRegistryClient::connect(format!("http://{}", server.addr))
+        .await
+        .unwrap();
+    const JS_ANALYST: &str = "dev-analyst-token-jingshan";
+    const JS_APPROVER: &str = "dev-approver-token-jingshan-1";
+    // Held in the tokens file as its SHA-256 only.
+    const JS_APPROVER_2: &str = "dev-approver-token-jingshan-2";
+    const JS_AUDITOR: &str = "dev-auditor-token-jingshan";
+
+    // The province's card (no institution) is the province's to publish.
+    let e = upload(&mut client, JS_ANALYST, scorecard("2026.2", 430))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.code(), e.message()),
+        (
+            Code::PermissionDenied,
+            "analyst.gao acts for HB-JINGSHAN and not for the province: the province's scorecard farmer-scorecard (written for every institution) is governed by province roles"
+        )
+    );
+    // HB-JINGSHAN's own card is theirs.
+    let mut own: serde_json::Value = serde_json::from_str(&scorecard("2026.2-js", 430)).unwrap();
+    own["institution"] = "HB-JINGSHAN".into();
+    assert!(
+        upload(&mut client, JS_ANALYST, own.to_string())
+            .await
+            .unwrap()
+            .created
+    );
+    // The default `*` is the province's to activate; HB-JINGSHAN is theirs,
+    // approved by the approver whose token the file holds as a digest.
+    let e = client
+        .request_activation(as_user(JS_APPROVER, activation("*", "2026.2-js", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    assert!(
+        e.message()
+            .ends_with("the province default `*` is governed by province roles"),
+        "{}",
+        e.message()
+    );
+    let a = client
+        .request_activation(as_user(
+            JS_APPROVER,
+            activation("HB-JINGSHAN", "2026.2-js", ""),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let approved = client
+        .approve_activation(as_user(
+            JS_APPROVER_2,
+            pb::ApproveActivationRequest {
+                activation_id: a.activation_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(approved.approved_by, "approver.feng");
+
+    // The county auditor reads HB-JINGSHAN's entries only, each naming it.
+    let log = client
+        .list_audit_log(as_user(JS_AUDITOR, pb::ListAuditLogRequest { limit: 0 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let seen: Vec<(&str, &str, bool)> = log
+        .iter()
+        .rev()
+        .map(|e| (e.institution.as_str(), e.action.as_str(), e.accepted))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("HB-JINGSHAN", "UploadScorecard", true),
+            ("HB-JINGSHAN", "RequestActivation", true),
+            ("HB-JINGSHAN", "ApproveActivation", true),
+        ]
+    );
+    // The province's auditor also sees the two refusals, under `*`.
+    let all = client
+        .list_audit_log(as_user(AUDITOR, pb::ListAuditLogRequest { limit: 0 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .entries;
+    let refused: Vec<&str> = all
+        .iter()
+        .filter(|e| !e.accepted)
+        .map(|e| e.institution.as_str())
+        .collect();
+    assert_eq!(refused, ["*", "*"]);
+}

@@ -23,6 +23,11 @@ pub struct ScorecardDoc {
     /// Marks an example calibrated on no real data, such as the shipped card.
     #[serde(default)]
     pub illustrative: bool,
+    /// The institution whose card this is; absent or `*`: the province's,
+    /// which any institution's policy may run. Only the institution's (or
+    /// the province's) people may publish it, and only its policies run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub institution: Option<String>,
     /// Points every household starts with (PMML `initialScore`).
     #[serde(deserialize_with = "super::exact")]
     pub base_points: Decimal,

@@ -305,6 +305,7 @@ impl<S: Store> Reviews<S> {
             hash: String::new(),
             accepted: true,
             detail: describe(&step),
+            institution: step.institution.clone(),
         };
         match self
             .store()
@@ -363,6 +364,8 @@ impl<S: Store> Reviews<S> {
             hash: String::new(),
             accepted: false,
             detail: format!("{}: {e}", e.code_name()),
+            // The decision (and its institution) may not exist.
+            institution: String::new(),
         };
         if let Err(err) = self.store().append_audit(entry).await {
             tracing::warn!("cannot audit a refused review: {err}");

@@ -594,8 +594,8 @@ pub(crate) async fn insert_audit(
 ) -> Result<(), StoreError> {
     let stmt = client
         .prepare_cached(
-            "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO audit_log (at, person, role, action, kind, id, version, hash, accepted, detail, institution)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .await
         .map_err(pg)?;
@@ -613,6 +613,7 @@ pub(crate) async fn insert_audit(
                 &e.hash,
                 &e.accepted,
                 &e.detail,
+                &e.institution,
             ],
         )
         .await
@@ -775,13 +776,18 @@ impl Store for PgStore {
         insert_audit(&client, &entry).await
     }
 
-    async fn list_audit(&self, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn list_audit(
+        &self,
+        limit: usize,
+        institutions: Option<Vec<String>>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
             .rows(
-                "SELECT at, person, role, action, kind, id, version, hash, accepted, detail
-                 FROM audit_log ORDER BY seq DESC LIMIT $1",
-                &[&limit],
+                "SELECT at, person, role, action, kind, id, version, hash, accepted, detail, institution
+                 FROM audit_log WHERE $2::text[] IS NULL OR institution = ANY($2)
+                 ORDER BY seq DESC LIMIT $1",
+                &[&limit, &institutions],
             )
             .await?;
         Ok(rows
@@ -797,6 +803,7 @@ impl Store for PgStore {
                 hash: row.get(7),
                 accepted: row.get(8),
                 detail: row.get(9),
+                institution: row.get(10),
             })
             .collect())
     }

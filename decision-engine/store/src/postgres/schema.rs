@@ -17,7 +17,7 @@ use super::pg;
 use crate::StoreError;
 
 /// The schema version this release writes.
-pub const LATEST: i32 = 4;
+pub const LATEST: i32 = 5;
 
 /// Advisory lock key of the migration (any constant of ours).
 const MIGRATION_LOCK: i64 = 0x6465_6369_7369_6f6e; // "decision"
@@ -242,6 +242,14 @@ CREATE UNIQUE INDEX monitor_tasks_open ON monitor_tasks (institution, loan_id, r
 CREATE INDEX monitor_tasks_due ON monitor_tasks (status, due_on);
 ";
 
+/// Version 5: institution-scoped access (see the SQLite store's version 11).
+const V5: &str = "
+ALTER TABLE audit_log ADD COLUMN institution TEXT NOT NULL DEFAULT '';
+UPDATE audit_log SET institution = split_part(id, '/', 1)
+    WHERE kind = 'activation' AND position('/' in id) > 1;
+CREATE INDEX audit_log_institution ON audit_log (institution, seq);
+";
+
 /// Every step, oldest first: (version, what it does, its SQL).
 const STEPS: &[(i32, &str, &str)] = &[
     (
@@ -253,6 +261,11 @@ const STEPS: &[(i32, &str, &str)] = &[
     (2, "retention: legal holds and pruned decision inputs", V2),
     (3, "champion/challenger: an activation's challenger", V3),
     (4, "post-loan monitoring: signals and follow-up tasks", V4),
+    (
+        5,
+        "institution-scoped access: the institution of each audit entry",
+        V5,
+    ),
 ];
 
 /// Brings the database's schema up to [`LATEST`] in one transaction under
