@@ -157,6 +157,14 @@ impl<S: Store> pb::policy_registry_server::PolicyRegistry for RegistryHandlers<S
         self.upload(request, "monitoring_policy").await
     }
 
+    async fn upload_document(
+        &self,
+        request: Request<pb::UploadRequest>,
+    ) -> Result<Response<pb::UploadResponse>, Status> {
+        let kind = decision_service::registry::kind_of(&request.get_ref().document_json);
+        self.upload(request, &kind).await
+    }
+
     async fn validate_document(
         &self,
         request: Request<pb::UploadRequest>,

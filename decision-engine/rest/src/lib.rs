@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/policy/rulesets"),
     ("POST", "/v1/policy/scorecards"),
     ("POST", "/v1/policy/monitoring-policies"),
+    ("POST", "/v1/policy/documents"),
     ("GET", "/v1/policy/activations"),
     ("POST", "/v1/policy/activations"),
     ("POST", "/v1/policy/activations/{activation_id}/approve"),
@@ -99,6 +100,7 @@ pub fn router<S: Store>(rest: Arc<Rest<S>>) -> Router {
         .route("/v1/policy/versions", get(list_versions::<S>))
         .route("/v1/policy/rulesets", post(upload_ruleset::<S>))
         .route("/v1/policy/scorecards", post(upload_scorecard::<S>))
+        .route("/v1/policy/documents", post(upload_document::<S>))
         .route(
             "/v1/policy/monitoring-policies",
             post(upload_monitoring_policy::<S>),
@@ -590,6 +592,16 @@ async fn upload_scorecard<S: Store>(
     body: Bytes,
 ) -> Response {
     upload(&rest, &headers, &body, "scorecard").await
+}
+
+/// A document of any kind the registry publishes, by its `kind`.
+async fn upload_document<S: Store>(
+    State(rest): State<Arc<Rest<S>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let kind = decision_service::registry::kind_of(&String::from_utf8_lossy(&body));
+    upload(&rest, &headers, &body, &kind).await
 }
 
 async fn upload_monitoring_policy<S: Store>(

@@ -1,7 +1,10 @@
 //! Which policy a request runs: the activation in force for its institution
 //! and product at its time (the institution's own, else the province
-//! default `*`), with pinned versions swapped in, compiled from the exact
-//! stored documents. Shared by online pre-reviews, batch runs and replays.
+//! default `*`), under the province's red lines and feature schema in force
+//! at that time (activated for `*` under the reserved products
+//! [`RED_LINES_PRODUCT`] and [`SCHEMA_PRODUCT`], else the loaded ones), with
+//! pinned versions swapped in, compiled from the exact stored documents.
+//! Shared by online pre-reviews, batch runs and replays.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,6 +22,32 @@ pub struct Pin {
     pub kind: String,
     pub id: String,
     pub version: String,
+}
+
+/// The reserved product under which the province activates its red lines
+/// (a province ruleset) for `*`.
+pub const RED_LINES_PRODUCT: &str = "RED_LINES";
+
+/// The reserved product under which the province activates the feature
+/// schema for `*`.
+pub const SCHEMA_PRODUCT: &str = "FEATURE_SCHEMA";
+
+/// The province's slots and the reserved products that activate them.
+pub const PROVINCE_SLOTS: [(Slot, &str); 2] = [
+    (Slot::RedLines, RED_LINES_PRODUCT),
+    (Slot::Schema, SCHEMA_PRODUCT),
+];
+
+/// The province documents activated and in force at `at`: each slot with
+/// its activation (a slot without one keeps the loaded document).
+pub fn province_in_force(
+    history: &[ActivationRecord],
+    at: SystemTime,
+) -> Vec<(Slot, &ActivationRecord)> {
+    PROVINCE_SLOTS
+        .iter()
+        .filter_map(|(slot, product)| in_force(history, "*", product, at).map(|a| (*slot, a)))
+        .collect()
 }
 
 /// What a store failure during resolution means to the caller.
@@ -208,10 +237,12 @@ impl<S: Store> Policies<S> {
         let started_with = self.loaded.select_shared(institution, product)?;
         let history = self.history().await?;
         let activation = in_force(&history, institution, product, at);
-        if pins.is_empty() && activation.is_none() {
+        let province = province_in_force(&history, at);
+        if pins.is_empty() && activation.is_none() && province.is_empty() {
             return Ok(started_with.clone());
         }
         let mut versions = started_with.versions.clone();
+        self.apply_province(&province, &mut versions).await?;
         if let Some(a) = activation {
             for (slot, id, version) in [
                 (Slot::Ruleset, &a.ruleset_id, &a.ruleset_version),
@@ -283,7 +314,9 @@ impl<S: Store> Policies<S> {
             return Ok(None);
         }
         let activation_id = a.activation_id.clone();
-        let compiled = self.compile_challenger(institution, product, a, &c).await;
+        let compiled = self
+            .compile_challenger(institution, product, at, a, &c)
+            .await;
         match compiled {
             Ok(policy) => Ok(Some((policy, c))),
             Err(e) => {
@@ -302,6 +335,7 @@ impl<S: Store> Policies<S> {
         &self,
         institution: &str,
         product: &str,
+        at: SystemTime,
         a: &ActivationRecord,
         c: &decision_store::Challenger,
     ) -> Result<Arc<Policy>, ServiceError> {
@@ -310,6 +344,10 @@ impl<S: Store> Policies<S> {
             .select_shared(institution, product)?
             .versions
             .clone();
+        // Under the province documents in force at the call, as the champion.
+        let history = self.history().await?;
+        self.apply_province(&province_in_force(&history, at), &mut versions)
+            .await?;
         for (slot, id, version) in [
             (Slot::Ruleset, &c.ruleset_id, &c.ruleset_version),
             (Slot::Scorecard, &c.scorecard_id, &c.scorecard_version),
@@ -329,6 +367,32 @@ impl<S: Store> Policies<S> {
             };
         }
         self.compile_versions(&versions).await
+    }
+
+    /// Puts the province documents activated in force (`province`) into
+    /// their slots of `versions`.
+    async fn apply_province(
+        &self,
+        province: &[(Slot, &ActivationRecord)],
+        versions: &mut [VersionRef],
+    ) -> Result<(), ServiceError> {
+        for (slot, a) in province {
+            let (id, version) = (&a.ruleset_id, &a.ruleset_version);
+            let doc = self.find(slot.kind(), id, version).await?.ok_or_else(|| {
+                ServiceError::Corrupt(format!(
+                    "activation {} names {} {id}@{version}, which is not stored",
+                    a.activation_id,
+                    slot.kind()
+                ))
+            })?;
+            versions[slot.index()] = VersionRef {
+                kind: slot.kind().to_string(),
+                id: doc.id,
+                version: doc.version,
+                hash: doc.hash,
+            };
+        }
+        Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -22,22 +22,65 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use decision_core::model::ruleset::Layer;
-use decision_core::{Document, PolicySet, VersionRef, compile_exact};
+use decision_core::{Document, PolicySet, Slot, VersionRef, compile_exact};
 use decision_store::{ActivationRecord, ActivationStatus, AuditEntry, Store, StoredDocument};
 
 use crate::auth::{Bearer, Principal, Role, Scope, Tokens};
 use crate::monitoring::MONITORING_PRODUCT;
+use crate::policy::{
+    PROVINCE_SLOTS, RED_LINES_PRODUCT, SCHEMA_PRODUCT, in_force, province_in_force,
+};
 use crate::{ServiceError, clock};
 
 /// The kinds of the documents an activation of `product` names, in the
 /// order of its (ruleset, scorecard) columns; a monitoring policy's has
 /// one.
 fn activated_kinds(product: &str) -> &'static [&'static str] {
-    if product == MONITORING_PRODUCT {
-        &["monitoring_policy"]
-    } else {
-        &["ruleset", "scorecard"]
+    match product {
+        MONITORING_PRODUCT => &["monitoring_policy"],
+        RED_LINES_PRODUCT => &["ruleset"],
+        SCHEMA_PRODUCT => &["feature_schema"],
+        _ => &["ruleset", "scorecard"],
     }
+}
+
+/// The province slot a reserved product activates, if it is one.
+fn province_slot(product: &str) -> Option<Slot> {
+    PROVINCE_SLOTS
+        .iter()
+        .find(|(_, p)| *p == product.trim())
+        .map(|(slot, _)| *slot)
+}
+
+/// Whom an activation is for: the province for its own documents and the
+/// default `*`, else the institution.
+fn activation_scope(institution: &str, product: &str) -> Scope {
+    match province_slot(product) {
+        Some(Slot::Schema) => Scope::Province("the feature schema".into()),
+        Some(_) => Scope::Province("the province red lines".into()),
+        None => Scope::of_institution(institution),
+    }
+}
+
+/// An activation's effective time as a time: empty is now.
+fn effective_time(effective_at: &str) -> SystemTime {
+    clock::parse(effective_at).unwrap_or_else(|_| SystemTime::now())
+}
+
+/// The kinds of document the registry publishes.
+pub const PUBLISHED_KINDS: &[&str] = &[
+    "feature_schema",
+    "ruleset",
+    "scorecard",
+    "monitoring_policy",
+];
+
+/// A document's `kind`, read from its JSON (empty when there is none).
+pub fn kind_of(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// What a store failure means to a registry caller.
@@ -311,10 +354,15 @@ impl<S: Store> Registry<S> {
             "ruleset" => "UploadRuleset",
             "scorecard" => "UploadScorecard",
             "monitoring_policy" => "UploadMonitoringPolicy",
+            "feature_schema" => "UploadFeatureSchema",
             other => {
-                return Err(ServiceError::Internal(format!(
-                    "no upload of {other} documents"
-                )));
+                return Err(invalid(vec![(
+                    "kind".into(),
+                    format!(
+                        "the registry publishes {}; found `{other}`",
+                        PUBLISHED_KINDS.join(", ")
+                    ),
+                )]));
             }
         };
         let (who, role) = self.authorize(caller, action, &[Role::Analyst]).await?;
@@ -724,7 +772,7 @@ impl<S: Store> Registry<S> {
             role,
             action,
             &subject,
-            &Scope::of_institution(&r.institution),
+            &activation_scope(&r.institution, &r.product),
         )
         .await?;
         let result = self.request(r, &person, rollback).await;
@@ -753,6 +801,9 @@ impl<S: Store> Registry<S> {
     ) -> Result<ActivationRecord, ServiceError> {
         if r.product.trim() == MONITORING_PRODUCT {
             return self.request_monitoring(r, person, rollback).await;
+        }
+        if let Some(slot) = province_slot(&r.product) {
+            return self.request_province(r, slot, person, rollback).await;
         }
         for (field, value) in [
             ("institution", &r.institution),
@@ -797,17 +848,11 @@ impl<S: Store> Registry<S> {
             card_written_for(card, &r.institution, "scorecard")?;
         }
         // The pair must compile with the province red lines and the schema
-        // in force.
-        let mut docs: Vec<Document> = self
-            .policies
-            .documents()
-            .iter()
-            .filter(|d| {
-                matches!(d, Document::Schema(_))
-                    || matches!(d, Document::Ruleset(x) if x.doc.layer == Layer::Province)
-            })
-            .cloned()
-            .collect();
+        // in force at its effective time.
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        let mut docs = self
+            .province_documents(&history, effective_time(&effective_at))
+            .await?;
         docs.extend([ruleset_doc.clone(), scorecard_doc]);
         let policy = compile_exact(&docs)
             .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
@@ -839,7 +884,6 @@ impl<S: Store> Registry<S> {
         if let Some(c) = &r.challenger {
             self.check_challenger(r, c, &docs[..docs.len() - 2]).await?;
         }
-        let history = self.store.list_activations().await.map_err(unavailable)?;
         if rollback && !ran_before(&history, r) {
             return Err(ServiceError::Precondition(format!(
                 "{} {} never ran ruleset {}@{} with scorecard {}@{}: a rollback returns to versions that were active",
@@ -945,6 +989,264 @@ impl<S: Store> Registry<S> {
         self.insert_request(r, person, rollback, effective_at).await
     }
 
+    /// The province documents (feature schema, red lines) in force at `at`:
+    /// the activated ones, else those loaded at start.
+    async fn province_documents(
+        &self,
+        history: &[ActivationRecord],
+        at: SystemTime,
+    ) -> Result<Vec<Document>, ServiceError> {
+        let mut docs: Vec<Document> = Vec::new();
+        let activated = province_in_force(history, at);
+        for d in self.policies.documents() {
+            let slot = match d {
+                Document::Schema(_) => Slot::Schema,
+                Document::Ruleset(x) if x.doc.layer == Layer::Province => Slot::RedLines,
+                _ => continue,
+            };
+            match activated.iter().find(|(s, _)| *s == slot) {
+                Some((_, a)) => {
+                    docs.push(
+                        self.stored_document(slot.kind(), &a.ruleset_id, &a.ruleset_version)
+                            .await?,
+                    );
+                }
+                None => docs.push(d.clone()),
+            }
+        }
+        Ok(docs)
+    }
+
+    /// A published document, parsed; a missing one is a precondition.
+    async fn stored_document(
+        &self,
+        kind: &str,
+        id: &str,
+        version: &str,
+    ) -> Result<Document, ServiceError> {
+        let stored = self
+            .store
+            .find_document(kind, id, version)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "no {kind} `{id}` version `{version}` is published"
+                ))
+            })?;
+        Document::parse(&format!("{id}@{version}"), &stored.json)
+            .map_err(|e| ServiceError::Corrupt(e.to_string()))
+    }
+
+    /// Checks and records the activation of a province document (the red
+    /// lines or the feature schema) for `*`: alone, published, of the
+    /// slot's kind, and binding every institution policy that runs from its
+    /// effective time without breaking one (each that would break is
+    /// listed, with why).
+    async fn request_province(
+        &self,
+        r: &ActivationRequest,
+        slot: Slot,
+        person: &str,
+        rollback: bool,
+    ) -> Result<ActivationRecord, ServiceError> {
+        let mut problems = Vec::new();
+        if r.institution.trim() != "*" {
+            problems.push((
+                "institution".to_string(),
+                format!(
+                    "{} is the province's, activated for every institution: expected `*`",
+                    r.product
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("ruleset_id", &r.ruleset_id),
+            ("ruleset_version", &r.ruleset_version),
+        ] {
+            if value.trim().is_empty() {
+                problems.push((
+                    field.to_string(),
+                    format!(
+                        "must not be empty: name the {} in the ruleset fields",
+                        slot.kind()
+                    ),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("scorecard_id", &r.scorecard_id),
+            ("scorecard_version", &r.scorecard_version),
+        ] {
+            if !value.trim().is_empty() {
+                problems.push((
+                    field.to_string(),
+                    format!("{} is activated alone: expected empty", r.product),
+                ));
+            }
+        }
+        if r.challenger.is_some() {
+            problems.push((
+                "challenger".into(),
+                format!("{} has no challenger: expected none", r.product),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let effective_at = effective_at(r)?;
+        let doc = self
+            .stored_document(slot.kind(), &r.ruleset_id, &r.ruleset_version)
+            .await?;
+        let fits = match (&doc, slot) {
+            (Document::Schema(_), Slot::Schema) => true,
+            (Document::Ruleset(x), Slot::RedLines) => x.doc.layer == Layer::Province,
+            _ => false,
+        };
+        if !fits {
+            return Err(ServiceError::Precondition(format!(
+                "{} {}@{} is not {}",
+                slot.kind(),
+                r.ruleset_id,
+                r.ruleset_version,
+                if slot == Slot::Schema {
+                    "a feature schema"
+                } else {
+                    "a province ruleset (layer \"province\")"
+                }
+            )));
+        }
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        if rollback && !ran_before(&history, r) {
+            return Err(ServiceError::Precondition(format!(
+                "the province never ran {} {}@{}: a rollback returns to a version that was active",
+                slot.kind(),
+                r.ruleset_id,
+                r.ruleset_version
+            )));
+        }
+        self.binds_every_institution(&history, &effective_at, &doc)
+            .await?;
+        self.insert_request(r, person, rollback, effective_at).await
+    }
+
+    /// Refuses a province document that would break an institution policy
+    /// running from `effective_at` (empty: now), listing each.
+    async fn binds_every_institution(
+        &self,
+        history: &[ActivationRecord],
+        effective_at: &str,
+        doc: &Document,
+    ) -> Result<(), ServiceError> {
+        let at = effective_time(effective_at).max(SystemTime::now());
+        let broken = self.would_break(history, at, doc).await?;
+        if broken.is_empty() {
+            return Ok(());
+        }
+        let v = doc.version_ref();
+        Err(ServiceError::Precondition(format!(
+            "{} {}@{} would break {} institution {} from {}; update {} first: {}",
+            v.kind,
+            v.id,
+            v.version,
+            broken.len(),
+            if broken.len() == 1 {
+                "policy"
+            } else {
+                "policies"
+            },
+            clock::format(at),
+            if broken.len() == 1 { "it" } else { "them" },
+            broken.join("; ")
+        )))
+    }
+
+    /// Every institution policy that runs from `at` on (the loaded ones
+    /// and every approved activation in force then or scheduled later),
+    /// compiled with `doc` in place of its province document: each that
+    /// does not compile or whose test cases fail, as `institution product
+    /// (versions): why`.
+    async fn would_break(
+        &self,
+        history: &[ActivationRecord],
+        at: SystemTime,
+        doc: &Document,
+    ) -> Result<Vec<String>, ServiceError> {
+        // (institution, product, ruleset, scorecard) that run from `at`.
+        let mut runs: Vec<(String, String, (String, String), (String, String))> = Vec::new();
+        let mut push = |run: (String, String, (String, String), (String, String))| {
+            if !runs.contains(&run) {
+                runs.push(run);
+            }
+        };
+        let loaded: Vec<_> = self.policies.policies().collect();
+        for policy in &loaded {
+            let (rs, card) = (
+                policy.version(Slot::Ruleset),
+                policy.version(Slot::Scorecard),
+            );
+            let institution = self
+                .policies
+                .documents()
+                .iter()
+                .find_map(|d| match d {
+                    Document::Ruleset(x) if x.hash == rs.hash => x.doc.institution.clone(),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "*".into());
+            push((
+                institution,
+                policy.product.clone(),
+                (rs.id.clone(), rs.version.clone()),
+                (card.id.clone(), card.version.clone()),
+            ));
+        }
+        for a in history.iter().filter(|a| {
+            a.status == ActivationStatus::Approved
+                && activated_kinds(&a.product) == ["ruleset", "scorecard"]
+        }) {
+            let runs_then = in_force(history, &a.institution, &a.product, at)
+                .is_some_and(|f| f.activation_id == a.activation_id);
+            if runs_then || effective_time(&a.effective_at) > at {
+                push((
+                    a.institution.clone(),
+                    a.product.clone(),
+                    (a.ruleset_id.clone(), a.ruleset_version.clone()),
+                    (a.scorecard_id.clone(), a.scorecard_version.clone()),
+                ));
+            }
+        }
+        let province = self.province_documents(history, at).await?;
+        let mut broken = Vec::new();
+        for (institution, product, rs, card) in runs {
+            let mut docs: Vec<Document> = province
+                .iter()
+                .filter(|p| std::mem::discriminant(*p) != std::mem::discriminant(doc))
+                .cloned()
+                .collect();
+            docs.push(doc.clone());
+            docs.push(self.stored_document("ruleset", &rs.0, &rs.1).await?);
+            docs.push(self.stored_document("scorecard", &card.0, &card.1).await?);
+            if let Ok(base) = self.policies.select(&institution, &product)
+                && let Some(authority) = base.authority_version()
+            {
+                docs.push(
+                    self.stored_document("authority_matrix", &authority.id, &authority.version)
+                        .await?,
+                );
+            }
+            let result = compile_exact(&docs)
+                .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p));
+            if let Err(e) = result {
+                broken.push(format!(
+                    "{institution} {product} (ruleset {}@{}, scorecard {}@{}): {e}",
+                    rs.0, rs.1, card.0, card.1
+                ));
+            }
+        }
+        Ok(broken)
+    }
+
     /// Records a checked activation request, pending.
     async fn insert_request(
         &self,
@@ -998,7 +1300,7 @@ impl<S: Store> Registry<S> {
             .find(|a| a.activation_id == activation_id);
         let result = match target
             .as_ref()
-            .map(|a| who.require_governs(&Scope::of_institution(&a.institution)))
+            .map(|a| who.require_governs(&activation_scope(&a.institution, &a.product)))
         {
             Some(Err(e)) => Err(e),
             _ => self.approve_as(activation_id, &person).await,
@@ -1083,6 +1385,15 @@ impl<S: Store> Registry<S> {
                     "four-eyes: {person} uploaded {kind} {doc_id}@{version} and cannot approve its activation"
                 )));
             }
+        }
+        // A province document is checked again against the institution
+        // policies as they are now: they may have changed since the request.
+        if let Some(slot) = province_slot(&a.product) {
+            let doc = self
+                .stored_document(slot.kind(), &a.ruleset_id, &a.ruleset_version)
+                .await?;
+            self.binds_every_institution(&history, &a.effective_at, &doc)
+                .await?;
         }
         self.store
             .approve_activation(id, person, &clock::now_seconds())

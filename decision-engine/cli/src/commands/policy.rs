@@ -93,21 +93,30 @@ enum PolicyAction {
 
 #[derive(clap::Args)]
 struct ActivationArgs {
-    /// An institution code, or `*` for the default.
-    #[arg(long)]
-    institution: String,
+    /// An institution code, or `*` for the default (the province's
+    /// documents: `*`, the default).
+    #[arg(long, required_unless_present_any = ["red_lines", "feature_schema"])]
+    institution: Option<String>,
     #[arg(long, default_value = "FARMER_CREDIT")]
     product: String,
     /// ID@VERSION
-    #[arg(long, required_unless_present = "monitoring")]
+    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema"])]
     ruleset: Option<String>,
     /// ID@VERSION
-    #[arg(long, required_unless_present = "monitoring")]
+    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema"])]
     scorecard: Option<String>,
     /// A post-loan monitoring policy, ID@VERSION, activated alone (product
     /// POST_LOAN).
     #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product"])]
     monitoring: Option<String>,
+    /// The province red lines, ID@VERSION (a province ruleset), activated
+    /// alone for every institution (product RED_LINES, institution `*`).
+    #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product", "monitoring"])]
+    red_lines: Option<String>,
+    /// The feature schema, ID@VERSION, activated alone for every
+    /// institution (product FEATURE_SCHEMA, institution `*`).
+    #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product", "monitoring", "red_lines"])]
+    feature_schema: Option<String>,
 }
 
 /// Champion/challenger: other versions decided beside the activated ones.
@@ -166,22 +175,43 @@ fn request(
     t: ActivationArgs,
     effective_at: String,
 ) -> Result<pb::RequestActivationRequest, Failure> {
-    let (product, (ruleset_id, ruleset_version), (scorecard_id, scorecard_version)) =
-        match (&t.monitoring, &t.ruleset, &t.scorecard) {
-            (Some(m), _, _) => (
-                decision_service::monitoring::MONITORING_PRODUCT.to_string(),
-                split("monitoring", m)?,
-                (String::new(), String::new()),
-            ),
-            (None, Some(r), Some(s)) => (t.product, split("ruleset", r)?, split("scorecard", s)?),
-            _ => {
-                return Err(Failure::Input(
-                    "expected --ruleset and --scorecard, or --monitoring".into(),
-                ));
-            }
-        };
+    use decision_service::policy::{RED_LINES_PRODUCT, SCHEMA_PRODUCT};
+    let alone = |product: &str, flag: &str, v: &str| -> Result<_, Failure> {
+        Ok((
+            product.to_string(),
+            split(flag, v)?,
+            (String::new(), String::new()),
+        ))
+    };
+    let (product, (ruleset_id, ruleset_version), (scorecard_id, scorecard_version)) = match (
+        &t.monitoring,
+        &t.red_lines,
+        &t.feature_schema,
+        &t.ruleset,
+        &t.scorecard,
+    ) {
+        (Some(m), ..) => alone(
+            decision_service::monitoring::MONITORING_PRODUCT,
+            "monitoring",
+            m,
+        )?,
+        (_, Some(r), ..) => alone(RED_LINES_PRODUCT, "red-lines", r)?,
+        (_, _, Some(s), ..) => alone(SCHEMA_PRODUCT, "feature-schema", s)?,
+        (.., Some(r), Some(s)) => (t.product, split("ruleset", r)?, split("scorecard", s)?),
+        _ => {
+            return Err(Failure::Input(
+                "expected --ruleset and --scorecard, or --monitoring, --red-lines or --feature-schema"
+                    .into(),
+            ));
+        }
+    };
+    let institution = match t.institution {
+        Some(i) => i,
+        None if t.red_lines.is_some() || t.feature_schema.is_some() => "*".to_string(),
+        None => return Err(Failure::Input("expected --institution".into())),
+    };
     Ok(pb::RequestActivationRequest {
-        institution: t.institution,
+        institution,
         product,
         ruleset_id,
         ruleset_version,
@@ -194,6 +224,10 @@ fn request(
 fn activation(a: &pb::Activation) -> String {
     let versions = if a.product == decision_service::monitoring::MONITORING_PRODUCT {
         format!("monitoring policy {}@{}", a.ruleset_id, a.ruleset_version)
+    } else if a.product == decision_service::policy::RED_LINES_PRODUCT {
+        format!("red lines {}@{}", a.ruleset_id, a.ruleset_version)
+    } else if a.product == decision_service::policy::SCHEMA_PRODUCT {
+        format!("feature schema {}@{}", a.ruleset_id, a.ruleset_version)
     } else {
         format!(
             "ruleset {}@{} scorecard {}@{}",
@@ -256,12 +290,7 @@ async fn call(server: &ServerArgs, action: PolicyAction) -> Result<Vec<String>, 
                 "ruleset" => client.upload_ruleset(req).await,
                 "scorecard" => client.upload_scorecard(req).await,
                 "monitoring_policy" => client.upload_monitoring_policy(req).await,
-                other => {
-                    return Err(Failure::Policy(format!(
-                        "{}: expected a ruleset, scorecard or monitoring_policy document, found kind `{other}`",
-                        file.display()
-                    )));
-                }
+                _ => client.upload_document(req).await,
             }
             .map_err(status)?
             .into_inner();

@@ -2,7 +2,8 @@
 //! the command line (`cli`), the gRPC service (`grpc`), the policy registry
 //! (`registry`), whole-village batch runs (`batch`), the pre-credit
 //! register (`precredit`), reviews (`reviews`), impact analysis
-//! (`simulate`), score monitoring (`scores`), champion/challenger (`challenger`) and several servers over
+//! (`simulate`), score monitoring (`scores`), champion/challenger (`challenger`),
+//! province governance (`governance`) and several servers over
 //! one PostgreSQL (`replicas`), each against the
 //! real binary and, where needed, a real server process (`common`).
 
@@ -10,6 +11,7 @@ mod batch;
 mod challenger;
 mod cli;
 mod common;
+mod governance;
 mod grpc;
 mod monitor;
 mod precredit;

@@ -1,14 +1,19 @@
-//! Institution-scoped access to the registry, on the in-memory store with
-//! the development tokens: a county token (`institutions = ["HB-JINGSHAN"]`)
-//! governs HB-JINGSHAN's documents and activations through every registry
-//! call, reads the province's, and is refused everything of another
-//! institution and of the province, with PERMISSION_DENIED naming the scope,
-//! audited, and nothing changed.
+//! Province governance, on the in-memory store with the development tokens.
+//!
+//! - Institution-scoped access: a county token (`institutions =
+//!   ["HB-JINGSHAN"]`) governs HB-JINGSHAN's documents and activations
+//!   through every registry call, reads the province's, and is refused
+//!   everything of another institution and of the province, with
+//!   PERMISSION_DENIED naming the scope, audited, and nothing changed.
+//! - The province's documents through the registry: red lines and the
+//!   feature schema published, activated for `*` by two province approvers
+//!   with an effective time, in force from it for every institution, and
+//!   refused when they would break an institution's policy.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use decision_core::{PolicySet, Request, Slot};
+use decision_core::{Outcome, PolicySet, Request, Slot};
 use decision_service::{
     ActivationRequest, Bearer, Decisions, Limits, Policies, PreReview, Registry, ServiceError,
     Tokens,
@@ -98,6 +103,17 @@ async fn world() -> World {
 
 impl World {
     async fn decide(&self, institution: &str, request_id: &str) -> Arc<decision_core::Decision> {
+        self.decide_aged(institution, request_id, None, "").await
+    }
+
+    /// A clean household (01-clean-approve) of `age`, as of `as_of`.
+    async fn decide_aged(
+        &self,
+        institution: &str,
+        request_id: &str,
+        age: Option<i64>,
+        as_of: &str,
+    ) -> Arc<decision_core::Decision> {
         let policies = Policies::new(self.shipped.clone(), self.store.clone())
             .await
             .unwrap();
@@ -108,10 +124,20 @@ impl World {
         .unwrap();
         request.request_id = request_id.into();
         request.institution = institution.into();
+        if let Some(age) = age {
+            let mut json: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
+            )
+            .unwrap();
+            json["features"]["age"] = age.into();
+            json["request_id"] = request_id.into();
+            json["institution"] = institution.into();
+            request = Request::from_json(&json.to_string()).unwrap();
+        }
         let review = PreReview {
             request,
             pins: Vec::new(),
-            as_of: String::new(),
+            as_of: as_of.into(),
             input_errors: Vec::new(),
             household_id: None,
             application_id: None,
@@ -560,4 +586,295 @@ async fn a_county_auditor_reads_only_the_audit_entries_of_its_institution() {
             .iter()
             .any(|e| e.institution == "*" && e.action == "RequestActivation")
     );
+}
+
+/// The shipped red lines as `version` with `max_age`.
+fn red_lines(version: &str, max_age: i64) -> String {
+    let mut r = shipped("rulesets/province-red-lines.json");
+    r["version"] = version.into();
+    assert_eq!(r["parameters"][1]["name"], "max_age");
+    r["parameters"][1]["value"] = max_age.into();
+    r.to_string()
+}
+
+fn province(product: &str, id: &str, version: &str, effective_at: &str) -> ActivationRequest {
+    ActivationRequest {
+        institution: "*".into(),
+        product: product.into(),
+        ruleset_id: id.into(),
+        ruleset_version: version.into(),
+        effective_at: effective_at.into(),
+        ..ActivationRequest::default()
+    }
+}
+
+fn codes(d: &decision_core::Decision) -> Vec<&str> {
+    d.reasons.iter().map(|r| r.code.as_str()).collect()
+}
+
+#[tokio::test]
+async fn a_red_line_change_approved_by_two_province_approvers_binds_every_institution_from_its_time()
+ {
+    let w = world().await;
+    let published = w
+        .registry
+        .upload(&who(ANALYST), &red_lines("2026.2", 63), "ruleset")
+        .await
+        .unwrap();
+    assert!(published.created);
+    let effective = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    let effective_at = decision_service::clock::format(effective);
+    // A county approver may not; two province approvers do.
+    let e = w
+        .registry
+        .request_activation(
+            &who(JS_TIAN),
+            &province("RED_LINES", "province-red-lines", "2026.2", &effective_at),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        forbidden(e),
+        "approver.tian acts for HB-JINGSHAN and not for the province: the province red lines is governed by province roles"
+    );
+    let a = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &province("RED_LINES", "province-red-lines", "2026.2", &effective_at),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        w.registry
+            .approve(&who(LI), &a.activation_id)
+            .await
+            .unwrap_err(),
+        ServiceError::Forbidden(format!(
+            "four-eyes: approver.li requested activation {} and cannot also approve it",
+            a.activation_id
+        ))
+    );
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+
+    // Before its time: 2026.1 (max_age 65), a household of 64 is approved.
+    let before = w.decide_aged("HB-JINGSHAN", "R-1", Some(64), "").await;
+    assert_eq!(before.versions[Slot::RedLines.index()].version, "2026.1");
+    assert_eq!(before.decision, Outcome::Approve);
+    while std::time::SystemTime::now() <= effective {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // From it, for every institution: 2026.2 (max_age 63) declines them.
+    for (institution, id) in [("HB-JINGSHAN", "R-2"), ("HB-ZHONGXIANG", "R-3")] {
+        let after = w.decide_aged(institution, id, Some(64), "").await;
+        let red = &after.versions[Slot::RedLines.index()];
+        assert_eq!(
+            (red.id.as_str(), red.version.as_str()),
+            ("province-red-lines", "2026.2")
+        );
+        assert_eq!(red.hash, published.version.hash);
+        assert_eq!(after.decision, Outcome::Decline, "{institution}");
+        assert_eq!(codes(&after)[0], "R101", "{institution}");
+        // 63 is still young enough.
+        let young = w
+            .decide_aged(institution, &format!("{id}-63"), Some(63), "")
+            .await;
+        assert_eq!(young.decision, Outcome::Approve);
+    }
+    // As of a time before it, the old red lines still run (replays).
+    let then = w
+        .decide_aged(
+            "HB-JINGSHAN",
+            "R-4",
+            Some(64),
+            &decision_service::clock::format(effective - std::time::Duration::from_secs(1)),
+        )
+        .await;
+    assert_eq!(then.versions[Slot::RedLines.index()].version, "2026.1");
+    assert_eq!(then.decision, Outcome::Approve);
+}
+
+#[tokio::test]
+async fn a_red_line_change_that_would_loosen_an_institutions_stricter_parameter_is_refused_naming_it()
+ {
+    let w = world().await;
+    // HB-ZHONGXIANG is stricter than the province: max_age 64.
+    let mut zx: serde_json::Value =
+        serde_json::from_str(&ruleset("zhongxiang-credit", "2026.1", "HB-ZHONGXIANG")).unwrap();
+    zx["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "max_age", "type": "integer", "value": 64,
+            "description": "HB-ZHONGXIANG lends to heads of household up to 64"
+        }));
+    w.registry
+        .upload(&who(ANALYST), &zx.to_string(), "ruleset")
+        .await
+        .unwrap();
+    let a = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &target("HB-ZHONGXIANG", ("zhongxiang-credit", "2026.1"), "2026.1"),
+            false,
+        )
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.decide_aged("HB-ZHONGXIANG", "Z-1", Some(65), "")
+            .await
+            .decision,
+        Outcome::Decline
+    );
+
+    // The province lowers max_age to 63: HB-ZHONGXIANG's 64 would then be
+    // looser than the red line.
+    w.registry
+        .upload(&who(ANALYST), &red_lines("2026.2", 63), "ruleset")
+        .await
+        .unwrap();
+    let activations = w.store.list_activations().await.unwrap().len();
+    let e = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &province("RED_LINES", "province-red-lines", "2026.2", ""),
+            false,
+        )
+        .await
+        .unwrap_err();
+    let ServiceError::Precondition(m) = e else {
+        panic!("expected FAILED_PRECONDITION, got {e:?}");
+    };
+    assert!(
+        m.starts_with("ruleset province-red-lines@2026.2 would break 1 institution policy from "),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "update it first: HB-ZHONGXIANG FARMER_CREDIT (ruleset zhongxiang-credit@2026.1, scorecard farmer-scorecard@2026.1): "
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("64 would loosen the province red line `max_age` = 63"),
+        "{m}"
+    );
+    assert_eq!(w.store.list_activations().await.unwrap().len(), activations);
+    // 64 stays fine.
+    w.registry
+        .upload(&who(ANALYST), &red_lines("2026.3", 64), "ruleset")
+        .await
+        .unwrap();
+    let ok = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &province("RED_LINES", "province-red-lines", "2026.3", ""),
+            false,
+        )
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &ok.activation_id)
+        .await
+        .unwrap();
+    let d = w.decide_aged("HB-JINGSHAN", "Z-2", Some(65), "").await;
+    assert_eq!(d.versions[Slot::RedLines.index()].version, "2026.3");
+    assert_eq!(d.decision, Outcome::Decline);
+
+    // Badly aimed province activations are refused, naming the field.
+    for (r, field) in [
+        (
+            ActivationRequest {
+                institution: "HB-JINGSHAN".into(),
+                ..province("RED_LINES", "province-red-lines", "2026.3", "")
+            },
+            "institution",
+        ),
+        (
+            ActivationRequest {
+                scorecard_id: "farmer-scorecard".into(),
+                ..province("RED_LINES", "province-red-lines", "2026.3", "")
+            },
+            "scorecard_id",
+        ),
+    ] {
+        match w.registry.request_activation(&who(LI), &r, false).await {
+            Err(ServiceError::Invalid { fields, .. }) => assert_eq!(fields[0].field, field),
+            other => panic!("expected {field} refused, got {other:?}"),
+        }
+    }
+    let e = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &province("RED_LINES", "farmer-credit-default", "2026.2", ""),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ServiceError::Precondition(
+            "ruleset farmer-credit-default@2026.2 is not a province ruleset (layer \"province\")"
+                .into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_feature_schema_version_is_published_and_activated_by_the_province() {
+    let w = world().await;
+    let mut schema = shipped("rulesets/feature-schema.json");
+    schema["version"] = "2026.3".into();
+    let published = w
+        .registry
+        .upload(&who(ANALYST), &schema.to_string(), "feature_schema")
+        .await
+        .unwrap();
+    assert!(published.created);
+    let e = w
+        .registry
+        .request_activation(
+            &who(JS_TIAN),
+            &province("FEATURE_SCHEMA", "farmer-features", "2026.3", ""),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        forbidden(e),
+        "approver.tian acts for HB-JINGSHAN and not for the province: the feature schema is governed by province roles"
+    );
+    let a = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &province("FEATURE_SCHEMA", "farmer-features", "2026.3", ""),
+            false,
+        )
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+    let d = w.decide("HB-JINGSHAN", "F-1").await;
+    let v = &d.versions[Slot::Schema.index()];
+    assert_eq!(
+        (v.version.as_str(), v.hash.as_str()),
+        ("2026.3", published.version.hash.as_str())
+    );
+    assert_eq!(d.decision, Outcome::Approve);
 }
