@@ -1172,9 +1172,8 @@ impl<S: Store> Registry<S> {
         at: SystemTime,
         doc: &Document,
     ) -> Result<Vec<String>, ServiceError> {
-        // (institution, product, ruleset, scorecard) that run from `at`.
-        let mut runs: Vec<(String, String, (String, String), (String, String))> = Vec::new();
-        let mut push = |run: (String, String, (String, String), (String, String))| {
+        let mut runs: Vec<Run> = Vec::new();
+        let mut push = |run: Run| {
             if !runs.contains(&run) {
                 runs.push(run);
             }
@@ -1194,12 +1193,12 @@ impl<S: Store> Registry<S> {
                     _ => None,
                 })
                 .unwrap_or_else(|| "*".into());
-            push((
+            push(Run {
                 institution,
-                policy.product.clone(),
-                (rs.id.clone(), rs.version.clone()),
-                (card.id.clone(), card.version.clone()),
-            ));
+                product: policy.product.clone(),
+                ruleset: (rs.id.clone(), rs.version.clone()),
+                scorecard: (card.id.clone(), card.version.clone()),
+            });
         }
         for a in history.iter().filter(|a| {
             a.status == ActivationStatus::Approved
@@ -1208,17 +1207,23 @@ impl<S: Store> Registry<S> {
             let runs_then = in_force(history, &a.institution, &a.product, at)
                 .is_some_and(|f| f.activation_id == a.activation_id);
             if runs_then || effective_time(&a.effective_at) > at {
-                push((
-                    a.institution.clone(),
-                    a.product.clone(),
-                    (a.ruleset_id.clone(), a.ruleset_version.clone()),
-                    (a.scorecard_id.clone(), a.scorecard_version.clone()),
-                ));
+                push(Run {
+                    institution: a.institution.clone(),
+                    product: a.product.clone(),
+                    ruleset: (a.ruleset_id.clone(), a.ruleset_version.clone()),
+                    scorecard: (a.scorecard_id.clone(), a.scorecard_version.clone()),
+                });
             }
         }
         let province = self.province_documents(history, at).await?;
         let mut broken = Vec::new();
-        for (institution, product, rs, card) in runs {
+        for Run {
+            institution,
+            product,
+            ruleset: rs,
+            scorecard: card,
+        } in runs
+        {
             let mut docs: Vec<Document> = province
                 .iter()
                 .filter(|p| std::mem::discriminant(*p) != std::mem::discriminant(doc))
@@ -1513,6 +1518,16 @@ impl<S: Store> Registry<S> {
         }
         .within(&Scope::of_institution(institution))
     }
+}
+
+/// An institution policy that runs: (institution, product) with its
+/// ruleset and scorecard (id, version).
+#[derive(PartialEq, Eq)]
+struct Run {
+    institution: String,
+    product: String,
+    ruleset: (String, String),
+    scorecard: (String, String),
 }
 
 /// A scorecard written for an institution runs only for it.
