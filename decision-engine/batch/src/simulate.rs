@@ -740,6 +740,7 @@ async fn apply(
             Document::Scorecard(_) => 3,
             Document::Authority(_) => 4,
             Document::Monitoring(_) => 5,
+            Document::Market(_) => 6,
         };
         docs.retain(|d| slot(d) != slot(&doc));
         docs.push(doc);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
 use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
 use crate::model::ruleset::Layer;
-use crate::model::{AuthorityDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{AuthorityDoc, MarketDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
 use crate::monitor::{LoanSchema, MonitoringPolicy};
 
 /// The shipped documents: (name, JSON text).
@@ -39,6 +39,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "rulesets/farmer-post-loan.json",
         include_str!("../../../rulesets/farmer-post-loan.json"),
+    ),
+    (
+        "rulesets/market-parameters.json",
+        include_str!("../../../rulesets/market-parameters.json"),
     ),
 ];
 
@@ -91,6 +95,7 @@ impl PolicySet {
         let mut scorecards: Vec<&Loaded<ScorecardDoc>> = Vec::new();
         let mut authorities: Vec<&Loaded<AuthorityDoc>> = Vec::new();
         let mut monitors: Vec<&Loaded<MonitoringDoc>> = Vec::new();
+        let mut markets: Vec<&Loaded<MarketDoc>> = Vec::new();
         for d in &docs {
             match d {
                 Document::Schema(s) => schemas.push(s),
@@ -101,7 +106,22 @@ impl PolicySet {
                 Document::Scorecard(s) => scorecards.push(s),
                 Document::Authority(a) => authorities.push(a),
                 Document::Monitoring(m) => monitors.push(m),
+                Document::Market(m) => markets.push(m),
             }
+        }
+        if markets.len() > 1 {
+            issues.push(
+                "policy set",
+                "",
+                format!(
+                    "more than one market parameters document: {}",
+                    markets
+                        .iter()
+                        .map(|m| m.source.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
         }
         for (n, a) in authorities.iter().enumerate() {
             if authorities[..n]
@@ -204,6 +224,7 @@ impl PolicySet {
                     institution: inst,
                     scorecard: cards[0],
                     authority,
+                    market: markets.first().copied(),
                 };
                 let compiled = if cases_must_pass {
                     Policy::compile(docs)
@@ -310,7 +331,8 @@ impl PolicySet {
 }
 
 /// Compiles exactly one feature schema, province ruleset, institution
-/// ruleset and scorecard, and at most one authority matrix (e.g. the
+/// ruleset and scorecard, and at most one authority matrix and one set of
+/// market parameters (e.g. the
 /// recorded versions of a decision). The documents' test cases are run and
 /// their results kept in [`Policy::tests`], but a failing case does not
 /// refuse the policy: a version already published, activated or recorded
@@ -323,6 +345,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
     let mut institution = None;
     let mut scorecard = None;
     let mut authority = None;
+    let mut market = None;
     let mut issues = Issues::default();
     for d in docs {
         let slot = match d {
@@ -333,6 +356,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             Document::Ruleset(r) => institution.replace(r.as_ref()).is_some(),
             Document::Scorecard(c) => scorecard.replace(c).is_some(),
             Document::Authority(a) => authority.replace(a).is_some(),
+            Document::Market(m) => market.replace(m).is_some(),
             // Not part of a product policy: it runs beside one.
             Document::Monitoring(_) => false,
         };
@@ -348,6 +372,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             institution,
             scorecard,
             authority,
+            market,
         }),
         _ => Err(PolicyError {
             issues: vec![PolicyIssue {

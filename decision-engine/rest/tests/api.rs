@@ -397,7 +397,7 @@ async fn a_changed_retry_is_409_and_the_registry_needs_its_roles() {
     let activation = serde_json::json!({
         "institution": "HB-REST",
         "ruleset_id": "farmer-credit-default",
-        "ruleset_version": "2026.2",
+        "ruleset_version": "2026.4",
         "scorecard_id": "farmer-scorecard",
         "scorecard_version": "2026.8",
     });

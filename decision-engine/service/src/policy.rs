@@ -1,9 +1,9 @@
 //! Which policy a request runs: the activation in force for its institution
 //! and product at its time (the institution's own, else the province
-//! default `*`), under the province's red lines and feature schema in force
-//! at that time (activated for `*` under the reserved products
-//! [`RED_LINES_PRODUCT`] and [`SCHEMA_PRODUCT`], else the loaded ones), with
-//! pinned versions swapped in, compiled from the exact stored documents.
+//! default `*`), under the province's red lines, feature schema and market
+//! parameters in force at that time (each activated for `*` under its
+//! reserved product, [`ProvinceDoc`], else the loaded one), with pinned
+//! versions swapped in, compiled from the exact stored documents.
 //! Shared by online pre-reviews, batch runs and replays.
 
 use std::sync::Arc;
@@ -32,21 +32,97 @@ pub const RED_LINES_PRODUCT: &str = "RED_LINES";
 /// schema for `*`.
 pub const SCHEMA_PRODUCT: &str = "FEATURE_SCHEMA";
 
-/// The province's slots and the reserved products that activate them.
-pub const PROVINCE_SLOTS: [(Slot, &str); 2] = [
-    (Slot::RedLines, RED_LINES_PRODUCT),
-    (Slot::Schema, SCHEMA_PRODUCT),
-];
+/// The reserved product under which the province activates the market
+/// parameters (the LPR) for `*`.
+pub const MARKET_PRODUCT: &str = "MARKET_PARAMETERS";
 
-/// The province documents activated and in force at `at`: each slot with
-/// its activation (a slot without one keeps the loaded document).
+/// A document the province activates alone, for every institution, under a
+/// reserved product: it binds every policy from its effective time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProvinceDoc {
+    /// The red lines (a ruleset of layer `province`).
+    RedLines,
+    /// The feature schema.
+    Schema,
+    /// The market parameters.
+    Market,
+}
+
+impl ProvinceDoc {
+    /// Every kind, in the order they are applied.
+    pub const ALL: [ProvinceDoc; 3] = [
+        ProvinceDoc::Schema,
+        ProvinceDoc::RedLines,
+        ProvinceDoc::Market,
+    ];
+
+    /// The reserved product of its activations.
+    pub fn product(self) -> &'static str {
+        match self {
+            ProvinceDoc::RedLines => RED_LINES_PRODUCT,
+            ProvinceDoc::Schema => SCHEMA_PRODUCT,
+            ProvinceDoc::Market => MARKET_PRODUCT,
+        }
+    }
+
+    /// The one whose activations use `product`, if it is reserved for one.
+    pub fn of_product(product: &str) -> Option<ProvinceDoc> {
+        ProvinceDoc::ALL
+            .into_iter()
+            .find(|d| d.product() == product.trim())
+    }
+
+    /// The document kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            ProvinceDoc::RedLines => "ruleset",
+            ProvinceDoc::Schema => "feature_schema",
+            ProvinceDoc::Market => "market_parameters",
+        }
+    }
+
+    /// What it is, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProvinceDoc::RedLines => "the province red lines",
+            ProvinceDoc::Schema => "the feature schema",
+            ProvinceDoc::Market => "the market parameters",
+        }
+    }
+
+    /// Whether `doc` is one of these.
+    pub fn holds(self, doc: &Document) -> bool {
+        match (self, doc) {
+            (ProvinceDoc::RedLines, Document::Ruleset(r)) => {
+                r.doc.layer == decision_core::model::ruleset::Layer::Province
+            }
+            (ProvinceDoc::Schema, Document::Schema(_))
+            | (ProvinceDoc::Market, Document::Market(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// Its place in a policy's versions: the schema and red lines have
+    /// fixed slots, the market parameters are found by kind (`None`: the
+    /// policy has none yet).
+    fn place(self, versions: &[VersionRef]) -> Option<usize> {
+        match self {
+            ProvinceDoc::Schema => Some(Slot::Schema.index()),
+            ProvinceDoc::RedLines => Some(Slot::RedLines.index()),
+            ProvinceDoc::Market => versions.iter().position(|v| v.kind == self.kind()),
+        }
+    }
+}
+
+/// The province documents activated and in force at `at`, each with its
+/// activation (one without keeps the loaded document).
 pub fn province_in_force(
     history: &[ActivationRecord],
     at: SystemTime,
-) -> Vec<(Slot, &ActivationRecord)> {
-    PROVINCE_SLOTS
-        .iter()
-        .filter_map(|(slot, product)| in_force(history, "*", product, at).map(|a| (*slot, a)))
+) -> Vec<(ProvinceDoc, &ActivationRecord)> {
+    ProvinceDoc::ALL
+        .into_iter()
+        .filter_map(|d| in_force(history, "*", d.product(), at).map(|a| (d, a)))
         .collect()
 }
 
@@ -370,27 +446,31 @@ impl<S: Store> Policies<S> {
     }
 
     /// Puts the province documents activated in force (`province`) into
-    /// their slots of `versions`.
+    /// their places of `versions`.
     async fn apply_province(
         &self,
-        province: &[(Slot, &ActivationRecord)],
-        versions: &mut [VersionRef],
+        province: &[(ProvinceDoc, &ActivationRecord)],
+        versions: &mut Vec<VersionRef>,
     ) -> Result<(), ServiceError> {
-        for (slot, a) in province {
+        for (which, a) in province {
             let (id, version) = (&a.ruleset_id, &a.ruleset_version);
-            let doc = self.find(slot.kind(), id, version).await?.ok_or_else(|| {
+            let doc = self.find(which.kind(), id, version).await?.ok_or_else(|| {
                 ServiceError::Corrupt(format!(
                     "activation {} names {} {id}@{version}, which is not stored",
                     a.activation_id,
-                    slot.kind()
+                    which.kind()
                 ))
             })?;
-            versions[slot.index()] = VersionRef {
-                kind: slot.kind().to_string(),
+            let v = VersionRef {
+                kind: which.kind().to_string(),
                 id: doc.id,
                 version: doc.version,
                 hash: doc.hash,
             };
+            match which.place(versions) {
+                Some(i) => versions[i] = v,
+                None => versions.push(v),
+            }
         }
         Ok(())
     }

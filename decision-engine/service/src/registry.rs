@@ -28,7 +28,7 @@ use decision_store::{ActivationRecord, ActivationStatus, AuditEntry, Store, Stor
 use crate::auth::{Bearer, Principal, Role, Scope, Tokens};
 use crate::monitoring::MONITORING_PRODUCT;
 use crate::policy::{
-    PROVINCE_SLOTS, RED_LINES_PRODUCT, SCHEMA_PRODUCT, in_force, province_in_force,
+    MARKET_PRODUCT, ProvinceDoc, RED_LINES_PRODUCT, SCHEMA_PRODUCT, in_force, province_in_force,
 };
 use crate::{ServiceError, clock};
 
@@ -40,24 +40,16 @@ fn activated_kinds(product: &str) -> &'static [&'static str] {
         MONITORING_PRODUCT => &["monitoring_policy"],
         RED_LINES_PRODUCT => &["ruleset"],
         SCHEMA_PRODUCT => &["feature_schema"],
+        MARKET_PRODUCT => &["market_parameters"],
         _ => &["ruleset", "scorecard"],
     }
-}
-
-/// The province slot a reserved product activates, if it is one.
-fn province_slot(product: &str) -> Option<Slot> {
-    PROVINCE_SLOTS
-        .iter()
-        .find(|(_, p)| *p == product.trim())
-        .map(|(slot, _)| *slot)
 }
 
 /// Whom an activation is for: the province for its own documents and the
 /// default `*`, else the institution.
 fn activation_scope(institution: &str, product: &str) -> Scope {
-    match province_slot(product) {
-        Some(Slot::Schema) => Scope::Province("the feature schema".into()),
-        Some(_) => Scope::Province("the province red lines".into()),
+    match ProvinceDoc::of_product(product) {
+        Some(d) => Scope::Province(d.describe().into()),
         None => Scope::of_institution(institution),
     }
 }
@@ -73,6 +65,7 @@ pub const PUBLISHED_KINDS: &[&str] = &[
     "ruleset",
     "scorecard",
     "monitoring_policy",
+    "market_parameters",
 ];
 
 /// A document's `kind`, read from its JSON (empty when there is none).
@@ -157,6 +150,9 @@ pub fn document_scope(json: &serde_json::Value) -> Scope {
     let (kind, id) = (text("kind"), text("id"));
     if kind == "feature_schema" {
         return Scope::Province(format!("the feature schema {id}"));
+    }
+    if kind == "market_parameters" {
+        return Scope::Province(format!("the market parameters {id}"));
     }
     if kind == "ruleset" && text("layer") == "province" {
         return Scope::Province(format!("the province red lines {id}"));
@@ -355,6 +351,7 @@ impl<S: Store> Registry<S> {
             "scorecard" => "UploadScorecard",
             "monitoring_policy" => "UploadMonitoringPolicy",
             "feature_schema" => "UploadFeatureSchema",
+            "market_parameters" => "UploadMarketParameters",
             other => {
                 return Err(invalid(vec![(
                     "kind".into(),
@@ -802,8 +799,8 @@ impl<S: Store> Registry<S> {
         if r.product.trim() == MONITORING_PRODUCT {
             return self.request_monitoring(r, person, rollback).await;
         }
-        if let Some(slot) = province_slot(&r.product) {
-            return self.request_province(r, slot, person, rollback).await;
+        if let Some(which) = ProvinceDoc::of_product(&r.product) {
+            return self.request_province(r, which, person, rollback).await;
         }
         for (field, value) in [
             ("institution", &r.institution),
@@ -998,20 +995,19 @@ impl<S: Store> Registry<S> {
     ) -> Result<Vec<Document>, ServiceError> {
         let mut docs: Vec<Document> = Vec::new();
         let activated = province_in_force(history, at);
-        for d in self.policies.documents() {
-            let slot = match d {
-                Document::Schema(_) => Slot::Schema,
-                Document::Ruleset(x) if x.doc.layer == Layer::Province => Slot::RedLines,
-                _ => continue,
-            };
-            match activated.iter().find(|(s, _)| *s == slot) {
-                Some((_, a)) => {
-                    docs.push(
-                        self.stored_document(slot.kind(), &a.ruleset_id, &a.ruleset_version)
-                            .await?,
-                    );
-                }
-                None => docs.push(d.clone()),
+        for which in ProvinceDoc::ALL {
+            match activated.iter().find(|(d, _)| *d == which) {
+                Some((_, a)) => docs.push(
+                    self.stored_document(which.kind(), &a.ruleset_id, &a.ruleset_version)
+                        .await?,
+                ),
+                None => docs.extend(
+                    self.policies
+                        .documents()
+                        .iter()
+                        .find(|d| which.holds(d))
+                        .cloned(),
+                ),
             }
         }
         Ok(docs)
@@ -1046,7 +1042,7 @@ impl<S: Store> Registry<S> {
     async fn request_province(
         &self,
         r: &ActivationRequest,
-        slot: Slot,
+        which: ProvinceDoc,
         person: &str,
         rollback: bool,
     ) -> Result<ActivationRecord, ServiceError> {
@@ -1069,7 +1065,7 @@ impl<S: Store> Registry<S> {
                     field.to_string(),
                     format!(
                         "must not be empty: name the {} in the ruleset fields",
-                        slot.kind()
+                        which.kind()
                     ),
                 ));
             }
@@ -1096,23 +1092,18 @@ impl<S: Store> Registry<S> {
         }
         let effective_at = effective_at(r)?;
         let doc = self
-            .stored_document(slot.kind(), &r.ruleset_id, &r.ruleset_version)
+            .stored_document(which.kind(), &r.ruleset_id, &r.ruleset_version)
             .await?;
-        let fits = match (&doc, slot) {
-            (Document::Schema(_), Slot::Schema) => true,
-            (Document::Ruleset(x), Slot::RedLines) => x.doc.layer == Layer::Province,
-            _ => false,
-        };
-        if !fits {
+        if !which.holds(&doc) {
             return Err(ServiceError::Precondition(format!(
                 "{} {}@{} is not {}",
-                slot.kind(),
+                which.kind(),
                 r.ruleset_id,
                 r.ruleset_version,
-                if slot == Slot::Schema {
-                    "a feature schema"
-                } else {
-                    "a province ruleset (layer \"province\")"
+                match which {
+                    ProvinceDoc::RedLines => "a province ruleset (layer \"province\")",
+                    ProvinceDoc::Schema => "a feature schema",
+                    ProvinceDoc::Market => "market parameters",
                 }
             )));
         }
@@ -1120,7 +1111,7 @@ impl<S: Store> Registry<S> {
         if rollback && !ran_before(&history, r) {
             return Err(ServiceError::Precondition(format!(
                 "the province never ran {} {}@{}: a rollback returns to a version that was active",
-                slot.kind(),
+                which.kind(),
                 r.ruleset_id,
                 r.ruleset_version
             )));
@@ -1393,9 +1384,9 @@ impl<S: Store> Registry<S> {
         }
         // A province document is checked again against the institution
         // policies as they are now: they may have changed since the request.
-        if let Some(slot) = province_slot(&a.product) {
+        if let Some(which) = ProvinceDoc::of_product(&a.product) {
             let doc = self
-                .stored_document(slot.kind(), &a.ruleset_id, &a.ruleset_version)
+                .stored_document(which.kind(), &a.ruleset_id, &a.ruleset_version)
                 .await?;
             self.binds_every_institution(&history, &a.effective_at, &doc)
                 .await?;

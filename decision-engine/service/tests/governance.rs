@@ -80,7 +80,7 @@ fn target(institution: &str, ruleset: (&str, &str), card_version: &str) -> Activ
     }
 }
 
-const DEFAULT: (&str, &str) = ("farmer-credit-default", "2026.2");
+const DEFAULT: (&str, &str) = ("farmer-credit-default", "2026.4");
 
 struct World {
     store: Arc<MemoryStore>,
@@ -819,7 +819,7 @@ async fn a_red_line_change_that_would_loosen_an_institutions_stricter_parameter_
         .registry
         .request_activation(
             &who(LI),
-            &province("RED_LINES", "farmer-credit-default", "2026.2", ""),
+            &province("RED_LINES", "farmer-credit-default", "2026.4", ""),
             false,
         )
         .await
@@ -827,7 +827,7 @@ async fn a_red_line_change_that_would_loosen_an_institutions_stricter_parameter_
     assert_eq!(
         e,
         ServiceError::Precondition(
-            "ruleset farmer-credit-default@2026.2 is not a province ruleset (layer \"province\")"
+            "ruleset farmer-credit-default@2026.4 is not a province ruleset (layer \"province\")"
                 .into()
         )
     );
@@ -877,4 +877,246 @@ async fn a_feature_schema_version_is_published_and_activated_by_the_province() {
         ("2026.3", published.version.hash.as_str())
     );
     assert_eq!(d.decision, Outcome::Approve);
+}
+
+/// The shipped market parameters as `version` with `lpr_1y` (and, unless
+/// `without_1y`, it).
+fn market(version: &str, lpr_1y: &str, without_1y: bool) -> String {
+    let mut m = shipped("rulesets/market-parameters.json");
+    m["version"] = version.into();
+    assert_eq!(m["parameters"][0]["name"], "lpr_1y");
+    m["parameters"][0]["value"] = lpr_1y.into();
+    m["parameters"][0]["set_on"] = "2026-12-20".into();
+    if without_1y {
+        m["parameters"].as_array_mut().unwrap().remove(0);
+    }
+    m.to_string()
+}
+
+/// The price step that sets the base rate, and the LPR value it read.
+fn lpr_read(d: &decision_core::Decision) -> (String, String) {
+    let step = &d.trace.as_ref().unwrap().price.steps[0];
+    let (name, value) = step.inputs.iter().next().unwrap();
+    (
+        name.to_string(),
+        serde_json::to_value(value).unwrap().to_string(),
+    )
+}
+
+#[tokio::test]
+async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at_its_time_and_not_a_fixed_one()
+ {
+    let w = world().await;
+    // HB-FIXED prices from a rate of its own (the ruleset declares `lpr`
+    // and its price steps read it), not from the market.
+    let mut fixed: serde_json::Value =
+        serde_json::from_str(&ruleset("fixed-rate-credit", "2026.1", "HB-FIXED")).unwrap();
+    fixed["parameters"].as_array_mut().unwrap().insert(
+        0,
+        serde_json::json!({"name": "lpr", "type": "decimal", "value": "0.0300",
+                           "description": "HB-FIXED's own base rate"}),
+    );
+    fixed["price"]["steps"][0]["value"] = "lpr".into();
+    fixed["price"]["floor"] = "lpr".into();
+    fixed["price"]["cap"] = "4 * lpr".into();
+    w.registry
+        .upload(&who(ANALYST), &fixed.to_string(), "ruleset")
+        .await
+        .unwrap();
+    let a = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &target("HB-FIXED", ("fixed-rate-credit", "2026.1"), "2026.1"),
+            false,
+        )
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+
+    // The LPR moves from 3.00% to 3.10%: one document, one activation.
+    let published = w
+        .registry
+        .upload(
+            &who(ANALYST),
+            &market("2026.12", "0.0310", false),
+            "market_parameters",
+        )
+        .await
+        .unwrap();
+    let e = w
+        .registry
+        .upload(
+            &who(JS_ANALYST),
+            &market("2026.13", "0.0310", false),
+            "market_parameters",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        forbidden(e),
+        "analyst.gao acts for HB-JINGSHAN and not for the province: the market parameters market-parameters is governed by province roles"
+    );
+    let effective = std::time::SystemTime::now() + std::time::Duration::from_secs(2);
+    let effective_at = decision_service::clock::format(effective);
+    let change = province(
+        "MARKET_PARAMETERS",
+        "market-parameters",
+        "2026.12",
+        &effective_at,
+    );
+    let e = w
+        .registry
+        .request_activation(&who(JS_TIAN), &change, false)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        forbidden(e),
+        "approver.tian acts for HB-JINGSHAN and not for the province: the market parameters is governed by province roles"
+    );
+    let a = w
+        .registry
+        .request_activation(&who(LI), &change, false)
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+
+    let market_version = |d: &decision_core::Decision| {
+        let v = d
+            .versions
+            .iter()
+            .find(|v| v.kind == "market_parameters")
+            .unwrap();
+        (v.version.clone(), v.hash.clone())
+    };
+    // Before its time: 3.00%. The clean household (AAA) pays
+    // LPR 3.00% + 0.60% grade spread - 0.20% clean history = 3.40%.
+    let mut before = Vec::new();
+    for (institution, id) in [
+        ("HB-JINGSHAN", "L-1"),
+        ("HB-ZHONGXIANG", "L-2"),
+        ("HB-FIXED", "L-3"),
+    ] {
+        let d = w.decide(institution, id).await;
+        assert_eq!(
+            d.annual_rate,
+            Some("0.0340".parse().unwrap()),
+            "{institution}"
+        );
+        assert_eq!(market_version(&d).0, "2026.11", "{institution}");
+        before.push(d);
+    }
+    assert_eq!(lpr_read(&before[0]), ("lpr_1y".into(), "\"0.0300\"".into()));
+    assert_eq!(lpr_read(&before[2]), ("lpr".into(), "\"0.0300\"".into()));
+    while std::time::SystemTime::now() <= effective {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // From it: 3.50% for every institution that follows the market, with
+    // the version and the value it read recorded; HB-FIXED keeps 3.40%.
+    for (institution, id, rate) in [
+        ("HB-JINGSHAN", "L-4", "0.0350"),
+        ("HB-ZHONGXIANG", "L-5", "0.0350"),
+        ("HB-FIXED", "L-6", "0.0340"),
+    ] {
+        let d = w.decide(institution, id).await;
+        assert_eq!(d.annual_rate, Some(rate.parse().unwrap()), "{institution}");
+        assert_eq!(
+            market_version(&d),
+            ("2026.12".to_string(), published.version.hash.clone()),
+            "{institution}"
+        );
+        let read = lpr_read(&d);
+        if institution == "HB-FIXED" {
+            assert_eq!(read, ("lpr".into(), "\"0.0300\"".into()));
+        } else {
+            assert_eq!(read, ("lpr_1y".into(), "\"0.0310\"".into()));
+        }
+        assert_eq!(d.limit, before[0].limit, "the LPR moves no limit");
+    }
+
+    // Market parameters without `lpr_1y` are refused at upload: the
+    // province default reads it (every problem listed, nothing published).
+    let e = w
+        .registry
+        .upload(
+            &who(ANALYST),
+            &market("2026.13", "0.0310", true),
+            "market_parameters",
+        )
+        .await
+        .unwrap_err();
+    let ServiceError::Invalid { fields, .. } = e else {
+        panic!("expected INVALID_ARGUMENT, got {e:?}");
+    };
+    assert_eq!(
+        fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
+        ["price.steps[0] lpr.value", "price.floor", "price.cap"]
+    );
+    assert!(fields[0].message.contains("unknown identifier `lpr_1y`"));
+    assert!(
+        w.store
+            .find_document("market_parameters", "market-parameters", "2026.13")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An institution's activated ruleset reading `lpr_5y` (not loaded at
+    // start, so the upload passes): an activation of market parameters
+    // without it is refused, naming the institution.
+    let mut long: serde_json::Value =
+        serde_json::from_str(&ruleset("long-term-credit", "2026.1", "HB-LONG")).unwrap();
+    long["price"]["cap"] = "2 * lpr_5y".into();
+    w.registry
+        .upload(&who(ANALYST), &long.to_string(), "ruleset")
+        .await
+        .unwrap();
+    let a = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &target("HB-LONG", ("long-term-credit", "2026.1"), "2026.1"),
+            false,
+        )
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+    let mut no_5y = shipped("rulesets/market-parameters.json");
+    no_5y["version"] = "2026.14".into();
+    no_5y["parameters"].as_array_mut().unwrap().remove(1);
+    w.registry
+        .upload(&who(ANALYST), &no_5y.to_string(), "market_parameters")
+        .await
+        .unwrap();
+    let e = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &province("MARKET_PARAMETERS", "market-parameters", "2026.14", ""),
+            false,
+        )
+        .await
+        .unwrap_err();
+    let ServiceError::Precondition(m) = e else {
+        panic!("expected FAILED_PRECONDITION, got {e:?}");
+    };
+    assert!(
+        m.starts_with(
+            "market_parameters market-parameters@2026.14 would break 1 institution policy from "
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("HB-LONG FARMER_CREDIT (ruleset long-term-credit@2026.1, scorecard farmer-scorecard@2026.1)"),
+        "{m}"
+    );
+    assert!(m.contains("unknown identifier `lpr_5y`"), "{m}");
 }

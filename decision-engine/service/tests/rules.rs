@@ -98,7 +98,7 @@ fn target(scorecard_version: &str) -> ActivationRequest {
         institution: "HB-JINGSHAN".into(),
         product: "FARMER_CREDIT".into(),
         ruleset_id: "farmer-credit-default".into(),
-        ruleset_version: "2026.2".into(),
+        ruleset_version: "2026.4".into(),
         scorecard_id: "farmer-scorecard".into(),
         scorecard_version: scorecard_version.into(),
         effective_at: String::new(),
@@ -206,7 +206,7 @@ async fn four_eyes_neither_the_requester_nor_an_uploader_may_approve() {
         (
             "activation",
             "HB-JINGSHAN/FARMER_CREDIT",
-            "farmer-credit-default@2026.2 + farmer-scorecard@2026.2"
+            "farmer-credit-default@2026.4 + farmer-scorecard@2026.2"
         )
     );
 }
@@ -317,7 +317,7 @@ async fn a_rollback_returns_only_to_versions_that_ran() {
     assert_eq!(
         e,
         ServiceError::Precondition(
-            "HB-JINGSHAN FARMER_CREDIT never ran ruleset farmer-credit-default@2026.2 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active".into()
+            "HB-JINGSHAN FARMER_CREDIT never ran ruleset farmer-credit-default@2026.4 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active".into()
         )
     );
     for version in ["2026.2", "2026.3"] {
@@ -697,7 +697,7 @@ async fn a_version_whose_test_cases_fail_is_refused_with_each_difference_and_a_p
             .iter()
             .map(|v| v.version.as_str())
             .collect::<Vec<_>>(),
-        ["2026.2"],
+        ["2026.4"],
         "nothing was published"
     );
     let log = w.registry.audit_log(&who(AUDITOR), 0).await.unwrap();
@@ -821,7 +821,7 @@ async fn a_shadow_challenger_decides_every_household_beside_the_champion_and_is_
         .unwrap();
     let challenger = |share_percent| decision_store::Challenger {
         ruleset_id: "farmer-credit-default".into(),
-        ruleset_version: "2026.2".into(),
+        ruleset_version: "2026.4".into(),
         scorecard_id: "farmer-scorecard".into(),
         scorecard_version: "2026.1-plus20".into(),
         share_percent,

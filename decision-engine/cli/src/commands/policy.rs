@@ -95,15 +95,15 @@ enum PolicyAction {
 struct ActivationArgs {
     /// An institution code, or `*` for the default (the province's
     /// documents: `*`, the default).
-    #[arg(long, required_unless_present_any = ["red_lines", "feature_schema"])]
+    #[arg(long, required_unless_present_any = ["red_lines", "feature_schema", "market_parameters"])]
     institution: Option<String>,
     #[arg(long, default_value = "FARMER_CREDIT")]
     product: String,
     /// ID@VERSION
-    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema"])]
+    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema", "market_parameters"])]
     ruleset: Option<String>,
     /// ID@VERSION
-    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema"])]
+    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema", "market_parameters"])]
     scorecard: Option<String>,
     /// A post-loan monitoring policy, ID@VERSION, activated alone (product
     /// POST_LOAN).
@@ -117,6 +117,10 @@ struct ActivationArgs {
     /// institution (product FEATURE_SCHEMA, institution `*`).
     #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product", "monitoring", "red_lines"])]
     feature_schema: Option<String>,
+    /// The market parameters (the LPR), ID@VERSION, activated alone for
+    /// every institution (product MARKET_PARAMETERS, institution `*`).
+    #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product", "monitoring", "red_lines", "feature_schema"])]
+    market_parameters: Option<String>,
 }
 
 /// Champion/challenger: other versions decided beside the activated ones.
@@ -175,7 +179,7 @@ fn request(
     t: ActivationArgs,
     effective_at: String,
 ) -> Result<pb::RequestActivationRequest, Failure> {
-    use decision_service::policy::{RED_LINES_PRODUCT, SCHEMA_PRODUCT};
+    use decision_service::policy::{MARKET_PRODUCT, RED_LINES_PRODUCT, SCHEMA_PRODUCT};
     let alone = |product: &str, flag: &str, v: &str| -> Result<_, Failure> {
         Ok((
             product.to_string(),
@@ -187,6 +191,7 @@ fn request(
         &t.monitoring,
         &t.red_lines,
         &t.feature_schema,
+        &t.market_parameters,
         &t.ruleset,
         &t.scorecard,
     ) {
@@ -197,17 +202,23 @@ fn request(
         )?,
         (_, Some(r), ..) => alone(RED_LINES_PRODUCT, "red-lines", r)?,
         (_, _, Some(s), ..) => alone(SCHEMA_PRODUCT, "feature-schema", s)?,
+        (_, _, _, Some(m), ..) => alone(MARKET_PRODUCT, "market-parameters", m)?,
         (.., Some(r), Some(s)) => (t.product, split("ruleset", r)?, split("scorecard", s)?),
         _ => {
             return Err(Failure::Input(
-                "expected --ruleset and --scorecard, or --monitoring, --red-lines or --feature-schema"
+                "expected --ruleset and --scorecard, or --monitoring, --red-lines, --feature-schema or --market-parameters"
                     .into(),
             ));
         }
     };
     let institution = match t.institution {
         Some(i) => i,
-        None if t.red_lines.is_some() || t.feature_schema.is_some() => "*".to_string(),
+        None if t.red_lines.is_some()
+            || t.feature_schema.is_some()
+            || t.market_parameters.is_some() =>
+        {
+            "*".to_string()
+        }
         None => return Err(Failure::Input("expected --institution".into())),
     };
     Ok(pb::RequestActivationRequest {
@@ -228,6 +239,8 @@ fn activation(a: &pb::Activation) -> String {
         format!("red lines {}@{}", a.ruleset_id, a.ruleset_version)
     } else if a.product == decision_service::policy::SCHEMA_PRODUCT {
         format!("feature schema {}@{}", a.ruleset_id, a.ruleset_version)
+    } else if a.product == decision_service::policy::MARKET_PRODUCT {
+        format!("market parameters {}@{}", a.ruleset_id, a.ruleset_version)
     } else {
         format!(
             "ruleset {}@{} scorecard {}@{}",

@@ -239,7 +239,7 @@ fn every_row_equals_the_online_decision_of_the_same_household() {
         );
         let codes: Vec<&str> = online.reasons.iter().map(|r| r.code.as_str()).collect();
         assert_eq!(out["reason_codes"], codes.join(";"), "{at}");
-        assert_eq!(out["ruleset_version"], "farmer-credit-default@2026.2");
+        assert_eq!(out["ruleset_version"], "farmer-credit-default@2026.4");
         assert_eq!(out["scorecard_version"], "farmer-scorecard@2026.1");
         assert_eq!(out["decision_id"], online.decision_id, "{at}");
         assert_eq!(out["error"], "", "{at}");
@@ -877,7 +877,7 @@ fn a_second_run_to_the_same_output_keeps_the_first_runs_traces() {
     assert_eq!(record.status, decision_store::BatchStatus::Finished);
     assert_eq!(record.rows, 600);
     assert_eq!(record.institution, INSTITUTION);
-    assert_eq!(record.versions.len(), 5);
+    assert_eq!(record.versions.len(), 6);
     let bytes = std::fs::read(&record.trace_file).unwrap();
     assert_eq!(
         record.trace_sha256,

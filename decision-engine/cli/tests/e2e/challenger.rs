@@ -69,7 +69,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
             "--institution",
             "HB-JINGSHAN",
             "--ruleset",
-            "farmer-credit-default@2026.2",
+            "farmer-credit-default@2026.4",
             "--scorecard",
             "farmer-scorecard@2026.1",
             "--challenger-scorecard",
@@ -90,7 +90,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
     let (code, out, err) = activate(&[]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("challenger ruleset farmer-credit-default@2026.2 scorecard farmer-scorecard@2026.1-plus20 shadow"),
+        out.contains("challenger ruleset farmer-credit-default@2026.4 scorecard farmer-scorecard@2026.1-plus20 shadow"),
         "{out}"
     );
     let activation_id = out.split_whitespace().next().unwrap().to_string();
@@ -201,7 +201,7 @@ async fn every_call_under_load_has_its_shadow_decision_recorded_and_no_reply_car
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(&format!(
-            "{calls} households: champion farmer-credit-default@2026.2 + farmer-scorecard@2026.1 -> challenger farmer-credit-default@2026.2 + farmer-scorecard@2026.1-plus20"
+            "{calls} households: champion farmer-credit-default@2026.4 + farmer-scorecard@2026.1 -> challenger farmer-credit-default@2026.4 + farmer-scorecard@2026.1-plus20"
         )),
         "{out}"
     );

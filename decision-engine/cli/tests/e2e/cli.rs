@@ -122,7 +122,7 @@ fn validate_accepts_the_shipped_documents() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 2);
     assert!(
-        out.contains("(ruleset farmer-credit-default@2026.2, sha256:"),
+        out.contains("(ruleset farmer-credit-default@2026.4, sha256:"),
         "{out}"
     );
 }

@@ -201,3 +201,71 @@ async fn a_red_line_change_takes_effect_at_its_time_on_a_running_server_and_a_br
     );
     assert_eq!(out.lines().count(), 1, "only the approved change: {out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_lpr_change_from_the_command_line_moves_the_rate_on_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), &[]);
+    let mut market = shipped("rulesets/market-parameters.json");
+    market["version"] = "2026.12".into();
+    market["parameters"][0]["value"] = "0.0310".into();
+    market["parameters"][0]["set_on"] = "2026-12-20".into();
+    let file = dir.path().join("market.json");
+    std::fs::write(&file, market.to_string()).unwrap();
+    let file = file.to_str().unwrap().to_string();
+
+    let rate = |id: &'static str| {
+        let server = &server;
+        async move {
+            use decision_grpc::convert::features_to_proto;
+            use decision_grpc::pb::decision_service_client::DecisionServiceClient;
+            let v = shipped("examples/requests/01-clean-approve.json");
+            let mut client = DecisionServiceClient::connect(format!("http://{}", server.addr))
+                .await
+                .unwrap();
+            let reply = client
+                .pre_review(pb::PreReviewRequest {
+                    request_id: id.into(),
+                    institution: "HB-A".into(),
+                    product: "FARMER_CREDIT".into(),
+                    features: Some(features_to_proto(v["features"].as_object().unwrap()).unwrap()),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let market = reply
+                .versions
+                .iter()
+                .find(|v| v.kind == "market_parameters")
+                .unwrap();
+            (reply.annual_rate, market.version.clone())
+        }
+    };
+    assert_eq!(rate("M-1").await, (Some("0.0340".into()), "2026.11".into()));
+    let (code, out, err) = cli(&server, ANALYST, &["upload", &file]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("published market_parameters market-parameters@2026.12 sha256:"),
+        "{out}"
+    );
+    let (code, out, err) = cli(
+        &server,
+        APPROVER,
+        &[
+            "activate",
+            "--market-parameters",
+            "market-parameters@2026.12",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("pending * MARKET_PARAMETERS market parameters market-parameters@2026.12"),
+        "{out}"
+    );
+    let id = out.split_whitespace().next().unwrap().to_string();
+    assert_eq!(cli(&server, APPROVER_2, &["approve", &id]).0, 0);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    // AAA: LPR 3.10% + 0.60% - 0.20% clean history.
+    assert_eq!(rate("M-2").await, (Some("0.0350".into()), "2026.12".into()));
+}

@@ -285,7 +285,7 @@ fn activation(
         institution: institution.into(),
         product: "FARMER_CREDIT".into(),
         ruleset_id: "farmer-credit-default".into(),
-        ruleset_version: "2026.2".into(),
+        ruleset_version: "2026.4".into(),
         scorecard_id: "farmer-scorecard".into(),
         scorecard_version: scorecard_version.into(),
         effective_at: effective_at.into(),
@@ -486,7 +486,7 @@ async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollba
     assert_eq!(e.code(), Code::FailedPrecondition);
     assert_eq!(
         e.message(),
-        "HB-B FARMER_CREDIT never ran ruleset farmer-credit-default@2026.2 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active"
+        "HB-B FARMER_CREDIT never ran ruleset farmer-credit-default@2026.4 with scorecard farmer-scorecard@2026.3: a rollback returns to versions that were active"
     );
 
     // What is approved now replaces anything scheduled later (here: a
@@ -606,7 +606,7 @@ async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollba
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(
         e.message(),
-        "invalid document, nothing published: parameters[17] max_age: upload: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
+        "invalid document, nothing published: parameters[16] max_age: upload: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
     );
 
     // Activation actions, accepted and refused, are in the audit log.
@@ -747,7 +747,7 @@ async fn switching_versions_under_load_fails_no_call_and_keeps_version_pairs_con
     let mut by_version = std::collections::BTreeMap::new();
     for task in load {
         for (score, ruleset, card) in task.await.unwrap() {
-            assert_eq!(ruleset, "2026.2");
+            assert_eq!(ruleset, "2026.4");
             let expected = match card.as_str() {
                 "2026.2" => "700",
                 "2026.3" => "710",
@@ -843,7 +843,7 @@ async fn the_policy_command_line_talks_to_the_registry() {
             "--institution",
             "HB-A",
             "--ruleset",
-            "farmer-credit-default@2026.2",
+            "farmer-credit-default@2026.4",
             "--scorecard",
             "farmer-scorecard@2026.2",
         ]
@@ -854,7 +854,7 @@ async fn the_policy_command_line_talks_to_the_registry() {
     .unwrap();
     assert_eq!(code, 0);
     let id = out.split_whitespace().next().unwrap().to_string();
-    assert!(out.contains(" pending HB-A FARMER_CREDIT ruleset farmer-credit-default@2026.2 scorecard farmer-scorecard@2026.2"), "{out}");
+    assert!(out.contains(" pending HB-A FARMER_CREDIT ruleset farmer-credit-default@2026.4 scorecard farmer-scorecard@2026.2"), "{out}");
     let (code, _, err) = run(APPROVER, vec!["approve".into(), id.clone()])
         .await
         .unwrap();

@@ -94,7 +94,7 @@ async fn an_activation_through_one_replica_is_in_force_on_the_other_and_a_reques
                 institution: "HB-REPLICA".into(),
                 product: "FARMER_CREDIT".into(),
                 ruleset_id: "farmer-credit-default".into(),
-                ruleset_version: "2026.2".into(),
+                ruleset_version: "2026.4".into(),
                 scorecard_id: "farmer-scorecard".into(),
                 scorecard_version: "2026.7".into(),
                 effective_at: String::new(),

@@ -110,7 +110,7 @@ fn a_candidate_with_20_more_base_points_moves_nobody_from_approve_to_decline_and
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with(&format!(
-            "{HOUSEHOLDS} households: baseline farmer-credit-default@2026.2 + farmer-scorecard@2026.1 -> candidate farmer-credit-default@2026.2 + farmer-scorecard@2026.1-plus20"
+            "{HOUSEHOLDS} households: baseline farmer-credit-default@2026.4 + farmer-scorecard@2026.1 -> candidate farmer-credit-default@2026.4 + farmer-scorecard@2026.1-plus20"
         )),
         "{out}"
     );
@@ -316,7 +316,7 @@ async fn a_published_version_is_simulated_by_its_id_and_version() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("-> candidate farmer-credit-default@2026.2 + farmer-scorecard@2026.1-plus20"),
+        out.contains("-> candidate farmer-credit-default@2026.4 + farmer-scorecard@2026.1-plus20"),
         "{out}"
     );
     assert_eq!(

@@ -16,7 +16,7 @@ use crate::error::{Issues, PolicyError, PolicyIssue};
 use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, Var, VarKind, VarType};
 use crate::hash::content_hash;
 use crate::model::ruleset::Layer;
-use crate::model::{AuthorityDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{AuthorityDoc, MarketDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
 
 pub use authority::Authority;
 pub use ruleset::{Derived, GradeBand, Grades, LimitPolicy, PricePolicy, Rule, Step};
@@ -168,6 +168,56 @@ impl LoneScorecard {
     }
 }
 
+/// Binds the market parameters into the layout (after the red lines'
+/// parameters, before the institution's: neither may declare their names).
+fn market_parameters(
+    m: &Loaded<MarketDoc>,
+    layout: &mut Layout,
+    issues: &mut Issues,
+) -> Vec<(usize, EValue)> {
+    if m.doc.kind != "market_parameters" {
+        issues.push(
+            &m.source,
+            "kind",
+            format!("expected \"market_parameters\", found \"{}\"", m.doc.kind),
+        );
+    }
+    let mut bound = Vec::new();
+    for (i, p) in m.doc.parameters.iter().enumerate() {
+        let place = format!("parameters[{i}] {}", p.name);
+        if !schema::is_identifier(&p.name) {
+            issues.push(
+                &m.source,
+                &place,
+                "a parameter name must start with a letter and hold only letters, digits and `_`",
+            );
+            continue;
+        }
+        if !p.set_on.is_empty() && chrono::NaiveDate::parse_from_str(&p.set_on, "%Y-%m-%d").is_err()
+        {
+            issues.push(
+                &m.source,
+                format!("{place}.set_on"),
+                format!("expected a date YYYY-MM-DD, found `{}`", p.set_on),
+            );
+        }
+        let value = EValue::Float(Num(p.value));
+        let var = Var {
+            name: p.name.as_str().into(),
+            ty: VarType::Decimal,
+            kind: VarKind::Market,
+            optional: false,
+            sample: value.clone(),
+            phase: Phase::Input as u8,
+        };
+        match layout.add(var) {
+            Ok(slot) => bound.push((slot, value)),
+            Err(e) => issues.push(&m.source, &place, e),
+        }
+    }
+    bound
+}
+
 /// A parsed document with where it came from and its content hash.
 #[derive(Clone, Debug)]
 pub struct Loaded<T> {
@@ -195,6 +245,8 @@ pub enum Document {
     Authority(Loaded<AuthorityDoc>),
     /// A post-loan monitoring policy (`"kind": "monitoring_policy"`).
     Monitoring(Loaded<MonitoringDoc>),
+    /// Market parameters (`"kind": "market_parameters"`).
+    Market(Loaded<MarketDoc>),
 }
 
 impl Document {
@@ -230,11 +282,12 @@ impl Document {
             Some("scorecard") => typed(source, text, hash).map(Document::Scorecard),
             Some("authority_matrix") => typed(source, text, hash).map(Document::Authority),
             Some("monitoring_policy") => typed(source, text, hash).map(Document::Monitoring),
+            Some("market_parameters") => typed(source, text, hash).map(Document::Market),
             Some(other) => Err(format!(
-                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\" or \"monitoring_policy\""
+                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\" or \"market_parameters\""
             )),
             None => Err(
-                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\" or \"monitoring_policy\""
+                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\" or \"market_parameters\""
                     .to_string(),
             ),
         }
@@ -250,6 +303,7 @@ impl Document {
             Document::Scorecard(d) => &d.source,
             Document::Authority(d) => &d.source,
             Document::Monitoring(d) => &d.source,
+            Document::Market(d) => &d.source,
         }
     }
 
@@ -261,6 +315,7 @@ impl Document {
             Document::Scorecard(d) => &d.text,
             Document::Authority(d) => &d.text,
             Document::Monitoring(d) => &d.text,
+            Document::Market(d) => &d.text,
         }
     }
 
@@ -279,6 +334,9 @@ impl Document {
             }
             Document::Monitoring(d) => {
                 VersionRef::new("monitoring_policy", &d.doc.id, &d.doc.version, &d.hash)
+            }
+            Document::Market(d) => {
+                VersionRef::new("market_parameters", &d.doc.id, &d.doc.version, &d.hash)
             }
         }
     }
@@ -371,6 +429,8 @@ pub struct PolicyDocuments<'a> {
     /// The authority matrix of the institution (or the province default)
     /// for the product, if there is one.
     pub authority: Option<&'a Loaded<AuthorityDoc>>,
+    /// The market parameters the rulesets may read, if any.
+    pub market: Option<&'a Loaded<MarketDoc>>,
 }
 
 /// The slots of the values the pipeline computes.
@@ -418,7 +478,8 @@ pub struct Policy {
     /// authority matrix (then nothing is routed).
     pub authority: Option<Authority>,
     /// One per [`Slot`], in [`Slot::ALL`] order: schema, province ruleset,
-    /// institution ruleset, scorecard, then the authority matrix if any.
+    /// institution ruleset, scorecard, then the authority matrix and the
+    /// market parameters, each if any (found by kind).
     pub versions: Vec<VersionRef>,
     /// sha256 of `versions` ([`crate::record::policy_hash`]): names this
     /// policy in the decision records it makes.
@@ -467,7 +528,18 @@ impl Policy {
 
     /// The authority matrix's version, when the policy has one.
     pub fn authority_version(&self) -> Option<&VersionRef> {
-        self.versions.get(Slot::Authority.index())
+        self.optional_version("authority_matrix")
+    }
+
+    /// The market parameters' version, when the policy has them.
+    pub fn market_version(&self) -> Option<&VersionRef> {
+        self.optional_version("market_parameters")
+    }
+
+    fn optional_version(&self, kind: &str) -> Option<&VersionRef> {
+        self.versions
+            .get(Slot::Authority.index()..)
+            .and_then(|rest| rest.iter().find(|v| v.kind == kind))
     }
 
     /// Compiles the documents of one policy: every expression, table and bin is
@@ -547,6 +619,9 @@ impl Policy {
 
         let schema = schema::compile(&s.doc, &s.source, &mut layout, &mut issues);
         let mut parameters = ruleset::parameters(&p.doc, &p.source, &mut layout, &mut issues, None);
+        if let Some(m) = docs.market {
+            parameters.extend(market_parameters(m, &mut layout, &mut issues));
+        }
         // The institution's values come later: a tightened red line
         // overrides the province value when the slots are filled.
         let institution_parameters = ruleset::parameters(
@@ -698,6 +773,10 @@ impl Policy {
         .chain(
             docs.authority
                 .map(|a| VersionRef::new("authority_matrix", &a.doc.id, &a.doc.version, &a.hash)),
+        )
+        .chain(
+            docs.market
+                .map(|m| VersionRef::new("market_parameters", &m.doc.id, &m.doc.version, &m.hash)),
         )
         .collect();
         let mut policy = Policy {

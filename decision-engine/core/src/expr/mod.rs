@@ -58,8 +58,10 @@ pub enum VarKind {
     Feature,
     /// A derived feature, computed from others.
     Derived,
-    /// A ruleset parameter, e.g. `lpr`.
+    /// A ruleset parameter, e.g. `max_age`.
     Parameter,
+    /// A market parameter, e.g. `lpr_1y`.
+    Market,
     /// A grade table column, e.g. `income_multiple`.
     GradeColumn,
     /// A value the pipeline computes: `score`, `grade`, `limit` or
@@ -74,6 +76,7 @@ impl VarKind {
             VarKind::Feature => "feature",
             VarKind::Derived => "derived feature",
             VarKind::Parameter => "parameter",
+            VarKind::Market => "market parameter",
             VarKind::GradeColumn => "grade table column",
             VarKind::Computed => "computed value",
         }

@@ -4,6 +4,7 @@
 
 pub mod authority;
 pub mod cases;
+pub mod market;
 pub mod monitoring;
 pub mod ruleset;
 pub mod schema;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 pub use authority::AuthorityDoc;
 pub use cases::{Expectation, TestCase};
+pub use market::MarketDoc;
 pub use monitoring::{LoanSchemaDoc, MonitoringDoc};
 pub use ruleset::RulesetDoc;
 pub use schema::SchemaDoc;

@@ -1,6 +1,6 @@
 //! Application details (requested amount, term, purpose, guarantee type,
 //! guarantors) and the authority matrix's routing, worked by hand from the
-//! shipped documents (rulesets/farmer-credit-default.json 2026.2 and
+//! shipped documents (rulesets/farmer-credit-default.json 2026.4 and
 //! rulesets/farmer-authority.json 2026.1) on example household 01.
 //!
 //! Household 01 alone (see examples.rs): APPROVE, score 690, AAA, limit

@@ -368,9 +368,10 @@ fn decisions_record_the_exact_document_versions() {
         [
             ("feature_schema", "farmer-features", "2026.2"),
             ("ruleset", "province-red-lines", "2026.1"),
-            ("ruleset", "farmer-credit-default", "2026.2"),
+            ("ruleset", "farmer-credit-default", "2026.4"),
             ("scorecard", "farmer-scorecard", "2026.1"),
             ("authority_matrix", "farmer-authority", "2026.1"),
+            ("market_parameters", "market-parameters", "2026.11"),
         ]
     );
     for v in &d.versions {
