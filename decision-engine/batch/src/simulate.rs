@@ -741,6 +741,7 @@ async fn apply(
             Document::Authority(_) => 4,
             Document::Monitoring(_) => 5,
             Document::Market(_) => 6,
+            Document::Overlay(_) => 7,
         };
         docs.retain(|d| slot(d) != slot(&doc));
         docs.push(doc);

@@ -81,6 +81,11 @@ pub struct Decision {
     /// Feature schema, province ruleset, institution ruleset, scorecard,
     /// and the authority matrix when the policy has one.
     pub versions: Vec<VersionRef>,
+    /// When the ruleset is an institution's overlay on the province
+    /// default: the base and overlay versions merged and what the overlay
+    /// changed (each other parameter and rule is the base's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<std::sync::Arc<crate::model::overlay::Layers>>,
     /// Where the decision goes for a person to decide, by the authority
     /// matrix; absent when the policy has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]

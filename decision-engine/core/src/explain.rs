@@ -122,6 +122,75 @@ fn steps(out: &mut String, lang: Lang, steps: &[StepTrace]) {
     }
 }
 
+/// Which layer of an overlay's effective ruleset each parameter and rule
+/// came from.
+fn layers(out: &mut String, lang: Lang, l: &crate::model::overlay::Layers) {
+    let _ = writeln!(
+        out,
+        "{} {}@{} {} {}@{} ({}; {} {}, {} {}):",
+        t(lang, "Layers: overlay", "策略层：机构叠加"),
+        l.overlay.id,
+        l.overlay.version,
+        t(lang, "on the province default", "叠加于省联社默认策略"),
+        l.base.id,
+        l.base.version,
+        if l.follows == "active" {
+            t(lang, "follows its active version", "跟随其生效版本")
+        } else {
+            t(lang, "pins this version", "固定此版本")
+        },
+        t(lang, "base", "基础"),
+        l.base.hash,
+        t(lang, "overlay", "叠加"),
+        l.overlay.hash
+    );
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    for o in &l.overrides {
+        let _ = writeln!(
+            out,
+            "  - {} {} = {} ({}; {} {})",
+            t(lang, "parameter", "参数"),
+            o.name,
+            text(&o.overlay),
+            t(lang, "from the overlay", "来自机构叠加"),
+            t(lang, "the base has", "基础策略为"),
+            text(&o.base)
+        );
+    }
+    for id in &l.added_rules {
+        let _ = writeln!(
+            out,
+            "  - {} {id} ({})",
+            t(lang, "rule", "规则"),
+            t(lang, "added by the overlay", "由机构叠加新增")
+        );
+    }
+    for id in &l.disabled_rules {
+        let _ = writeln!(
+            out,
+            "  - {} {id} ({})",
+            t(lang, "rule", "规则"),
+            t(
+                lang,
+                "of the base, switched off by the overlay",
+                "基础策略规则，已由机构叠加关闭"
+            )
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  - {}",
+        t(
+            lang,
+            "every other parameter and rule: the base's",
+            "其余参数与规则：均来自基础策略"
+        )
+    );
+}
+
 /// The account of `decision`. Without a trace, only the outcome and reasons.
 pub fn explain(decision: &Decision, lang: Lang) -> String {
     let mut out = String::new();
@@ -165,6 +234,9 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
     let _ = writeln!(out, "{}:", t(lang, "Policy versions", "策略版本"));
     for v in &decision.versions {
         let _ = writeln!(out, "  - {} {}@{} {}", v.kind, v.id, v.version, v.hash);
+    }
+    if let Some(l) = &decision.layers {
+        layers(&mut out, lang, l);
     }
     let _ = writeln!(
         out,

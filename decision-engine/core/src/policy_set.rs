@@ -11,7 +11,9 @@ use std::sync::Arc;
 use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
 use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
 use crate::model::ruleset::Layer;
-use crate::model::{AuthorityDoc, MarketDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{
+    AuthorityDoc, MarketDoc, MonitoringDoc, OverlayDoc, RulesetDoc, SchemaDoc, ScorecardDoc,
+};
 use crate::monitor::{LoanSchema, MonitoringPolicy};
 
 /// The shipped documents: (name, JSON text).
@@ -53,6 +55,8 @@ pub struct PolicySet {
     policies: Vec<(String, String, Arc<Policy>)>,
     /// The documents the policies were compiled from.
     documents: Vec<Document>,
+    /// The effective rulesets merged from the set's overlays.
+    merged: Vec<Document>,
     /// Post-loan monitoring policies, one per institution (`*`: the
     /// default).
     monitoring: Vec<Arc<MonitoringPolicy>>,
@@ -96,6 +100,7 @@ impl PolicySet {
         let mut authorities: Vec<&Loaded<AuthorityDoc>> = Vec::new();
         let mut monitors: Vec<&Loaded<MonitoringDoc>> = Vec::new();
         let mut markets: Vec<&Loaded<MarketDoc>> = Vec::new();
+        let mut overlays: Vec<&Loaded<OverlayDoc>> = Vec::new();
         for d in &docs {
             match d {
                 Document::Schema(s) => schemas.push(s),
@@ -107,8 +112,38 @@ impl PolicySet {
                 Document::Authority(a) => authorities.push(a),
                 Document::Monitoring(m) => monitors.push(m),
                 Document::Market(m) => markets.push(m),
+                Document::Overlay(o) => overlays.push(o),
             }
         }
+        // Each overlay runs as the effective ruleset merged with its base
+        // in the set (the version it pins must be that one).
+        let merged: Vec<Loaded<RulesetDoc>> = overlays
+            .iter()
+            .filter_map(|o| {
+                let base = institutions.iter().find(|b| {
+                    b.doc.id == o.doc.base.id && b.doc.institution.as_deref().unwrap_or("*") == "*"
+                });
+                let Some(base) = base else {
+                    issues.push(
+                        &o.source,
+                        "base.id",
+                        format!(
+                            "the policy set has no province default `{}` to lay this overlay over",
+                            o.doc.base.id
+                        ),
+                    );
+                    return None;
+                };
+                match crate::compile::overlay::merge(o, base) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        issues.issues.extend(e.issues);
+                        None
+                    }
+                }
+            })
+            .collect();
+        institutions.extend(merged.iter());
         if markets.len() > 1 {
             issues.push(
                 "policy set",
@@ -270,8 +305,12 @@ impl PolicySet {
         issues.into_result()?;
         Ok(PolicySet {
             policies,
-            documents: docs,
             monitoring,
+            merged: merged
+                .into_iter()
+                .map(|m| Document::Ruleset(Box::new(m)))
+                .collect(),
+            documents: docs,
         })
     }
 
@@ -328,6 +367,12 @@ impl PolicySet {
     pub fn documents(&self) -> &[Document] {
         &self.documents
     }
+
+    /// The effective rulesets merged from the set's overlays (each with its
+    /// layers), which the policies of those institutions run.
+    pub fn merged_documents(&self) -> &[Document] {
+        &self.merged
+    }
 }
 
 /// Compiles exactly one feature schema, province ruleset, institution
@@ -357,6 +402,9 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             Document::Scorecard(c) => scorecard.replace(c).is_some(),
             Document::Authority(a) => authority.replace(a).is_some(),
             Document::Market(m) => market.replace(m).is_some(),
+            // What an effective ruleset was merged from: the merged ruleset
+            // itself is what runs.
+            Document::Overlay(_) => false,
             // Not part of a product policy: it runs beside one.
             Document::Monitoring(_) => false,
         };

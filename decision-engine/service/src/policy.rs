@@ -217,6 +217,8 @@ pub struct Policies<S> {
     documents: Cache<(String, String, String), StoredDocument>,
     /// Activations whose challenger could not be compiled, for a while.
     failed_challengers: Cache<String, String>,
+    /// Overlays' effective rulesets, stored, by (overlay hash, base hash).
+    merged: Cache<(String, String), StoredDocument>,
 }
 
 impl<S: Store> Policies<S> {
@@ -227,6 +229,7 @@ impl<S: Store> Policies<S> {
         let documents = loaded
             .documents()
             .iter()
+            .chain(loaded.merged_documents())
             .map(|d| {
                 let v = d.version_ref();
                 StoredDocument {
@@ -270,6 +273,7 @@ impl<S: Store> Policies<S> {
             compiled: Cache::new(64),
             compilations: Default::default(),
             documents: Cache::new(256),
+            merged: Cache::new(256),
             failed_challengers: Cache::builder()
                 .time_to_live(Duration::from_secs(30))
                 .build(),
@@ -324,13 +328,16 @@ impl<S: Store> Policies<S> {
                 (Slot::Ruleset, &a.ruleset_id, &a.ruleset_version),
                 (Slot::Scorecard, &a.scorecard_id, &a.scorecard_version),
             ] {
-                let doc = self.find(slot.kind(), id, version).await?.ok_or_else(|| {
-                    ServiceError::Corrupt(format!(
-                        "activation {} names {} {id}@{version}, which is not stored",
-                        a.activation_id,
-                        slot.kind()
-                    ))
-                })?;
+                let doc = self
+                    .runnable(slot, id, version, product, at, &history)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Corrupt(format!(
+                            "activation {} names {} {id}@{version}, which is not stored",
+                            a.activation_id,
+                            slot.kind()
+                        ))
+                    })?;
                 versions[slot.index()] = VersionRef {
                     kind: slot.kind().to_string(),
                     id: doc.id,
@@ -428,13 +435,16 @@ impl<S: Store> Policies<S> {
             (Slot::Ruleset, &c.ruleset_id, &c.ruleset_version),
             (Slot::Scorecard, &c.scorecard_id, &c.scorecard_version),
         ] {
-            let doc = self.find(slot.kind(), id, version).await?.ok_or_else(|| {
-                ServiceError::Corrupt(format!(
-                    "activation {} names challenger {} {id}@{version}, which is not stored",
-                    a.activation_id,
-                    slot.kind()
-                ))
-            })?;
+            let doc = self
+                .runnable(slot, id, version, product, at, &history)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::Corrupt(format!(
+                        "activation {} names challenger {} {id}@{version}, which is not stored",
+                        a.activation_id,
+                        slot.kind()
+                    ))
+                })?;
             versions[slot.index()] = VersionRef {
                 kind: slot.kind().to_string(),
                 id: doc.id,
@@ -529,6 +539,52 @@ impl<S: Store> Policies<S> {
         Ok(())
     }
 
+    /// The document an activation's `slot` columns name, ready to run at
+    /// `at`: the published ruleset or scorecard itself, or for a ruleset
+    /// column naming an overlay, its effective ruleset merged with its base
+    /// (the version it pins, or the default's in force at `at`), stored so
+    /// that a replay compiles exactly it.
+    async fn runnable(
+        &self,
+        slot: Slot,
+        id: &str,
+        version: &str,
+        product: &str,
+        at: SystemTime,
+        history: &[ActivationRecord],
+    ) -> Result<Option<StoredDocument>, ServiceError> {
+        if let Some(doc) = self.find(slot.kind(), id, version).await? {
+            return Ok(Some(doc));
+        }
+        if slot != Slot::Ruleset {
+            return Ok(None);
+        }
+        let Some(overlay) = self.find("ruleset_overlay", id, version).await? else {
+            return Ok(None);
+        };
+        let base = base_of(&overlay, &self.loaded, history, product, at)?;
+        let base = self
+            .find("ruleset", &base.0, &base.1)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "overlay {id}@{version}: its base ruleset {}@{} is not stored",
+                    base.0, base.1
+                ))
+            })?;
+        let key = (overlay.hash.clone(), base.hash.clone());
+        if let Some(merged) = self.merged.get(&key).await {
+            return Ok(Some(merged));
+        }
+        let merged = merged_document(&overlay, &base)?;
+        self.store
+            .put_documents(vec![merged.clone()])
+            .await
+            .map_err(|e| ServiceError::store(e, NOTHING_RECORDED))?;
+        self.merged.insert(key, merged.clone()).await;
+        Ok(Some(merged))
+    }
+
     /// A published version, from the store once: a version names one
     /// content for good, so what was found is kept (what was not is asked
     /// again).
@@ -583,6 +639,97 @@ impl<S: Store> Policies<S> {
         metrics::counter!("policy_compilations_total").increment(1);
         compile_stored(&*self.store, versions).await.map(Arc::new)
     }
+}
+
+/// The base an overlay runs on at `at`: (id, version) of the version it
+/// pins, or of the default (`*`) in force for `product` at `at` (the
+/// activated one, else the one loaded at start) when it follows it.
+pub fn base_of(
+    overlay: &StoredDocument,
+    loaded: &PolicySet,
+    history: &[ActivationRecord],
+    product: &str,
+    at: SystemTime,
+) -> Result<(String, String), ServiceError> {
+    let doc = parse_overlay(overlay)?;
+    let base = &doc.doc.base;
+    if let Some(v) = &base.version {
+        return Ok((base.id.clone(), v.clone()));
+    }
+    let in_force = history
+        .iter()
+        .filter(|a| {
+            a.status == ActivationStatus::Approved && a.institution == "*" && a.product == product
+        })
+        .filter_map(|a| clock::parse(&a.effective_at).ok().map(|t| (t, a)))
+        .filter(|(t, _)| *t <= at)
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, a)| (a.ruleset_id.clone(), a.ruleset_version.clone()));
+    let loaded_default = loaded.select_shared("*", product).ok().map(|p| {
+        let v = p.version(Slot::Ruleset);
+        (v.id.clone(), v.version.clone())
+    });
+    match in_force.or(loaded_default) {
+        Some((id, version)) if id == base.id => Ok((id, version)),
+        Some((id, version)) => Err(ServiceError::Precondition(format!(
+            "overlay {}@{} follows the active version of `{}`, but the province default for {product} is {id}@{version}",
+            doc.doc.id, doc.doc.version, base.id
+        ))),
+        None => Err(ServiceError::Precondition(format!(
+            "overlay {}@{} follows the active version of `{}`, but no province default for {product} is in force",
+            doc.doc.id, doc.doc.version, base.id
+        ))),
+    }
+}
+
+fn parse_overlay(
+    stored: &StoredDocument,
+) -> Result<decision_core::compile::Loaded<decision_core::model::OverlayDoc>, ServiceError> {
+    match Document::parse(&format!("{}@{}", stored.id, stored.version), &stored.json) {
+        Ok(Document::Overlay(o)) => Ok(o),
+        Ok(_) => Err(ServiceError::Corrupt(format!(
+            "{}@{} is stored as an overlay but is not one",
+            stored.id, stored.version
+        ))),
+        Err(e) => Err(ServiceError::Corrupt(e.to_string())),
+    }
+}
+
+/// The effective ruleset of a stored overlay on a stored base, as a
+/// document to store (its content hash names it).
+pub fn merged_document(
+    overlay: &StoredDocument,
+    base: &StoredDocument,
+) -> Result<StoredDocument, ServiceError> {
+    let o = parse_overlay(overlay)?;
+    let b = match Document::parse(&format!("{}@{}", base.id, base.version), &base.json) {
+        Ok(Document::Ruleset(r)) => r,
+        Ok(_) => {
+            return Err(ServiceError::Precondition(format!(
+                "the base of overlay {}@{}, {}@{}, is not a ruleset",
+                overlay.id, overlay.version, base.id, base.version
+            )));
+        }
+        Err(e) => return Err(ServiceError::Corrupt(e.to_string())),
+    };
+    let merged = decision_core::compile::overlay::merge(&o, &b).map_err(|e| {
+        ServiceError::Precondition(format!(
+            "overlay {}@{} cannot be laid over {}@{}: {e}",
+            overlay.id, overlay.version, base.id, base.version
+        ))
+    })?;
+    Ok(StoredDocument {
+        hash: merged.hash.clone(),
+        kind: "ruleset".into(),
+        id: merged.doc.id.clone(),
+        version: merged.doc.version.clone(),
+        json: merged.text.to_string(),
+        uploaded_by: format!(
+            "(merged: overlay {}@{} on {}@{})",
+            overlay.id, overlay.version, base.id, base.version
+        ),
+        uploaded_at: clock::now_seconds(),
+    })
 }
 
 /// Compiles exactly the documents `versions` name, read from `store` (for

@@ -66,6 +66,7 @@ pub const PUBLISHED_KINDS: &[&str] = &[
     "scorecard",
     "monitoring_policy",
     "market_parameters",
+    "ruleset_overlay",
 ];
 
 /// A document's `kind`, read from its JSON (empty when there is none).
@@ -315,6 +316,20 @@ impl<S: Store> Registry<S> {
                 format!("expected a {kind} document, found {}", v.kind),
             )]));
         }
+        // An overlay runs on the base it names, which may be a version not
+        // loaded here: checked on its own now, then merged and compiled
+        // with that base ([`Registry::overlay_runs`]).
+        if let Document::Overlay(o) = &doc {
+            decision_core::compile::overlay::check(o).map_err(|e| {
+                invalid(
+                    e.issues
+                        .iter()
+                        .map(|i| (i.place.clone(), i.message.clone()))
+                        .collect(),
+                )
+            })?;
+            return Ok(doc);
+        }
         let mut docs: Vec<Document> = self
             .policies
             .documents()
@@ -352,6 +367,7 @@ impl<S: Store> Registry<S> {
             "monitoring_policy" => "UploadMonitoringPolicy",
             "feature_schema" => "UploadFeatureSchema",
             "market_parameters" => "UploadMarketParameters",
+            "ruleset_overlay" => "UploadRulesetOverlay",
             other => {
                 return Err(invalid(vec![(
                     "kind".into(),
@@ -398,6 +414,9 @@ impl<S: Store> Registry<S> {
             *subject = Subject::of(&parsed.version_ref());
         }
         let doc = self.check(json, Some(kind))?;
+        if let Document::Overlay(o) = &doc {
+            self.overlay_runs(o).await?;
+        }
         let v = doc.version_ref();
         *subject = Subject::of(&v);
         if let Some(existing) = self
@@ -451,7 +470,11 @@ impl<S: Store> Registry<S> {
             self.require_governs(&who, role, "ValidateDocument", &subject, &scope)
                 .await?;
         }
-        let (validation, subject) = match self.check(json, None) {
+        let checked = match self.check(json, None) {
+            Ok(Document::Overlay(o)) => self.overlay_runs(&o).await.map(|()| Document::Overlay(o)),
+            other => other,
+        };
+        let (validation, subject) = match checked {
             Ok(doc) => {
                 let v = doc.version_ref();
                 (
@@ -829,7 +852,11 @@ impl<S: Store> Registry<S> {
                     ))
                 })
         };
-        let ruleset = published("ruleset", r.ruleset_id.clone(), r.ruleset_version.clone()).await?;
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        let at = effective_time(&effective_at).max(SystemTime::now());
+        let ruleset_doc = self
+            .runnable_ruleset(&history, &r.ruleset_id, &r.ruleset_version, &r.product, at)
+            .await?;
         let scorecard = published(
             "scorecard",
             r.scorecard_id.clone(),
@@ -840,13 +867,12 @@ impl<S: Store> Registry<S> {
             Document::parse(&format!("{}@{}", stored.id, stored.version), &stored.json)
                 .map_err(|e| ServiceError::Corrupt(e.to_string()))
         };
-        let (ruleset_doc, scorecard_doc) = (parse(&ruleset)?, parse(&scorecard)?);
+        let scorecard_doc = parse(&scorecard)?;
         if let Document::Scorecard(card) = &scorecard_doc {
             card_written_for(card, &r.institution, "scorecard")?;
         }
         // The pair must compile with the province red lines and the schema
         // in force at its effective time.
-        let history = self.store.list_activations().await.map_err(unavailable)?;
         let mut docs = self
             .province_documents(&history, effective_time(&effective_at))
             .await?;
@@ -880,6 +906,12 @@ impl<S: Store> Registry<S> {
         }
         if let Some(c) = &r.challenger {
             self.check_challenger(r, c, &docs[..docs.len() - 2]).await?;
+        }
+        // A new default reaches every overlay that follows it: each must
+        // still merge and run on it.
+        if r.institution.trim() == "*" {
+            self.followers_run(&history, at, &ruleset_doc, &docs[..docs.len() - 2])
+                .await?;
         }
         if rollback && !ran_before(&history, r) {
             return Err(ServiceError::Precondition(format!(
@@ -1011,6 +1043,258 @@ impl<S: Store> Registry<S> {
             }
         }
         Ok(docs)
+    }
+
+    /// The ruleset an activation's ruleset columns name, ready to run for
+    /// `product` at `at`: the published ruleset, or an overlay merged with
+    /// its base (pinned, or the default in force at `at`).
+    async fn runnable_ruleset(
+        &self,
+        history: &[ActivationRecord],
+        id: &str,
+        version: &str,
+        product: &str,
+        at: SystemTime,
+    ) -> Result<Document, ServiceError> {
+        let parse = |stored: &StoredDocument| {
+            Document::parse(&format!("{}@{}", stored.id, stored.version), &stored.json)
+                .map_err(|e| ServiceError::Corrupt(e.to_string()))
+        };
+        if let Some(doc) = self
+            .store
+            .find_document("ruleset", id, version)
+            .await
+            .map_err(unavailable)?
+        {
+            return parse(&doc);
+        }
+        let Some(overlay) = self
+            .store
+            .find_document("ruleset_overlay", id, version)
+            .await
+            .map_err(unavailable)?
+        else {
+            return Err(ServiceError::Precondition(format!(
+                "no ruleset (or ruleset_overlay) `{id}` version `{version}` is published"
+            )));
+        };
+        let (base_id, base_version) =
+            crate::policy::base_of(&overlay, &self.policies, history, product, at)?;
+        let base = self
+            .store
+            .find_document("ruleset", &base_id, &base_version)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "overlay {id}@{version}: its base ruleset {base_id}@{base_version} is not published"
+                ))
+            })?;
+        parse(&crate::policy::merged_document(&overlay, &base)?)
+    }
+
+    /// An overlay about to be published must run: merged with its base
+    /// (the pinned version, or the default in force now) and compiled with
+    /// the province documents and the default's scorecard and authority
+    /// matrix in force, its test cases passing. Every problem is listed.
+    async fn overlay_runs(
+        &self,
+        o: &decision_core::compile::Loaded<decision_core::model::OverlayDoc>,
+    ) -> Result<(), ServiceError> {
+        let history = self.store.list_activations().await.map_err(unavailable)?;
+        let now = SystemTime::now();
+        let product = &o.doc.product;
+        let stored = StoredDocument {
+            hash: o.hash.clone(),
+            kind: "ruleset_overlay".into(),
+            id: o.doc.id.clone(),
+            version: o.doc.version.clone(),
+            json: o.text.to_string(),
+            uploaded_by: String::new(),
+            uploaded_at: String::new(),
+        };
+        let (base_id, base_version) =
+            crate::policy::base_of(&stored, &self.policies, &history, product, now)
+                .map_err(|e| invalid(vec![("base".into(), e.to_string())]))?;
+        let base = self
+            .store
+            .find_document("ruleset", &base_id, &base_version)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| {
+                invalid(vec![(
+                    "base".into(),
+                    format!("no ruleset `{base_id}` version `{base_version}` is published"),
+                )])
+            })?;
+        let base = match Document::parse(&format!("{base_id}@{base_version}"), &base.json) {
+            Ok(Document::Ruleset(b)) => b,
+            _ => {
+                return Err(ServiceError::Corrupt(format!(
+                    "{base_id}@{base_version} is stored as a ruleset but is not one"
+                )));
+            }
+        };
+        let merged = decision_core::compile::overlay::merge(o, &base).map_err(|e| {
+            invalid(
+                e.issues
+                    .iter()
+                    .map(|i| (i.place.clone(), i.message.clone()))
+                    .collect(),
+            )
+        })?;
+        let mut docs = self.province_documents(&history, now).await?;
+        docs.push(Document::Ruleset(Box::new(merged)));
+        docs.extend(self.default_companions(&history, product, now).await?);
+        compile_exact(&docs)
+            .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
+            .map_err(|e| {
+                invalid(
+                    e.issues
+                        .iter()
+                        .map(|i| (i.place.clone(), format!("{}: {}", i.document, i.message)))
+                        .collect(),
+                )
+            })?;
+        Ok(())
+    }
+
+    /// The scorecard (and authority matrix, if any) the default `*` runs
+    /// for `product` at `at`: the activated card, else the loaded one.
+    async fn default_companions(
+        &self,
+        history: &[ActivationRecord],
+        product: &str,
+        at: SystemTime,
+    ) -> Result<Vec<Document>, ServiceError> {
+        let loaded = self
+            .policies
+            .select("*", product)
+            .map_err(|e| invalid(vec![("product".into(), e.to_string())]))?;
+        let card = in_force(history, "*", product, at).map_or_else(
+            || {
+                let v = loaded.version(Slot::Scorecard);
+                (v.id.clone(), v.version.clone())
+            },
+            |a| (a.scorecard_id.clone(), a.scorecard_version.clone()),
+        );
+        let mut docs = vec![self.stored_document("scorecard", &card.0, &card.1).await?];
+        if let Some(a) = loaded.authority_version() {
+            docs.push(
+                self.stored_document("authority_matrix", &a.id, &a.version)
+                    .await?,
+            );
+        }
+        Ok(docs)
+    }
+
+    /// A new default `base` (activated for `*` from `at`) must run for
+    /// every overlay that follows it: each approved activation in force
+    /// then or scheduled later whose ruleset is an overlay following the
+    /// base's id, merged with `base` and compiled with its scorecard and
+    /// `province`. Every one that would not is listed.
+    async fn followers_run(
+        &self,
+        history: &[ActivationRecord],
+        at: SystemTime,
+        base: &Document,
+        province: &[Document],
+    ) -> Result<(), ServiceError> {
+        let Document::Ruleset(b) = base else {
+            return Ok(());
+        };
+        let base_stored = StoredDocument {
+            hash: b.hash.clone(),
+            kind: "ruleset".into(),
+            id: b.doc.id.clone(),
+            version: b.doc.version.clone(),
+            json: b.text.to_string(),
+            uploaded_by: String::new(),
+            uploaded_at: String::new(),
+        };
+        let product = b.doc.product.clone().unwrap_or_default();
+        let mut broken = Vec::new();
+        let mut seen = Vec::new();
+        for a in history.iter().filter(|a| {
+            a.status == ActivationStatus::Approved && a.institution != "*" && a.product == product
+        }) {
+            let runs_then = in_force(history, &a.institution, &a.product, at)
+                .is_some_and(|f| f.activation_id == a.activation_id);
+            if !(runs_then || effective_time(&a.effective_at) > at) {
+                continue;
+            }
+            let Some(overlay) = self
+                .store
+                .find_document("ruleset_overlay", &a.ruleset_id, &a.ruleset_version)
+                .await
+                .map_err(unavailable)?
+            else {
+                continue;
+            };
+            let follows = matches!(
+                Document::parse(&overlay.id, &overlay.json),
+                Ok(Document::Overlay(o)) if o.doc.base.follow.is_some() && o.doc.base.id == b.doc.id
+            );
+            let key = (
+                a.institution.clone(),
+                overlay.hash.clone(),
+                a.scorecard_version.clone(),
+            );
+            if !follows || seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let result = async {
+                let merged = crate::policy::merged_document(&overlay, &base_stored)?;
+                let mut docs = province.to_vec();
+                docs.push(
+                    Document::parse(&merged.id, &merged.json)
+                        .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
+                );
+                docs.push(
+                    self.stored_document("scorecard", &a.scorecard_id, &a.scorecard_version)
+                        .await?,
+                );
+                compile_exact(&docs)
+                    .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
+                    .map_err(|e| ServiceError::Precondition(e.to_string()))?;
+                Ok::<(), ServiceError>(())
+            }
+            .await;
+            if let Err(e) = result {
+                broken.push(format!(
+                    "{} {} (overlay {}@{}, scorecard {}@{}): {e}",
+                    a.institution,
+                    a.product,
+                    a.ruleset_id,
+                    a.ruleset_version,
+                    a.scorecard_id,
+                    a.scorecard_version
+                ));
+            }
+        }
+        if broken.is_empty() {
+            return Ok(());
+        }
+        Err(ServiceError::Precondition(format!(
+            "ruleset {}@{} would break {} institution {} that {} it from {}; update {} first: {}",
+            b.doc.id,
+            b.doc.version,
+            broken.len(),
+            if broken.len() == 1 {
+                "overlay"
+            } else {
+                "overlays"
+            },
+            if broken.len() == 1 {
+                "follows"
+            } else {
+                "follow"
+            },
+            clock::format(at),
+            if broken.len() == 1 { "it" } else { "them" },
+            broken.join("; ")
+        )))
     }
 
     /// A published document, parsed; a missing one is a precondition.
@@ -1221,7 +1505,10 @@ impl<S: Store> Registry<S> {
                 .cloned()
                 .collect();
             docs.push(doc.clone());
-            docs.push(self.stored_document("ruleset", &rs.0, &rs.1).await?);
+            docs.push(
+                self.runnable_ruleset(history, &rs.0, &rs.1, &product, at)
+                    .await?,
+            );
             docs.push(self.stored_document("scorecard", &card.0, &card.1).await?);
             if let Ok(base) = self.policies.select(&institution, &product)
                 && let Some(authority) = base.authority_version()
@@ -1370,11 +1657,19 @@ impl<S: Store> Registry<S> {
             versions.push(("scorecard", &c.scorecard_id, &c.scorecard_version));
         }
         for (kind, doc_id, version) in versions {
-            if let Some(d) = self
+            let mut found = self
                 .store
                 .find_document(kind, doc_id, version)
                 .await
-                .map_err(unavailable)?
+                .map_err(unavailable)?;
+            if found.is_none() && kind == "ruleset" {
+                found = self
+                    .store
+                    .find_document("ruleset_overlay", doc_id, version)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            if let Some(d) = found
                 && d.uploaded_by == person
             {
                 return Err(ServiceError::Forbidden(format!(
@@ -1493,7 +1788,14 @@ impl<S: Store> Registry<S> {
         let mut hashes = Vec::new();
         let mut versions = Vec::new();
         for (kind, (id, version)) in activated_kinds(product).iter().zip([ruleset, scorecard]) {
-            let hash = match self.store.find_document(kind, id, version).await {
+            let mut found = self.store.find_document(kind, id, version).await;
+            if matches!(found, Ok(None)) && *kind == "ruleset" {
+                found = self
+                    .store
+                    .find_document("ruleset_overlay", id, version)
+                    .await;
+            }
+            let hash = match found {
                 Ok(Some(d)) => d.hash,
                 _ => "(not published)".to_string(),
             };

@@ -1120,3 +1120,391 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
     );
     assert!(m.contains("unknown identifier `lpr_5y`"), "{m}");
 }
+
+/// HB-A's overlay on the default: two parameter overrides and one added
+/// knock-out rule; following the default's active version or pinning
+/// `pin`.
+fn overlay(id: &str, institution: &str, pin: Option<&str>) -> serde_json::Value {
+    let base = match pin {
+        Some(v) => serde_json::json!({"id": "farmer-credit-default", "version": v}),
+        None => serde_json::json!({"id": "farmer-credit-default", "follow": "active"}),
+    };
+    serde_json::json!({
+        "kind": "ruleset_overlay",
+        "id": id,
+        "version": "2026.1",
+        "institution": institution,
+        "product": "FARMER_CREDIT",
+        "description": "Smaller limits go to a person; a lower cap for thin files; no credit on less than 4 mu",
+        "base": base,
+        "parameters": [
+            {"name": "large_limit_refer", "value": "150000", "description": "county approver from 150,000"},
+            {"name": "thin_file_cap", "value": "40000"}
+        ],
+        "rules": [{
+            "id": "KO_SMALL_LAND", "stage": "knockout",
+            "expression": "land_area_mu < 4", "when_missing": false,
+            "reason_code": "K250",
+            "message_zh": "经营土地面积不足4亩", "message_en": "Less than 4 mu of farmed land"
+        }]
+    })
+}
+
+/// The same policy written as a full copy of the default.
+fn full_copy(id: &str, institution: &str) -> serde_json::Value {
+    let mut r: serde_json::Value =
+        serde_json::from_str(&ruleset(id, "2026.1", institution)).unwrap();
+    for p in r["parameters"].as_array_mut().unwrap() {
+        match p["name"].as_str().unwrap() {
+            "large_limit_refer" => p["value"] = "150000".into(),
+            "thin_file_cap" => p["value"] = "40000".into(),
+            _ => {}
+        }
+    }
+    r["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(overlay("x", "x", None)["rules"][0].clone());
+    r
+}
+
+const EXAMPLES: [&str; 17] = [
+    "01-clean-approve.json",
+    "02-grade-aa.json",
+    "03-grade-a-new-to-bank.json",
+    "04-grade-b.json",
+    "05-grade-c-decline.json",
+    "06-thin-file-strong-review.json",
+    "07-thin-file-weak-review.json",
+    "08-red-line-age.json",
+    "09-red-line-bureau-overdue.json",
+    "10-red-line-worst-class.json",
+    "11-red-line-court-enforcement.json",
+    "12-review-veto.json",
+    "13-red-line-inquiries.json",
+    "14-red-line-bank-overdue.json",
+    "15-missing-optional-data.json",
+    "16-large-limit-refer.json",
+    "17-near-cutoff-refer.json",
+];
+
+impl World {
+    /// An example household decided for `institution`.
+    async fn example(
+        &self,
+        file: &str,
+        institution: &str,
+        id: &str,
+    ) -> Arc<decision_core::Decision> {
+        let policies = Policies::new(self.shipped.clone(), self.store.clone())
+            .await
+            .unwrap();
+        let decisions = Decisions::new(Arc::new(policies), Limits::default());
+        let mut request = Request::from_json(
+            &std::fs::read_to_string(repo(&format!("examples/requests/{file}"))).unwrap(),
+        )
+        .unwrap();
+        request.request_id = id.into();
+        request.institution = institution.into();
+        let review = PreReview {
+            request,
+            pins: Vec::new(),
+            as_of: String::new(),
+            input_errors: Vec::new(),
+            household_id: None,
+            application_id: None,
+            stage: None,
+        };
+        decisions
+            .pre_review(review, true, None)
+            .await
+            .unwrap()
+            .decision
+    }
+
+    async fn activate_pair(&self, institution: &str, ruleset: (&str, &str)) {
+        let a = self
+            .registry
+            .request_activation(&who(LI), &target(institution, ruleset, "2026.1"), false)
+            .await
+            .unwrap();
+        self.registry
+            .approve(&who(ZHAO), &a.activation_id)
+            .await
+            .unwrap();
+    }
+}
+
+/// What a decision decided, without the names of the documents.
+fn outcome_of(d: &decision_core::Decision) -> String {
+    let trace = d.trace.as_ref().unwrap();
+    format!(
+        "{:?} {} {} {} {:?} {:?} {:?} {:?}",
+        d.decision,
+        d.score,
+        d.grade,
+        d.limit,
+        d.annual_rate,
+        codes(d),
+        d.flags.iter().map(|f| f.code.as_str()).collect::<Vec<_>>(),
+        trace
+            .knockout
+            .iter()
+            .map(|k| (k.id.to_string(), k.hit))
+            .collect::<Vec<_>>(),
+    )
+}
+
+#[tokio::test]
+async fn an_overlay_decides_as_its_full_copy_and_a_later_change_of_the_default_reaches_it() {
+    let w = world().await;
+    for (json, kind) in [
+        (overlay("hb-a-credit", "HB-A", None), "ruleset_overlay"),
+        (
+            overlay("hb-c-credit", "HB-C", Some("2026.4")),
+            "ruleset_overlay",
+        ),
+        (full_copy("hb-b-credit", "HB-B"), "ruleset"),
+    ] {
+        let p = w
+            .registry
+            .upload(&who(ANALYST), &json.to_string(), kind)
+            .await
+            .unwrap();
+        assert!(p.created);
+    }
+    w.activate_pair("HB-A", ("hb-a-credit", "2026.1")).await;
+    w.activate_pair("HB-C", ("hb-c-credit", "2026.1")).await;
+    w.activate_pair("HB-B", ("hb-b-credit", "2026.1")).await;
+
+    // Every example household: the overlay decides exactly as the full copy.
+    let mut differs_from_default = Vec::new();
+    for (n, file) in EXAMPLES.iter().enumerate() {
+        let a = w.example(file, "HB-A", &format!("A-{n}")).await;
+        let b = w.example(file, "HB-B", &format!("B-{n}")).await;
+        assert_eq!(outcome_of(&a), outcome_of(&b), "{file}");
+        let default = w.example(file, "HB-DEFAULT", &format!("D-{n}")).await;
+        let decided = |d: &decision_core::Decision| {
+            format!(
+                "{:?} {} {:?} {:?}",
+                d.decision,
+                d.limit,
+                d.annual_rate,
+                codes(d)
+            )
+        };
+        if decided(&a) != decided(&default) {
+            differs_from_default.push(*file);
+        }
+        // The added knock-out runs after the base's, and is traced.
+        let ko = &a.trace.as_ref().unwrap().knockout;
+        assert_eq!(&*ko.last().unwrap().id, "KO_SMALL_LAND", "{file}");
+    }
+    // Where the overlay's changes bite: 05 (3 mu) is knocked out by the
+    // added rule before its grade declines it; 06 and 07 are thin files,
+    // capped at 40,000 instead of 50,000.
+    assert_eq!(
+        differs_from_default,
+        [
+            "05-grade-c-decline.json",
+            "06-thin-file-strong-review.json",
+            "07-thin-file-weak-review.json"
+        ]
+    );
+    let thin = w
+        .example("06-thin-file-strong-review.json", "HB-A", "A-t")
+        .await;
+    assert_eq!(thin.limit, "40000".parse().unwrap());
+    let small = w.example("05-grade-c-decline.json", "HB-A", "A-s").await;
+    assert_eq!(codes(&small)[0], "K250");
+
+    // The decision records the effective ruleset (its own hash), naming
+    // the overlay and the base, and explains which layer is which.
+    let a = w.example("16-large-limit-refer.json", "HB-A", "A-x").await;
+    let rs = &a.versions[Slot::Ruleset.index()];
+    assert_eq!(
+        (rs.id.as_str(), rs.version.as_str()),
+        ("hb-a-credit", "2026.1+farmer-credit-default@2026.4")
+    );
+    let layers = a.layers.as_ref().unwrap();
+    assert_eq!(
+        (
+            layers.base.version.as_str(),
+            layers.overlay.version.as_str(),
+            layers.follows.as_str()
+        ),
+        ("2026.4", "2026.1", "active")
+    );
+    let stored = w.store.get_document(&rs.hash).await.unwrap().unwrap();
+    assert_eq!(stored.kind, "ruleset");
+    let explained = decision_core::explain(&a, decision_core::Lang::En);
+    assert!(
+        explained.contains("Layers: overlay hb-a-credit@2026.1 on the province default farmer-credit-default@2026.4 (follows its active version;"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains(
+            "parameter large_limit_refer = 150000 (from the overlay; the base has 200000)"
+        ),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("rule KO_SMALL_LAND (added by the overlay)"),
+        "{explained}"
+    );
+
+    // The province moves the default's cut-off (560 -> 590): one approved
+    // change reaches HB-A, which follows it and does not override it; not
+    // HB-B (a full copy) nor HB-C (pinned to 2026.4).
+    let mut next: serde_json::Value = shipped("rulesets/farmer-credit-default.json");
+    next["version"] = "2026.5".into();
+    for p in next["parameters"].as_array_mut().unwrap() {
+        if p["name"] == "cutoff_score" {
+            p["value"] = "590".into();
+        }
+    }
+    w.registry
+        .upload(&who(ANALYST), &next.to_string(), "ruleset")
+        .await
+        .unwrap();
+    w.activate_pair("*", ("farmer-credit-default", "2026.5"))
+        .await;
+    let grade_b = |institution: &'static str, id: &'static str| {
+        let w = &w;
+        async move { w.example("04-grade-b.json", institution, id).await }
+    };
+    let a = grade_b("HB-A", "A-b").await;
+    assert_eq!(
+        (a.decision, codes(&a)[0]),
+        (Outcome::Refer, "F303"),
+        "score 595 is now within 10 of 590"
+    );
+    assert_eq!(
+        a.versions[Slot::Ruleset.index()].version,
+        "2026.1+farmer-credit-default@2026.5"
+    );
+    assert_eq!(a.layers.as_ref().unwrap().overrides[0].overlay, "150000");
+    // `diff` of the two effective rulesets shows what moved and in which
+    // layer.
+    let diff = w
+        .registry
+        .diff(
+            &who(AUDITOR),
+            "ruleset",
+            "hb-a-credit",
+            "2026.1+farmer-credit-default@2026.4",
+            "2026.1+farmer-credit-default@2026.5",
+        )
+        .await
+        .unwrap();
+    assert!(
+        diff.contains(&"parameters[cutoff_score].value: `560` -> `590`".to_string()),
+        "{diff:#?}"
+    );
+    assert!(
+        diff.contains(&"layers.base.version: `2026.4` -> `2026.5`".to_string()),
+        "{diff:#?}"
+    );
+    for institution in ["HB-B", "HB-C"] {
+        let d = w.example("04-grade-b.json", institution, "x-b").await;
+        assert_eq!(d.decision, Outcome::Approve, "{institution}");
+    }
+
+    // A default that would break the overlay following it is refused,
+    // naming it: 2026.6 brings its own KO_SMALL_LAND.
+    let mut clash = next.clone();
+    clash["version"] = "2026.6".into();
+    clash["rules"]
+        .as_array_mut()
+        .unwrap()
+        .push(overlay("x", "x", None)["rules"][0].clone());
+    w.registry
+        .upload(&who(ANALYST), &clash.to_string(), "ruleset")
+        .await
+        .unwrap();
+    let e = w
+        .registry
+        .request_activation(
+            &who(LI),
+            &target("*", ("farmer-credit-default", "2026.6"), "2026.1"),
+            false,
+        )
+        .await
+        .unwrap_err();
+    let ServiceError::Precondition(m) = e else {
+        panic!("expected FAILED_PRECONDITION, got {e:?}");
+    };
+    assert!(
+        m.starts_with("ruleset farmer-credit-default@2026.6 would break 1 institution overlay that follows it from "),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "HB-A FARMER_CREDIT (overlay hb-a-credit@2026.1, scorecard farmer-scorecard@2026.1)"
+        ),
+        "{m}"
+    );
+    assert!(m.contains("rules[0] KO_SMALL_LAND"), "{m}");
+}
+
+#[tokio::test]
+async fn a_bad_overlay_is_refused_with_every_problem_and_nothing_is_published() {
+    let w = world().await;
+    let mut bad = overlay("hb-a-credit", "HB-A", None);
+    bad["parameters"] = serde_json::json!([
+        {"name": "max_limit_typo", "value": "1"},
+        {"name": "large_limit_refer", "value": "lots"}
+    ]);
+    bad["disabled_rules"] = serde_json::json!(["RL_AGE", "RF_NEAR_CUTOFF"]);
+    let mut taken = bad["rules"][0].clone();
+    taken["id"] = "RF_LARGE_LIMIT".into();
+    bad["rules"].as_array_mut().unwrap().push(taken);
+    let e = w
+        .registry
+        .upload(&who(ANALYST), &bad.to_string(), "ruleset_overlay")
+        .await
+        .unwrap_err();
+    let ServiceError::Invalid { fields, .. } = e else {
+        panic!("expected INVALID_ARGUMENT, got {e:?}");
+    };
+    let got: Vec<String> = fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect();
+    assert_eq!(got.len(), 4, "{got:#?}");
+    assert!(got[0].starts_with("parameters[0] max_limit_typo: farmer-credit-default@2026.4 declares no parameter `max_limit_typo`: an overlay changes the base's parameters, it adds none"), "{got:#?}");
+    assert!(
+        got[1].starts_with("parameters[1] large_limit_refer.value: "),
+        "{got:#?}"
+    );
+    assert_eq!(
+        got[2],
+        "disabled_rules[0] RL_AGE: farmer-credit-default@2026.4 has no rule `RL_AGE`: an overlay switches off rules of the base only (province red lines can never be switched off)"
+    );
+    assert_eq!(
+        got[3],
+        "rules[1] RF_LARGE_LIMIT: farmer-credit-default@2026.4 (or this overlay) already has a rule `RF_LARGE_LIMIT`: give the added rule an id of its own"
+    );
+    // What an overlay says on its own: both a follow and a pin, for `*`.
+    let mut bad = overlay("hb-a-credit", "*", Some("2026.4"));
+    bad["base"]["follow"] = "active".into();
+    let e = w
+        .registry
+        .validate(&who(ANALYST), &bad.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        e.problems,
+        [
+            "institution: an overlay is one institution's: name it (the base is the province's `*`)",
+            "base: either \"follow\": \"active\" or a pinned \"version\", not both",
+        ]
+    );
+    assert!(
+        w.store
+            .list_documents(Some("ruleset_overlay".into()), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

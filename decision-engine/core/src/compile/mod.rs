@@ -4,6 +4,7 @@
 
 pub mod authority;
 pub mod card_derived;
+pub mod overlay;
 pub mod ruleset;
 pub mod schema;
 pub mod scorecard;
@@ -16,7 +17,9 @@ use crate::error::{Issues, PolicyError, PolicyIssue};
 use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, Var, VarKind, VarType};
 use crate::hash::content_hash;
 use crate::model::ruleset::Layer;
-use crate::model::{AuthorityDoc, MarketDoc, MonitoringDoc, RulesetDoc, SchemaDoc, ScorecardDoc};
+use crate::model::{
+    AuthorityDoc, MarketDoc, MonitoringDoc, OverlayDoc, RulesetDoc, SchemaDoc, ScorecardDoc,
+};
 
 pub use authority::Authority;
 pub use ruleset::{Derived, GradeBand, Grades, LimitPolicy, PricePolicy, Rule, Step};
@@ -247,6 +250,9 @@ pub enum Document {
     Monitoring(Loaded<MonitoringDoc>),
     /// Market parameters (`"kind": "market_parameters"`).
     Market(Loaded<MarketDoc>),
+    /// An institution's overlay on the province default
+    /// (`"kind": "ruleset_overlay"`).
+    Overlay(Loaded<OverlayDoc>),
 }
 
 impl Document {
@@ -283,11 +289,12 @@ impl Document {
             Some("authority_matrix") => typed(source, text, hash).map(Document::Authority),
             Some("monitoring_policy") => typed(source, text, hash).map(Document::Monitoring),
             Some("market_parameters") => typed(source, text, hash).map(Document::Market),
+            Some("ruleset_overlay") => typed(source, text, hash).map(Document::Overlay),
             Some(other) => Err(format!(
-                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\" or \"market_parameters\""
+                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\", \"market_parameters\" or \"ruleset_overlay\""
             )),
             None => Err(
-                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\" or \"market_parameters\""
+                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\", \"market_parameters\" or \"ruleset_overlay\""
                     .to_string(),
             ),
         }
@@ -304,6 +311,7 @@ impl Document {
             Document::Authority(d) => &d.source,
             Document::Monitoring(d) => &d.source,
             Document::Market(d) => &d.source,
+            Document::Overlay(d) => &d.source,
         }
     }
 
@@ -316,6 +324,7 @@ impl Document {
             Document::Authority(d) => &d.text,
             Document::Monitoring(d) => &d.text,
             Document::Market(d) => &d.text,
+            Document::Overlay(d) => &d.text,
         }
     }
 
@@ -337,6 +346,9 @@ impl Document {
             }
             Document::Market(d) => {
                 VersionRef::new("market_parameters", &d.doc.id, &d.doc.version, &d.hash)
+            }
+            Document::Overlay(d) => {
+                VersionRef::new("ruleset_overlay", &d.doc.id, &d.doc.version, &d.hash)
             }
         }
     }
@@ -487,6 +499,9 @@ pub struct Policy {
     /// The test cases of its red lines, ruleset and scorecard, run at
     /// compile time (see [`Policy::compile_with_case_results`]).
     pub tests: Vec<crate::cases::CaseRun>,
+    /// The layers of an overlay's effective ruleset (`None` for a ruleset
+    /// written whole).
+    pub layers: Option<std::sync::Arc<crate::model::overlay::Layers>>,
     /// Slots with the parameters bound: each evaluation starts from a copy.
     template: Slots,
 }
@@ -795,6 +810,7 @@ impl Policy {
             versions,
             layout,
             tests: Vec::new(),
+            layers: i.doc.layers.clone().map(std::sync::Arc::new),
             template,
         };
         let institution = i.doc.institution.as_deref().unwrap_or("*");

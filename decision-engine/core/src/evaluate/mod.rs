@@ -533,6 +533,7 @@ fn shown(
             .map(|r| rule_reason(r).to_owned())
             .collect(),
         versions: policy.versions.clone(),
+        layers: policy.layers.clone(),
         routing,
         trace,
     })

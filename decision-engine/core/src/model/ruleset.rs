@@ -63,6 +63,10 @@ pub struct RulesetDoc {
     /// version is compiled into a policy: a failing case refuses the version.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_cases: Vec<super::TestCase>,
+    /// Set only on an effective ruleset merged from an overlay and its base
+    /// (see [`super::overlay`]): both versions and what the overlay changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<super::overlay::Layers>,
 }
 
 /// Whose ruleset it is: the province union's or one institution's.

@@ -187,3 +187,68 @@ fn predicate_bins_on_a_bool_feature_compare_booleans() {
         "690"
     );
 }
+
+/// The shipped documents plus `extra` documents.
+fn shipped_with(extra: &[Value]) -> Result<PolicySet, PolicyError> {
+    let mut docs = Vec::new();
+    for (name, text) in SHIPPED {
+        docs.push(Document::parse(name, text)?);
+    }
+    for (n, v) in extra.iter().enumerate() {
+        docs.push(Document::parse(&format!("extra-{n}.json"), &v.to_string())?);
+    }
+    PolicySet::from_documents(docs)
+}
+
+#[test]
+fn an_overlay_in_a_policy_directory_runs_as_its_effective_ruleset() {
+    let overlay = json!({
+        "kind": "ruleset_overlay", "id": "hb-o-credit", "version": "2026.1",
+        "institution": "HB-O", "product": "FARMER_CREDIT",
+        "base": {"id": "farmer-credit-default", "follow": "active"},
+        "parameters": [{"name": "thin_file_cap", "value": "40000"}],
+        "disabled_rules": ["RF_THIN_FILE_WEAK_REVIEW"]
+    });
+    let set = shipped_with(std::slice::from_ref(&overlay)).unwrap();
+    let policy = set.select("HB-O", "FARMER_CREDIT").unwrap();
+    let v = &policy.versions[2];
+    assert_eq!(
+        (v.id.as_str(), v.version.as_str()),
+        ("hb-o-credit", "2026.1+farmer-credit-default@2026.4")
+    );
+    assert_eq!(set.merged_documents().len(), 1);
+    let path = format!(
+        "{}/../../examples/requests/07-thin-file-weak-review.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let thin = Request::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The default refers a thin file with a weak review and caps it at
+    // 50,000; the overlay switches that refer off and caps at 40,000.
+    let default = evaluate(
+        set.select("HB-X", "FARMER_CREDIT").unwrap(),
+        &thin,
+        Options::default(),
+    )
+    .unwrap();
+    assert_eq!(default.decision, Outcome::Refer);
+    let d = evaluate(policy, &thin, Options::default()).unwrap();
+    assert_eq!(d.decision, Outcome::Approve);
+    assert_eq!(d.limit, rust_decimal::Decimal::from(40_000));
+    assert!(d.limit < default.limit);
+    let layers = d.layers.as_ref().unwrap();
+    assert_eq!(layers.disabled_rules, ["RF_THIN_FILE_WEAK_REVIEW"]);
+
+    // Pinned to a version the set does not hold: refused, naming it.
+    let mut pinned = overlay.clone();
+    pinned["base"] = json!({"id": "farmer-credit-default", "version": "2026.1"});
+    let e = shipped_with(&[pinned]).unwrap_err();
+    assert_eq!(
+        e.issues
+            .iter()
+            .map(|i| format!("{}: {}: {}", i.document, i.place, i.message))
+            .collect::<Vec<_>>(),
+        [
+            "extra-0.json: base.version: pins farmer-credit-default@2026.1, but farmer-credit-default@2026.4 was given"
+        ]
+    );
+}
