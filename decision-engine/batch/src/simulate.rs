@@ -742,6 +742,7 @@ async fn apply(
             Document::Monitoring(_) => 5,
             Document::Market(_) => 6,
             Document::Overlay(_) => 7,
+            Document::Product(_) => 8,
         };
         docs.retain(|d| slot(d) != slot(&doc));
         docs.push(doc);

@@ -12,7 +12,8 @@ use crate::compile::{Document, Loaded, Policy, PolicyDocuments};
 use crate::error::{InputError, Issues, PolicyError, PolicyIssue};
 use crate::model::ruleset::Layer;
 use crate::model::{
-    AuthorityDoc, MarketDoc, MonitoringDoc, OverlayDoc, RulesetDoc, SchemaDoc, ScorecardDoc,
+    AuthorityDoc, MarketDoc, MonitoringDoc, OverlayDoc, ProductDoc, RulesetDoc, SchemaDoc,
+    ScorecardDoc,
 };
 use crate::monitor::{LoanSchema, MonitoringPolicy};
 
@@ -45,6 +46,18 @@ pub const SHIPPED: &[(&str, &str)] = &[
     (
         "rulesets/market-parameters.json",
         include_str!("../../../rulesets/market-parameters.json"),
+    ),
+    (
+        "rulesets/product-farmer-credit.json",
+        include_str!("../../../rulesets/product-farmer-credit.json"),
+    ),
+    (
+        "rulesets/product-guaranteed-farmer-credit.json",
+        include_str!("../../../rulesets/product-guaranteed-farmer-credit.json"),
+    ),
+    (
+        "rulesets/guaranteed-farmer-default.json",
+        include_str!("../../../rulesets/guaranteed-farmer-default.json"),
     ),
 ];
 
@@ -101,6 +114,7 @@ impl PolicySet {
         let mut monitors: Vec<&Loaded<MonitoringDoc>> = Vec::new();
         let mut markets: Vec<&Loaded<MarketDoc>> = Vec::new();
         let mut overlays: Vec<&Loaded<OverlayDoc>> = Vec::new();
+        let mut products: Vec<&Loaded<ProductDoc>> = Vec::new();
         for d in &docs {
             match d {
                 Document::Schema(s) => schemas.push(s),
@@ -113,6 +127,12 @@ impl PolicySet {
                 Document::Monitoring(m) => monitors.push(m),
                 Document::Market(m) => markets.push(m),
                 Document::Overlay(o) => overlays.push(o),
+                Document::Product(p) => products.push(p),
+            }
+        }
+        for (n, p) in products.iter().enumerate() {
+            if products[..n].iter().any(|q| q.doc.id == p.doc.id) {
+                issues.push(&p.source, "id", format!("a second product {}", p.doc.id));
             }
         }
         // Each overlay runs as the effective ruleset merged with its base
@@ -260,6 +280,7 @@ impl PolicySet {
                     scorecard: cards[0],
                     authority,
                     market: markets.first().copied(),
+                    product: products.iter().find(|p| p.doc.id == product).copied(),
                 };
                 let compiled = if cases_must_pass {
                     Policy::compile(docs)
@@ -268,7 +289,15 @@ impl PolicySet {
                 };
                 match compiled {
                     Ok(policy) => policies.push((institution, product, Arc::new(policy))),
-                    Err(e) => issues.issues.extend(e.issues),
+                    // A problem of a document several policies share (the
+                    // red lines, a scorecard) is listed once.
+                    Err(e) => {
+                        for issue in e.issues {
+                            if !issues.issues.contains(&issue) {
+                                issues.issues.push(issue);
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -391,6 +420,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
     let mut scorecard = None;
     let mut authority = None;
     let mut market = None;
+    let mut product = None;
     let mut issues = Issues::default();
     for d in docs {
         let slot = match d {
@@ -402,6 +432,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             Document::Scorecard(c) => scorecard.replace(c).is_some(),
             Document::Authority(a) => authority.replace(a).is_some(),
             Document::Market(m) => market.replace(m).is_some(),
+            Document::Product(p) => product.replace(p).is_some(),
             // What an effective ruleset was merged from: the merged ruleset
             // itself is what runs.
             Document::Overlay(_) => false,
@@ -421,6 +452,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             scorecard,
             authority,
             market,
+            product,
         }),
         _ => Err(PolicyError {
             issues: vec![PolicyIssue {

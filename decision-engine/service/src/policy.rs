@@ -36,8 +36,18 @@ pub const SCHEMA_PRODUCT: &str = "FEATURE_SCHEMA";
 /// parameters (the LPR) for `*`.
 pub const MARKET_PRODUCT: &str = "MARKET_PARAMETERS";
 
+/// The prefix of the reserved product under which the province activates
+/// a product's catalogue entry for `*`: `PRODUCT:GUARANTEED_FARMER_CREDIT`.
+pub const CATALOGUE_PREFIX: &str = "PRODUCT:";
+
+/// The reserved product of `product`'s catalogue entry.
+pub fn catalogue_key(product: &str) -> String {
+    format!("{CATALOGUE_PREFIX}{product}")
+}
+
 /// A document the province activates alone, for every institution, under a
-/// reserved product: it binds every policy from its effective time.
+/// reserved product: it binds every policy (a catalogue entry: every policy
+/// of its product) from its effective time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProvinceDoc {
     /// The red lines (a ruleset of layer `province`).
@@ -46,30 +56,38 @@ pub enum ProvinceDoc {
     Schema,
     /// The market parameters.
     Market,
+    /// A product's catalogue entry (reserved product `PRODUCT:<code>`).
+    Product,
 }
 
 impl ProvinceDoc {
-    /// Every kind, in the order they are applied.
+    /// Every kind that binds every product, in the order they are applied.
     pub const ALL: [ProvinceDoc; 3] = [
         ProvinceDoc::Schema,
         ProvinceDoc::RedLines,
         ProvinceDoc::Market,
     ];
 
-    /// The reserved product of its activations.
+    /// The reserved product of its activations (a catalogue entry's is
+    /// this prefix and the product code).
     pub fn product(self) -> &'static str {
         match self {
             ProvinceDoc::RedLines => RED_LINES_PRODUCT,
             ProvinceDoc::Schema => SCHEMA_PRODUCT,
             ProvinceDoc::Market => MARKET_PRODUCT,
+            ProvinceDoc::Product => CATALOGUE_PREFIX,
         }
     }
 
     /// The one whose activations use `product`, if it is reserved for one.
     pub fn of_product(product: &str) -> Option<ProvinceDoc> {
+        let product = product.trim();
+        if product.starts_with(CATALOGUE_PREFIX) {
+            return Some(ProvinceDoc::Product);
+        }
         ProvinceDoc::ALL
             .into_iter()
-            .find(|d| d.product() == product.trim())
+            .find(|d| d.product() == product)
     }
 
     /// The document kind.
@@ -78,6 +96,7 @@ impl ProvinceDoc {
             ProvinceDoc::RedLines => "ruleset",
             ProvinceDoc::Schema => "feature_schema",
             ProvinceDoc::Market => "market_parameters",
+            ProvinceDoc::Product => "product",
         }
     }
 
@@ -87,6 +106,7 @@ impl ProvinceDoc {
             ProvinceDoc::RedLines => "the province red lines",
             ProvinceDoc::Schema => "the feature schema",
             ProvinceDoc::Market => "the market parameters",
+            ProvinceDoc::Product => "the product catalogue",
         }
     }
 
@@ -97,32 +117,41 @@ impl ProvinceDoc {
                 r.doc.layer == decision_core::model::ruleset::Layer::Province
             }
             (ProvinceDoc::Schema, Document::Schema(_))
-            | (ProvinceDoc::Market, Document::Market(_)) => true,
+            | (ProvinceDoc::Market, Document::Market(_))
+            | (ProvinceDoc::Product, Document::Product(_)) => true,
             _ => false,
         }
     }
 
     /// Its place in a policy's versions: the schema and red lines have
-    /// fixed slots, the market parameters are found by kind (`None`: the
-    /// policy has none yet).
+    /// fixed slots, the market parameters and the catalogue entry are
+    /// found by kind (`None`: the policy has none yet).
     fn place(self, versions: &[VersionRef]) -> Option<usize> {
         match self {
             ProvinceDoc::Schema => Some(Slot::Schema.index()),
             ProvinceDoc::RedLines => Some(Slot::RedLines.index()),
-            ProvinceDoc::Market => versions.iter().position(|v| v.kind == self.kind()),
+            ProvinceDoc::Market | ProvinceDoc::Product => {
+                versions.iter().position(|v| v.kind == self.kind())
+            }
         }
     }
 }
 
-/// The province documents activated and in force at `at`, each with its
-/// activation (one without keeps the loaded document).
-pub fn province_in_force(
-    history: &[ActivationRecord],
+/// The province documents activated and in force at `at` for policies of
+/// `product`, each with its activation (one without keeps the loaded
+/// document): the schema, red lines, market parameters and the product's
+/// catalogue entry.
+pub fn province_in_force<'a>(
+    history: &'a [ActivationRecord],
+    product: &str,
     at: SystemTime,
-) -> Vec<(ProvinceDoc, &ActivationRecord)> {
+) -> Vec<(ProvinceDoc, &'a ActivationRecord)> {
     ProvinceDoc::ALL
         .into_iter()
         .filter_map(|d| in_force(history, "*", d.product(), at).map(|a| (d, a)))
+        .chain(
+            in_force(history, "*", &catalogue_key(product), at).map(|a| (ProvinceDoc::Product, a)),
+        )
         .collect()
 }
 
@@ -317,7 +346,7 @@ impl<S: Store> Policies<S> {
         let started_with = self.loaded.select_shared(institution, product)?;
         let history = self.history().await?;
         let activation = in_force(&history, institution, product, at);
-        let province = province_in_force(&history, at);
+        let province = province_in_force(&history, product, at);
         if pins.is_empty() && activation.is_none() && province.is_empty() {
             return Ok(started_with.clone());
         }
@@ -429,7 +458,7 @@ impl<S: Store> Policies<S> {
             .clone();
         // Under the province documents in force at the call, as the champion.
         let history = self.history().await?;
-        self.apply_province(&province_in_force(&history, at), &mut versions)
+        self.apply_province(&province_in_force(&history, product, at), &mut versions)
             .await?;
         for (slot, id, version) in [
             (Slot::Ruleset, &c.ruleset_id, &c.ruleset_version),

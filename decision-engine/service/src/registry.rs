@@ -28,7 +28,8 @@ use decision_store::{ActivationRecord, ActivationStatus, AuditEntry, Store, Stor
 use crate::auth::{Bearer, Principal, Role, Scope, Tokens};
 use crate::monitoring::MONITORING_PRODUCT;
 use crate::policy::{
-    MARKET_PRODUCT, ProvinceDoc, RED_LINES_PRODUCT, SCHEMA_PRODUCT, in_force, province_in_force,
+    CATALOGUE_PREFIX, MARKET_PRODUCT, ProvinceDoc, RED_LINES_PRODUCT, SCHEMA_PRODUCT, in_force,
+    province_in_force,
 };
 use crate::{ServiceError, clock};
 
@@ -41,6 +42,7 @@ fn activated_kinds(product: &str) -> &'static [&'static str] {
         RED_LINES_PRODUCT => &["ruleset"],
         SCHEMA_PRODUCT => &["feature_schema"],
         MARKET_PRODUCT => &["market_parameters"],
+        p if p.starts_with(CATALOGUE_PREFIX) => &["product"],
         _ => &["ruleset", "scorecard"],
     }
 }
@@ -67,6 +69,7 @@ pub const PUBLISHED_KINDS: &[&str] = &[
     "monitoring_policy",
     "market_parameters",
     "ruleset_overlay",
+    "product",
 ];
 
 /// A document's `kind`, read from its JSON (empty when there is none).
@@ -154,6 +157,9 @@ pub fn document_scope(json: &serde_json::Value) -> Scope {
     }
     if kind == "market_parameters" {
         return Scope::Province(format!("the market parameters {id}"));
+    }
+    if kind == "product" {
+        return Scope::Province(format!("the product catalogue entry {id}"));
     }
     if kind == "ruleset" && text("layer") == "province" {
         return Scope::Province(format!("the province red lines {id}"));
@@ -368,6 +374,7 @@ impl<S: Store> Registry<S> {
             "feature_schema" => "UploadFeatureSchema",
             "market_parameters" => "UploadMarketParameters",
             "ruleset_overlay" => "UploadRulesetOverlay",
+            "product" => "UploadProduct",
             other => {
                 return Err(invalid(vec![(
                     "kind".into(),
@@ -874,7 +881,7 @@ impl<S: Store> Registry<S> {
         // The pair must compile with the province red lines and the schema
         // in force at its effective time.
         let mut docs = self
-            .province_documents(&history, effective_time(&effective_at))
+            .province_documents(&history, &r.product, effective_time(&effective_at))
             .await?;
         docs.extend([ruleset_doc.clone(), scorecard_doc]);
         let policy = compile_exact(&docs)
@@ -1018,16 +1025,19 @@ impl<S: Store> Registry<S> {
         self.insert_request(r, person, rollback, effective_at).await
     }
 
-    /// The province documents (feature schema, red lines) in force at `at`:
-    /// the activated ones, else those loaded at start.
+    /// The province documents in force at `at` for a policy of `product`
+    /// (feature schema, red lines, market parameters, the product's
+    /// catalogue entry): the activated ones, else those loaded at start.
     async fn province_documents(
         &self,
         history: &[ActivationRecord],
+        product: &str,
         at: SystemTime,
     ) -> Result<Vec<Document>, ServiceError> {
         let mut docs: Vec<Document> = Vec::new();
-        let activated = province_in_force(history, at);
-        for which in ProvinceDoc::ALL {
+        let activated = province_in_force(history, product, at);
+        let kinds = ProvinceDoc::ALL.into_iter().chain([ProvinceDoc::Product]);
+        for which in kinds {
             match activated.iter().find(|(d, _)| *d == which) {
                 Some((_, a)) => docs.push(
                     self.stored_document(which.kind(), &a.ruleset_id, &a.ruleset_version)
@@ -1037,7 +1047,10 @@ impl<S: Store> Registry<S> {
                     self.policies
                         .documents()
                         .iter()
-                        .find(|d| which.holds(d))
+                        .find(|d| {
+                            which.holds(d)
+                                && !matches!(d, Document::Product(p) if p.doc.id != product)
+                        })
                         .cloned(),
                 ),
             }
@@ -1143,7 +1156,7 @@ impl<S: Store> Registry<S> {
                     .collect(),
             )
         })?;
-        let mut docs = self.province_documents(&history, now).await?;
+        let mut docs = self.province_documents(&history, product, now).await?;
         docs.push(Document::Ruleset(Box::new(merged)));
         docs.extend(self.default_companions(&history, product, now).await?);
         compile_exact(&docs)
@@ -1388,8 +1401,22 @@ impl<S: Store> Registry<S> {
                     ProvinceDoc::RedLines => "a province ruleset (layer \"province\")",
                     ProvinceDoc::Schema => "a feature schema",
                     ProvinceDoc::Market => "market parameters",
+                    ProvinceDoc::Product => "a product catalogue entry",
                 }
             )));
+        }
+        // A catalogue entry is activated under its own product's key.
+        if let Document::Product(p) = &doc {
+            let code = r.product.trim().trim_start_matches(CATALOGUE_PREFIX);
+            if p.doc.id != code {
+                return Err(invalid(vec![(
+                    "product".into(),
+                    format!(
+                        "product {}@{} is the catalogue entry of {}: expected product {CATALOGUE_PREFIX}{}",
+                        p.doc.id, p.doc.version, p.doc.id, p.doc.id
+                    ),
+                )]));
+            }
         }
         let history = self.store.list_activations().await.map_err(unavailable)?;
         if rollback && !ran_before(&history, r) {
@@ -1490,7 +1517,6 @@ impl<S: Store> Registry<S> {
                 });
             }
         }
-        let province = self.province_documents(history, at).await?;
         let mut broken = Vec::new();
         for Run {
             institution,
@@ -1499,6 +1525,13 @@ impl<S: Store> Registry<S> {
             scorecard: card,
         } in runs
         {
+            // A catalogue entry binds its own product's policies only.
+            if let Document::Product(p) = doc
+                && p.doc.id != product
+            {
+                continue;
+            }
+            let province = self.province_documents(history, &product, at).await?;
             let mut docs: Vec<Document> = province
                 .iter()
                 .filter(|p| std::mem::discriminant(*p) != std::mem::discriminant(doc))

@@ -467,13 +467,20 @@ async fn every_cross_institution_and_province_action_of_a_county_token_is_refuse
         .await
         .unwrap();
     let ids: Vec<&str> = versions.iter().map(|v| v.id.as_str()).collect();
-    assert_eq!(ids, ["province-red-lines", "farmer-credit-default"]);
+    assert_eq!(
+        ids,
+        [
+            "province-red-lines",
+            "farmer-credit-default",
+            "guaranteed-farmer-default"
+        ]
+    );
     let all = w
         .registry
         .list_versions(&who(AUDITOR), Some("ruleset".into()), None)
         .await
         .unwrap();
-    assert_eq!(all.len(), 3, "the province reads every ruleset");
+    assert_eq!(all.len(), 4, "the province reads every ruleset");
     let activations = w
         .registry
         .list_activations(&who(JS_AUDITOR), "", "")
@@ -1040,8 +1047,8 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
         assert_eq!(d.limit, before[0].limit, "the LPR moves no limit");
     }
 
-    // Market parameters without `lpr_1y` are refused at upload: the
-    // province default reads it (every problem listed, nothing published).
+    // Market parameters without `lpr_1y` are refused at upload: both
+    // products' defaults read it (every problem listed, nothing published).
     let e = w
         .registry
         .upload(
@@ -1055,8 +1062,18 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
         panic!("expected INVALID_ARGUMENT, got {e:?}");
     };
     assert_eq!(
-        fields.iter().map(|f| f.field.as_str()).collect::<Vec<_>>(),
-        ["price.steps[0] lpr.value", "price.floor", "price.cap"]
+        fields
+            .iter()
+            .map(|f| format!("{} {}", f.message.split(':').next().unwrap(), f.field))
+            .collect::<Vec<_>>(),
+        [
+            "rulesets/farmer-credit-default.json price.steps[0] lpr.value",
+            "rulesets/farmer-credit-default.json price.floor",
+            "rulesets/farmer-credit-default.json price.cap",
+            "rulesets/guaranteed-farmer-default.json price.steps[0] lpr.value",
+            "rulesets/guaranteed-farmer-default.json price.floor",
+            "rulesets/guaranteed-farmer-default.json price.cap",
+        ]
     );
     assert!(fields[0].message.contains("unknown identifier `lpr_1y`"));
     assert!(
@@ -1507,4 +1524,105 @@ async fn a_bad_overlay_is_refused_with_every_problem_and_nothing_is_published() 
             .unwrap()
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_catalogue_entry_change_reaches_its_products_policies_and_no_other() {
+    let w = world().await;
+    let g2 = |id: &'static str| {
+        let w = &w;
+        async move {
+            let policies = Policies::new(w.shipped.clone(), w.store.clone())
+                .await
+                .unwrap();
+            let decisions = Decisions::new(Arc::new(policies), Limits::default());
+            let mut request = Request::from_json(
+                &std::fs::read_to_string(repo(
+                    "examples/guaranteed/g2-guarantee-company-large-refer.json",
+                ))
+                .unwrap(),
+            )
+            .unwrap();
+            request.request_id = id.into();
+            let review = PreReview {
+                request,
+                pins: Vec::new(),
+                as_of: String::new(),
+                input_errors: Vec::new(),
+                household_id: None,
+                application_id: None,
+                stage: None,
+            };
+            decisions
+                .pre_review(review, true, None)
+                .await
+                .unwrap()
+                .decision
+        }
+    };
+    let product_version = |d: &decision_core::Decision| {
+        d.versions
+            .iter()
+            .find(|v| v.kind == "product")
+            .map(|v| format!("{}@{}", v.id, v.version))
+            .unwrap()
+    };
+    // As shipped: 450,000 asked over 60 months, within 500,000 and 60.
+    let before = g2("P-1").await;
+    assert_eq!(
+        (before.decision, before.limit.to_string(), codes(&before)[0]),
+        (Outcome::Refer, "450000".to_string(), "F311")
+    );
+    assert_eq!(product_version(&before), "GUARANTEED_FARMER_CREDIT@2026.1");
+
+    // The province lowers the product's maximum to 400,000 and its term to
+    // 48 months: one catalogue entry, one activation.
+    let mut entry = shipped("rulesets/product-guaranteed-farmer-credit.json");
+    entry["version"] = "2026.2".into();
+    entry["max_amount"] = "400000".into();
+    entry["max_term_months"] = 48.into();
+    let e = w
+        .registry
+        .upload(&who(JS_ANALYST), &entry.to_string(), "product")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        forbidden(e),
+        "analyst.gao acts for HB-JINGSHAN and not for the province: the product catalogue entry GUARANTEED_FARMER_CREDIT is governed by province roles"
+    );
+    w.registry
+        .upload(&who(ANALYST), &entry.to_string(), "product")
+        .await
+        .unwrap();
+    // Aimed at another product's key: refused naming the field.
+    let mut wrong = province(
+        "PRODUCT:FARMER_CREDIT",
+        "GUARANTEED_FARMER_CREDIT",
+        "2026.2",
+        "",
+    );
+    match w.registry.request_activation(&who(LI), &wrong, false).await {
+        Err(ServiceError::Invalid { fields, .. }) => assert_eq!(fields[0].field, "product"),
+        other => panic!("expected the product field refused, got {other:?}"),
+    }
+    wrong.product = "PRODUCT:GUARANTEED_FARMER_CREDIT".into();
+    let a = w
+        .registry
+        .request_activation(&who(LI), &wrong, false)
+        .await
+        .unwrap();
+    w.registry
+        .approve(&who(ZHAO), &a.activation_id)
+        .await
+        .unwrap();
+
+    // The limit is capped at the new maximum and 60 months now goes to a
+    // person; FARMER_CREDIT keeps its own entry.
+    let after = g2("P-2").await;
+    assert_eq!(product_version(&after), "GUARANTEED_FARMER_CREDIT@2026.2");
+    assert_eq!(after.limit.to_string(), "400000");
+    assert_eq!(&codes(&after)[..2], ["F311", "F312"]);
+    let farmer = w.decide("HB-JINGSHAN", "P-3").await;
+    assert_eq!(product_version(&farmer), "FARMER_CREDIT@2026.1");
+    assert_eq!(farmer.limit.to_string(), "150000");
 }

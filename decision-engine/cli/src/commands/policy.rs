@@ -95,15 +95,15 @@ enum PolicyAction {
 struct ActivationArgs {
     /// An institution code, or `*` for the default (the province's
     /// documents: `*`, the default).
-    #[arg(long, required_unless_present_any = ["red_lines", "feature_schema", "market_parameters"])]
+    #[arg(long, required_unless_present_any = ["red_lines", "feature_schema", "market_parameters", "catalogue_entry"])]
     institution: Option<String>,
     #[arg(long, default_value = "FARMER_CREDIT")]
     product: String,
     /// ID@VERSION
-    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema", "market_parameters"])]
+    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema", "market_parameters", "catalogue_entry"])]
     ruleset: Option<String>,
     /// ID@VERSION
-    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema", "market_parameters"])]
+    #[arg(long, required_unless_present_any = ["monitoring", "red_lines", "feature_schema", "market_parameters", "catalogue_entry"])]
     scorecard: Option<String>,
     /// A post-loan monitoring policy, ID@VERSION, activated alone (product
     /// POST_LOAN).
@@ -121,6 +121,10 @@ struct ActivationArgs {
     /// every institution (product MARKET_PARAMETERS, institution `*`).
     #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product", "monitoring", "red_lines", "feature_schema"])]
     market_parameters: Option<String>,
+    /// A product's catalogue entry, CODE@VERSION (kind product), activated
+    /// alone for every institution (product PRODUCT:<CODE>, institution `*`).
+    #[arg(long, conflicts_with_all = ["ruleset", "scorecard", "product", "monitoring", "red_lines", "feature_schema", "market_parameters"])]
+    catalogue_entry: Option<String>,
 }
 
 /// Champion/challenger: other versions decided beside the activated ones.
@@ -192,6 +196,7 @@ fn request(
         &t.red_lines,
         &t.feature_schema,
         &t.market_parameters,
+        &t.catalogue_entry,
         &t.ruleset,
         &t.scorecard,
     ) {
@@ -203,10 +208,18 @@ fn request(
         (_, Some(r), ..) => alone(RED_LINES_PRODUCT, "red-lines", r)?,
         (_, _, Some(s), ..) => alone(SCHEMA_PRODUCT, "feature-schema", s)?,
         (_, _, _, Some(m), ..) => alone(MARKET_PRODUCT, "market-parameters", m)?,
+        (_, _, _, _, Some(e), ..) => {
+            let (code, version) = split("catalogue-entry", e)?;
+            (
+                decision_service::policy::catalogue_key(&code),
+                (code, version),
+                (String::new(), String::new()),
+            )
+        }
         (.., Some(r), Some(s)) => (t.product, split("ruleset", r)?, split("scorecard", s)?),
         _ => {
             return Err(Failure::Input(
-                "expected --ruleset and --scorecard, or --monitoring, --red-lines, --feature-schema or --market-parameters"
+                "expected --ruleset and --scorecard, or --monitoring, --red-lines, --feature-schema, --market-parameters or --catalogue-entry"
                     .into(),
             ));
         }
@@ -215,7 +228,8 @@ fn request(
         Some(i) => i,
         None if t.red_lines.is_some()
             || t.feature_schema.is_some()
-            || t.market_parameters.is_some() =>
+            || t.market_parameters.is_some()
+            || t.catalogue_entry.is_some() =>
         {
             "*".to_string()
         }
@@ -241,6 +255,11 @@ fn activation(a: &pb::Activation) -> String {
         format!("feature schema {}@{}", a.ruleset_id, a.ruleset_version)
     } else if a.product == decision_service::policy::MARKET_PRODUCT {
         format!("market parameters {}@{}", a.ruleset_id, a.ruleset_version)
+    } else if a
+        .product
+        .starts_with(decision_service::policy::CATALOGUE_PREFIX)
+    {
+        format!("catalogue entry {}@{}", a.ruleset_id, a.ruleset_version)
     } else {
         format!(
             "ruleset {}@{} scorecard {}@{}",

@@ -877,7 +877,7 @@ fn a_second_run_to_the_same_output_keeps_the_first_runs_traces() {
     assert_eq!(record.status, decision_store::BatchStatus::Finished);
     assert_eq!(record.rows, 600);
     assert_eq!(record.institution, INSTITUTION);
-    assert_eq!(record.versions.len(), 6);
+    assert_eq!(record.versions.len(), 7);
     let bytes = std::fs::read(&record.trace_file).unwrap();
     assert_eq!(
         record.trace_sha256,

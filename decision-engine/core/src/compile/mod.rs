@@ -18,7 +18,8 @@ use crate::expr::{EValue, Expect, Expr, Layout, Num, Slots, Var, VarKind, VarTyp
 use crate::hash::content_hash;
 use crate::model::ruleset::Layer;
 use crate::model::{
-    AuthorityDoc, MarketDoc, MonitoringDoc, OverlayDoc, RulesetDoc, SchemaDoc, ScorecardDoc,
+    AuthorityDoc, MarketDoc, MonitoringDoc, OverlayDoc, ProductDoc, RulesetDoc, SchemaDoc,
+    ScorecardDoc,
 };
 
 pub use authority::Authority;
@@ -221,6 +222,63 @@ fn market_parameters(
     bound
 }
 
+/// Binds the product's attributes into the layout: `product_max_amount`
+/// (yuan) and `product_max_term_months`.
+fn product_attributes(
+    d: &Loaded<ProductDoc>,
+    product: &str,
+    layout: &mut Layout,
+    issues: &mut Issues,
+) -> Vec<(usize, EValue)> {
+    if d.doc.kind != "product" {
+        issues.push(
+            &d.source,
+            "kind",
+            format!("expected \"product\", found \"{}\"", d.doc.kind),
+        );
+    }
+    if d.doc.id != product {
+        issues.push(
+            &d.source,
+            "id",
+            format!("is product {}, but the ruleset decides {product}", d.doc.id),
+        );
+    }
+    if d.doc.max_amount <= Decimal::ZERO {
+        issues.push(&d.source, "max_amount", "must be more than 0 yuan");
+    }
+    if d.doc.max_term_months <= 0 {
+        issues.push(&d.source, "max_term_months", "must be at least 1 month");
+    }
+    let mut bound = Vec::new();
+    for (name, ty, value) in [
+        (
+            "product_max_amount",
+            VarType::Decimal,
+            EValue::Float(Num(d.doc.max_amount)),
+        ),
+        (
+            "product_max_term_months",
+            VarType::Int,
+            EValue::Int(d.doc.max_term_months),
+        ),
+    ] {
+        let var = Var {
+            name: name.into(),
+            ty,
+            kind: VarKind::Product,
+            optional: false,
+            sample: value.clone(),
+            phase: Phase::Input as u8,
+        };
+        match layout.add(var) {
+            Ok(slot) => bound.push((slot, value)),
+            Err(e) => issues.push(&d.source, "", e),
+        }
+    }
+    bound
+}
+
 /// A parsed document with where it came from and its content hash.
 #[derive(Clone, Debug)]
 pub struct Loaded<T> {
@@ -253,6 +311,8 @@ pub enum Document {
     /// An institution's overlay on the province default
     /// (`"kind": "ruleset_overlay"`).
     Overlay(Loaded<OverlayDoc>),
+    /// A product of the catalogue (`"kind": "product"`).
+    Product(Loaded<ProductDoc>),
 }
 
 impl Document {
@@ -290,11 +350,12 @@ impl Document {
             Some("monitoring_policy") => typed(source, text, hash).map(Document::Monitoring),
             Some("market_parameters") => typed(source, text, hash).map(Document::Market),
             Some("ruleset_overlay") => typed(source, text, hash).map(Document::Overlay),
+            Some("product") => typed(source, text, hash).map(Document::Product),
             Some(other) => Err(format!(
-                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\", \"market_parameters\" or \"ruleset_overlay\""
+                "unknown kind `{other}`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\", \"market_parameters\", \"ruleset_overlay\" or \"product\""
             )),
             None => Err(
-                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\", \"market_parameters\" or \"ruleset_overlay\""
+                "missing `kind`: expected \"feature_schema\", \"ruleset\", \"scorecard\", \"authority_matrix\", \"monitoring_policy\", \"market_parameters\", \"ruleset_overlay\" or \"product\""
                     .to_string(),
             ),
         }
@@ -312,6 +373,7 @@ impl Document {
             Document::Monitoring(d) => &d.source,
             Document::Market(d) => &d.source,
             Document::Overlay(d) => &d.source,
+            Document::Product(d) => &d.source,
         }
     }
 
@@ -325,6 +387,7 @@ impl Document {
             Document::Monitoring(d) => &d.text,
             Document::Market(d) => &d.text,
             Document::Overlay(d) => &d.text,
+            Document::Product(d) => &d.text,
         }
     }
 
@@ -350,6 +413,7 @@ impl Document {
             Document::Overlay(d) => {
                 VersionRef::new("ruleset_overlay", &d.doc.id, &d.doc.version, &d.hash)
             }
+            Document::Product(d) => VersionRef::new("product", &d.doc.id, &d.doc.version, &d.hash),
         }
     }
 }
@@ -443,6 +507,9 @@ pub struct PolicyDocuments<'a> {
     pub authority: Option<&'a Loaded<AuthorityDoc>>,
     /// The market parameters the rulesets may read, if any.
     pub market: Option<&'a Loaded<MarketDoc>>,
+    /// The product of the catalogue the ruleset decides, if the catalogue
+    /// has it.
+    pub product: Option<&'a Loaded<ProductDoc>>,
 }
 
 /// The slots of the values the pipeline computes.
@@ -551,6 +618,11 @@ impl Policy {
         self.optional_version("market_parameters")
     }
 
+    /// The catalogue product's version, when the catalogue has the product.
+    pub fn product_version(&self) -> Option<&VersionRef> {
+        self.optional_version("product")
+    }
+
     fn optional_version(&self, kind: &str) -> Option<&VersionRef> {
         self.versions
             .get(Slot::Authority.index()..)
@@ -636,6 +708,9 @@ impl Policy {
         let mut parameters = ruleset::parameters(&p.doc, &p.source, &mut layout, &mut issues, None);
         if let Some(m) = docs.market {
             parameters.extend(market_parameters(m, &mut layout, &mut issues));
+        }
+        if let Some(d) = docs.product {
+            parameters.extend(product_attributes(d, &product, &mut layout, &mut issues));
         }
         // The institution's values come later: a tightened red line
         // overrides the province value when the slots are filled.
@@ -792,6 +867,10 @@ impl Policy {
         .chain(
             docs.market
                 .map(|m| VersionRef::new("market_parameters", &m.doc.id, &m.doc.version, &m.hash)),
+        )
+        .chain(
+            docs.product
+                .map(|d| VersionRef::new("product", &d.doc.id, &d.doc.version, &d.hash)),
         )
         .collect();
         let mut policy = Policy {

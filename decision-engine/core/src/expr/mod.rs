@@ -62,6 +62,8 @@ pub enum VarKind {
     Parameter,
     /// A market parameter, e.g. `lpr_1y`.
     Market,
+    /// An attribute of the product, e.g. `product_max_amount`.
+    Product,
     /// A grade table column, e.g. `income_multiple`.
     GradeColumn,
     /// A value the pipeline computes: `score`, `grade`, `limit` or
@@ -77,6 +79,7 @@ impl VarKind {
             VarKind::Derived => "derived feature",
             VarKind::Parameter => "parameter",
             VarKind::Market => "market parameter",
+            VarKind::Product => "product attribute",
             VarKind::GradeColumn => "grade table column",
             VarKind::Computed => "computed value",
         }

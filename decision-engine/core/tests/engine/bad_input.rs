@@ -161,7 +161,7 @@ fn header_fields_and_products_are_checked() {
         e.errors,
         vec![field(
             "product",
-            "no policy for product `MORTGAGE`; expected one of FARMER_CREDIT"
+            "no policy for product `MORTGAGE`; expected one of FARMER_CREDIT, GUARANTEED_FARMER_CREDIT"
         )]
     );
 }

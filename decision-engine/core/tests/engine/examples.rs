@@ -372,6 +372,7 @@ fn decisions_record_the_exact_document_versions() {
             ("scorecard", "farmer-scorecard", "2026.1"),
             ("authority_matrix", "farmer-authority", "2026.1"),
             ("market_parameters", "market-parameters", "2026.11"),
+            ("product", "FARMER_CREDIT", "2026.1"),
         ]
     );
     for v in &d.versions {

@@ -1,6 +1,7 @@
 //! The engine's integration tests, in one binary: hand-worked households
 //! (`examples`), test cases carried by a version (`cases`), refusals of bad input and bad policy (`bad_input`), the
-//! layering of red lines and institution rules (`layers`),
+//! layering of red lines and institution rules (`layers`), the product
+//! catalogue and the second product's hand-worked households (`products`),
 //! properties
 //! that hold for any household (`properties`), the compact decision record
 //! rendered back (`record`), and the typed evaluator against evalexpr
@@ -14,6 +15,7 @@ mod counterfactuals;
 mod examples;
 mod layers;
 mod monitor;
+mod products;
 mod properties;
 mod record;
 mod typed;
