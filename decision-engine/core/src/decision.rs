@@ -277,6 +277,10 @@ pub struct Trace {
     pub derived: Vec<DerivedTrace>,
     /// Every knock-out rule, red lines first, hit or not.
     pub knockout: Vec<RuleTrace>,
+    /// The segment that chose the scorecard, and why; absent when the
+    /// policy has no segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentTrace>,
     /// Each characteristic's value, bin and points, and the score.
     pub scorecard: ScorecardTrace,
     /// The band the score fell in.
@@ -357,6 +361,38 @@ pub struct RuleTrace {
     pub hit: bool,
     /// The code the rule reports when it hits.
     pub reason_code: Arc<str>,
+}
+
+/// The segment a household fell in: each segment checked in order, up to
+/// the one whose condition held (the last has none and takes everyone
+/// left), and the card that scored it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentTrace {
+    /// The segment's id, e.g. `thin_file`.
+    pub id: Arc<str>,
+    /// Who the segment is.
+    pub description: String,
+    /// The scorecard that scored it, `id@version`.
+    pub scorecard: String,
+    /// Every segment checked, in order, the chosen one last.
+    pub checked: Vec<SegmentCheck>,
+}
+
+/// One segment's condition as checked.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SegmentCheck {
+    /// The segment.
+    pub id: Arc<str>,
+    /// Its condition; absent on the last segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Arc<str>>,
+    /// The values the condition read.
+    pub inputs: Values,
+    /// Absent values it read (its `when_missing` then decided).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<Arc<str>>,
+    /// Whether it held.
+    pub held: bool,
 }
 
 /// The scorecard as scored.

@@ -122,6 +122,46 @@ fn steps(out: &mut String, lang: Lang, steps: &[StepTrace]) {
     }
 }
 
+/// The segment the household fell in and why.
+fn segment(out: &mut String, lang: Lang, seg: &crate::decision::SegmentTrace) {
+    let _ = writeln!(
+        out,
+        "{} {} ({}): {} {}",
+        t(lang, "Segment", "客群"),
+        seg.id,
+        seg.description,
+        t(lang, "scored by", "评分卡"),
+        seg.scorecard
+    );
+    for c in &seg.checked {
+        let result = if c.held {
+            t(lang, "holds", "成立")
+        } else {
+            t(lang, "does not hold", "不成立")
+        };
+        match &c.condition {
+            Some(cond) => {
+                let _ = writeln!(
+                    out,
+                    "  - {} {}: `{cond}` {result} ({})",
+                    t(lang, "segment", "客群"),
+                    c.id,
+                    values(&c.inputs)
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  - {} {}: {}",
+                    t(lang, "segment", "客群"),
+                    c.id,
+                    t(lang, "every household left", "其余全部农户")
+                );
+            }
+        }
+    }
+}
+
 /// Which layer of an overlay's effective ruleset each parameter and rule
 /// came from.
 fn layers(out: &mut String, lang: Lang, l: &crate::model::overlay::Layers) {
@@ -323,6 +363,9 @@ pub fn explain(decision: &Decision, lang: Lang) -> String {
         ),
         &trace.knockout,
     );
+    if let Some(seg) = &trace.segment {
+        segment(&mut out, lang, seg);
+    }
 
     let sc = &trace.scorecard;
     let _ = writeln!(

@@ -255,7 +255,21 @@ impl PolicySet {
                     );
                     continue;
                 };
-                let cards: Vec<_> = scorecards.iter().filter(|c| &c.doc.id == card_id).collect();
+                // The ruleset's own card: a segment's card may share its id
+                // under another version.
+                let segment_versions = |c: &&&Loaded<ScorecardDoc>| {
+                    c.doc.id == *card_id
+                        && inst.doc.segments.iter().any(|s| {
+                            s.scorecard == c.doc.id
+                                && s.scorecard_version == c.doc.version
+                                && scorecards.iter().filter(|o| o.doc.id == *card_id).count() > 1
+                        })
+                };
+                let cards: Vec<_> = scorecards
+                    .iter()
+                    .filter(|c| &c.doc.id == card_id)
+                    .filter(|c| !segment_versions(c))
+                    .collect();
                 if cards.len() != 1 {
                     issues.push(
                         &inst.source,
@@ -273,6 +287,16 @@ impl PolicySet {
                         .find(|a| a.doc.institution == who && a.doc.product == product)
                         .copied()
                 });
+                // The cards the segments name, by id and version.
+                let segment_cards: Vec<&Loaded<ScorecardDoc>> = scorecards
+                    .iter()
+                    .filter(|c| {
+                        inst.doc.segments.iter().any(|s| {
+                            s.scorecard == c.doc.id && s.scorecard_version == c.doc.version
+                        })
+                    })
+                    .copied()
+                    .collect();
                 let docs = PolicyDocuments {
                     schema: schemas[0],
                     province: provinces[0],
@@ -281,6 +305,7 @@ impl PolicySet {
                     authority,
                     market: markets.first().copied(),
                     product: products.iter().find(|p| p.doc.id == product).copied(),
+                    segment_cards: &segment_cards,
                 };
                 let compiled = if cases_must_pass {
                     Policy::compile(docs)
@@ -421,6 +446,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
     let mut authority = None;
     let mut market = None;
     let mut product = None;
+    let mut segment_cards = Vec::new();
     let mut issues = Issues::default();
     for d in docs {
         let slot = match d {
@@ -429,6 +455,11 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
                 province.replace(r.as_ref()).is_some()
             }
             Document::Ruleset(r) => institution.replace(r.as_ref()).is_some(),
+            // The first card is the ruleset's; any other, a segment's.
+            Document::Scorecard(c) if scorecard.is_some() => {
+                segment_cards.push(c);
+                false
+            }
             Document::Scorecard(c) => scorecard.replace(c).is_some(),
             Document::Authority(a) => authority.replace(a).is_some(),
             Document::Market(m) => market.replace(m).is_some(),
@@ -453,6 +484,7 @@ pub fn compile_exact(docs: &[Document]) -> Result<Policy, PolicyError> {
             authority,
             market,
             product,
+            segment_cards: &segment_cards,
         }),
         _ => Err(PolicyError {
             issues: vec![PolicyIssue {

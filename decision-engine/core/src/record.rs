@@ -68,8 +68,12 @@ pub struct Record {
     pub outcome: Outcome,
     /// The score (normalized).
     pub score: Decimal,
-    /// The index of the grade band the score fell in.
+    /// The index of the grade band the score fell in (in the segment's
+    /// grade table).
     pub grade_band: u32,
+    /// The index of the segment the household fell in (0 when the policy
+    /// has no segments).
+    pub segment: u32,
     /// The limit the limit policy reached (0 below the minimum offer).
     pub limit: Decimal,
     /// The rate the price policy reached.

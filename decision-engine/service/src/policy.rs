@@ -248,6 +248,9 @@ pub struct Policies<S> {
     failed_challengers: Cache<String, String>,
     /// Overlays' effective rulesets, stored, by (overlay hash, base hash).
     merged: Cache<(String, String), StoredDocument>,
+    /// The (id, version) of the cards a ruleset's segments name, by the
+    /// ruleset's hash.
+    segment_cards: Cache<String, Arc<Vec<(String, String)>>>,
 }
 
 impl<S: Store> Policies<S> {
@@ -303,6 +306,7 @@ impl<S: Store> Policies<S> {
             compilations: Default::default(),
             documents: Cache::new(256),
             merged: Cache::new(256),
+            segment_cards: Cache::new(256),
             failed_challengers: Cache::builder()
                 .time_to_live(Duration::from_secs(30))
                 .build(),
@@ -396,6 +400,7 @@ impl<S: Store> Policies<S> {
                 .await?;
             }
         }
+        self.apply_segments(&mut versions).await?;
         self.compile_versions(&versions).await
     }
 
@@ -481,7 +486,78 @@ impl<S: Store> Policies<S> {
                 hash: doc.hash,
             };
         }
+        self.apply_segments(&mut versions).await?;
         self.compile_versions(&versions).await
+    }
+
+    /// Makes the scorecards of the ruleset's segments follow the ruleset in
+    /// `versions`: the cards it names (by id and version), after the others,
+    /// replacing those of the ruleset the versions came with.
+    async fn apply_segments(&self, versions: &mut Vec<VersionRef>) -> Result<(), ServiceError> {
+        let main_index = Slot::Scorecard.index();
+        let rs = versions[Slot::Ruleset.index()].clone();
+        let cards = match self.segment_cards.get(&rs.hash).await {
+            Some(c) => c,
+            None => {
+                let doc = self
+                    .find("ruleset", &rs.id, &rs.version)
+                    .await?
+                    .ok_or_else(|| {
+                        ServiceError::Corrupt(format!(
+                            "ruleset {}@{} is not stored",
+                            rs.id, rs.version
+                        ))
+                    })?;
+                let value: serde_json::Value = serde_json::from_str(&doc.json)
+                    .map_err(|e| ServiceError::Corrupt(format!("{}@{}: {e}", rs.id, rs.version)))?;
+                let named: Vec<(String, String)> = value
+                    .get("segments")
+                    .and_then(|s| s.as_array())
+                    .map(|segments| {
+                        segments
+                            .iter()
+                            .filter_map(|s| {
+                                Some((
+                                    s.get("scorecard")?.as_str()?.to_string(),
+                                    s.get("scorecard_version")?.as_str()?.to_string(),
+                                ))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let named = Arc::new(named);
+                self.segment_cards
+                    .insert(rs.hash.clone(), named.clone())
+                    .await;
+                named
+            }
+        };
+        let mut index = 0;
+        versions.retain(|v| {
+            index += 1;
+            index - 1 <= main_index || v.kind != "scorecard"
+        });
+        let main = versions[main_index].clone();
+        for (id, version) in cards.iter() {
+            let named =
+                |v: &VersionRef| v.kind == "scorecard" && v.id == *id && v.version == *version;
+            if named(&main) || versions[main_index + 1..].iter().any(named) {
+                continue;
+            }
+            let doc = self.find("scorecard", id, version).await?.ok_or_else(|| {
+                ServiceError::Precondition(format!(
+                    "ruleset {}@{} segments with scorecard {id}@{version}, which is not published",
+                    rs.id, rs.version
+                ))
+            })?;
+            versions.push(VersionRef {
+                kind: "scorecard".into(),
+                id: doc.id,
+                version: doc.version,
+                hash: doc.hash,
+            });
+        }
+        Ok(())
     }
 
     /// Puts the province documents activated in force (`province`) into

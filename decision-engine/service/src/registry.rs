@@ -304,7 +304,12 @@ impl<S: Store> Registry<S> {
 
     /// Parses and validates `json` against the policy set in force (it
     /// replaces the document of the same kind and id).
-    fn check(&self, json: &str, expected_kind: Option<&str>) -> Result<Document, ServiceError> {
+    fn check(
+        &self,
+        json: &str,
+        expected_kind: Option<&str>,
+        extra: Vec<Document>,
+    ) -> Result<Document, ServiceError> {
         let doc = Document::parse("upload", json).map_err(|e| {
             invalid(
                 e.issues
@@ -347,6 +352,7 @@ impl<S: Store> Registry<S> {
             .cloned()
             .collect();
         docs.push(doc.clone());
+        docs.extend(extra);
         PolicySet::from_documents(docs).map_err(|e| {
             invalid(
                 e.issues
@@ -420,7 +426,8 @@ impl<S: Store> Registry<S> {
         if let Ok(parsed) = Document::parse("upload", json) {
             *subject = Subject::of(&parsed.version_ref());
         }
-        let doc = self.check(json, Some(kind))?;
+        let extra = self.published_segment_cards(json).await?;
+        let doc = self.check(json, Some(kind), extra)?;
         if let Document::Overlay(o) = &doc {
             self.overlay_runs(o).await?;
         }
@@ -477,7 +484,8 @@ impl<S: Store> Registry<S> {
             self.require_governs(&who, role, "ValidateDocument", &subject, &scope)
                 .await?;
         }
-        let checked = match self.check(json, None) {
+        let extra = self.published_segment_cards(json).await?;
+        let checked = match self.check(json, None, extra) {
             Ok(Document::Overlay(o)) => self.overlay_runs(&o).await.map(|()| Document::Overlay(o)),
             other => other,
         };
@@ -883,7 +891,10 @@ impl<S: Store> Registry<S> {
         let mut docs = self
             .province_documents(&history, &r.product, effective_time(&effective_at))
             .await?;
+        let province_len = docs.len();
+        let segment_cards = self.segment_cards(&ruleset_doc, &scorecard_doc).await?;
         docs.extend([ruleset_doc.clone(), scorecard_doc]);
+        docs.extend(segment_cards);
         let policy = compile_exact(&docs)
             .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
             .map_err(|e| {
@@ -912,12 +923,12 @@ impl<S: Store> Registry<S> {
             )));
         }
         if let Some(c) = &r.challenger {
-            self.check_challenger(r, c, &docs[..docs.len() - 2]).await?;
+            self.check_challenger(r, c, &docs[..province_len]).await?;
         }
         // A new default reaches every overlay that follows it: each must
         // still merge and run on it.
         if r.institution.trim() == "*" {
-            self.followers_run(&history, at, &ruleset_doc, &docs[..docs.len() - 2])
+            self.followers_run(&history, at, &ruleset_doc, &docs[..province_len])
                 .await?;
         }
         if rollback && !ran_before(&history, r) {
@@ -1157,8 +1168,15 @@ impl<S: Store> Registry<S> {
             )
         })?;
         let mut docs = self.province_documents(&history, product, now).await?;
-        docs.push(Document::Ruleset(Box::new(merged)));
-        docs.extend(self.default_companions(&history, product, now).await?);
+        let merged = Document::Ruleset(Box::new(merged));
+        let companions = self.default_companions(&history, product, now).await?;
+        let segment_cards = match companions.first() {
+            Some(card) => self.segment_cards(&merged, card).await?,
+            None => Vec::new(),
+        };
+        docs.push(merged);
+        docs.extend(companions);
+        docs.extend(segment_cards);
         compile_exact(&docs)
             .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
             .map_err(|e| {
@@ -1260,14 +1278,14 @@ impl<S: Store> Registry<S> {
             let result = async {
                 let merged = crate::policy::merged_document(&overlay, &base_stored)?;
                 let mut docs = province.to_vec();
-                docs.push(
-                    Document::parse(&merged.id, &merged.json)
-                        .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
-                );
-                docs.push(
-                    self.stored_document("scorecard", &a.scorecard_id, &a.scorecard_version)
-                        .await?,
-                );
+                let merged = Document::parse(&merged.id, &merged.json)
+                    .map_err(|e| ServiceError::Corrupt(e.to_string()))?;
+                let card = self
+                    .stored_document("scorecard", &a.scorecard_id, &a.scorecard_version)
+                    .await?;
+                let segment_cards = self.segment_cards(&merged, &card).await?;
+                docs.extend([merged, card]);
+                docs.extend(segment_cards);
                 compile_exact(&docs)
                     .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
                     .map_err(|e| ServiceError::Precondition(e.to_string()))?;
@@ -1308,6 +1326,65 @@ impl<S: Store> Registry<S> {
             if broken.len() == 1 { "it" } else { "them" },
             broken.join("; ")
         )))
+    }
+
+    /// The published scorecards the segments of the ruleset in `json` name
+    /// that the loaded set lacks (to validate it with them); none for
+    /// other documents.
+    async fn published_segment_cards(&self, json: &str) -> Result<Vec<Document>, ServiceError> {
+        let Ok(Document::Ruleset(r)) = Document::parse("upload", json) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<Document> = Vec::new();
+        for s in &r.doc.segments {
+            let loaded = self.policies.documents().iter().chain(&out).any(|d| {
+                let v = d.version_ref();
+                v.kind == "scorecard" && v.id == s.scorecard && v.version == s.scorecard_version
+            });
+            if loaded {
+                continue;
+            }
+            if let Some(stored) = self
+                .store
+                .find_document("scorecard", &s.scorecard, &s.scorecard_version)
+                .await
+                .map_err(unavailable)?
+            {
+                out.push(
+                    Document::parse(&format!("{}@{}", stored.id, stored.version), &stored.json)
+                        .map_err(|e| ServiceError::Corrupt(e.to_string()))?,
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// The scorecards a ruleset's segments name, other than `card` (the
+    /// activation's), each once: published versions, parsed.
+    async fn segment_cards(
+        &self,
+        ruleset: &Document,
+        card: &Document,
+    ) -> Result<Vec<Document>, ServiceError> {
+        let Document::Ruleset(r) = ruleset else {
+            return Ok(Vec::new());
+        };
+        let main = card.version_ref();
+        let mut out: Vec<Document> = Vec::new();
+        for s in &r.doc.segments {
+            let seen = out.iter().any(|d| {
+                let v = d.version_ref();
+                v.id == s.scorecard && v.version == s.scorecard_version
+            });
+            if seen || (s.scorecard == main.id && s.scorecard_version == main.version) {
+                continue;
+            }
+            out.push(
+                self.stored_document("scorecard", &s.scorecard, &s.scorecard_version)
+                    .await?,
+            );
+        }
+        Ok(out)
     }
 
     /// A published document, parsed; a missing one is a precondition.
@@ -1538,11 +1615,13 @@ impl<S: Store> Registry<S> {
                 .cloned()
                 .collect();
             docs.push(doc.clone());
-            docs.push(
-                self.runnable_ruleset(history, &rs.0, &rs.1, &product, at)
-                    .await?,
-            );
-            docs.push(self.stored_document("scorecard", &card.0, &card.1).await?);
+            let ruleset = self
+                .runnable_ruleset(history, &rs.0, &rs.1, &product, at)
+                .await?;
+            let card_doc = self.stored_document("scorecard", &card.0, &card.1).await?;
+            let segment_cards = self.segment_cards(&ruleset, &card_doc).await?;
+            docs.extend([ruleset, card_doc]);
+            docs.extend(segment_cards);
             if let Ok(base) = self.policies.select(&institution, &product)
                 && let Some(authority) = base.authority_version()
             {

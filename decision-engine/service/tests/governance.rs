@@ -1626,3 +1626,88 @@ async fn a_catalogue_entry_change_reaches_its_products_policies_and_no_other() {
     assert_eq!(product_version(&farmer), "FARMER_CREDIT@2026.1");
     assert_eq!(farmer.limit.to_string(), "150000");
 }
+
+#[tokio::test]
+async fn a_segmented_policy_activated_through_the_registry_records_and_replays_its_segment() {
+    let w = world().await;
+    for (file, kind) in [
+        (
+            "examples/policies/farmer-thin-file-scorecard.json",
+            "scorecard",
+        ),
+        (
+            "examples/policies/farmer-credit-default-2026.7-segmented.json",
+            "ruleset",
+        ),
+    ] {
+        let json = std::fs::read_to_string(repo(file)).unwrap();
+        assert!(
+            w.registry
+                .upload(&who(ANALYST), &json, kind)
+                .await
+                .unwrap()
+                .created
+        );
+    }
+    // The activation names the ruleset and its main (bureau) card; the
+    // thin-file card comes with the ruleset's segments.
+    w.activate_pair("HB-SEG", ("farmer-credit-default", "2026.7"))
+        .await;
+    let policies = Arc::new(
+        Policies::new(w.shipped.clone(), w.store.clone())
+            .await
+            .unwrap(),
+    );
+    let decisions = Decisions::new(policies, Limits::default());
+    let mut ids = Vec::new();
+    for (file, segment, card, score) in [
+        (
+            "06-thin-file-strong-review.json",
+            "thin_file",
+            "farmer-thin-file-scorecard",
+            "620",
+        ),
+        ("01-clean-approve.json", "bureau", "farmer-scorecard", "690"),
+    ] {
+        let mut request = Request::from_json(
+            &std::fs::read_to_string(repo(&format!("examples/requests/{file}"))).unwrap(),
+        )
+        .unwrap();
+        request.institution = "HB-SEG".into();
+        let review = PreReview {
+            request,
+            pins: Vec::new(),
+            as_of: String::new(),
+            input_errors: Vec::new(),
+            household_id: None,
+            application_id: None,
+            stage: None,
+        };
+        let d = decisions
+            .pre_review(review, true, None)
+            .await
+            .unwrap()
+            .decision;
+        let trace = d.trace.as_ref().unwrap();
+        assert_eq!(&*trace.segment.as_ref().unwrap().id, segment, "{file}");
+        assert_eq!(trace.scorecard.id, card, "{file}");
+        assert_eq!(d.score.to_string(), score, "{file}");
+        assert!(
+            d.versions
+                .iter()
+                .any(|v| v.id == "farmer-thin-file-scorecard" && v.version == "2026.1"),
+            "{file}: the segment's card is recorded"
+        );
+        ids.push(d.decision_id.clone());
+    }
+    // Each stored decision replays to the identical decision.
+    for id in ids {
+        let replayed = decisions.replay(&id).await.unwrap();
+        assert!(
+            replayed.differences.is_empty(),
+            "{:?}",
+            replayed.differences
+        );
+        assert!(replayed.replayed.trace.unwrap().segment.is_some());
+    }
+}

@@ -81,6 +81,7 @@ pub fn to_pb(record: &Record) -> pb::DecisionRecord {
         } as i32,
         score: dec_text(&record.score),
         grade_band: record.grade_band,
+        segment: record.segment,
         limit: dec_text(&record.limit),
         annual_rate: dec_text(&record.annual_rate),
         derived: record
@@ -184,6 +185,7 @@ pub fn from_pb(m: pb::DecisionRecord, rules: usize) -> Result<Record, RecordErro
         outcome,
         score: dec_field("score", &m.score)?,
         grade_band: m.grade_band,
+        segment: m.segment,
         limit: dec_field("limit", &m.limit)?,
         annual_rate: dec_field("annual_rate", &m.annual_rate)?,
         derived,

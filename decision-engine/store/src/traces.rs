@@ -511,6 +511,7 @@ mod tests {
             outcome: decision_core::Outcome::Approve,
             score: "612.5".parse().unwrap(),
             grade_band: 1,
+            segment: 0,
             limit: "50000".parse().unwrap(),
             annual_rate: "0.0435".parse().unwrap(),
             derived: Vec::new(),

@@ -222,6 +222,145 @@ fn market_parameters(
     bound
 }
 
+/// Each segment's condition, compiled before the scorecards join the layout
+/// (a condition reads features and derived features, never a card's
+/// values); `None` for the last segment, which has none.
+fn segment_conditions(
+    doc: &RulesetDoc,
+    source: &str,
+    layout: &Layout,
+    issues: &mut Issues,
+) -> Vec<Option<Expr>> {
+    let n = doc.segments.len();
+    doc.segments
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            let place = format!("segments[{k}] {}", s.id);
+            match (&s.when, k + 1 == n) {
+                (Some(w), false) => compile_expr(w, layout, Expect::Bool, Phase::Input)
+                    .map_err(|e| issues.push(source, format!("{place}.when"), e))
+                    .ok(),
+                (None, true) => None,
+                (None, false) => {
+                    issues.push(
+                        source,
+                        format!("{place}.when"),
+                        "only the last segment may omit `when`: say who belongs here",
+                    );
+                    None
+                }
+                (Some(_), true) => {
+                    issues.push(
+                        source,
+                        format!("{place}.when"),
+                        "the last segment takes every household left: omit `when`",
+                    );
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The segments of a ruleset, each with its card (the main one, or one of
+/// `cards` by id and version) and grade table (its own, with the ruleset's
+/// columns, or the ruleset's).
+fn segments(
+    (doc, source): (&RulesetDoc, &str),
+    whens: Vec<Option<Expr>>,
+    (main, main_card): (&Loaded<ScorecardDoc>, &Scorecard),
+    cards: &[&Loaded<ScorecardDoc>],
+    grades: &Grades,
+    (layout, schema): (&mut Layout, &Schema),
+    issues: &mut Issues,
+) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut compiled: Vec<(String, String, Scorecard)> = Vec::new();
+    for (k, (s, when)) in doc.segments.iter().zip(whens).enumerate() {
+        let place = format!("segments[{k}] {}", s.id);
+        if doc.segments[..k].iter().any(|o| o.id == s.id) {
+            issues.push(source, &place, "a second segment with this id");
+        }
+        let card = if s.scorecard == main.doc.id && s.scorecard_version == main.doc.version {
+            main_card.clone()
+        } else if let Some((_, _, c)) = compiled
+            .iter()
+            .find(|(id, v, _)| *id == s.scorecard && *v == s.scorecard_version)
+        {
+            c.clone()
+        } else if let Some(d) = cards
+            .iter()
+            .find(|d| d.doc.id == s.scorecard && d.doc.version == s.scorecard_version)
+        {
+            let c = scorecard::compile(&d.doc, &d.source, layout, schema, issues);
+            compiled.push((s.scorecard.clone(), s.scorecard_version.clone(), c.clone()));
+            c
+        } else {
+            issues.push(
+                source,
+                format!("{place}.scorecard"),
+                format!(
+                    "scorecard {}@{} is not in the policy set: publish it (a segment names the exact version it scores with)",
+                    s.scorecard, s.scorecard_version
+                ),
+            );
+            continue;
+        };
+        let table = match &s.grades {
+            None => grades.clone(),
+            Some(t) => {
+                let columns: Vec<&String> = grades.columns.iter().map(|(c, _)| c).collect();
+                if t.columns.iter().collect::<Vec<_>>() != columns {
+                    issues.push(
+                        source,
+                        format!("{place}.grades.columns"),
+                        format!(
+                            "a segment's grade table has the ruleset's columns, in order: expected {}",
+                            columns.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    );
+                }
+                ruleset::grades(t, &format!("{source} {place}"), layout, issues)
+            }
+        };
+        out.push(Segment {
+            id: s.id.as_str().into(),
+            description: s.description.clone(),
+            when,
+            when_missing: s.when_missing.unwrap_or(false),
+            scorecard: card,
+            grades: table,
+        });
+    }
+    out
+}
+
+/// The versions of the segments' cards other than the main one, once each,
+/// in segment order.
+fn segment_versions(
+    doc: &RulesetDoc,
+    main: &Loaded<ScorecardDoc>,
+    cards: &[&Loaded<ScorecardDoc>],
+) -> Vec<VersionRef> {
+    let mut out: Vec<VersionRef> = Vec::new();
+    for s in &doc.segments {
+        if s.scorecard == main.doc.id && s.scorecard_version == main.doc.version {
+            continue;
+        }
+        if let Some(d) = cards
+            .iter()
+            .find(|d| d.doc.id == s.scorecard && d.doc.version == s.scorecard_version)
+        {
+            let v = VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash);
+            if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
 /// Binds the product's attributes into the layout: `product_max_amount`
 /// (yuan) and `product_max_term_months`.
 fn product_attributes(
@@ -510,6 +649,26 @@ pub struct PolicyDocuments<'a> {
     /// The product of the catalogue the ruleset decides, if the catalogue
     /// has it.
     pub product: Option<&'a Loaded<ProductDoc>>,
+    /// The scorecards the ruleset's segments name (beside `scorecard`).
+    pub segment_cards: &'a [&'a Loaded<ScorecardDoc>],
+}
+
+/// A segment of a product's households with the scorecard and grade table
+/// that score it.
+#[derive(Clone, Debug)]
+pub struct Segment {
+    /// The segment's id, e.g. `thin_file`.
+    pub id: std::sync::Arc<str>,
+    /// Who the segment is, for people.
+    pub description: String,
+    /// The condition that puts a household here; `None`: everyone left.
+    pub when: Option<Expr>,
+    /// The condition's result when a value it reads is absent.
+    pub when_missing: bool,
+    /// The card that scores the segment.
+    pub scorecard: Scorecard,
+    /// Its score bands and their columns.
+    pub grades: Grades,
 }
 
 /// The slots of the values the pipeline computes.
@@ -569,6 +728,9 @@ pub struct Policy {
     /// The layers of an overlay's effective ruleset (`None` for a ruleset
     /// written whole).
     pub layers: Option<std::sync::Arc<crate::model::overlay::Layers>>,
+    /// The segments, in order (empty: `scorecard` and `grades` score every
+    /// household).
+    pub segments: Vec<Segment>,
     /// Slots with the parameters bound: each evaluation starts from a copy.
     template: Slots,
 }
@@ -616,6 +778,17 @@ impl Policy {
     /// The market parameters' version, when the policy has them.
     pub fn market_version(&self) -> Option<&VersionRef> {
         self.optional_version("market_parameters")
+    }
+
+    /// The scorecard and grade table of segment `segment` (0 without
+    /// segments), if there is one.
+    pub fn scoring(&self, segment: u32) -> Option<(&Scorecard, &Grades)> {
+        if self.segments.is_empty() {
+            return (segment == 0).then_some((&self.scorecard, &self.grades));
+        }
+        self.segments
+            .get(segment as usize)
+            .map(|s| (&s.scorecard, &s.grades))
     }
 
     /// The catalogue product's version, when the catalogue has the product.
@@ -835,9 +1008,19 @@ impl Policy {
                 None
             }
         };
+        let whens = segment_conditions(&i.doc, &i.source, &layout, &mut issues);
         // Last: the card's own derived values join the layout, and nothing
         // but the card may read them.
         let scorecard = scorecard::compile(&c.doc, &c.source, &mut layout, &schema, &mut issues);
+        let segments = segments(
+            (&i.doc, &i.source),
+            whens,
+            (c, &scorecard),
+            docs.segment_cards,
+            &grades,
+            (&mut layout, &schema),
+            &mut issues,
+        );
         issues.into_result()?;
         let (Some(limit), Some(price)) = (limit, price) else {
             return Err(PolicyError {
@@ -872,6 +1055,7 @@ impl Policy {
             docs.product
                 .map(|d| VersionRef::new("product", &d.doc.id, &d.doc.version, &d.hash)),
         )
+        .chain(segment_versions(&i.doc, c, docs.segment_cards))
         .collect();
         let mut policy = Policy {
             product,
@@ -890,6 +1074,7 @@ impl Policy {
             layout,
             tests: Vec::new(),
             layers: i.doc.layers.clone().map(std::sync::Arc::new),
+            segments,
             template,
         };
         let institution = i.doc.institution.as_deref().unwrap_or("*");

@@ -436,6 +436,14 @@ pub(super) fn grades(
             sample: EValue::Float(Num(Decimal::ONE)),
             phase: Phase::Scored as u8,
         };
+        // A segment's own table reuses the ruleset table's column slots.
+        if let Some(slot) = layout.slot(c)
+            && layout.var(slot).kind == VarKind::GradeColumn
+            && !columns.iter().any(|(name, _)| name == c)
+        {
+            columns.push((c.clone(), slot));
+            continue;
+        }
         match layout.add(var) {
             Ok(slot) => columns.push((c.clone(), slot)),
             Err(e) => issues.push(source, &place, e),

@@ -191,7 +191,7 @@ pub fn outline<'p>(policy: &'p Policy, record: &Record) -> Result<Outline<'p>, R
             policy.rules.len()
         )));
     }
-    let card = &policy.scorecard;
+    let (card, _) = scoring(policy, record)?;
     if record.bins.len() != card.characteristics.len() {
         return Err(RenderError::inconsistent(format!(
             "{} bins recorded for {} characteristics",
@@ -309,16 +309,20 @@ pub fn render(
     for (d, v) in policy.derived.iter().zip(&record.derived) {
         slots.set(d.slot, v.to_evalue());
     }
+    // The segment follows from the inputs: it must be the recorded one.
+    let chosen = segment_of(policy, &slots)?;
+    if chosen != record.segment {
+        return Err(RenderError::inconsistent(format!(
+            "the household is recorded in segment {}, its inputs give segment {chosen}",
+            record.segment
+        )));
+    }
     // The card's own derived values are not recorded but computed again:
     // they must still put the household in the recorded bins.
-    if !policy.scorecard.derived.is_empty() {
-        let (binned, _) = score::bins(&policy.scorecard, &slots)?;
-        for ((c, (bin, _)), recorded) in policy
-            .scorecard
-            .characteristics
-            .iter()
-            .zip(&binned)
-            .zip(&record.bins)
+    let (card, _) = scoring(policy, record)?;
+    if !card.derived.is_empty() {
+        let (binned, _) = score::bins(card, &slots)?;
+        for ((c, (bin, _)), recorded) in card.characteristics.iter().zip(&binned).zip(&record.bins)
         {
             if bin != recorded {
                 return Err(RenderError::inconsistent(format!(
@@ -329,7 +333,7 @@ pub fn render(
         }
     }
     let band = recorded_band(policy, record)?;
-    set_scored(policy, &mut slots, record.score, band);
+    set_scored(policy, record.segment, &mut slots, record.score, band);
     slots.set(policy.computed.limit, EValue::Float(Num(record.limit)));
     slots.set(
         policy.computed.annual_rate,
@@ -357,10 +361,16 @@ fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
     let mut rule_hits = vec![false; policy.rules.len()];
     rules::run(policy, Stage::Knockout, slots, &mut rule_hits)?;
 
-    let (binned, score) = score::bins(&policy.scorecard, slots)?;
+    let segment = segment_of(policy, slots)?;
+    let (card, grades) = policy
+        .scoring(segment)
+        .ok_or_else(|| EvaluateError::Policy {
+            place: "segments".to_string(),
+            message: format!("no segment {segment}"),
+        })?;
+    let (binned, score) = score::bins(card, slots)?;
     let score = score.normalize();
-    let grade_band = policy
-        .grades
+    let grade_band = grades
         .bands
         .iter()
         .position(|b| b.min_score.is_none_or(|m| score >= m))
@@ -368,8 +378,8 @@ fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
             place: "grades".to_string(),
             message: format!("score {score} falls in no grade band"),
         })?;
-    let band = &policy.grades.bands[grade_band];
-    set_scored(policy, slots, score, band);
+    let band = &grades.bands[grade_band];
+    set_scored(policy, segment, slots, score, band);
 
     let limit = steps::limit(policy, slots)?;
     slots.set(policy.computed.limit, EValue::Float(Num(limit.limit)));
@@ -381,7 +391,7 @@ fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
 
     let mut computed_points = Vec::new();
     let mut bins = Vec::with_capacity(binned.len());
-    for (c, (bin, points)) in policy.scorecard.characteristics.iter().zip(binned) {
+    for (c, (bin, points)) in card.characteristics.iter().zip(binned) {
         bins.push(bin);
         if c.bins[bin as usize].points_expr.is_some() {
             computed_points.push(points);
@@ -392,6 +402,7 @@ fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
         outcome: outcome(policy, &rule_hits, band, limit.offered),
         score,
         grade_band: grade_band as u32,
+        segment,
         limit: limit.limit,
         annual_rate: price.rate,
         derived,
@@ -405,26 +416,61 @@ fn run(policy: &Policy, slots: &mut Slots) -> Result<Record, EvaluateError> {
     })
 }
 
-/// The grade band a record names.
-fn recorded_band<'p>(policy: &'p Policy, record: &Record) -> Result<&'p GradeBand, RenderError> {
-    policy
-        .grades
-        .bands
-        .get(record.grade_band as usize)
-        .ok_or_else(|| {
-            RenderError::inconsistent(format!(
-                "grade band {} of a table of {}",
-                record.grade_band,
-                policy.grades.bands.len()
-            ))
-        })
+/// The segment a household falls in: the first whose condition holds (a
+/// condition reading an absent value takes its `when_missing`); 0 when the
+/// policy has no segments.
+fn segment_of(policy: &Policy, slots: &Slots) -> Result<u32, EvaluateError> {
+    for (i, s) in policy.segments.iter().enumerate() {
+        let holds = match &s.when {
+            None => true,
+            Some(e) if !e.missing(slots).is_empty() => s.when_missing,
+            Some(e) => e.eval_bool(slots).map_err(|f| EvaluateError::Policy {
+                place: format!("segment {}", s.id),
+                message: f.0,
+            })?,
+        };
+        if holds {
+            return Ok(i as u32);
+        }
+    }
+    Ok(0)
 }
 
-/// Binds the score, the grade and the grade table's columns.
-fn set_scored(policy: &Policy, slots: &mut Slots, score: Decimal, band: &GradeBand) {
+/// The scorecard and grade table of the segment a record names.
+fn scoring<'p>(
+    policy: &'p Policy,
+    record: &Record,
+) -> Result<(&'p crate::compile::Scorecard, &'p crate::compile::Grades), RenderError> {
+    policy.scoring(record.segment).ok_or_else(|| {
+        RenderError::inconsistent(format!(
+            "segment {} of a policy with {}",
+            record.segment,
+            policy.segments.len()
+        ))
+    })
+}
+
+/// The grade band a record names.
+fn recorded_band<'p>(policy: &'p Policy, record: &Record) -> Result<&'p GradeBand, RenderError> {
+    let (_, grades) = scoring(policy, record)?;
+    grades.bands.get(record.grade_band as usize).ok_or_else(|| {
+        RenderError::inconsistent(format!(
+            "grade band {} of a table of {}",
+            record.grade_band,
+            grades.bands.len()
+        ))
+    })
+}
+
+/// Binds the score, the grade and the grade table's columns (of the
+/// segment's table).
+fn set_scored(policy: &Policy, segment: u32, slots: &mut Slots, score: Decimal, band: &GradeBand) {
     slots.set(policy.computed.score, EValue::Float(Num(score)));
     slots.set(policy.computed.grade, EValue::String(band.grade.clone()));
-    for ((_, slot), value) in policy.grades.columns.iter().zip(&band.values) {
+    let columns = policy
+        .scoring(segment)
+        .map_or(&policy.grades.columns, |(_, g)| &g.columns);
+    for ((_, slot), value) in columns.iter().zip(&band.values) {
         slots.set(*slot, EValue::Float(Num(*value)));
     }
 }
@@ -584,7 +630,7 @@ fn trace(
     outcome: OutcomeTrace,
     routing: Option<crate::decision::Routing>,
 ) -> Result<Trace, RenderError> {
-    let card = &policy.scorecard;
+    let (card, grades) = scoring(policy, record)?;
     let points: Vec<Decimal> = binned.iter().map(|(_, p)| *p).collect();
     let score = score::sum(card, &points)?.normalize();
     if score != record.score || score.scale() != record.score.scale() {
@@ -593,7 +639,7 @@ fn trace(
             record.score
         )));
     }
-    if band_of(policy, score) != Some(record.grade_band as usize) {
+    if band_of(grades, score) != Some(record.grade_band as usize) {
         return Err(RenderError::inconsistent(format!(
             "score {score} does not fall in the recorded grade band {}",
             band.grade
@@ -665,6 +711,7 @@ fn trace(
             .collect(),
         derived,
         knockout: rules::traces(policy, Stage::Knockout, slots, &record.rule_hits)?,
+        segment: segment_trace(policy, slots, record)?,
         scorecard: ScorecardTrace {
             id: card.id.clone(),
             version: card.version.clone(),
@@ -678,8 +725,7 @@ fn trace(
             grade: band.grade.clone(),
             min_score: band.min_score,
             decline: band.decline,
-            columns: policy
-                .grades
+            columns: grades
                 .columns
                 .iter()
                 .zip(&band.values)
@@ -695,10 +741,71 @@ fn trace(
     })
 }
 
+/// Why the household is in its recorded segment: each segment checked up
+/// to it.
+fn segment_trace(
+    policy: &Policy,
+    slots: &Slots,
+    record: &Record,
+) -> Result<Option<crate::decision::SegmentTrace>, RenderError> {
+    let chosen = record.segment as usize;
+    let Some(segment) = policy.segments.get(chosen) else {
+        return if policy.segments.is_empty() {
+            Ok(None)
+        } else {
+            Err(RenderError::inconsistent(format!(
+                "segment {chosen} of a policy with {}",
+                policy.segments.len()
+            )))
+        };
+    };
+    let mut checked = Vec::new();
+    for (i, s) in policy.segments.iter().enumerate().take(chosen + 1) {
+        let (condition, inputs, missing, held) = match &s.when {
+            None => (None, Default::default(), Vec::new(), true),
+            Some(e) => {
+                let missing = e.missing(slots);
+                let held = if missing.is_empty() {
+                    e.eval_bool(slots)
+                        .map_err(|f| RenderError::inconsistent(f.0))?
+                } else {
+                    s.when_missing
+                };
+                (
+                    Some(e.source().clone()),
+                    rules::inputs(e, policy, slots),
+                    rules::names(&missing, policy),
+                    held,
+                )
+            }
+        };
+        if held != (i == chosen) {
+            return Err(RenderError::inconsistent(format!(
+                "the household is recorded in segment {}, but segment {} {}",
+                segment.id,
+                s.id,
+                if held { "holds first" } else { "does not hold" }
+            )));
+        }
+        checked.push(crate::decision::SegmentCheck {
+            id: s.id.clone(),
+            condition,
+            inputs,
+            missing,
+            held,
+        });
+    }
+    Ok(Some(crate::decision::SegmentTrace {
+        id: segment.id.clone(),
+        description: segment.description.clone(),
+        scorecard: format!("{}@{}", segment.scorecard.id, segment.scorecard.version),
+        checked,
+    }))
+}
+
 /// The index of the band `score` falls in.
-fn band_of(policy: &Policy, score: Decimal) -> Option<usize> {
-    policy
-        .grades
+fn band_of(grades: &crate::compile::Grades, score: Decimal) -> Option<usize> {
+    grades
         .bands
         .iter()
         .position(|b| b.min_score.is_none_or(|m| score >= m))

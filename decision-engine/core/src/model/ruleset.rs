@@ -41,6 +41,11 @@ pub struct RulesetDoc {
     /// The id of the scorecard this ruleset's grade table is calibrated for.
     #[serde(default)]
     pub scorecard: Option<String>,
+    /// Segments (客群): which scorecard (and grade table) scores a
+    /// household, the first whose condition holds; the last has none and
+    /// takes everyone else. Without segments, `scorecard` scores everyone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentDef>,
     /// Named constants the expressions read: the LPR, caps, cut-offs.
     #[serde(default)]
     pub parameters: Vec<ParameterDef>,
@@ -67,6 +72,36 @@ pub struct RulesetDoc {
     /// (see [`super::overlay`]): both versions and what the overlay changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layers: Option<super::overlay::Layers>,
+}
+
+/// One segment of a product's households, e.g. thin files, scored by its
+/// own scorecard version and, where needed, its own grade bands and limit
+/// columns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentDef {
+    /// The segment's id, e.g. `thin_file`; decisions record it.
+    pub id: String,
+    /// Who the segment is, for people.
+    #[serde(default)]
+    pub description: String,
+    /// The condition over features and derived features that puts a
+    /// household in this segment; absent on the last segment only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    /// The condition's result when a value it reads is absent (default
+    /// false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when_missing: Option<bool>,
+    /// The scorecard's id.
+    pub scorecard: String,
+    /// The scorecard's exact version (a segment names the version it was
+    /// calibrated with).
+    pub scorecard_version: String,
+    /// The segment's own grade table, with the ruleset's columns; absent:
+    /// the ruleset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grades: Option<GradeTable>,
 }
 
 /// Whose ruleset it is: the province union's or one institution's.
