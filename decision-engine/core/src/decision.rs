@@ -224,9 +224,15 @@ impl Values {
         self.0.len()
     }
 
-    /// Appends `other`'s values.
+    /// Appends `other`'s values, each name once (a step whose value and
+    /// condition read the same name lists it once, as its JSON object
+    /// does).
     pub fn extend(&mut self, other: Values) {
-        self.0.extend(other.0);
+        for (name, value) in other.0 {
+            if self.get(&name).is_none() {
+                self.0.push((name, value));
+            }
+        }
     }
 
     /// Whether there are no values.

@@ -900,6 +900,19 @@ fn market(version: &str, lpr_1y: &str, without_1y: bool) -> String {
     m.to_string()
 }
 
+/// The institution's own base rate, when its price step applied.
+fn own_base(d: &decision_core::Decision) -> Option<rust_decimal::Decimal> {
+    let step = d
+        .trace
+        .as_ref()
+        .unwrap()
+        .price
+        .steps
+        .iter()
+        .find(|s| &*s.id == "own_base_rate")?;
+    step.applied.then_some(step.after)
+}
+
 /// The price step that sets the base rate, and the LPR value it read.
 fn lpr_read(d: &decision_core::Decision) -> (String, String) {
     let step = &d.trace.as_ref().unwrap().price.steps[0];
@@ -914,27 +927,24 @@ fn lpr_read(d: &decision_core::Decision) -> (String, String) {
 async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at_its_time_and_not_a_fixed_one()
  {
     let w = world().await;
-    // HB-FIXED prices from a rate of its own (the ruleset declares `lpr`
-    // and its price steps read it), not from the market.
-    let mut fixed: serde_json::Value =
-        serde_json::from_str(&ruleset("fixed-rate-credit", "2026.1", "HB-FIXED")).unwrap();
-    fixed["parameters"].as_array_mut().unwrap().insert(
-        0,
-        serde_json::json!({"name": "lpr", "type": "decimal", "value": "0.0300",
-                           "description": "HB-FIXED's own base rate"}),
-    );
-    fixed["price"]["steps"][0]["value"] = "lpr".into();
-    fixed["price"]["floor"] = "lpr".into();
-    fixed["price"]["cap"] = "4 * lpr".into();
+    // HB-FIXED follows the default through an overlay that fixes its own
+    // base rate (3.00%) instead of the LPR.
+    let fixed = serde_json::json!({
+        "kind": "ruleset_overlay", "id": "hb-fixed-credit", "version": "2026.1",
+        "institution": "HB-FIXED", "product": "FARMER_CREDIT",
+        "base": {"id": "farmer-credit-default", "follow": "active"},
+        "parameters": [{"name": "own_base_rate", "value": "0.0300",
+                        "description": "the pricing committee's house rate"}]
+    });
     w.registry
-        .upload(&who(ANALYST), &fixed.to_string(), "ruleset")
+        .upload(&who(ANALYST), &fixed.to_string(), "ruleset_overlay")
         .await
         .unwrap();
     let a = w
         .registry
         .request_activation(
             &who(LI),
-            &target("HB-FIXED", ("fixed-rate-credit", "2026.1"), "2026.1"),
+            &target("HB-FIXED", ("hb-fixed-credit", "2026.1"), "2026.1"),
             false,
         )
         .await
@@ -1020,7 +1030,8 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
         before.push(d);
     }
     assert_eq!(lpr_read(&before[0]), ("lpr_1y".into(), "\"0.0300\"".into()));
-    assert_eq!(lpr_read(&before[2]), ("lpr".into(), "\"0.0300\"".into()));
+    assert_eq!(own_base(&before[2]), Some("0.03".parse().unwrap()));
+    assert_eq!(own_base(&before[0]), None);
     while std::time::SystemTime::now() <= effective {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -1038,11 +1049,9 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
             ("2026.12".to_string(), published.version.hash.clone()),
             "{institution}"
         );
-        let read = lpr_read(&d);
+        assert_eq!(lpr_read(&d), ("lpr_1y".into(), "\"0.0310\"".into()));
         if institution == "HB-FIXED" {
-            assert_eq!(read, ("lpr".into(), "\"0.0300\"".into()));
-        } else {
-            assert_eq!(read, ("lpr_1y".into(), "\"0.0310\"".into()));
+            assert_eq!(own_base(&d), Some("0.03".parse().unwrap()));
         }
         assert_eq!(d.limit, before[0].limit, "the LPR moves no limit");
     }

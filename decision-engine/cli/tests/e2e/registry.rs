@@ -606,7 +606,7 @@ async fn activation_per_institution_with_four_eyes_future_times_as_of_and_rollba
     assert_eq!(e.code(), Code::InvalidArgument);
     assert_eq!(
         e.message(),
-        "invalid document, nothing published: parameters[16] max_age: upload: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
+        "invalid document, nothing published: parameters[17] max_age: upload: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
     );
 
     // Activation actions, accepted and refused, are in the audit log.

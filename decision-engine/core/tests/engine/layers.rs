@@ -82,7 +82,7 @@ fn loosening_or_redefining_a_red_line_is_refused() {
                 .push(json!({"name": "max_age", "type": "integer", "value": 70}));
         }),
         vec![
-            "hb-tight.json: parameters[16] max_age: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
+            "hb-tight.json: parameters[17] max_age: 70 would loosen the province red line `max_age` = 65 (a lower value is stricter); an institution may only tighten it"
         ]
     );
     assert_eq!(
@@ -93,7 +93,7 @@ fn loosening_or_redefining_a_red_line_is_refused() {
                 .push(json!({"name": "min_age", "type": "integer", "value": 16}));
         }),
         vec![
-            "hb-tight.json: parameters[16] min_age: 16 would loosen the province red line `min_age` = 18 (a higher value is stricter); an institution may only tighten it"
+            "hb-tight.json: parameters[17] min_age: 16 would loosen the province red line `min_age` = 18 (a higher value is stricter); an institution may only tighten it"
         ]
     );
     assert_eq!(
@@ -119,7 +119,7 @@ fn a_tightened_parameter_keeps_the_province_type() {
                 .push(json!({"name": "max_age", "type": "decimal", "value": "60"}));
         }),
         vec![
-            "hb-tight.json: parameters[16] max_age: the province declares `max_age` as integer; a tightened value must keep that type"
+            "hb-tight.json: parameters[17] max_age: the province declares `max_age` as integer; a tightened value must keep that type"
         ]
     );
 }
