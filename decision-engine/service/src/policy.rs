@@ -361,22 +361,10 @@ impl<S: Store> Policies<S> {
                 (Slot::Ruleset, &a.ruleset_id, &a.ruleset_version),
                 (Slot::Scorecard, &a.scorecard_id, &a.scorecard_version),
             ] {
-                let doc = self
-                    .runnable(slot, id, version, product, at, &history)
-                    .await?
-                    .ok_or_else(|| {
-                        ServiceError::Corrupt(format!(
-                            "activation {} names {} {id}@{version}, which is not stored",
-                            a.activation_id,
-                            slot.kind()
-                        ))
-                    })?;
-                versions[slot.index()] = VersionRef {
-                    kind: slot.kind().to_string(),
-                    id: doc.id,
-                    version: doc.version,
-                    hash: doc.hash,
-                };
+                let named_by = format!("activation {}", a.activation_id);
+                let at_history = (product, at, &history[..]);
+                self.put_runnable(&mut versions, slot, (id, version), at_history, &named_by)
+                    .await?;
             }
         }
         if !pins.is_empty() {
@@ -469,25 +457,42 @@ impl<S: Store> Policies<S> {
             (Slot::Ruleset, &c.ruleset_id, &c.ruleset_version),
             (Slot::Scorecard, &c.scorecard_id, &c.scorecard_version),
         ] {
-            let doc = self
-                .runnable(slot, id, version, product, at, &history)
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Corrupt(format!(
-                        "activation {} names challenger {} {id}@{version}, which is not stored",
-                        a.activation_id,
-                        slot.kind()
-                    ))
-                })?;
-            versions[slot.index()] = VersionRef {
-                kind: slot.kind().to_string(),
-                id: doc.id,
-                version: doc.version,
-                hash: doc.hash,
-            };
+            let named_by = format!("activation {}'s challenger", a.activation_id);
+            let at_history = (product, at, &history[..]);
+            self.put_runnable(&mut versions, slot, (id, version), at_history, &named_by)
+                .await?;
         }
         self.apply_segments(&mut versions).await?;
         self.compile_versions(&versions).await
+    }
+
+    /// Puts the document an activation's `slot` columns name, ready to run
+    /// for the product at the time ([`Policies::runnable`]), into
+    /// `versions`.
+    async fn put_runnable(
+        &self,
+        versions: &mut [VersionRef],
+        slot: Slot,
+        (id, version): (&str, &str),
+        (product, at, history): (&str, SystemTime, &[ActivationRecord]),
+        named_by: &str,
+    ) -> Result<(), ServiceError> {
+        let doc = self
+            .runnable(slot, id, version, product, at, history)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Corrupt(format!(
+                    "{named_by} names {} {id}@{version}, which is not stored",
+                    slot.kind()
+                ))
+            })?;
+        versions[slot.index()] = VersionRef {
+            kind: slot.kind().to_string(),
+            id: doc.id,
+            version: doc.version,
+            hash: doc.hash,
+        };
+        Ok(())
     }
 
     /// Makes the scorecards of the ruleset's segments follow the ruleset in

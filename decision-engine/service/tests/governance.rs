@@ -114,28 +114,48 @@ impl World {
         age: Option<i64>,
         as_of: &str,
     ) -> Arc<decision_core::Decision> {
+        let mut json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
+        )
+        .unwrap();
+        if let Some(age) = age {
+            json["features"]["age"] = age.into();
+        }
+        json["institution"] = institution.into();
+        self.decide_json(json, request_id, as_of).await
+    }
+
+    /// The household of the request file `path` (from the repository root)
+    /// decided for `institution` (its own when `None`).
+    async fn decide_file(
+        &self,
+        path: &str,
+        institution: Option<&str>,
+        request_id: &str,
+    ) -> Arc<decision_core::Decision> {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap();
+        if let Some(i) = institution {
+            json["institution"] = i.into();
+        }
+        self.decide_json(json, request_id, "").await
+    }
+
+    /// Pre-reviews `json` as `request_id` on a fresh decision service (it
+    /// reads the activation history anew).
+    async fn decide_json(
+        &self,
+        mut json: serde_json::Value,
+        request_id: &str,
+        as_of: &str,
+    ) -> Arc<decision_core::Decision> {
+        json["request_id"] = request_id.into();
         let policies = Policies::new(self.shipped.clone(), self.store.clone())
             .await
             .unwrap();
         let decisions = Decisions::new(Arc::new(policies), Limits::default());
-        let mut request = Request::from_json(
-            &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
-        )
-        .unwrap();
-        request.request_id = request_id.into();
-        request.institution = institution.into();
-        if let Some(age) = age {
-            let mut json: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(repo("examples/requests/01-clean-approve.json")).unwrap(),
-            )
-            .unwrap();
-            json["features"]["age"] = age.into();
-            json["request_id"] = request_id.into();
-            json["institution"] = institution.into();
-            request = Request::from_json(&json.to_string()).unwrap();
-        }
         let review = PreReview {
-            request,
+            request: Request::from_json(&json.to_string()).unwrap(),
             pins: Vec::new(),
             as_of: as_of.into(),
             input_errors: Vec::new(),
@@ -1222,30 +1242,8 @@ impl World {
         institution: &str,
         id: &str,
     ) -> Arc<decision_core::Decision> {
-        let policies = Policies::new(self.shipped.clone(), self.store.clone())
+        self.decide_file(&format!("examples/requests/{file}"), Some(institution), id)
             .await
-            .unwrap();
-        let decisions = Decisions::new(Arc::new(policies), Limits::default());
-        let mut request = Request::from_json(
-            &std::fs::read_to_string(repo(&format!("examples/requests/{file}"))).unwrap(),
-        )
-        .unwrap();
-        request.request_id = id.into();
-        request.institution = institution.into();
-        let review = PreReview {
-            request,
-            pins: Vec::new(),
-            as_of: String::new(),
-            input_errors: Vec::new(),
-            household_id: None,
-            application_id: None,
-            stage: None,
-        };
-        decisions
-            .pre_review(review, true, None)
-            .await
-            .unwrap()
-            .decision
     }
 
     async fn activate_pair(&self, institution: &str, ruleset: (&str, &str)) {
@@ -1541,32 +1539,12 @@ async fn a_catalogue_entry_change_reaches_its_products_policies_and_no_other() {
     let g2 = |id: &'static str| {
         let w = &w;
         async move {
-            let policies = Policies::new(w.shipped.clone(), w.store.clone())
-                .await
-                .unwrap();
-            let decisions = Decisions::new(Arc::new(policies), Limits::default());
-            let mut request = Request::from_json(
-                &std::fs::read_to_string(repo(
-                    "examples/guaranteed/g2-guarantee-company-large-refer.json",
-                ))
-                .unwrap(),
+            w.decide_file(
+                "examples/guaranteed/g2-guarantee-company-large-refer.json",
+                None,
+                id,
             )
-            .unwrap();
-            request.request_id = id.into();
-            let review = PreReview {
-                request,
-                pins: Vec::new(),
-                as_of: String::new(),
-                input_errors: Vec::new(),
-                household_id: None,
-                application_id: None,
-                stage: None,
-            };
-            decisions
-                .pre_review(review, true, None)
-                .await
-                .unwrap()
-                .decision
+            .await
         }
     };
     let product_version = |d: &decision_core::Decision| {
@@ -1662,12 +1640,6 @@ async fn a_segmented_policy_activated_through_the_registry_records_and_replays_i
     // thin-file card comes with the ruleset's segments.
     w.activate_pair("HB-SEG", ("farmer-credit-default", "2026.7"))
         .await;
-    let policies = Arc::new(
-        Policies::new(w.shipped.clone(), w.store.clone())
-            .await
-            .unwrap(),
-    );
-    let decisions = Decisions::new(policies, Limits::default());
     let mut ids = Vec::new();
     for (file, segment, card, score) in [
         (
@@ -1678,25 +1650,9 @@ async fn a_segmented_policy_activated_through_the_registry_records_and_replays_i
         ),
         ("01-clean-approve.json", "bureau", "farmer-scorecard", "690"),
     ] {
-        let mut request = Request::from_json(
-            &std::fs::read_to_string(repo(&format!("examples/requests/{file}"))).unwrap(),
-        )
-        .unwrap();
-        request.institution = "HB-SEG".into();
-        let review = PreReview {
-            request,
-            pins: Vec::new(),
-            as_of: String::new(),
-            input_errors: Vec::new(),
-            household_id: None,
-            application_id: None,
-            stage: None,
-        };
-        let d = decisions
-            .pre_review(review, true, None)
-            .await
-            .unwrap()
-            .decision;
+        let d = w
+            .decide_file(&format!("examples/requests/{file}"), Some("HB-SEG"), file)
+            .await;
         let trace = d.trace.as_ref().unwrap();
         assert_eq!(&*trace.segment.as_ref().unwrap().id, segment, "{file}");
         assert_eq!(trace.scorecard.id, card, "{file}");
@@ -1710,6 +1666,10 @@ async fn a_segmented_policy_activated_through_the_registry_records_and_replays_i
         ids.push(d.decision_id.clone());
     }
     // Each stored decision replays to the identical decision.
+    let policies = Policies::new(w.shipped.clone(), w.store.clone())
+        .await
+        .unwrap();
+    let decisions = Decisions::new(Arc::new(policies), Limits::default());
     for id in ids {
         let replayed = decisions.replay(&id).await.unwrap();
         assert!(
