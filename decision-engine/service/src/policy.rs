@@ -251,6 +251,10 @@ pub struct Policies<S> {
     /// The (id, version) of the cards a ruleset's segments name, by the
     /// ruleset's hash.
     segment_cards: Cache<String, Arc<Vec<(String, String)>>>,
+    /// The (id, version) found to name overlays.
+    overlay_names: Cache<(String, String), ()>,
+    /// Each overlay's base reference, by the overlay's hash.
+    overlay_bases: Cache<String, Arc<decision_core::model::overlay::BaseRef>>,
 }
 
 impl<S: Store> Policies<S> {
@@ -307,6 +311,8 @@ impl<S: Store> Policies<S> {
             documents: Cache::new(256),
             merged: Cache::new(256),
             segment_cards: Cache::new(256),
+            overlay_names: Cache::new(1024),
+            overlay_bases: Cache::new(1024),
             failed_challengers: Cache::builder()
                 .time_to_live(Duration::from_secs(30))
                 .build(),
@@ -663,7 +669,11 @@ impl<S: Store> Policies<S> {
         at: SystemTime,
         history: &[ActivationRecord],
     ) -> Result<Option<StoredDocument>, ServiceError> {
-        if let Some(doc) = self.find(slot.kind(), id, version).await? {
+        let key = (id.to_string(), version.to_string());
+        // An overlay's id and version are no ruleset's (one name space): a
+        // known overlay skips the store's miss on every call.
+        let known_overlay = slot == Slot::Ruleset && self.overlay_names.contains_key(&key);
+        if !known_overlay && let Some(doc) = self.find(slot.kind(), id, version).await? {
             return Ok(Some(doc));
         }
         if slot != Slot::Ruleset {
@@ -672,7 +682,18 @@ impl<S: Store> Policies<S> {
         let Some(overlay) = self.find("ruleset_overlay", id, version).await? else {
             return Ok(None);
         };
-        let base = base_of(&overlay, &self.loaded, history, product, at)?;
+        self.overlay_names.insert(key, ()).await;
+        let base_ref = match self.overlay_bases.get(&overlay.hash).await {
+            Some(b) => b,
+            None => {
+                let b = Arc::new(parse_overlay(&overlay)?.doc.base);
+                self.overlay_bases
+                    .insert(overlay.hash.clone(), b.clone())
+                    .await;
+                b
+            }
+        };
+        let base = base_version(&base_ref, &overlay, &self.loaded, history, product, at)?;
         let base = self
             .find("ruleset", &base.0, &base.1)
             .await?
@@ -762,7 +783,18 @@ pub fn base_of(
     at: SystemTime,
 ) -> Result<(String, String), ServiceError> {
     let doc = parse_overlay(overlay)?;
-    let base = &doc.doc.base;
+    base_version(&doc.doc.base, overlay, loaded, history, product, at)
+}
+
+/// [`base_of`] for an overlay whose base reference is already read.
+fn base_version(
+    base: &decision_core::model::overlay::BaseRef,
+    overlay: &StoredDocument,
+    loaded: &PolicySet,
+    history: &[ActivationRecord],
+    product: &str,
+    at: SystemTime,
+) -> Result<(String, String), ServiceError> {
     if let Some(v) = &base.version {
         return Ok((base.id.clone(), v.clone()));
     }
@@ -783,11 +815,11 @@ pub fn base_of(
         Some((id, version)) if id == base.id => Ok((id, version)),
         Some((id, version)) => Err(ServiceError::Precondition(format!(
             "overlay {}@{} follows the active version of `{}`, but the province default for {product} is {id}@{version}",
-            doc.doc.id, doc.doc.version, base.id
+            overlay.id, overlay.version, base.id
         ))),
         None => Err(ServiceError::Precondition(format!(
             "overlay {}@{} follows the active version of `{}`, but no province default for {product} is in force",
-            doc.doc.id, doc.doc.version, base.id
+            overlay.id, overlay.version, base.id
         ))),
     }
 }

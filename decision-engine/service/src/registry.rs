@@ -450,6 +450,32 @@ impl<S: Store> Registry<S> {
                 v.kind, v.id, v.version, existing.hash
             )));
         }
+        // A ruleset and an overlay share one name space: an activation
+        // names either by id and version alone.
+        let twin = match v.kind.as_str() {
+            "ruleset" => Some("ruleset_overlay"),
+            "ruleset_overlay" => Some("ruleset"),
+            _ => None,
+        };
+        if let Some(twin) = twin {
+            if v.version.contains('+') {
+                return Err(invalid(vec![(
+                    "version".into(),
+                    "`+` is reserved for the version label of an overlay's effective ruleset (`2026.1+base@2026.4`): choose a version without it".into(),
+                )]));
+            }
+            if let Some(other) = self
+                .store
+                .find_document(twin, &v.id, &v.version)
+                .await
+                .map_err(unavailable)?
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "{twin} {} version {} is already published ({}): a ruleset and an overlay cannot share an id and version",
+                    v.id, v.version, other.hash
+                )));
+            }
+        }
         let stored = StoredDocument {
             hash: v.hash,
             kind: v.kind,
@@ -489,6 +515,11 @@ impl<S: Store> Registry<S> {
             Ok(Document::Overlay(o)) => self.overlay_runs(&o).await.map(|()| Document::Overlay(o)),
             other => other,
         };
+        let scope = scope_of_text(json);
+        let within = |subject: Subject| match &scope {
+            Some(scope) => subject.within(scope),
+            None => subject,
+        };
         let (validation, subject) = match checked {
             Ok(doc) => {
                 let v = doc.version_ref();
@@ -497,7 +528,7 @@ impl<S: Store> Registry<S> {
                         problems: Vec::new(),
                         version: Some(v.clone()),
                     },
-                    Subject::of(&v),
+                    within(Subject::of(&v)),
                 )
             }
             Err(e) => {
@@ -513,7 +544,7 @@ impl<S: Store> Registry<S> {
                         problems,
                         version: None,
                     },
-                    Subject::default(),
+                    within(Subject::default()),
                 )
             }
         };
@@ -893,6 +924,11 @@ impl<S: Store> Registry<S> {
             .await?;
         let province_len = docs.len();
         let segment_cards = self.segment_cards(&ruleset_doc, &scorecard_doc).await?;
+        for card in &segment_cards {
+            if let Document::Scorecard(card) = card {
+                card_written_for(card, &r.institution, "segment scorecard")?;
+            }
+        }
         docs.extend([ruleset_doc.clone(), scorecard_doc]);
         docs.extend(segment_cards);
         let policy = compile_exact(&docs)
@@ -1262,19 +1298,26 @@ impl<S: Store> Registry<S> {
             else {
                 continue;
             };
-            let follows = matches!(
-                Document::parse(&overlay.id, &overlay.json),
-                Ok(Document::Overlay(o)) if o.doc.base.follow.is_some() && o.doc.base.id == b.doc.id
-            );
+            let base_id = match Document::parse(&overlay.id, &overlay.json) {
+                Ok(Document::Overlay(o)) if o.doc.base.follow.is_some() => o.doc.base.id.clone(),
+                _ => continue,
+            };
             let key = (
                 a.institution.clone(),
                 overlay.hash.clone(),
                 a.scorecard_version.clone(),
             );
-            if !follows || seen.contains(&key) {
+            if seen.contains(&key) {
                 continue;
             }
             seen.push(key);
+            if base_id != b.doc.id {
+                broken.push(format!(
+                    "{} {} (overlay {}@{}): it follows the active version of `{base_id}`, which this activation replaces with `{}`",
+                    a.institution, a.product, a.ruleset_id, a.ruleset_version, b.doc.id
+                ));
+                continue;
+            }
             let result = async {
                 let merged = crate::policy::merged_document(&overlay, &base_stored)?;
                 let mut docs = province.to_vec();
@@ -1567,6 +1610,7 @@ impl<S: Store> Registry<S> {
                 .policies
                 .documents()
                 .iter()
+                .chain(self.policies.merged_documents())
                 .find_map(|d| match d {
                     Document::Ruleset(x) if x.hash == rs.hash => x.doc.institution.clone(),
                     _ => None,
@@ -1608,30 +1652,39 @@ impl<S: Store> Registry<S> {
             {
                 continue;
             }
-            let province = self.province_documents(history, &product, at).await?;
-            let mut docs: Vec<Document> = province
-                .iter()
-                .filter(|p| std::mem::discriminant(*p) != std::mem::discriminant(doc))
-                .cloned()
-                .collect();
-            docs.push(doc.clone());
-            let ruleset = self
-                .runnable_ruleset(history, &rs.0, &rs.1, &product, at)
-                .await?;
-            let card_doc = self.stored_document("scorecard", &card.0, &card.1).await?;
-            let segment_cards = self.segment_cards(&ruleset, &card_doc).await?;
-            docs.extend([ruleset, card_doc]);
-            docs.extend(segment_cards);
-            if let Ok(base) = self.policies.select(&institution, &product)
-                && let Some(authority) = base.authority_version()
-            {
-                docs.push(
-                    self.stored_document("authority_matrix", &authority.id, &authority.version)
-                        .await?,
-                );
+            let result = async {
+                let province = self.province_documents(history, &product, at).await?;
+                let mut docs: Vec<Document> = province
+                    .iter()
+                    .filter(|p| std::mem::discriminant(*p) != std::mem::discriminant(doc))
+                    .cloned()
+                    .collect();
+                docs.push(doc.clone());
+                let ruleset = self
+                    .runnable_ruleset(history, &rs.0, &rs.1, &product, at)
+                    .await?;
+                let card_doc = self.stored_document("scorecard", &card.0, &card.1).await?;
+                let segment_cards = self.segment_cards(&ruleset, &card_doc).await?;
+                docs.extend([ruleset, card_doc]);
+                docs.extend(segment_cards);
+                if let Ok(base) = self.policies.select(&institution, &product)
+                    && let Some(authority) = base.authority_version()
+                {
+                    docs.push(
+                        self.stored_document("authority_matrix", &authority.id, &authority.version)
+                            .await?,
+                    );
+                }
+                compile_exact(&docs)
+                    .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p))
+                    .map_err(|e| ServiceError::Precondition(e.to_string()))?;
+                Ok::<(), ServiceError>(())
             }
-            let result = compile_exact(&docs)
-                .and_then(|p| decision_core::cases::failures(&p.tests).map(|()| p));
+            .await;
+            // A store that does not answer is no verdict on the policy.
+            if let Err(ServiceError::Unavailable(m)) = result {
+                return Err(ServiceError::Unavailable(m));
+            }
             if let Err(e) = result {
                 broken.push(format!(
                     "{institution} {product} (ruleset {}@{}, scorecard {}@{}): {e}",
@@ -1652,8 +1705,8 @@ impl<S: Store> Registry<S> {
     ) -> Result<ActivationRecord, ServiceError> {
         let activation = ActivationRecord {
             activation_id: clock::new_id("act", 16, &[&r.institution, &r.product, person]),
-            institution: r.institution.clone(),
-            product: r.product.clone(),
+            institution: r.institution.trim().to_string(),
+            product: r.product.trim().to_string(),
             ruleset_id: r.ruleset_id.clone(),
             ruleset_version: r.ruleset_version.clone(),
             scorecard_id: r.scorecard_id.clone(),

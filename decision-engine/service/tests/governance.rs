@@ -1469,6 +1469,29 @@ async fn an_overlay_decides_as_its_full_copy_and_a_later_change_of_the_default_r
         "{m}"
     );
     assert!(m.contains("rules[0] KO_SMALL_LAND"), "{m}");
+
+    // Rulesets and overlays share one name space, and `+` is the merged
+    // label's: a ruleset under HB-A's overlay id and version is refused.
+    let mut squat = full_copy("hb-a-credit", "HB-A");
+    squat["version"] = "2026.1".into();
+    let e = w
+        .registry
+        .upload(&who(ANALYST), &squat.to_string(), "ruleset")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Conflict(m) if m.starts_with("ruleset_overlay hb-a-credit version 2026.1 is already published")),
+        "{e:?}"
+    );
+    squat["version"] = "2026.1+farmer-credit-default@2026.9".into();
+    match w
+        .registry
+        .upload(&who(ANALYST), &squat.to_string(), "ruleset")
+        .await
+    {
+        Err(ServiceError::Invalid { fields, .. }) => assert_eq!(fields[0].field, "version"),
+        other => panic!("expected the version refused, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -436,14 +436,20 @@ CREATE INDEX IF NOT EXISTS monitor_tasks_due ON monitor_tasks (status, due_on);
 /// Version 11: institution-scoped access. Each audit entry names the
 /// institution its action was for, so an auditor scoped to institutions
 /// reads only theirs. Earlier activation entries name it in their subject
-/// (`INSTITUTION/PRODUCT`) and are filled from it; other earlier entries
-/// stay empty (seen by province auditors only).
+/// (`INSTITUTION/PRODUCT`), decision entries (legal holds, reviews) their
+/// decision, and are filled from them (a prune of every institution's
+/// decisions is `*`); other earlier entries stay empty (seen by province
+/// auditors only).
 fn to_v11(tx: &Transaction) -> rusqlite::Result<()> {
     if !has_column(tx, "audit_log", "institution")? {
         tx.execute_batch(
             "ALTER TABLE audit_log ADD COLUMN institution TEXT NOT NULL DEFAULT '';
              UPDATE audit_log SET institution = substr(id, 1, instr(id, '/') - 1)
-                 WHERE kind = 'activation' AND instr(id, '/') > 1;",
+                 WHERE kind = 'activation' AND instr(id, '/') > 1;
+             UPDATE audit_log SET institution = COALESCE(
+                     (SELECT d.institution FROM decisions d WHERE d.decision_id = audit_log.id), '')
+                 WHERE kind = 'decision';
+             UPDATE audit_log SET institution = '*' WHERE kind = 'decision' AND id = '*';",
         )?;
     }
     tx.execute_batch(

@@ -247,6 +247,10 @@ const V5: &str = "
 ALTER TABLE audit_log ADD COLUMN institution TEXT NOT NULL DEFAULT '';
 UPDATE audit_log SET institution = split_part(id, '/', 1)
     WHERE kind = 'activation' AND position('/' in id) > 1;
+UPDATE audit_log SET institution = COALESCE(
+        (SELECT d.institution FROM decisions d WHERE d.decision_id = audit_log.id), '')
+    WHERE kind = 'decision';
+UPDATE audit_log SET institution = '*' WHERE kind = 'decision' AND id = '*';
 CREATE INDEX audit_log_institution ON audit_log (institution, seq);
 ";
 
