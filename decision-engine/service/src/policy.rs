@@ -519,23 +519,13 @@ impl<S: Store> Policies<S> {
                             rs.id, rs.version
                         ))
                     })?;
-                let value: serde_json::Value = serde_json::from_str(&doc.json)
+                let ruleset: decision_core::model::RulesetDoc = serde_json::from_str(&doc.json)
                     .map_err(|e| ServiceError::Corrupt(format!("{}@{}: {e}", rs.id, rs.version)))?;
-                let named: Vec<(String, String)> = value
-                    .get("segments")
-                    .and_then(|s| s.as_array())
-                    .map(|segments| {
-                        segments
-                            .iter()
-                            .filter_map(|s| {
-                                Some((
-                                    s.get("scorecard")?.as_str()?.to_string(),
-                                    s.get("scorecard_version")?.as_str()?.to_string(),
-                                ))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let named: Vec<(String, String)> = ruleset
+                    .segment_cards(("", ""))
+                    .into_iter()
+                    .map(|(id, version)| (id.to_string(), version.to_string()))
+                    .collect();
                 let named = Arc::new(named);
                 self.segment_cards
                     .insert(rs.hash.clone(), named.clone())

@@ -1379,17 +1379,17 @@ impl<S: Store> Registry<S> {
             return Ok(Vec::new());
         };
         let mut out: Vec<Document> = Vec::new();
-        for s in &r.doc.segments {
-            let loaded = self.policies.documents().iter().chain(&out).any(|d| {
+        for (id, version) in r.doc.segment_cards(("", "")) {
+            let loaded = self.policies.documents().iter().any(|d| {
                 let v = d.version_ref();
-                v.kind == "scorecard" && v.id == s.scorecard && v.version == s.scorecard_version
+                v.kind == "scorecard" && v.id == id && v.version == version
             });
             if loaded {
                 continue;
             }
             if let Some(stored) = self
                 .store
-                .find_document("scorecard", &s.scorecard, &s.scorecard_version)
+                .find_document("scorecard", id, version)
                 .await
                 .map_err(unavailable)?
             {
@@ -1414,18 +1414,18 @@ impl<S: Store> Registry<S> {
         };
         let main = card.version_ref();
         let mut out: Vec<Document> = Vec::new();
-        for s in &r.doc.segments {
-            let seen = out.iter().any(|d| {
-                let v = d.version_ref();
-                v.id == s.scorecard && v.version == s.scorecard_version
-            });
-            if seen || (s.scorecard == main.id && s.scorecard_version == main.version) {
-                continue;
-            }
-            out.push(
-                self.stored_document("scorecard", &s.scorecard, &s.scorecard_version)
-                    .await?,
-            );
+        for (id, version) in r.doc.segment_cards((&main.id, &main.version)) {
+            let card = self
+                .stored_document("scorecard", id, version)
+                .await
+                .map_err(|e| match e {
+                    ServiceError::Precondition(m) => ServiceError::Precondition(format!(
+                        "ruleset {}@{}: a segment's scorecard: {m}",
+                        r.doc.id, r.doc.version
+                    )),
+                    other => other,
+                })?;
+            out.push(card);
         }
         Ok(out)
     }

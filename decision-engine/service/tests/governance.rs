@@ -744,19 +744,12 @@ async fn a_red_line_change_that_would_loosen_an_institutions_stricter_parameter_
         .upload(&who(ANALYST), &zx.to_string(), "ruleset")
         .await
         .unwrap();
-    let a = w
-        .registry
-        .request_activation(
-            &who(LI),
-            &target("HB-ZHONGXIANG", ("zhongxiang-credit", "2026.1"), "2026.1"),
-            false,
-        )
-        .await
-        .unwrap();
-    w.registry
-        .approve(&who(ZHAO), &a.activation_id)
-        .await
-        .unwrap();
+    w.activate(target(
+        "HB-ZHONGXIANG",
+        ("zhongxiang-credit", "2026.1"),
+        "2026.1",
+    ))
+    .await;
     assert_eq!(
         w.decide_aged("HB-ZHONGXIANG", "Z-1", Some(65), "")
             .await
@@ -884,19 +877,8 @@ async fn a_feature_schema_version_is_published_and_activated_by_the_province() {
         forbidden(e),
         "approver.tian acts for HB-JINGSHAN and not for the province: the feature schema is governed by province roles"
     );
-    let a = w
-        .registry
-        .request_activation(
-            &who(LI),
-            &province("FEATURE_SCHEMA", "farmer-features", "2026.3", ""),
-            false,
-        )
-        .await
-        .unwrap();
-    w.registry
-        .approve(&who(ZHAO), &a.activation_id)
-        .await
-        .unwrap();
+    w.activate(province("FEATURE_SCHEMA", "farmer-features", "2026.3", ""))
+        .await;
     let d = w.decide("HB-JINGSHAN", "F-1").await;
     let v = &d.versions[Slot::Schema.index()];
     assert_eq!(
@@ -960,19 +942,8 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
         .upload(&who(ANALYST), &fixed.to_string(), "ruleset_overlay")
         .await
         .unwrap();
-    let a = w
-        .registry
-        .request_activation(
-            &who(LI),
-            &target("HB-FIXED", ("hb-fixed-credit", "2026.1"), "2026.1"),
-            false,
-        )
-        .await
-        .unwrap();
-    w.registry
-        .approve(&who(ZHAO), &a.activation_id)
-        .await
-        .unwrap();
+    w.activate(target("HB-FIXED", ("hb-fixed-credit", "2026.1"), "2026.1"))
+        .await;
 
     // The LPR moves from 3.00% to 3.10%: one document, one activation.
     let published = w
@@ -1014,15 +985,7 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
         forbidden(e),
         "approver.tian acts for HB-JINGSHAN and not for the province: the market parameters is governed by province roles"
     );
-    let a = w
-        .registry
-        .request_activation(&who(LI), &change, false)
-        .await
-        .unwrap();
-    w.registry
-        .approve(&who(ZHAO), &a.activation_id)
-        .await
-        .unwrap();
+    w.activate(change.clone()).await;
 
     let market_version = |d: &decision_core::Decision| {
         let v = d
@@ -1122,19 +1085,8 @@ async fn an_lpr_change_approved_once_moves_every_rate_that_follows_the_market_at
         .upload(&who(ANALYST), &long.to_string(), "ruleset")
         .await
         .unwrap();
-    let a = w
-        .registry
-        .request_activation(
-            &who(LI),
-            &target("HB-LONG", ("long-term-credit", "2026.1"), "2026.1"),
-            false,
-        )
-        .await
-        .unwrap();
-    w.registry
-        .approve(&who(ZHAO), &a.activation_id)
-        .await
-        .unwrap();
+    w.activate(target("HB-LONG", ("long-term-credit", "2026.1"), "2026.1"))
+        .await;
     let mut no_5y = shipped("rulesets/market-parameters.json");
     no_5y["version"] = "2026.14".into();
     no_5y["parameters"].as_array_mut().unwrap().remove(1);
@@ -1247,9 +1199,14 @@ impl World {
     }
 
     async fn activate_pair(&self, institution: &str, ruleset: (&str, &str)) {
+        self.activate(target(institution, ruleset, "2026.1")).await;
+    }
+
+    /// `r` requested by one province approver and approved by another.
+    async fn activate(&self, r: ActivationRequest) {
         let a = self
             .registry
-            .request_activation(&who(LI), &target(institution, ruleset, "2026.1"), false)
+            .request_activation(&who(LI), &r, false)
             .await
             .unwrap();
         self.registry
@@ -1616,15 +1573,7 @@ async fn a_catalogue_entry_change_reaches_its_products_policies_and_no_other() {
         other => panic!("expected the product field refused, got {other:?}"),
     }
     wrong.product = "PRODUCT:GUARANTEED_FARMER_CREDIT".into();
-    let a = w
-        .registry
-        .request_activation(&who(LI), &wrong, false)
-        .await
-        .unwrap();
-    w.registry
-        .approve(&who(ZHAO), &a.activation_id)
-        .await
-        .unwrap();
+    w.activate(wrong.clone()).await;
 
     // The limit is capped at the new maximum and 60 months now goes to a
     // person; FARMER_CREDIT keeps its own entry.

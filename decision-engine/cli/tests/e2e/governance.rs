@@ -26,9 +26,14 @@ fn red_lines(version: &str, max_age: i64) -> String {
     r.to_string()
 }
 
-/// A clean household of `age` decided for `institution`: the outcome, the
-/// first reason code and the red lines' version.
-async fn decide(server: &Server, institution: &str, request_id: &str, age: i64) -> [String; 3] {
+/// The clean household (01-clean-approve) of `age` pre-reviewed on the
+/// running server for `institution`.
+async fn pre_review(
+    server: &Server,
+    institution: &str,
+    request_id: &str,
+    age: i64,
+) -> pb::PreReviewResponse {
     use decision_grpc::convert::features_to_proto;
     use decision_grpc::pb::decision_service_client::DecisionServiceClient;
     let mut v = shipped("examples/requests/01-clean-approve.json");
@@ -36,7 +41,7 @@ async fn decide(server: &Server, institution: &str, request_id: &str, age: i64) 
     let mut client = DecisionServiceClient::connect(format!("http://{}", server.addr))
         .await
         .unwrap();
-    let reply = client
+    client
         .pre_review(pb::PreReviewRequest {
             request_id: request_id.into(),
             institution: institution.into(),
@@ -46,7 +51,13 @@ async fn decide(server: &Server, institution: &str, request_id: &str, age: i64) 
         })
         .await
         .unwrap()
-        .into_inner();
+        .into_inner()
+}
+
+/// A clean household of `age` decided for `institution`: the outcome, the
+/// first reason code and the red lines' version.
+async fn decide(server: &Server, institution: &str, request_id: &str, age: i64) -> [String; 3] {
+    let reply = pre_review(server, institution, request_id, age).await;
     let red = reply
         .versions
         .iter()
@@ -217,23 +228,7 @@ async fn an_lpr_change_from_the_command_line_moves_the_rate_on_a_running_server(
     let rate = |id: &'static str| {
         let server = &server;
         async move {
-            use decision_grpc::convert::features_to_proto;
-            use decision_grpc::pb::decision_service_client::DecisionServiceClient;
-            let v = shipped("examples/requests/01-clean-approve.json");
-            let mut client = DecisionServiceClient::connect(format!("http://{}", server.addr))
-                .await
-                .unwrap();
-            let reply = client
-                .pre_review(pb::PreReviewRequest {
-                    request_id: id.into(),
-                    institution: "HB-A".into(),
-                    product: "FARMER_CREDIT".into(),
-                    features: Some(features_to_proto(v["features"].as_object().unwrap()).unwrap()),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
+            let reply = pre_review(server, "HB-A", id, 42).await;
             let market = reply
                 .versions
                 .iter()

@@ -343,22 +343,15 @@ fn segment_versions(
     main: &Loaded<ScorecardDoc>,
     cards: &[&Loaded<ScorecardDoc>],
 ) -> Vec<VersionRef> {
-    let mut out: Vec<VersionRef> = Vec::new();
-    for s in &doc.segments {
-        if s.scorecard == main.doc.id && s.scorecard_version == main.doc.version {
-            continue;
-        }
-        if let Some(d) = cards
-            .iter()
-            .find(|d| d.doc.id == s.scorecard && d.doc.version == s.scorecard_version)
-        {
-            let v = VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash);
-            if !out.contains(&v) {
-                out.push(v);
-            }
-        }
-    }
-    out
+    doc.segment_cards((&main.doc.id, &main.doc.version))
+        .into_iter()
+        .filter_map(|(id, version)| {
+            cards
+                .iter()
+                .find(|d| d.doc.id == id && d.doc.version == version)
+                .map(|d| VersionRef::new("scorecard", &d.doc.id, &d.doc.version, &d.hash))
+        })
+        .collect()
 }
 
 /// Binds the product's attributes into the layout: `product_max_amount`

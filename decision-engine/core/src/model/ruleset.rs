@@ -74,6 +74,22 @@ pub struct RulesetDoc {
     pub layers: Option<super::overlay::Layers>,
 }
 
+impl RulesetDoc {
+    /// The (id, version) of each scorecard the segments name, once each, in
+    /// segment order, leaving out `main` (the ruleset's own card, which the
+    /// policy has anyway).
+    pub fn segment_cards(&self, main: (&str, &str)) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for s in &self.segments {
+            let card = (s.scorecard.as_str(), s.scorecard_version.as_str());
+            if card != main && !out.contains(&card) {
+                out.push(card);
+            }
+        }
+        out
+    }
+}
+
 /// One segment of a product's households, e.g. thin files, scored by its
 /// own scorecard version and, where needed, its own grade bands and limit
 /// columns.

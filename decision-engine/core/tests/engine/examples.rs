@@ -10,14 +10,31 @@ use decision_core::policy_set::PolicySet;
 use decision_core::request::Request;
 use rust_decimal::Decimal;
 
-struct Expected {
-    file: &'static str,
-    decision: Outcome,
-    score: &'static str,
-    grade: &'static str,
-    limit: &'static str,
-    rate: Option<&'static str>,
-    reasons: &'static [&'static str],
+/// A household's decision worked out by hand.
+pub(crate) struct Expected {
+    pub(crate) file: &'static str,
+    pub(crate) decision: Outcome,
+    pub(crate) score: &'static str,
+    pub(crate) grade: &'static str,
+    pub(crate) limit: &'static str,
+    pub(crate) rate: Option<&'static str>,
+    pub(crate) reasons: &'static [&'static str],
+}
+
+/// Asserts `d` is the decision `e` works out.
+pub(crate) fn assert_decides(d: &Decision, e: &Expected) {
+    assert_eq!(d.decision, e.decision, "{}", e.file);
+    assert_eq!(d.score.to_string(), e.score, "{}", e.file);
+    assert_eq!(d.grade, e.grade, "{}", e.file);
+    assert_eq!(d.limit.to_string(), e.limit, "{}", e.file);
+    assert_eq!(
+        d.annual_rate.map(|r| r.to_string()).as_deref(),
+        e.rate,
+        "{}",
+        e.file
+    );
+    let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, e.reasons, "{}", e.file);
 }
 
 const EXPECTED: &[Expected] = &[
@@ -259,19 +276,7 @@ fn every_example_household_gets_its_hand_computed_outcome() {
         "every example file has an expected outcome"
     );
     for e in EXPECTED {
-        let d = decide(e.file);
-        assert_eq!(d.decision, e.decision, "{}", e.file);
-        assert_eq!(d.score.to_string(), e.score, "{}", e.file);
-        assert_eq!(d.grade, e.grade, "{}", e.file);
-        assert_eq!(d.limit.to_string(), e.limit, "{}", e.file);
-        assert_eq!(
-            d.annual_rate.map(|r| r.to_string()).as_deref(),
-            e.rate,
-            "{}",
-            e.file
-        );
-        let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
-        assert_eq!(codes, e.reasons, "{}", e.file);
+        assert_decides(&decide(e.file), e);
     }
 }
 

@@ -11,15 +11,7 @@ use decision_core::evaluate::{Options, evaluate};
 use decision_core::policy_set::PolicySet;
 use decision_core::request::Request;
 
-struct Expected {
-    file: &'static str,
-    decision: Outcome,
-    score: &'static str,
-    grade: &'static str,
-    limit: &'static str,
-    rate: Option<&'static str>,
-    reasons: &'static [&'static str],
-}
+use crate::examples::{Expected, assert_decides};
 
 const EXPECTED: &[Expected] = &[
     // 01's household (690 AAA) with a natural-person guarantor and the
@@ -110,18 +102,7 @@ fn the_guaranteed_farmer_loan_decides_its_hand_worked_households_exactly() {
         assert_eq!(request.product, "GUARANTEED_FARMER_CREDIT");
         let policy = set.select(&request.institution, &request.product).unwrap();
         let d = evaluate(policy, &request, Options { trace: true }).unwrap();
-        assert_eq!(d.decision, e.decision, "{}", e.file);
-        assert_eq!(d.score.to_string(), e.score, "{}", e.file);
-        assert_eq!(d.grade, e.grade, "{}", e.file);
-        assert_eq!(d.limit.to_string(), e.limit, "{}", e.file);
-        assert_eq!(
-            d.annual_rate.map(|r| r.to_string()).as_deref(),
-            e.rate,
-            "{}",
-            e.file
-        );
-        let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
-        assert_eq!(codes, e.reasons, "{}", e.file);
+        assert_decides(&d, e);
     }
 }
 
